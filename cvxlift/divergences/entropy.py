@@ -1,0 +1,111 @@
+r"""Entropy divergences: :class:`Sigmoid` and :class:`Tanh` (exponential cone).
+
+Sigmoid, :math:`\phi(u) = 1/(1 + e^{-u})`:
+
+=============  ===================================================================
+``Phi(z)``     :math:`z\log z + (1-z)\log(1-z)` on :math:`[0, 1]`
+               (CVXPY: ``-entr(z) - entr(1 - z)``, whose domain is built in)
+``Phi*(u)``    :math:`\log(1 + e^u)` (CVXPY: ``logistic(u)``)
+fenchel        :math:`\Phi(z) + \log(1+e^u) - uz` (bi-convex)
+=============  ===================================================================
+
+Tanh, :math:`\phi(u) = \tanh u`:
+
+=============  ===================================================================
+``Phi(z)``     :math:`\tfrac12[(1+z)\log(1+z) + (1-z)\log(1-z)]` on :math:`[-1, 1]`
+``Phi*(u)``    :math:`\log\cosh u = \mathrm{logistic}(2u) - u - \log 2`
+=============  ===================================================================
+
+Neither has a jointly convex form in cvxlift. Erratum: the paper introduces this example
+as ":math:`\phi(x) = \mathrm{arctanh}(x)`" with inverse :math:`\tfrac12\log\frac{1+z}{1-z}`;
+the activation is :math:`\tanh` (whose inverse that is), not :math:`\mathrm{arctanh}`.
+"""
+import math
+
+import cvxpy as cp
+import numpy as np
+from scipy.special import expit, xlogy
+
+from ..numeric import as_columns, bisect_increasing
+from .base import Divergence, colsum
+
+_NO_JOINT = "the entropy divergences are bi-convex only; use form='fenchel'"
+
+
+class Sigmoid(Divergence):
+    """Logistic sigmoid via the binary-entropy divergence."""
+
+    name = "sigmoid"
+    forms = ("fenchel",)
+    cones = {"fenchel": "EXP"}
+    kinks = ()
+    argmin_tol = 1e-5
+
+    def _missing_form_reason(self, form):
+        return _NO_JOINT
+
+    def _forward(self, U):
+        return expit(U)
+
+    def phi(self, z):
+        return cp.sum(-cp.entr(z) - cp.entr(1 - z))
+
+    def phi_star(self, u):
+        return cp.sum(cp.logistic(u))
+
+    def phi_value(self, z):
+        Z, _ = as_columns(z, "z")
+        ok = ((Z >= 0) & (Z <= 1)).all(axis=0)
+        with np.errstate(invalid="ignore"):
+            val = colsum(xlogy(Z, Z) + xlogy(1 - Z, 1 - Z))
+        return np.where(ok, val, np.inf)
+
+    def phi_star_value(self, u):
+        U, _ = as_columns(u, "u")
+        return colsum(np.logaddexp(0.0, U))
+
+    def prox_phi(self, w, t):
+        # optimality: logit(z) + (z - w)/t = 0; in s = logit(z): s + (sigmoid(s) - w)/t = 0,
+        # increasing in s, root in [(w - 1)/t, w/t]
+        w, t = np.broadcast_arrays(np.asarray(w, float), np.asarray(t, float))
+        s = bisect_increasing(lambda s: s + (expit(s) - w) / t, (w - 1) / t, w / t)
+        return expit(s)
+
+
+class Tanh(Divergence):
+    """Hyperbolic tangent via the (shifted) binary-entropy divergence."""
+
+    name = "tanh"
+    forms = ("fenchel",)
+    cones = {"fenchel": "EXP"}
+    kinks = ()
+    argmin_tol = 1e-5
+
+    def _missing_form_reason(self, form):
+        return _NO_JOINT
+
+    def _forward(self, U):
+        return np.tanh(U)
+
+    def phi(self, z):
+        return cp.sum(-0.5 * cp.entr(1 + z) - 0.5 * cp.entr(1 - z))
+
+    def phi_star(self, u):
+        return cp.sum(cp.logistic(2 * u) - u) - math.log(2.0) * u.size
+
+    def phi_value(self, z):
+        Z, _ = as_columns(z, "z")
+        ok = ((Z >= -1) & (Z <= 1)).all(axis=0)
+        with np.errstate(invalid="ignore"):
+            val = colsum(0.5 * (xlogy(1 + Z, 1 + Z) + xlogy(1 - Z, 1 - Z)))
+        return np.where(ok, val, np.inf)
+
+    def phi_star_value(self, u):
+        U, _ = as_columns(u, "u")
+        return colsum(np.logaddexp(U, -U) - math.log(2.0))
+
+    def prox_phi(self, w, t):
+        # arctanh(z) + (z - w)/t = 0; in s = arctanh(z): s + (tanh(s) - w)/t = 0
+        w, t = np.broadcast_arrays(np.asarray(w, float), np.asarray(t, float))
+        s = bisect_increasing(lambda s: s + (np.tanh(s) - w) / t, (w - 1) / t, (w + 1) / t)
+        return np.tanh(s)

@@ -1,0 +1,128 @@
+r"""Rectifiers: :class:`ReLU` and :class:`LeakyReLU` (piecewise-quadratic, QP).
+
+ReLU, :math:`\phi(u) = \max(u, 0)`:
+
+=============  ===========================================================
+``Phi(z)``     :math:`\tfrac12 z^2` on :math:`z \ge 0`, :math:`+\infty` otherwise
+``Phi*(u)``    :math:`\tfrac12 \max(u, 0)^2`
+fenchel        :math:`\tfrac12 z^2 + \tfrac12 (u)_+^2 - uz`, :math:`z \ge 0`
+joint          :math:`\|z - u\|_2^2`, :math:`z \ge 0` (paper eq. 5)
+=============  ===========================================================
+
+Leaky ReLU with slope :math:`\alpha \in (0, 1)` for negative inputs (as PyTorch's
+``negative_slope``), :math:`\phi(u) = \max(u, \alpha u)`:
+
+=============  ===========================================================
+``Phi(z)``     :math:`\tfrac12 (z)_+^2 + \tfrac1{2\alpha} (z)_-^2` (paper eq. 8)
+``Phi*(u)``    :math:`\tfrac12 (u)_+^2 + \tfrac\alpha2 (u)_-^2`
+joint          :math:`\|z - u\|_2^2` on :math:`z \ge \alpha u`
+=============  ===========================================================
+
+Erratum: the paper's jointly convex leaky ReLU reads :math:`\max(x/\alpha, x)` with the
+constraint :math:`z \ge x/\alpha`; for :math:`\alpha \in (0,1)` that is a map with slope
+:math:`1/\alpha > 1` on :math:`x > 0`, not the leaky ReLU. The constraint must be
+:math:`z \ge \alpha u`; ``verify(LeakyReLU())`` checks the corrected form.
+"""
+import math
+
+import cvxpy as cp
+import numpy as np
+from cvxpy.transforms import indicator
+
+from ..exceptions import ValidationError
+from ..numeric import as_columns
+from .base import Divergence, ElementwiseProjectionMixin, colsum
+
+DOMAIN_TOL = 1e-9
+
+
+class ReLU(ElementwiseProjectionMixin, Divergence):
+    """Rectified linear unit, ``max(u, 0)``."""
+
+    name = "relu"
+    homogeneous = True
+
+    def phi(self, z):
+        return 0.5 * cp.sum_squares(z) + indicator([z >= 0])
+
+    def phi_star(self, u):
+        return 0.5 * cp.sum_squares(cp.pos(u))
+
+    def joint(self, u, z):
+        return cp.sum_squares(z - u) + indicator([z >= 0])
+
+    def _project(self, Z):
+        return np.maximum(Z, 0.0)
+
+    def _in_domain(self, Z):
+        return Z >= -DOMAIN_TOL * (1 + np.abs(Z))
+
+    def phi_value(self, z):
+        Z, _ = as_columns(z, "z")
+        return np.where(self._in_domain(Z).all(axis=0), colsum(0.5 * Z**2), np.inf)
+
+    def phi_star_value(self, u):
+        U, _ = as_columns(u, "u")
+        return colsum(0.5 * np.maximum(U, 0.0) ** 2)
+
+    def prox_phi(self, w, t):
+        return np.maximum(w / (1.0 + t), 0.0)
+
+
+class LeakyReLU(Divergence):
+    """Leaky ReLU ``max(u, a*u)`` with ``a = negative_slope`` in (0, 1)."""
+
+    name = "leaky_relu"
+    homogeneous = True
+
+    def __init__(self, negative_slope=0.01):
+        a = float(negative_slope)
+        if not (math.isfinite(a) and 0.0 < a < 1.0):
+            raise ValidationError(
+                f"negative_slope must be a number in (0, 1), got {negative_slope!r} "
+                "(use ReLU() for 0 and Identity() for 1)"
+            )
+        self.negative_slope = a
+
+    def get_params(self):
+        return {"negative_slope": self.negative_slope}
+
+    def _forward(self, U):
+        return np.where(U >= 0, U, self.negative_slope * U)
+
+    # CVXPY declaration
+    def phi(self, z):
+        a = self.negative_slope
+        return 0.5 * cp.sum_squares(cp.pos(z)) + (0.5 / a) * cp.sum_squares(cp.neg(z))
+
+    def phi_star(self, u):
+        a = self.negative_slope
+        return 0.5 * cp.sum_squares(cp.pos(u)) + (0.5 * a) * cp.sum_squares(cp.neg(u))
+
+    def joint(self, u, z):
+        return cp.sum_squares(z - u) + indicator([z >= self.negative_slope * u])
+
+    # numpy side
+    def phi_value(self, z):
+        Z, _ = as_columns(z, "z")
+        a = self.negative_slope
+        return colsum(0.5 * np.maximum(Z, 0) ** 2 + (0.5 / a) * np.minimum(Z, 0) ** 2)
+
+    def phi_star_value(self, u):
+        U, _ = as_columns(u, "u")
+        a = self.negative_slope
+        return colsum(0.5 * np.maximum(U, 0) ** 2 + (0.5 * a) * np.minimum(U, 0) ** 2)
+
+    def joint_value(self, u, z):
+        U, _ = as_columns(u, "u")
+        Z, _ = as_columns(z, "z")
+        lower = self.negative_slope * U
+        ok = (Z >= lower - DOMAIN_TOL * (1 + np.abs(lower))).all(axis=0)
+        return np.where(ok, colsum((Z - U) ** 2), np.inf)
+
+    def prox_phi(self, w, t):
+        a = self.negative_slope
+        return np.where(w >= 0, w / (1.0 + t), a * w / (a + t))
+
+    def prox_joint(self, U, V, t):
+        return np.maximum(self.negative_slope * U, (2 * t * U + V) / (2 * t + 1))

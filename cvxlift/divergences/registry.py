@@ -1,0 +1,53 @@
+"""Name -> divergence class registry.
+
+A class that sets ``name`` registers itself when it is defined; the built-in atoms are
+found by importing every module of :mod:`cvxlift.divergences` (so a new built-in atom
+needs one new file and nothing else). User atoms register with
+:func:`cvxlift.declare_divergence` (``register=True``) or by subclassing.
+"""
+from ..exceptions import UnknownAtomError, ValidationError
+
+_REGISTRY = {}
+
+
+def register(cls, name=None):
+    key = (name or cls.name).lower()
+    _REGISTRY[key] = cls
+    return cls
+
+
+def available():
+    """Sorted names of every registered divergence."""
+    return sorted(_REGISTRY)
+
+
+def get_divergence(spec, **params):
+    """A divergence instance from an instance, a class, or a registered name.
+
+    ``get_divergence("leaky_relu", negative_slope=0.1)``. Unknown names raise
+    :class:`~cvxlift.exceptions.UnknownAtomError` listing the known ones.
+    """
+    from .base import Divergence
+
+    if isinstance(spec, Divergence):
+        if params:
+            raise ValidationError("parameters cannot be given with a divergence instance")
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Divergence):
+        return spec(**params)
+    if isinstance(spec, str):
+        key = spec.lower().replace("-", "_")
+        if key not in _REGISTRY:
+            raise UnknownAtomError(
+                f"unknown activation/divergence {spec!r}; known: {', '.join(available())}"
+            )
+        entry = _REGISTRY[key]
+        if isinstance(entry, Divergence):
+            if params:
+                raise ValidationError(f"divergence {spec!r} takes no parameters")
+            return entry
+        return entry(**params)
+    raise ValidationError(
+        f"activation must be a Divergence, a Divergence subclass or a name among "
+        f"{available()}; got {type(spec).__name__}"
+    )

@@ -1,0 +1,31 @@
+"""Exception classes raised by cvxlift.
+
+Every error names the argument (or block) at fault and what was expected.
+"""
+
+
+class CvxliftError(Exception):
+    """Base class of all cvxlift errors."""
+
+
+class ValidationError(CvxliftError, ValueError):
+    """An argument has the wrong shape, dtype, range or value."""
+
+
+class UnknownAtomError(CvxliftError, KeyError):
+    """An activation/divergence name is not in the registry."""
+
+    def __str__(self):  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class FormError(CvxliftError, ValueError):
+    """A divergence was asked for a form (``"fenchel"``/``"joint"``) it does not have."""
+
+
+class SolverError(CvxliftError, RuntimeError):
+    """A convex solve failed (every solver tried), or a requested solver is missing."""
+
+
+class NotFittedError(CvxliftError, AttributeError):
+    """A model was used before ``fit``."""
