@@ -32,11 +32,19 @@ PREFERENCE = {
     "SOC": ("CLARABEL", "ECOS", "SCS"),
     "EXP": ("CLARABEL", "ECOS", "SCS"),
 }
+#: With ``accuracy="tight"``: OSQP's polished solution is exact at kinks, where an
+#: interior-point method stops ~sqrt(tol) away (degenerate multipliers); an atom with many
+#: affine pieces (``Sin``) declares ``"SOC"`` so that Clarabel goes first for it.
+PREFERENCE_TIGHT = {
+    "QP": ("OSQP", "CLARABEL", "ECOS", "SCS"),
+    "SOC": ("CLARABEL", "ECOS", "SCS"),
+    "EXP": ("CLARABEL", "ECOS", "SCS"),
+}
 _RANK = {"QP": 0, "SOC": 1, "EXP": 2}
 
 SETTINGS = {
     "tight": {
-        "OSQP": dict(eps_abs=1e-10, eps_rel=1e-10, max_iter=400000, polish=True),
+        "OSQP": dict(eps_abs=1e-10, eps_rel=1e-10, max_iter=50000, polish=True),
         "CLARABEL": dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=400),
         "ECOS": dict(abstol=1e-10, reltol=1e-10, feastol=1e-10, max_iters=400),
         "SCS": dict(eps_abs=1e-10, eps_rel=1e-10, max_iters=400000),
@@ -75,7 +83,7 @@ class SolveInfo:
     attempts: list = field(default_factory=list)
 
 
-def candidate_solvers(problem_class="QP", solver=None):
+def candidate_solvers(problem_class="QP", solver=None, accuracy="default"):
     """The solvers to try, in order. ``solver`` (a name) pins the choice."""
     have = installed_solvers()
     if solver is not None:
@@ -87,7 +95,8 @@ def candidate_solvers(problem_class="QP", solver=None):
         return [name]
     if problem_class not in PREFERENCE:
         raise ValueError(f"problem_class must be one of {sorted(PREFERENCE)}, got {problem_class!r}")
-    names = [s for s in PREFERENCE[problem_class] if s in have]
+    prefs = PREFERENCE_TIGHT if accuracy == "tight" else PREFERENCE
+    names = [s for s in prefs[problem_class] if s in have]
     if not names:
         raise SolverError(
             f"no installed solver handles a {problem_class} problem; install one of "
@@ -115,7 +124,7 @@ def solve(problem, problem_class="QP", solver=None, block="problem", accuracy="d
     """
     attempts = []
     inaccurate = None
-    for name in candidate_solvers(problem_class, solver):
+    for name in candidate_solvers(problem_class, solver, accuracy):
         opts = dict(SETTINGS[accuracy].get(name, {}))
         if solver_options:
             opts.update(solver_options)

@@ -11,7 +11,7 @@ For each form of the atom it checks
     Error: :math:`|z - \phi(u)|_\infty / \max(1, |u|_\infty)` per column.
 ``unique``
     the argmin is unique: the minimisers of :math:`D(u, z) \pm \varepsilon\, c^T z`
-    (random signs :math:`c`, :math:`\varepsilon = 10^{-6}\max(1,|u|)`) agree to
+    (random signs :math:`c`, :math:`\varepsilon = 10^{-6}`) agree to
     ``unique_tol``. A flat set of optimal points, or an unbounded one, fails.
 ``fenchel-young`` (Fenchel-Young form)
     :math:`D \ge 0` on random pairs, :math:`D(u, \phi(u)) = 0`, and the optimal value of
@@ -115,16 +115,29 @@ class _ZBlock:
         self.c = cp.Parameter((k, m), name="c")
         self.s = cp.Parameter(nonneg=True, name="s")
         self.z = cp.Variable((k, m), name="z")
-        obj = d.divergence(self.u, self.z, form) + cp.sum(cp.multiply(self.c, self.z)) + self.s * cp.sum_squares(self.z)
-        self.problem = cp.Problem(cp.Minimize(obj))
+        extra = cp.sum(cp.multiply(self.c, self.z)) + self.s * cp.sum_squares(self.z)
+        self.problem = cp.Problem(cp.Minimize(d.divergence(self.u, self.z, form) + extra))
         self.pclass = cvxsolve.combine_classes(d.problem_class(form), "QP")
+        self.reduced = None
+        if form == "fenchel":
+            # Phi*(u) is constant in z: without it the block is better scaled at |u| >> 1
+            self.reduced = cp.Problem(cp.Minimize(d.phi(self.z) - d.coupling(self.u, self.z) + extra))
+        self.used_reduced = False
 
     def solve(self, U, C=None, s=0.0):
         self.u.value = U
         self.c.value = np.zeros(self.c.shape) if C is None else C
         self.s.value = s
-        cvxsolve.solve(self.problem, self.pclass, solver=self.solver, block=f"verify {self.form} z-block", accuracy="tight")
-        return np.array(self.z.value), float(self.problem.value)
+        block = f"verify {self.form} z-block"
+        try:
+            cvxsolve.solve(self.problem, self.pclass, solver=self.solver, block=block, accuracy="tight")
+            return np.array(self.z.value), float(self.problem.value)
+        except SolverError:
+            if self.reduced is None:
+                raise
+        cvxsolve.solve(self.reduced, self.pclass, solver=self.solver, block=block + " (Phi* dropped)", accuracy="tight")
+        self.used_reduced = True
+        return np.array(self.z.value), float(self.reduced.value + np.sum(self.d.phi_star_value(U)))
 
 
 def _scaled_err(Z, F, U):
@@ -253,7 +266,7 @@ def _check_argmin_unique(d, form, groups, rng, solver, unique_tol):
                 ok = False
                 fails.append(f"u={_fmt(U[:, j])} ({gname}): argmin={_fmt(Z[:, j])}, forward={_fmt(F[:, j])}")
         # uniqueness by tilting
-        eps = 1e-6 * np.maximum(1.0, np.abs(U).max(axis=0))
+        eps = 1e-6  # absolute: the slope margins of piecewise-linear atoms do not grow with |u|
         C = rng.choice([-1.0, 1.0], size=F.shape) * eps
         try:
             Zp, _ = _solve_group(blocks, d, form, U, solver, C)
@@ -334,9 +347,16 @@ def _check_values(d, form, groups, rng):
         if got is None:  # an expression with an auxiliary variable (e.g. Simplex.phi_star)
             skipped.add(label)
             continue
-        err = abs(got - float(ref)) / sc if math.isfinite(ref) or math.isfinite(got) else 0.0
-        if not (math.isfinite(got) and math.isfinite(ref)) and got != ref:
+        if not math.isfinite(ref) and math.isfinite(got):
+            # CVXPY's indicator accepts violations up to 1e-3: a point that close to the
+            # boundary of the domain is inside for CVXPY and outside for numpy
+            continue
+        if not math.isfinite(got) and not math.isfinite(ref):
+            err = 0.0
+        elif not math.isfinite(got):
             err = float("inf")
+        else:
+            err = abs(got - ref) / sc
         worst = max(worst, err)
         if err > tol:
             ok = False

@@ -236,6 +236,44 @@ class Divergence:
             Z = self.prox_joint(U, V, t)
         return Z[:, 0] if vec else Z
 
+    # ------------------------------------------------------------------ structure for the fast path
+    #: Lipschitz constant of ``forward`` (= of the gradient of ``Phi*``).
+    lipschitz = 1.0
+
+    def u_gradient(self, u, z, form=None):
+        r""":math:`\nabla_u D(u, z)` (numpy). Fenchel-Young: ``forward(u) - z``.
+
+        Raises :class:`FormError` where ``D`` is not differentiable in ``u`` (see
+        :meth:`u_lipschitz`).
+        """
+        form = self.check_form(form)
+        if form == "fenchel":
+            return self.forward(u) - np.asarray(z, dtype=float)
+        return self._joint_u_gradient(np.asarray(u, float), np.asarray(z, float))
+
+    def _joint_u_gradient(self, u, z):
+        raise FormError(f"{self!r}: the joint form is not differentiable in u")
+
+    def u_lipschitz(self, form=None):
+        """Lipschitz constant of :meth:`u_gradient`, or ``None`` where D is nonsmooth in u."""
+        form = self.check_form(form)
+        return self.lipschitz if form == "fenchel" else self._joint_u_lipschitz()
+
+    def _joint_u_lipschitz(self):
+        return None
+
+    def z_quadratic(self, form=None):
+        r"""``(mu, domain)`` when :math:`D(u, z) = \mu\|z - u\|^2 + I_C(z) + h(u)`, else ``None``.
+
+        ``domain`` names ``C`` (``"real"``, ``"nonneg"``, ``"box"``, ``"simplex"``) and
+        :meth:`project_domain` projects onto it. Fast solvers use this structure.
+        """
+        return None
+
+    def project_domain(self, Z):
+        """Euclidean projection onto ``C`` (atoms with :meth:`z_quadratic` only)."""
+        raise FormError(f"{self!r} has no quadratic z-side")
+
     def grad_phi_star(self, u):
         r""":math:`\nabla\Phi^*(u)`, which equals ``forward(u)`` (Fenchel-Young form)."""
         self.check_form("fenchel")
@@ -267,6 +305,21 @@ class ElementwiseProjectionMixin:
 
     def _in_domain(self, Z):  # pragma: no cover - overridden
         raise NotImplementedError
+
+    #: Name of the domain ``C`` of ``z`` (see :meth:`Divergence.z_quadratic`).
+    domain_name = "real"
+
+    def z_quadratic(self, form=None):
+        return (0.5 if self.check_form(form) == "fenchel" else 1.0, self.domain_name)
+
+    def project_domain(self, Z):
+        return self._project(np.asarray(Z, dtype=float))
+
+    def _joint_u_gradient(self, u, z):
+        return 2.0 * (u - z)
+
+    def _joint_u_lipschitz(self):
+        return 2.0
 
     def joint_value(self, u, z):
         U, _ = as_columns(u, "u")

@@ -31,6 +31,7 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
     """Clip to ``[lower, upper]`` (hard tanh by default)."""
 
     name = "clipped"
+    domain_name = "box"
 
     def __init__(self, lower=-1.0, upper=1.0):
         lo, hi = float(lower), float(upper)

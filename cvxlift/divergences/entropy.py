@@ -36,6 +36,7 @@ class Sigmoid(Divergence):
     """Logistic sigmoid via the binary-entropy divergence."""
 
     name = "sigmoid"
+    lipschitz = 0.25
     forms = ("fenchel",)
     cones = {"fenchel": "EXP"}
     kinks = ()

@@ -41,6 +41,7 @@ class ReLU(ElementwiseProjectionMixin, Divergence):
 
     name = "relu"
     homogeneous = True
+    domain_name = "nonneg"
 
     def phi(self, z):
         return 0.5 * cp.sum_squares(z) + indicator([z >= 0])

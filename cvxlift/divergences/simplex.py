@@ -88,6 +88,18 @@ class Simplex(Divergence):
     def prox_joint(self, U, V, t):
         return project_simplex((2 * t * U + V) / (2 * t + 1))
 
+    def z_quadratic(self, form=None):
+        return (0.5 if self.check_form(form) == "fenchel" else 1.0, "simplex")
+
+    def project_domain(self, Z):
+        return project_simplex(Z)
+
+    def _joint_u_gradient(self, u, z):
+        return 2.0 * (u - z)
+
+    def _joint_u_lipschitz(self):
+        return 2.0
+
     def sample_inputs(self, rng, n_in, m):
         return rng.normal(scale=2.0, size=(n_in, m))
 
