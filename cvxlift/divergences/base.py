@@ -29,6 +29,7 @@ Defining a subclass with a ``name`` registers it (see :mod:`cvxlift.divergences.
 """
 import numpy as np
 import cvxpy as cp
+from cvxpy.transforms import indicator
 
 from ..exceptions import FormError, ValidationError
 from ..numeric import as_columns
@@ -41,6 +42,20 @@ def as_expr(x):
     if isinstance(x, cp.Expression):
         return x
     return cp.Constant(np.asarray(x, dtype=float))
+
+
+def domain_indicator(constraints):
+    """``cvxpy.transforms.indicator`` of the constraints that involve a variable.
+
+    A constraint on Parameters alone (the data of a block, e.g. ``z >= 0`` in the W-step
+    where ``z`` is fixed) cannot be left to the solver: a violation of 1e-13 from an
+    earlier solve makes the whole problem "infeasible". Such constraints are dropped
+    from the expression; the data are projected onto / checked against the domain
+    numerically by the caller. Constraints on constants alone are kept, so that
+    ``expr.value`` is ``inf`` outside the domain.
+    """
+    keep = [c for c in constraints if c.variables() or not c.parameters()]
+    return indicator(keep) if keep else cp.Constant(0.0)
 
 
 def colsum(values):
@@ -69,7 +84,7 @@ class Divergence:
     #: Inputs where the map has a kink or a domain boundary (checked by ``verify``).
     kinks = (0.0,)
     #: Tolerance of ``verify`` on the scaled argmin error ``|z - forward(u)| / max(1, |u|)``.
-    argmin_tol = 1e-6
+    argmin_tol = 1e-5
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -102,6 +117,10 @@ class Divergence:
     def out_dim(self, n_in):
         """Length of ``forward(u)`` for an input column of length ``n_in``."""
         return int(n_in)
+
+    def in_dim(self, n_out):
+        """Length of the input column ``u`` that gives an output of length ``n_out``."""
+        return int(n_out)
 
     def problem_class(self, form=None):
         """The problem class (``"QP"``, ``"SOC"``, ``"EXP"``) that ``form`` needs."""

@@ -18,11 +18,10 @@ import math
 
 import cvxpy as cp
 import numpy as np
-from cvxpy.transforms import indicator
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns
-from .base import Divergence, ElementwiseProjectionMixin, colsum
+from .base import Divergence, ElementwiseProjectionMixin, colsum, domain_indicator
 
 DOMAIN_TOL = 1e-9
 
@@ -53,7 +52,7 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
         return False
 
     def phi(self, z):
-        return 0.5 * cp.sum_squares(z) + indicator([z >= self.lower, z <= self.upper])
+        return 0.5 * cp.sum_squares(z) + domain_indicator([z >= self.lower, z <= self.upper])
 
     def phi_star(self, u):
         c = 0.5 * (self.lower + self.upper)
@@ -61,7 +60,7 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
         return cp.sum(c * u - 0.5 * c**2 + 0.5 * cp.huber(u - c, M))
 
     def joint(self, u, z):
-        return cp.sum_squares(z - u) + indicator([z >= self.lower, z <= self.upper])
+        return cp.sum_squares(z - u) + domain_indicator([z >= self.lower, z <= self.upper])
 
     def _project(self, Z):
         return np.clip(Z, self.lower, self.upper)

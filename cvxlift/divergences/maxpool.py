@@ -66,6 +66,9 @@ class MaxPool(Divergence):
         self.check_input_dim(n_in)
         return n_in // self.pool_size
 
+    def in_dim(self, n_out):
+        return int(n_out) * self.pool_size
+
     def verify_dim(self):
         return 2 * self.pool_size
 

@@ -27,11 +27,10 @@ import math
 
 import cvxpy as cp
 import numpy as np
-from cvxpy.transforms import indicator
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns
-from .base import Divergence, ElementwiseProjectionMixin, colsum
+from .base import Divergence, ElementwiseProjectionMixin, colsum, domain_indicator
 
 DOMAIN_TOL = 1e-9
 
@@ -44,13 +43,13 @@ class ReLU(ElementwiseProjectionMixin, Divergence):
     domain_name = "nonneg"
 
     def phi(self, z):
-        return 0.5 * cp.sum_squares(z) + indicator([z >= 0])
+        return 0.5 * cp.sum_squares(z) + domain_indicator([z >= 0])
 
     def phi_star(self, u):
         return 0.5 * cp.sum_squares(cp.pos(u))
 
     def joint(self, u, z):
-        return cp.sum_squares(z - u) + indicator([z >= 0])
+        return cp.sum_squares(z - u) + domain_indicator([z >= 0])
 
     def _project(self, Z):
         return np.maximum(Z, 0.0)
@@ -101,7 +100,7 @@ class LeakyReLU(Divergence):
         return 0.5 * cp.sum_squares(cp.pos(u)) + (0.5 * a) * cp.sum_squares(cp.neg(u))
 
     def joint(self, u, z):
-        return cp.sum_squares(z - u) + indicator([z >= self.negative_slope * u])
+        return cp.sum_squares(z - u) + domain_indicator([z >= self.negative_slope * u])
 
     # numpy side
     def phi_value(self, z):

@@ -15,11 +15,10 @@ minimised, which is how every lifted problem uses it.
 """
 import cvxpy as cp
 import numpy as np
-from cvxpy.transforms import indicator
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns, project_simplex
-from .base import Divergence, colsum
+from .base import Divergence, colsum, domain_indicator
 
 DOMAIN_TOL = 1e-9
 
@@ -46,7 +45,7 @@ class Simplex(Divergence):
         return project_simplex(U)
 
     def _domain(self, z):
-        return indicator([z >= 0, _column_sums(z) == 1])
+        return domain_indicator([z >= 0, _column_sums(z) == 1])
 
     def phi(self, z):
         return 0.5 * cp.sum_squares(z) + self._domain(z)

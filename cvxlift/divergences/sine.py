@@ -30,11 +30,10 @@ import math
 
 import cvxpy as cp
 import numpy as np
-from cvxpy.transforms import indicator
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns, bisect_increasing
-from .base import Divergence, colsum
+from .base import Divergence, colsum, domain_indicator
 
 HALF_PI = 0.5 * math.pi
 
@@ -101,7 +100,7 @@ class Sin(Divergence):
 
     def phi(self, z):
         quad = self._max_affine(z, self._sk, self._rk - self._sk * self._zk)
-        return 0.5 * cp.sum_squares(z) + quad + indicator([z >= -1, z <= 1])
+        return 0.5 * cp.sum_squares(z) + quad + domain_indicator([z >= -1, z <= 1])
 
     def phi_star(self, u):
         uk = self._uk
