@@ -16,3 +16,5 @@ from .exceptions import (
     ValidationError,
 )
 from .verify import VerifyReport, verify
+from .network import LiftedNetwork
+from .losses import get_loss
