@@ -42,15 +42,28 @@ PREFERENCE_TIGHT = {
 }
 _RANK = {"QP": 0, "SOC": 1, "EXP": 2}
 
+def _osqp_polish_key():
+    """OSQP 1.x renamed ``polish`` to ``polishing``."""
+    try:
+        import osqp
+
+        major = int(str(getattr(osqp, "__version__", "0")).split(".")[0])
+    except (ImportError, ValueError):
+        major = 0
+    return "polishing" if major >= 1 else "polish"
+
+
+_POLISH = _osqp_polish_key()
+
 SETTINGS = {
     "tight": {
-        "OSQP": dict(eps_abs=1e-10, eps_rel=1e-10, max_iter=50000, polish=True),
+        "OSQP": dict(eps_abs=1e-10, eps_rel=1e-10, max_iter=50000, **{_POLISH: True}),
         "CLARABEL": dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=400),
         "ECOS": dict(abstol=1e-10, reltol=1e-10, feastol=1e-10, max_iters=400),
         "SCS": dict(eps_abs=1e-10, eps_rel=1e-10, max_iters=400000),
     },
     "default": {
-        "OSQP": dict(eps_abs=1e-8, eps_rel=1e-8, max_iter=200000, polish=True),
+        "OSQP": dict(eps_abs=1e-8, eps_rel=1e-8, max_iter=200000, **{_POLISH: True}),
         "CLARABEL": dict(),
         "ECOS": dict(),
         "SCS": dict(eps_abs=1e-8, eps_rel=1e-8, max_iters=100000),

@@ -4,7 +4,7 @@ A column of length :math:`kn` is read as :math:`n` consecutive blocks of :math:`
 ``pool_size`` entries; :math:`\phi(u)_j = \max_{i \in B_j} u_i`. With
 :math:`E = I_n \otimes \mathbf 1_k` (so :math:`(Ez)_i = z_j` for :math:`i \in B_j`):
 
-.. math:: D(u, z) = \mathbf 1^T z + c\,\mathbf 1^T (u - E z)_+ ,\qquad c > 1 .
+.. math:: D(u, z) = \mathbf 1^T z - \tfrac1k \mathbf 1^T u + c\,\mathbf 1^T (u - E z)_+ ,\qquad c > 1 .
 
 For :math:`z_j` above the block maximum the slope in :math:`z_j` is :math:`+1`; below it,
 at most :math:`1 - c < 0`: the argmin is the maximum, unique, and
@@ -16,6 +16,12 @@ largest entries of a block, and the argmin is the whole interval
 :math:`[\text{second largest}, \text{largest}]`, e.g. :math:`[1, 3]` for :math:`u = (1, 3)`.
 ``MaxPool(weight=1.0)`` reproduces it and fails the uniqueness check. The default is
 :math:`c = 2`, for which the gap above is :math:`|z - \phi(u)|_1`.
+
+The term :math:`-\tfrac1k\mathbf 1^T u` (a function of ``u`` alone, which the paper allows
+one to add) does not move the argmin but makes :math:`D \ge \max_{B_j} u - \mathrm{mean}_{B_j} u
+\ge 0`. Without it :math:`\min_z D(u, \cdot) = \sum_j \max_{B_j} u` has no lower bound in
+``u``, and block-coordinate descent drives the lifted objective to :math:`-\infty`
+(the biases slide down); ``tests/test_network.py`` checks that it stays bounded.
 
 Max-pooling changes the dimension, so it is not a gradient map and has no
 Fenchel-Young form.
@@ -85,13 +91,13 @@ class MaxPool(Divergence):
 
     def joint(self, u, z):
         E = self.expansion(z.shape[0])
-        return cp.sum(z) + self.weight * cp.sum(cp.pos(u - E @ z))
+        return cp.sum(z) - cp.sum(u) / self.pool_size + self.weight * cp.sum(cp.pos(u - E @ z))
 
     def joint_value(self, u, z):
         U, _ = as_columns(u, "u")
         Z, _ = as_columns(z, "z")
         excess = np.maximum(self._blocks(U) - Z[:, None, :], 0.0)
-        return colsum(Z) + self.weight * excess.sum(axis=(0, 1))
+        return colsum(Z) - colsum(U) / self.pool_size + self.weight * excess.sum(axis=(0, 1))
 
     def prox_joint(self, U, V, t):
         # subgradient in z_j: 1 - c #{i in B_j : u_i > z_j} + (z_j - v_j)/t, non-decreasing;

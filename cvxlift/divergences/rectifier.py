@@ -32,7 +32,7 @@ from ..exceptions import ValidationError
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, colsum, domain_indicator
 
-DOMAIN_TOL = 1e-9
+DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to the domain (relative)
 
 
 class ReLU(ElementwiseProjectionMixin, Divergence):

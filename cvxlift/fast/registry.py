@@ -1,0 +1,131 @@
+r"""One registry that picks a fast solver for a block from the atoms' own properties.
+
+Each block kind (``"w_step"``, ``"x_step"``, ``"output_step"``) has an ordered list of
+candidate solvers; each candidate has a predicate on the *structure* of the atoms, read
+through :func:`atom_props`:
+
+``z_quadratic``
+    ``(mu, domain)`` when :math:`D(u, z) = \mu\|z - u\|^2 + I_C(z) + h(u)`
+    (:meth:`Divergence.z_quadratic`).
+``u_lipschitz``
+    Lipschitz constant of :math:`\nabla_u D` or ``None`` where ``D`` is nonsmooth in ``u``
+    (:meth:`Divergence.u_lipschitz`).
+``u_quadratic``
+    ``mu`` when, as a function of ``u``, :math:`D(u, z) = \mu\|u - z\|^2 + g(z)` exactly
+    (so the W-step is a ridge regression), else ``None``. Derived from ``z_quadratic``:
+    for the jointly convex form :math:`h = 0`; for the Fenchel-Young form with
+    :math:`\Phi = \tfrac12\|z\|^2 + I_C` one has
+    :math:`h(u) = \Phi^*(u) - \tfrac12\|u\|^2 = -\tfrac12\,\mathrm{dist}(u, C)^2`, which is
+    constant only for ``C = "real"``. (So a Fenchel-Young ReLU W-step is *not* a ridge
+    regression: it goes to the majorise-minimise solver, with :math:`L_u = 1`.)
+
+:func:`select` returns the first candidate whose predicate holds, or raises
+:class:`NoFastSolver` naming the block, the atoms and their forms, and what each
+candidate needed. No solver looks at an atom's name.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ..exceptions import CvxliftError, FormError
+
+KINDS = ("w_step", "x_step", "output_step")
+
+
+class NoFastSolver(CvxliftError, NotImplementedError):
+    """No fast solver handles this block (the caller falls back to the CVXPY path)."""
+
+
+@dataclass(frozen=True)
+class AtomProps:
+    """The structure of one divergence in one form, as the fast solvers see it."""
+
+    atom: str
+    form: str
+    z_quadratic: Optional[tuple]
+    u_lipschitz: Optional[float]
+    u_quadratic: Optional[float]
+
+    @property
+    def domain(self):
+        """Name of the z-domain ``C`` (``None`` when ``D`` is not quadratic in ``z``)."""
+        return None if self.z_quadratic is None else self.z_quadratic[1]
+
+    @property
+    def mu(self):
+        return None if self.z_quadratic is None else float(self.z_quadratic[0])
+
+    def __str__(self):
+        return f"{self.atom} (form={self.form!r})"
+
+
+def _maybe(fn, *args):
+    try:
+        return fn(*args)
+    except (FormError, NotImplementedError):
+        return None
+
+
+def atom_props(d, form=None):
+    """:class:`AtomProps` of divergence ``d`` in ``form`` (``None``: its default form)."""
+    form = d.check_form(form)
+    zq = _maybe(d.z_quadratic, form)
+    lu = _maybe(d.u_lipschitz, form)
+    uq = None
+    if zq is not None and (form == "joint" or zq[1] == "real"):
+        uq = float(zq[0])
+    return AtomProps(repr(d), form, None if zq is None else (float(zq[0]), zq[1]),
+                     None if lu is None else float(lu), uq)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A fast solver for one block kind, usable where ``predicate(**props)`` holds."""
+
+    kind: str
+    name: str
+    predicate: Callable[..., bool]
+    solver: Callable
+    needs: str
+
+    @property
+    def label(self):
+        return f"{self.kind}/{self.name}"
+
+
+_CANDIDATES = {k: [] for k in KINDS}
+
+
+def register(kind, name, predicate, needs):
+    """Decorator: register ``solver`` as a candidate for ``kind`` (tried in registration order)."""
+    if kind not in _CANDIDATES:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def deco(solver):
+        _CANDIDATES[kind] = [c for c in _CANDIDATES[kind] if c.name != name]
+        _CANDIDATES[kind].append(Candidate(kind, name, predicate, solver, needs))
+        return solver
+
+    return deco
+
+
+def candidates(kind):
+    """The candidates registered for ``kind``, in the order :func:`select` tries them."""
+    if kind not in _CANDIDATES:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return list(_CANDIDATES[kind])
+
+
+def select(kind, **props):
+    """The first candidate for ``kind`` whose predicate holds for ``props``.
+
+    ``props`` are keyword arguments of the predicates: ``atom`` (an :class:`AtomProps`)
+    for the W-step; ``prev`` and ``next`` for the X-step; ``atom`` and ``loss`` (a name)
+    for the output step. Raises :class:`NoFastSolver` when none holds.
+    """
+    cands = candidates(kind)
+    for c in cands:
+        if c.predicate(**props):
+            return c
+    what = ", ".join(f"{k}={v}" for k, v in props.items())
+    tried = "; ".join(f"{c.name}: needs {c.needs}" for c in cands) or "no candidates registered"
+    raise NoFastSolver(f"no fast solver for the {kind} block with {what} ({tried})")
