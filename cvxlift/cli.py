@@ -122,7 +122,7 @@ def run_verify(args):
 # real Command (help, add_arguments, run). Until then they accept any arguments, print
 # "not available yet" and exit with status 2.
 def _add_placeholder_arguments(parser):
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.set_defaults(_accept_extra=True)  # any arguments: the message is the same
 
 
 def _placeholder(name):
@@ -163,7 +163,9 @@ def build_parser(commands=None):
 def main(argv=None):
     """Run the ``cvxlift`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "_accept_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

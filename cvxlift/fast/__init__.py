@@ -1,0 +1,37 @@
+"""Fast block solvers (numpy/scipy) for lifted networks, chosen by the atoms' properties.
+
+The CVXPY formulation (:mod:`cvxlift.assembly`) is the reference; these kernels solve the
+same block problems vectorised over all data points, sharing one factorisation or one
+Gram matrix across columns, and stop on a certificate (see each module):
+
+- :func:`w_step`: :math:`\\min_{W,b} \\lambda D(WA + b1^T, Z) + \\rho\\|W\\|_F^2`;
+- :func:`x_step`: the hidden-layer X-step (paper eq. 13);
+- :func:`output_step`: the output step (eq. 14/15, Appendix A);
+- :func:`lifted_predict`: the lifted prediction rule (eq. 12).
+
+Each raises :class:`NoFastSolver` where no fast solver applies; :func:`select` says which
+solver a block gets.
+"""
+from .registry import AtomProps, Candidate, NoFastSolver, atom_props, candidates, select  # noqa: I001
+from .result import BlockResult
+from .wstep import w_objective, w_step
+from .xstep import XStepProblem, x_step
+from .output import output_step
+from .predict import lifted_predict, prediction_objective
+
+__all__ = [
+    "AtomProps",
+    "BlockResult",
+    "Candidate",
+    "NoFastSolver",
+    "XStepProblem",
+    "atom_props",
+    "candidates",
+    "lifted_predict",
+    "output_step",
+    "prediction_objective",
+    "select",
+    "w_objective",
+    "w_step",
+    "x_step",
+]
