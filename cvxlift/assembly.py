@@ -67,9 +67,9 @@ class Block:
         self.name = name
         self.last = None
 
-    def solve(self, solver=None, accuracy="default"):
+    def solve(self, solver=None, accuracy="default", allow_inaccurate=False):
         self.last = cvxsolve.solve(self.problem, self.problem_class, solver=solver, block=self.name,
-                                   accuracy=accuracy)
+                                   accuracy=accuracy, allow_inaccurate=allow_inaccurate)
         return self.last
 
     def is_dpp(self):

@@ -57,16 +57,16 @@ _POLISH = _osqp_polish_key()
 
 SETTINGS = {
     "tight": {
-        "OSQP": dict(eps_abs=1e-10, eps_rel=1e-10, max_iter=50000, **{_POLISH: True}),
+        "OSQP": dict(eps_abs=1e-9, eps_rel=1e-9, max_iter=50000, **{_POLISH: True}),
         "CLARABEL": dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=400),
         "ECOS": dict(abstol=1e-10, reltol=1e-10, feastol=1e-10, max_iters=400),
-        "SCS": dict(eps_abs=1e-10, eps_rel=1e-10, max_iters=400000),
+        "SCS": dict(eps_abs=1e-10, eps_rel=1e-10, max_iters=50000),
     },
     "default": {
         "OSQP": dict(eps_abs=1e-8, eps_rel=1e-8, max_iter=200000, **{_POLISH: True}),
         "CLARABEL": dict(),
         "ECOS": dict(),
-        "SCS": dict(eps_abs=1e-8, eps_rel=1e-8, max_iters=100000),
+        "SCS": dict(eps_abs=1e-8, eps_rel=1e-8, max_iters=20000),
     },
 }
 

@@ -22,7 +22,7 @@ class Loss:
     problem_class = "QP"
 
     def expr(self, Y, Z):
-        """The loss as a CVXPY expression (``Y`` a constant or a Parameter)."""
+        """The loss as a CVXPY expression in ``Z``, up to a term constant in ``Z``."""
         raise NotImplementedError
 
     def value(self, Y, Z):
@@ -52,7 +52,10 @@ class CrossEntropyLoss(Loss):
     problem_class = "EXP"
 
     def expr(self, Y, Z):
-        return -cp.sum(cp.multiply(Y, cp.log(Z)))
+        # -sum(Y log Z) = sum(rel_entr(Y, Z)) + sum(entr(Y)); the second term is constant in Z
+        # and left out. Written with log(Z), every entry of Z gets an exponential cone even
+        # where Y = 0 and the optimum sits at Z = 0: solvers then stop at optimal_inaccurate.
+        return cp.sum(cp.rel_entr(Y, Z))
 
     def value(self, Y, Z):
         Z = np.asarray(Z, dtype=float)

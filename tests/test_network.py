@@ -185,3 +185,16 @@ def test_callback_stops_training():
     net = LiftedNetwork([4, 5, 3], "relu", random_state=0)
     net.fit(X, Y_REG, max_iter=10, callback=lambda n, s, o: calls.append(o) or True)
     assert len(calls) == 1 and net.n_iter_ == 1
+
+
+@pytest.mark.parametrize("name", ["relu", "simplex", "sigmoid", "deep_mixed", "maxpool"])
+def test_fast_fit_matches_dsl_fit(name):
+    """solver="fast" behind the same fit(): same objective trajectory as the DSL path (blocks
+    without a fast solver, e.g. max-pool, fall back to CVXPY)."""
+    cfg = CONFIGS[name]
+    Y = _targets(cfg)
+    a = LiftedNetwork(lam=1.0, rho=0.01, random_state=0, **cfg).fit(X, Y, max_iter=3, xstep="cyclic")
+    b = LiftedNetwork(lam=1.0, rho=0.01, random_state=0, **cfg).fit(X, Y, max_iter=3, xstep="cyclic", solver="fast")
+    hb = np.asarray(b.history_)
+    assert np.all(np.diff(hb) <= 1e-12 * np.abs(hb[:-1]))
+    assert b.history_[-1] == pytest.approx(a.history_[-1], rel=1e-4, abs=1e-6)

@@ -80,10 +80,9 @@ def test_verify_with_a_pinned_solver():
     assert r.error("argmin") <= ReLU.argmin_tol
 
 
-def test_verify_with_a_missing_solver_fails_and_says_why():
-    r = cvxlift.verify(Identity(), forms=["joint"], solver="NOT_A_SOLVER", n_grid=11, n_random=5)
-    assert not r.passed
-    assert "NOT_A_SOLVER" in r.table() and "installed" in r.table()
+def test_verify_with_a_missing_solver_raises_and_says_why():
+    with pytest.raises(cvxlift.SolverError, match="NOT_A_SOLVER.*installed"):
+        cvxlift.verify(Identity(), forms=["joint"], solver="NOT_A_SOLVER", n_grid=11, n_random=5)
 
 
 def test_failed_report_lists_the_failing_inputs():

@@ -33,7 +33,8 @@ class CustomDivergence(Divergence):
     def __init__(self, name, forward, phi=None, phi_star=None, joint=None, phi_value=None,
                  phi_star_value=None, joint_value=None, prox_phi=None, prox_joint=None,
                  problem_class="QP", elementwise=True, homogeneous=False, out_dim=None,
-                 input_scale=10.0, kinks=(0.0,), argmin_tol=1e-6, verify_dim=None):
+                 input_scale=10.0, kinks=(0.0,), argmin_tol=1e-5, verify_dim=None,
+                 approximation_error=0.0):
         if not isinstance(name, str) or not name:
             raise ValidationError("name must be a non-empty string")
         if not callable(forward):
@@ -58,6 +59,10 @@ class CustomDivergence(Divergence):
         self.kinks = tuple(kinks)
         self.argmin_tol = float(argmin_tol)
         self._verify_dim = verify_dim
+        # a DCP expression that approximates Phi (or Phi*) to within this error (``verify``'s
+        # value check allows it)
+        self.phi_error = float(approximation_error)
+        self.approximate = self.phi_error > 0
 
     def get_params(self):
         return {"name": self.name}
@@ -169,7 +174,8 @@ def declare_divergence(name, forward, phi=None, phi_star=None, joint=None, *, re
         ``phi_value``, ``phi_star_value``, ``joint_value``, ``prox_phi``, ``prox_joint``
         (numpy versions), ``problem_class`` ("QP", "SOC", "EXP" or a dict per form),
         ``elementwise``, ``homogeneous``, ``out_dim``, ``input_scale``, ``kinks``,
-        ``argmin_tol``, ``verify_dim``.
+        ``argmin_tol``, ``verify_dim``, ``approximation_error`` (sup-norm error of
+        the CVXPY expressions, for approximate declarations).
 
     Returns
     -------
