@@ -216,34 +216,34 @@ def admm(pb, Z0, tol, max_iter, sp=None, R=None, check_every=5, alpha=1.6):
     Wd = -G / sigma[None, :]          # scaled dual: sigma * w in dg(y) at a solution
     idx = np.arange(m)
     it = 0
-    next_adapt = 2 * check_every
     last_res = np.full(m, np.inf)
     while idx.size and it < max_iter:
         it += 1
         Rs = cols["R"]
-        Zs = sp.solve_shift(Rs + sigma * (Y - Wd), sigma)
+        rhs = Rs + sigma * (Y - Wd)
+        Zs = sp.solve_shift(rhs, sigma)
         Zh = alpha * Zs + (1.0 - alpha) * Y
         V = Zh + Wd
         Yn = pb.d_prev.prox_z(cols["U0"], V, pb.lam_prev / sigma[None, :], pb.f_prev)
-        Wd = V - Yn
+        Wn = V - Yn
         if it % check_every and it != max_iter:
-            Y = Yn
+            Y, Wd = Yn, Wn
             continue
+        # OSQP's residuals (x = Zs, z = Yn, dual = sigma * Wn); Q Zs = rhs - sigma Zs for free
+        QZ = rhs - sigma * Zs
+        Lam = sigma * Wn
+        rp = colnorm(Zs - Yn) / np.maximum(np.maximum(colnorm(Zs), colnorm(Yn)), 1e-300)
+        rd = colnorm(QZ - Rs + Lam) / np.maximum(np.maximum(colnorm(QZ), colnorm(Lam)),
+                                                  np.maximum(colnorm(Rs), 1e-300))
         G = sp.matvec(Yn) - Rs
-        S = G + sigma * Wd
         nG = colnorm(G)
-        res = colnorm(S) / (1.0 + nG)
+        res = colnorm(G + Lam) / (1.0 + nG)
         done = res <= tol
-        if it >= next_adapt:  # residual balancing, per column
-            next_adapt = 2 * it
-            rp = colnorm(Zs - Yn) / np.maximum(np.maximum(colnorm(Zs), colnorm(Yn)), 1e-300)
-            den = np.maximum(np.maximum(colnorm(sigma * Wd), nG), colnorm(Rs))
-            rd = colnorm(sigma * (Yn - Y)) / np.maximum(den, 1e-300)
-            ratio = np.sqrt(np.clip(rp / np.maximum(rd, 1e-300), 1e-4, 1e4))
-            upd = (ratio > 5.0) | (ratio < 0.2)
-            new_sigma = np.clip(np.where(upd, sigma * ratio, sigma), 1e-8 * sigma0, 1e8 * sigma0)
-            Wd = Wd * (sigma / new_sigma)[None, :]
-            sigma = new_sigma
+        ratio = np.sqrt(np.clip(rp / np.maximum(rd, 1e-300), 1e-6, 1e6))
+        upd = (ratio > 5.0) | (ratio < 0.2)
+        new_sigma = np.clip(np.where(upd, sigma * ratio, sigma), 1e-8 * sigma0, 1e8 * sigma0)
+        Wd = Wn * (sigma / new_sigma)[None, :]
+        sigma = new_sigma
         Y = Yn
         last_res = res
         if done.any():
