@@ -93,23 +93,34 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols):
 
     Minimises :math:`\sum_j f_j(z_j) + g_j(z_j)` where ``grad(Y)`` is :math:`\nabla f` on
     the active columns, ``prox(V, t)`` the prox of :math:`t g` on the active columns, and
-    ``L`` a Lipschitz constant of every :math:`\nabla f_j`. Each column has its own momentum
-    and its own gradient-based adaptive restart (O'Donoghue & Candes): the columns are
-    independent problems.
+    ``L`` a Lipschitz constant of every :math:`\nabla f_j` -- or a vector of per-row
+    constants (``L_i``) of a block-diagonal majoriser :math:`\nabla^2 f \preceq \mathrm{diag}(L)`,
+    in which case the steps are :math:`t_i = 1/L_i` (``prox`` then gets ``t`` as a column
+    vector). Each column has its own momentum and its own gradient-based adaptive restart
+    (O'Donoghue & Candes): the columns are independent problems.
 
     Certificate for the new point :math:`z^+ = \mathrm{prox}_{tg}(y - t\nabla f(y))`:
     :math:`(y - z^+)/t - \nabla f(y) \in \partial g(z^+)`, so
-    :math:`\mathrm{dist}(0, \partial F(z^+)) \le \|\nabla f(z^+) - \nabla f(y)\| + \|y - z^+\|/t
-    \le 2\|y - z^+\|/t`, for free. A column stops when
-    :math:`2\|y - z^+\|/(t (1 + \|\nabla f(y)\|)) \le` ``tol``; it is then frozen and dropped
-    from the products. ``cols`` (a :class:`Columns`) is told the active columns.
+    :math:`\mathrm{dist}(0, \partial F(z^+)) \le \|\nabla f(z^+) - \nabla f(y)\| + \|(y - z^+)/t\|
+    \le \max_i L_i \|y - z^+\| + \|(y - z^+)/t\|` (:math:`= 2\|y - z^+\|/t` for a scalar step),
+    for free. A column stops when that bound, divided by :math:`1 + \|\nabla f(y)\|`, is at most
+    ``tol``; it is then frozen and dropped from the products. ``cols`` (a :class:`Columns`)
+    is told the active columns.
 
     Returns ``(Z, certificate per column, iterations)``.
     """
     Zout = np.array(Z0, dtype=np.float64, copy=True)
     m = Zout.shape[1]
     cert = np.full(m, np.inf)
-    t = 1.0 / L
+    if np.ndim(L) == 0:
+        t = 1.0 / float(L)
+        Lmax = float(L)
+        w2 = None
+    else:
+        Lv = np.asarray(L, dtype=np.float64).reshape(-1, 1)
+        t = 1.0 / Lv
+        Lmax = float(Lv.max())
+        w2 = (Lv * Lv)[:, 0]          # ||D / t||^2 = sum_i L_i^2 D_i^2
     idx = np.arange(m)
     cols.set_active(None)
     Z = Zout.copy()
@@ -121,9 +132,15 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols):
     while idx.size and it < max_iter:
         it += 1
         G = grad(Y)
-        Zn = prox(Y - t * G, t)
-        D = Y - Zn
-        res = 2.0 * colnorm(D) / (t * (1.0 + colnorm(G)))
+        V = G * (-t)
+        V += Y
+        Zn = prox(V, t)
+        if np.may_share_memory(Zn, V):   # a prox may return its argument
+            Zn = Zn.copy()
+        D = np.subtract(Y, Zn, out=V)
+        nD = colnorm(D)
+        nDt = nD / t if w2 is None else np.sqrt(np.einsum("ij,ij,i->j", D, D, w2))
+        res = (nDt + Lmax * nD) / (1.0 + colnorm(G))
         done = res <= tol
         if done.any():
             Zout[:, idx[done]] = Zn[:, done]
@@ -135,11 +152,14 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols):
             idx = idx[keep]
             Z, Zn, D, theta, res = Z[:, keep], Zn[:, keep], D[:, keep], theta[keep], res[keep]
             cols.set_active(idx)
-        restart = np.einsum("ij,ij->j", D, Zn - Z) > 0
+        step = np.subtract(Zn, Z, out=Z)   # Z is not needed any more
+        restart = np.einsum("ij,ij->j", D, step) > 0
         theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
         beta = np.where(restart, 0.0, (theta - 1.0) / theta_n)
         theta = np.where(restart, 1.0, theta_n)
-        Y = Zn + beta * (Zn - Z)
+        step *= beta
+        step += Zn
+        Y = step
         Z = Zn
     if idx.size:  # not converged: the last prox-gradient point, with its certificate
         Zout[:, idx] = Zn

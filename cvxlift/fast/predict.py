@@ -3,25 +3,38 @@ r"""The lifted prediction rule (paper eq. 12) with the loss minimised out (:math
 .. math:: \min_{X_1, \dots, X_{L+1}} \sum_{l=0}^{L} \lambda_{l+1} D_l(W_lX_l + b_l\mathbf 1^T, X_{l+1}),
           \qquad X_0 = X.
 
-Block-coordinate descent over the layers from the forward pass: hidden layers by
-:func:`~cvxlift.fast.x_step` (warm-started), the last state in closed form,
-:math:`X_{L+1} = \phi_L(W_LX_L + b_L)` (the argmin of :math:`D_L`, the only term that
-involves it). Stops when every hidden block's fixed-point certificate, evaluated at the
-current states after a sweep, is below ``tol``, or when a sweep lowers the objective by
-less than ``tol`` (relative).
+Solvers (registry kind ``"lifted_predict"``, tried in this order):
 
-With Fenchel-Young forms everywhere the forward pass is already optimal (every
-:math:`D_l \ge 0`, with :math:`D_l(u, \phi_l(u)) = 0`): it is returned at once.
+``forward`` (every form Fenchel-Young)
+    every :math:`D_l \ge 0` with :math:`D_l(u, \phi_l(u)) = 0`: the forward pass is a
+    minimiser (objective 0); returned at once.
+``joint`` (hidden layers' divergences quadratic in ``u``: :math:`\mu_l\|z - u\|^2 + I_{C_l}(z)`;
+last layer smooth in ``u``)
+    the problem is convex, and separable over columns. :math:`X_{L+1}` is minimised out in
+    closed form (:math:`X_{L+1} = \phi_L(U_L)`, leaving the envelope
+    :math:`e(u) = D_L(u, \phi_L(u))`, whose gradient is :math:`\nabla_uD_L(u, \phi_L(u))`), and
+    all hidden states are solved *jointly* by accelerated projected gradient
+    (:func:`~cvxlift.fast._common.fista`) with one step per layer from a block-diagonal
+    majoriser of the Hessian; per-column momentum, restart, certificate and freezing.
+``bcd`` (every hidden X-step has a fast solver)
+    block-coordinate descent over the layers from the forward pass: hidden layers by
+    :func:`~cvxlift.fast.x_step` (warm-started), the last state in closed form. Stops when
+    every hidden block's fixed-point certificate, evaluated at the current states after a
+    sweep, is at most ``tol``, or when a sweep lowers the objective by less than ``tol``
+    (relative).
 """
 import time
 
 import numpy as np
 
 from ..exceptions import ValidationError
-from ._common import TINY, as_matrix
-from .registry import atom_props, select
+from ._common import TINY, Columns, as_matrix, fista, spectral_norm_sq
+from .registry import NoFastSolver, atom_props, register, select
 from .result import BlockResult
 from .xstep import XStepProblem, x_step
+
+#: ``bcd`` stops without convergence once a sweep lowers the objective by less than this (relative).
+STALL = 1e-15
 
 
 def prediction_objective(X, states, weights, biases, divs, forms, lams):
@@ -29,7 +42,7 @@ def prediction_objective(X, states, weights, biases, divs, forms, lams):
     total = 0.0
     prev = X
     for W, b, d, f, lam, S in zip(weights, biases, divs, forms, lams, states):
-        total += lam * float(np.sum(d.divergence_value(W @ prev + b[:, None], S, f)))
+        total += lam * float(np.sum(d.divergence_value(W @ prev + np.asarray(b, float)[:, None], S, f)))
         prev = S
     return total
 
@@ -38,9 +51,34 @@ def _forward(X, weights, biases, divs):
     states = []
     prev = X
     for W, b, d in zip(weights, biases, divs):
-        prev = d.forward(W @ prev + np.asarray(b, float)[:, None])
+        prev = d.forward(W @ prev + b[:, None])
         states.append(prev)
     return states
+
+
+class _Net:
+    """The data of one lifted prediction."""
+
+    def __init__(self, X, weights, biases, divs, forms, lams):
+        n = len(weights)
+        if n == 0 or not (len(biases) == len(divs) == len(forms) == len(lams) == n):
+            raise ValidationError("weights, biases, divs, forms and lams must have the same positive length")
+        self.X = as_matrix(X, "X")
+        self.weights = [as_matrix(W, f"weights[{l}]") for l, W in enumerate(weights)]
+        self.biases = [np.asarray(b, dtype=np.float64).reshape(-1) for b in biases]
+        self.divs = list(divs)
+        self.forms = [d.check_form(f) for d, f in zip(divs, forms)]
+        self.lams = [float(v) for v in lams]
+        if any(not (np.isfinite(v) and v > 0) for v in self.lams):
+            raise ValidationError(f"lams must be positive numbers, got {list(lams)}")
+        self.n = n
+        self.props = tuple(atom_props(d, f) for d, f in zip(self.divs, self.forms))
+
+    def objective(self, states):
+        return prediction_objective(self.X, states, self.weights, self.biases, self.divs, self.forms, self.lams)
+
+    def last(self, XL):
+        return self.divs[-1].forward(self.weights[-1] @ XL + self.biases[-1][:, None])
 
 
 def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max_iter=100, inner_tol=None,
@@ -56,86 +94,151 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     Z0 : list of L+1 arrays, optional
         Initial states (default: the forward pass).
     tol : float
-        Stopping tolerance (block certificates, relative objective decrease).
+        Bound on the certificates (per column for ``joint``; per block for ``bcd``).
     max_iter : int
-        Sweeps of block-coordinate descent.
+        Sweeps of block-coordinate descent (``bcd``); the ``joint`` solver runs at most
+        ``inner_max_iter`` iterations.
     inner_tol, inner_max_iter
-        Passed to :func:`~cvxlift.fast.x_step` (default ``inner_tol = tol``).
+        Passed to :func:`~cvxlift.fast.x_step` by ``bcd`` (default ``inner_tol = tol``).
 
     Returns
     -------
     states : list of (p_{l+1}, m) arrays, info : BlockResult
-        ``info.iterations`` counts sweeps; ``info.certificate`` is the largest hidden-block
-        certificate after the last sweep.
+        ``info.iterations`` counts FISTA iterations (``joint``) or sweeps (``bcd``).
 
     Raises
     ------
     NoFastSolver
-        When a hidden layer's X-step has no fast solver.
+        When no candidate applies (a hidden X-step without a fast solver).
     """
     t0 = time.perf_counter()
-    n_layers = len(weights)
-    if not (len(biases) == len(divs) == len(forms) == len(lams) == n_layers) or n_layers == 0:
-        raise ValidationError("weights, biases, divs, forms and lams must have the same positive length")
-    X = as_matrix(X, "X")
-    weights = [as_matrix(W, f"weights[{l}]") for l, W in enumerate(weights)]
-    biases = [np.asarray(b, dtype=float).reshape(-1) for b in biases]
-    forms = [d.check_form(f) for d, f in zip(divs, forms)]
-    lams = [float(v) for v in lams]
+    net = _Net(X, weights, biases, divs, forms, lams)
+    cand = select("lifted_predict", layers=net.props)
+    if Z0 is not None:
+        if len(Z0) != net.n:
+            raise ValidationError(f"Z0 must hold {net.n} states")
+        Z0 = [as_matrix(S, f"Z0[{l}]", cols=net.X.shape[1]) for l, S in enumerate(Z0)]
     inner_tol = tol if inner_tol is None else inner_tol
+    states, it, cert, conv = cand.solver(net, Z0, tol, int(max_iter), inner_tol, int(inner_max_iter))
+    return states, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, net.objective(states),
+                               cand.label)
 
-    def objective(states):
-        return prediction_objective(X, states, weights, biases, divs, forms, lams)
 
-    if all(f == "fenchel" for f in forms):
-        states = _forward(X, weights, biases, divs)
-        return states, BlockResult(0, 0.0, True, time.perf_counter() - t0, objective(states),
-                                   "lifted_predict/forward")
-    # every hidden block must have a fast X-step: fail before any work
-    for l in range(1, n_layers):
-        select("x_step", prev=atom_props(divs[l - 1], forms[l - 1]), next=atom_props(divs[l], forms[l]))
+# ---------------------------------------------------------------------------------------- forward
+@register("lifted_predict", "forward", lambda layers: all(a.form == "fenchel" for a in layers),
+          "every form Fenchel-Young (the forward pass is optimal)")
+def _forward_solver(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
+    return _forward(net.X, net.weights, net.biases, net.divs), 0, 0.0, True
 
-    if Z0 is None:
-        states = _forward(X, weights, biases, divs)
-    else:
-        if len(Z0) != n_layers:
-            raise ValidationError(f"Z0 must hold {n_layers} states")
-        states = [as_matrix(S, f"Z0[{l}]", cols=X.shape[1]).copy() for l, S in enumerate(Z0)]
 
-    def last(states):
-        U = weights[-1] @ (states[-2] if n_layers > 1 else X) + biases[-1][:, None]
-        return divs[-1].forward(U)
+# ---------------------------------------------------------------------------------------- joint
+def _joint_ok(layers):
+    return all(a.u_quadratic is not None for a in layers[:-1]) and layers[-1].u_lipschitz is not None
 
-    def inputs(l):
-        return X if l == 0 else states[l - 1]
+
+@register("lifted_predict", "joint", _joint_ok,
+          "hidden layers quadratic in u (u_quadratic) and the last layer smooth in u")
+def _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
+    n = net.n
+    W, b, divs, lams = net.weights, net.biases, net.divs, net.lams
+    U0 = W[0] @ net.X + b[0][:, None]
+    if n == 1:
+        return [divs[0].forward(U0)], 0, 0.0, True
+    start = Z0[:-1] if Z0 is not None else _forward(net.X, W, b, divs)[:-1]
+    sizes = [S.shape[0] for S in start]
+    off = np.concatenate([[0], np.cumsum(sizes)])
+    c = [2.0 * lams[l] * net.props[l].u_quadratic for l in range(n - 1)]
+    dL, fL, lamL = divs[-1], net.forms[-1], lams[-1]
+    LuL = net.props[-1].u_lipschitz
+    nW = [spectral_norm_sq(Wl) for Wl in W]
+    # block-diagonal majoriser of the Hessian. The term (c/2)||z - W x - b||^2 has Hessian
+    # c [W^T W, -W^T; -W, I] <= 2c diag(W^T W, I) (x a variable), and c I in z when x = X_0 is
+    # fixed; the envelope lam e(W x + b) has Hessian <= lam L_u W^T W.
+    Lb = []
+    for l in range(1, n):             # block X_l = states[l - 1]
+        from_prev = (1.0 if l == 1 else 2.0) * c[l - 1]
+        from_next = 2.0 * c[l] * nW[l] if l < n - 1 else lamL * LuL * nW[l]
+        Lb.append(max(from_prev + from_next, TINY) * (1.0 + 1e-12))
+    Lrow = np.repeat(Lb, sizes)
+    cols = Columns(U0=U0)
+
+    def blocks(Y):
+        return [Y[off[i]:off[i + 1]] for i in range(n - 1)]
+
+    def grad(Y):
+        Xs = blocks(Y)
+        G = np.empty_like(Y)
+        Gs = blocks(G)
+        for l in range(n - 1):        # term (c_l/2)||X_{l+1} - W_l X_l - b_l||^2, X_0 fixed
+            U = cols["U0"] if l == 0 else W[l] @ Xs[l - 1] + b[l][:, None]
+            np.subtract(Xs[l], U, out=Gs[l])
+            Gs[l] *= c[l]
+            if l >= 1:
+                Gs[l - 1] -= W[l].T @ Gs[l]
+        UL = W[-1] @ Xs[-1] + b[-1][:, None]
+        Gs[-1] += W[-1].T @ (lamL * dL.u_gradient(UL, dL.forward(UL), fL))
+        return G
+
+    def prox(V, t):
+        out = np.empty_like(V)
+        for l in range(n - 1):
+            out[off[l]:off[l + 1]] = divs[l].project_domain(V[off[l]:off[l + 1]])
+        return out
+
+    Y0 = prox(np.vstack(start), None)
+    Y, cert, it = fista(grad, prox, Y0, Lrow, tol, inner_max_iter, cols)
+    hidden = blocks(Y)
+    states = [np.ascontiguousarray(S) for S in hidden] + [net.last(hidden[-1])]
+    cmax = float(np.max(cert, initial=0.0))
+    return states, it, cmax, bool(cmax <= tol)
+
+
+# ---------------------------------------------------------------------------------------- bcd
+def _has_solver(kind, **props):
+    try:
+        select(kind, **props)
+        return True
+    except NoFastSolver:
+        return False
+
+
+def _bcd_ok(layers):
+    return all(_has_solver("x_step", prev=layers[l - 1], next=layers[l]) for l in range(1, len(layers)))
+
+
+@register("lifted_predict", "bcd", _bcd_ok, "a fast X-step for every hidden layer")
+def _bcd(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
+    n = net.n
+    W, b, divs, forms, lams = net.weights, net.biases, net.divs, net.forms, net.lams
+    states = _forward(net.X, W, b, divs) if Z0 is None else [S.copy() for S in Z0]
+    if n == 1:
+        return [net.last(net.X)], 0, 0.0, True
 
     def block(l):
         """The X-step problem of state X_l (l = 1..L), i.e. states[l - 1]."""
-        U0 = weights[l - 1] @ inputs(l - 1) + biases[l - 1][:, None]
-        return (U0, weights[l], biases[l], states[l], divs[l - 1], forms[l - 1], divs[l], forms[l],
-                lams[l - 1], lams[l])
+        inp = net.X if l == 1 else states[l - 2]
+        U0 = W[l - 1] @ inp + b[l - 1][:, None]
+        return (U0, W[l], b[l], states[l], divs[l - 1], forms[l - 1], divs[l], forms[l], lams[l - 1], lams[l])
 
-    states[-1] = last(states)
-    J = objective(states)
+    states[-1] = net.last(states[-2])
+    J = net.objective(states)
     cert = np.inf
     sweeps = 0
-    converged = n_layers == 1
+    converged = False
     while not converged and sweeps < max_iter:
         sweeps += 1
-        for l in range(1, n_layers):
+        for l in range(1, n):
             states[l - 1], _ = x_step(*block(l), Z0=states[l - 1], tol=inner_tol, max_iter=inner_max_iter)
-        states[-1] = last(states)
-        Jn = objective(states)
+        states[-1] = net.last(states[-2])
+        Jn = net.objective(states)
         cert = max(float(np.max(XStepProblem(*block(l)).residual(states[l - 1]), initial=0.0))
-                   for l in range(1, n_layers))
+                   for l in range(1, n))
         decrease = J - Jn
         J = Jn
-        if cert <= tol or decrease <= tol * max(abs(Jn), TINY):
-            converged = True
-    if n_layers == 1:
-        cert = 0.0
-    return states, BlockResult(sweeps, float(cert), bool(converged), time.perf_counter() - t0, J,
-                               "lifted_predict/bcd")
+        converged = cert <= tol
+        if not converged and decrease <= STALL * max(abs(Jn), TINY):
+            break                     # no progress in floating point: stalled
+    return states, sweeps, cert, converged
 
 
 __all__ = ["lifted_predict", "prediction_objective"]

@@ -1,6 +1,7 @@
 r"""One registry that picks a fast solver for a block from the atoms' own properties.
 
-Each block kind (``"w_step"``, ``"x_step"``, ``"output_step"``) has an ordered list of
+Each block kind (``"w_step"``, ``"x_step"``, ``"output_step"``, and the whole-network
+``"lifted_predict"``) has an ordered list of
 candidate solvers; each candidate has a predicate on the *structure* of the atoms, read
 through :func:`atom_props`:
 
@@ -28,7 +29,7 @@ from typing import Callable, Optional
 
 from ..exceptions import CvxliftError, FormError
 
-KINDS = ("w_step", "x_step", "output_step")
+KINDS = ("w_step", "x_step", "output_step", "lifted_predict")
 
 
 class NoFastSolver(CvxliftError, NotImplementedError):
@@ -115,17 +116,24 @@ def candidates(kind):
     return list(_CANDIDATES[kind])
 
 
+def _show(v):
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    return str(v)
+
+
 def select(kind, **props):
     """The first candidate for ``kind`` whose predicate holds for ``props``.
 
     ``props`` are keyword arguments of the predicates: ``atom`` (an :class:`AtomProps`)
     for the W-step; ``prev`` and ``next`` for the X-step; ``atom`` and ``loss`` (a name)
-    for the output step. Raises :class:`NoFastSolver` when none holds.
+    for the output step; ``layers`` (a tuple of :class:`AtomProps`, one per layer) for
+    the lifted prediction. Raises :class:`NoFastSolver` when none holds.
     """
     cands = candidates(kind)
     for c in cands:
         if c.predicate(**props):
             return c
-    what = ", ".join(f"{k}={v}" for k, v in props.items())
+    what = ", ".join(f"{k}={_show(v)}" for k, v in props.items())
     tried = "; ".join(f"{c.name}: needs {c.needs}" for c in cands) or "no candidates registered"
     raise NoFastSolver(f"no fast solver for the {kind} block with {what} ({tried})")

@@ -28,8 +28,8 @@ import time
 import numpy as np
 
 from ..exceptions import ValidationError
-from ._common import TINY, as_matrix, as_vector, positive, spd_factor
-from .registry import NoFastSolver, atom_props, register, select
+from ._common import as_matrix, as_vector, positive, spd_factor
+from .registry import NoFastSolver, atom_props, register, select  # noqa: F401  (re-exported)
 from .result import BlockResult
 
 
@@ -49,13 +49,13 @@ def _u_rows(d, Z, W0):
 
 
 def w_objective(A, Z, W, b, d, form, lam, rho):
-    """:math:`\lambda \sum D(WA + b 1^T, Z) + \rho \|W\|_F^2` (exact numpy values)."""
+    r""":math:`\lambda \sum D(WA + b 1^T, Z) + \rho \|W\|_F^2` (exact numpy values)."""
     U = W @ A + b[:, None]
     return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
 
 
 def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000):
-    """Solve the (W, b)-block :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2`.
+    r"""Solve the (W, b)-block :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2`.
 
     Parameters
     ----------
@@ -106,7 +106,7 @@ def _centre(A):
 
 
 def _scale(Z, ZAc, abar):
-    """:math:`\|Z[A; 1^T]^T\|_F` from :math:`Z A_c^T` (since :math:`A = A_c + \bar a 1^T`)."""
+    r""":math:`\|Z[A; 1^T]^T\|_F` from :math:`Z A_c^T` (since :math:`A = A_c + \bar a 1^T`)."""
     zsum = Z.sum(axis=1)
     ZA = ZAc + np.outer(zsum, abar)
     return float(np.sqrt(np.sum(ZA * ZA) + np.sum(zsum * zsum)))

@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from ..exceptions import ValidationError
-from ._common import Columns, as_matrix, as_vector, colnorm, fista, max_eig_psd, positive, spd_factor
+from ._common import (Columns, as_matrix, as_vector, colnorm, fista, max_eig_psd, positive, spd_factor,
+                      spectral_norm_sq)
 from .registry import atom_props, register, select
 from .result import BlockResult
 
@@ -55,25 +55,35 @@ class XStepProblem:
                      + self.lam_next * np.sum(self.d_next.divergence_value(Un, self.Znext, self.f_next)))
 
     def setup_gradient(self):
-        """Precompute what the gradient needs; return ``(L, cols)``."""
+        """Precompute what the gradient needs; return a Lipschitz constant ``L`` of it."""
         W = self.W
-        WtW = W.T @ W
+        q, p = W.shape
         mu_n = self.next.u_quadratic
+        self.Q = None
+        self.k = None
         if mu_n is not None:
+            # f(Z) = lam mu ||W Z + b - Znext||^2: gradient k W^T W Z - R, R precomputed
             k = 2.0 * self.lam_next * mu_n
-            self.Q = k * WtW
             R = k * (W.T @ (self.Znext - self.b[:, None]))
-            L = max_eig_psd(self.Q)
+            if 2 * q < p:   # low rank: W^T (W Z) costs 2qpm < p^2 m
+                self.k = k
+                L = k * spectral_norm_sq(W)
+            else:
+                self.Q = k * (W.T @ W)
+                L = max_eig_psd(self.Q)
             self.cols = Columns(U0=self.U0, R=R, Znext=None)
         else:
-            self.Q = None
-            L = self.lam_next * self.next.u_lipschitz * max_eig_psd(WtW)
+            L = self.lam_next * self.next.u_lipschitz * spectral_norm_sq(W)
             self.cols = Columns(U0=self.U0, R=None, Znext=self.Znext)
         return L * (1.0 + 1e-12)
 
     def grad(self, Y):
         if self.Q is not None:
             G = self.Q @ Y
+            G -= self.cols["R"]
+            return G
+        if self.k is not None:
+            G = self.W.T @ (self.k * (self.W @ Y))
             G -= self.cols["R"]
             return G
         Un = self.W @ Y
@@ -91,7 +101,7 @@ class XStepProblem:
             raise ValueError("residual needs D_next smooth in u")
         L = self.setup_gradient()
         if L <= 0:
-            return colnorm(Z - self.d_prev.forward(self.U0)) * np.inf
+            return colnorm(Z - self.d_prev.forward(self.U0))   # f constant: the argmin of g
         t = 1.0 / L
         G = self.grad(Z)
         P = self.prox(Z - t * G, t)
@@ -139,7 +149,7 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
 
 
 @register("x_step", "linear",
-          lambda prev, next: prev.domain == "real" and prev.u_quadratic is not None and next.u_quadratic is not None,
+          lambda prev, next: prev.domain == "real" and next.u_quadratic is not None,
           "D_prev quadratic in z on the whole space and D_next quadratic in u")
 def _linear(pb, Z0, tol, max_iter):
     a = pb.lam_prev * pb.prev.mu
@@ -150,122 +160,6 @@ def _linear(pb, Z0, tol, max_iter):
     Z = spd_factor(M)(rhs)
     cert = float(np.max(colnorm(M @ Z - rhs) / (1.0 + colnorm(rhs)), initial=0.0))
     return Z, 0, cert, bool(cert <= max(tol, 1e3 * np.finfo(float).eps))
-
-
-class Spectral:
-    r"""Spectral factorisation of :math:`Q = c\,W^TW = V\,\mathrm{diag}(s)\,V^T` (``V``: ``p x k``,
-    :math:`k = \min(q, p)`), for products with ``Q`` and solves with :math:`Q + \sigma I`
-    (one :math:`\sigma` per column). With :math:`q < p/2` it works through the thin SVD of
-    ``W``: every product costs :math:`2kpm` instead of :math:`p^2m`."""
-
-    def __init__(self, W, c):
-        q, p = W.shape
-        self.p = p
-        self.low_rank = 2 * q < p
-        if self.low_rank:
-            _, sv, Vt = np.linalg.svd(W, full_matrices=False)
-            self.V = np.ascontiguousarray(Vt.T)
-            self.s = c * sv * sv
-            self.Q = None
-        else:
-            self.Q = c * (W.T @ W)
-            ev, V = np.linalg.eigh(self.Q)
-            self.s = np.maximum(ev, 0.0)
-            self.V = V
-        self.L = float(self.s.max(initial=0.0))
-
-    def matvec(self, Y):
-        if self.Q is not None:
-            return self.Q @ Y
-        return self.V @ (self.s[:, None] * (self.V.T @ Y))
-
-    def solve_shift(self, X, sigma):
-        """:math:`(Q + \sigma_j I)^{-1} x_j` for every column ``j``."""
-        VX = self.V.T @ X
-        if self.low_rank:
-            coef = 1.0 / (self.s[:, None] + sigma[None, :]) - 1.0 / sigma[None, :]
-            return X / sigma[None, :] + self.V @ (coef * VX)
-        return self.V @ (VX / (self.s[:, None] + sigma[None, :]))
-
-
-def admm(pb, Z0, tol, max_iter, sp=None, R=None, check_every=5, alpha=1.6):
-    r"""ADMM (over-relaxed, scaled form) for :math:`\min_z \tfrac12 z^TQz - r^Tz + g(z)`, with
-    the split :math:`z = y`: the z-update is a solve with :math:`Q + \sigma I` (spectral
-    factors shared by all columns, one :math:`\sigma` per column, so adapting it costs
-    nothing), the y-update is the atom's prox with :math:`t = 1/\sigma`.
-
-    Certificate for ``y``: :math:`y = \mathrm{prox}_{g/\sigma}(v)` gives
-    :math:`\sigma(v - y) = \sigma w \in \partial g(y)`, so :math:`\|Qy - r + \sigma w\|`
-    bounds the distance of 0 to :math:`\partial F(y)`; relative to :math:`1 + \|Qy - r\|`
-    as for FISTA. Checked every ``check_every`` iterations; :math:`\sigma` is rebalanced
-    (OSQP's rule, per column) at checks spaced geometrically, so that it settles.
-    """
-    if sp is None:
-        k = 2.0 * pb.lam_next * pb.next.u_quadratic
-        sp = Spectral(pb.W, k)
-        R = k * (pb.W.T @ (pb.Znext - pb.b[:, None]))
-    cols = Columns(U0=pb.U0, R=R)
-    m = pb.m
-    mu_g = pb.lam_prev * (2.0 * pb.prev.mu if pb.prev.mu is not None else 1.0)
-    sigma0 = np.sqrt(max(sp.L, mu_g) * mu_g)
-    sigma = np.full(m, sigma0)
-    Y = np.array(Z0, dtype=np.float64, copy=True)
-    Yout = Y.copy()
-    cert = np.full(m, np.inf)
-    G = sp.matvec(Y) - R
-    Wd = -G / sigma[None, :]          # scaled dual: sigma * w in dg(y) at a solution
-    idx = np.arange(m)
-    it = 0
-    last_res = np.full(m, np.inf)
-    while idx.size and it < max_iter:
-        it += 1
-        Rs = cols["R"]
-        rhs = Rs + sigma * (Y - Wd)
-        Zs = sp.solve_shift(rhs, sigma)
-        Zh = alpha * Zs + (1.0 - alpha) * Y
-        V = Zh + Wd
-        Yn = pb.d_prev.prox_z(cols["U0"], V, pb.lam_prev / sigma[None, :], pb.f_prev)
-        Wn = V - Yn
-        if it % check_every and it != max_iter:
-            Y, Wd = Yn, Wn
-            continue
-        # OSQP's residuals (x = Zs, z = Yn, dual = sigma * Wn); Q Zs = rhs - sigma Zs for free
-        QZ = rhs - sigma * Zs
-        Lam = sigma * Wn
-        rp = colnorm(Zs - Yn) / np.maximum(np.maximum(colnorm(Zs), colnorm(Yn)), 1e-300)
-        rd = colnorm(QZ - Rs + Lam) / np.maximum(np.maximum(colnorm(QZ), colnorm(Lam)),
-                                                  np.maximum(colnorm(Rs), 1e-300))
-        G = sp.matvec(Yn) - Rs
-        nG = colnorm(G)
-        res = colnorm(G + Lam) / (1.0 + nG)
-        done = res <= tol
-        ratio = np.sqrt(np.clip(rp / np.maximum(rd, 1e-300), 1e-6, 1e6))
-        upd = (ratio > 5.0) | (ratio < 0.2)
-        new_sigma = np.clip(np.where(upd, sigma * ratio, sigma), 1e-8 * sigma0, 1e8 * sigma0)
-        Wd = Wn * (sigma / new_sigma)[None, :]
-        sigma = new_sigma
-        Y = Yn
-        last_res = res
-        if done.any():
-            Yout[:, idx[done]] = Y[:, done]
-            cert[idx[done]] = res[done]
-            keep = ~done
-            idx = idx[keep]
-            Y, Wd, sigma, last_res = Y[:, keep], Wd[:, keep], sigma[keep], last_res[keep]
-            cols.set_active(idx)
-    if idx.size:
-        Yout[:, idx] = Y
-        cert[idx] = last_res
-    c = float(np.max(cert, initial=0.0))
-    return Yout, it, c, bool(c <= tol)
-
-
-@register("x_step", "admm", lambda prev, next: next.u_quadratic is not None,
-          "D_next quadratic in u (u_quadratic); D_prev through its z-prox")
-def _admm(pb, Z0, tol, max_iter):
-    if Z0 is None:
-        Z0 = pb.d_prev.forward(pb.U0)
-    return admm(pb, Z0, tol, max_iter)
 
 
 @register("x_step", "fista", lambda prev, next: next.u_lipschitz is not None,
@@ -283,4 +177,3 @@ def _fista(pb, Z0, tol, max_iter):
 
 __all__ = ["x_step", "XStepProblem"]
 
-_ = ValidationError
