@@ -18,3 +18,31 @@ from .exceptions import (
 from .verify import VerifyReport, verify
 from .network import LiftedNetwork
 from .losses import get_loss
+from .exceptions import PersistenceError
+from .persistence import save, load
+
+# Optional-dependency exports, resolved on first access (``import cvxlift`` must not import
+# scikit-learn). Other lazy exports can be added to this table: name -> (module, extra).
+_LAZY_EXPORTS = {
+    "LiftedMLPClassifier": ("cvxlift.estimators", "sklearn"),
+    "LiftedMLPRegressor": ("cvxlift.estimators", "sklearn"),
+}
+
+
+def __getattr__(name):
+    entry = _LAZY_EXPORTS.get(name)
+    if entry is None:
+        raise AttributeError(f"module 'cvxlift' has no attribute {name!r}")
+    import importlib
+
+    module, extra = entry
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"cvxlift.{name} needs an optional dependency ({exc}); install it with "
+                          f"`pip install cvxlift[{extra}]`") from exc
+    return getattr(mod, name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_EXPORTS))

@@ -1,9 +1,11 @@
 """Solving CVXPY problems with a solver picked from the cones a problem needs.
 
-Every solve checks its status. A solver that raises, reports ``optimal_inaccurate`` or
-reports a non-optimal status is followed by the next solver of the preference list;
-when every solver has failed, :class:`~cvxlift.exceptions.SolverError` names the block,
-each solver tried and what it reported.
+Every solve checks its status. A solver that raises, reports ``optimal_inaccurate``,
+reports a non-optimal status, or reports ``optimal`` without a finite value for every
+variable is followed by the next solver of the preference list; when every solver has
+failed, :class:`~cvxlift.exceptions.SolverError` names the block, each solver tried and
+what it reported. With ``allow_inaccurate=True`` the first ``optimal_inaccurate`` solution
+is used instead (re-computed if a later solver overwrote it). See ``docs/reliability.md``.
 
 Preference lists (first installed one first):
 
@@ -24,6 +26,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import cvxpy as cp
+import numpy as np
 
 from .exceptions import SolverError
 
@@ -135,20 +138,13 @@ def solve(problem, problem_class="QP", solver=None, block="problem", accuracy="d
     allow_inaccurate : bool
         Accept ``optimal_inaccurate`` when no solver reaches ``optimal``.
     """
+    if accuracy not in SETTINGS:
+        raise ValueError(f"accuracy must be one of {sorted(SETTINGS)}, got {accuracy!r}")
     attempts = []
     inaccurate = None
     for name in candidate_solvers(problem_class, solver, accuracy):
-        opts = dict(SETTINGS[accuracy].get(name, {}))
-        if solver_options:
-            opts.update(solver_options)
         t0 = time.perf_counter()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # statuses are checked below
-                problem.solve(solver=name, **opts)
-            status = problem.status
-        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:  # noqa: PERF203
-            status = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        status = _attempt(problem, name, _options(accuracy, name, solver_options))
         dt = time.perf_counter() - t0
         attempts.append((name, status))
         if status == cp.OPTIMAL:
@@ -157,8 +153,38 @@ def solve(problem, problem_class="QP", solver=None, block="problem", accuracy="d
             inaccurate = (name, dt)
     if allow_inaccurate and inaccurate is not None:
         name, dt = inaccurate
-        candidate_solvers(problem_class, name)
-        problem.solve(solver=name, **SETTINGS[accuracy].get(name, {}))
+        if attempts[-1] != (name, cp.OPTIMAL_INACCURATE):
+            # a later solver overwrote the variables: solve again with the inaccurate one
+            status = _attempt(problem, name, _options(accuracy, name, solver_options))
+            attempts.append((name, status))
+            if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+                tried = "; ".join(f"{n}: {s}" for n, s in attempts)
+                raise SolverError(f"{block}: no solver reached an optimal solution ({tried})")
         return SolveInfo(name, problem.status, dt, attempts)
     tried = "; ".join(f"{n}: {s}" for n, s in attempts)
     raise SolverError(f"{block}: no solver reached an optimal solution ({tried})")
+
+
+def _options(accuracy, name, solver_options):
+    opts = dict(SETTINGS[accuracy].get(name, {}))
+    if solver_options:
+        opts.update(solver_options)
+    return opts
+
+
+def _attempt(problem, name, opts):
+    """One solve; the status, or ``"error: <type>: <message>"`` when the solver raised.
+    A status of ``optimal`` with a variable left without a finite value counts as an error
+    (the caller would otherwise read ``None`` or NaN as the solution)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # statuses are checked below
+            problem.solve(solver=name, **opts)
+        status = problem.status
+    except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+        return f"error: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+    if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        for v in problem.variables():
+            if v.value is None or not np.all(np.isfinite(v.value)):
+                return f"{status} but variable {v.name()} has no finite value"
+    return status

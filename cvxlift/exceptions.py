@@ -29,3 +29,8 @@ class SolverError(CvxliftError, RuntimeError):
 
 class NotFittedError(CvxliftError, AttributeError):
     """A model was used before ``fit``."""
+
+
+class PersistenceError(CvxliftError, ValueError):
+    """A model cannot be saved (e.g. a custom atom), or a file cannot be loaded as a model
+    (missing, truncated, not a cvxlift file, edited or corrupted, newer format)."""

@@ -60,6 +60,7 @@ class LiftedNetwork:
         self.form = form
         self.activations = activations
         self.random_state = random_state
+        _check_random_state(random_state)
         self.loss_ = get_loss(loss)
         L1 = len(self.sizes) - 1
         self.activations_ = _resolve_activations(activations, L1, self.loss_.name)
@@ -93,6 +94,14 @@ class LiftedNetwork:
         return (f"LiftedNetwork(sizes={self.sizes}, activations=[{acts}], forms={self.forms_}, "
                 f"loss={self.loss_.name!r})")
 
+    def __getstate__(self):
+        """Pickle without the compiled CVXPY blocks (solver objects do not pickle; they are
+        rebuilt on demand) and without the pre-activation cache."""
+        state = self.__dict__.copy()
+        state["_blocks"] = {}
+        state.pop("_ucache", None)
+        return state
+
     def _check_fitted(self):
         if self.weights_ is None:
             raise NotFittedError("this LiftedNetwork has no weights yet: call fit() or init_weights() first")
@@ -120,6 +129,21 @@ class LiftedNetwork:
         """:math:`W_l X_l + b_l \\mathbf 1^T`."""
         return self.weights_[l] @ Xl + self.biases_[l][:, None]
 
+    def _pre(self, l, Xl):
+        """``preactivation(l, Xl)``, cached while ``W_l``, ``b_l`` and ``Xl`` are the same
+        objects (block updates replace arrays, never write into them): during ``fit`` each
+        product :math:`W_lX_l` is formed once per change of its factors."""
+        cache = self.__dict__.setdefault("_ucache", {})
+        key = (self.weights_[l], self.biases_[l], Xl)
+        hit = cache.get(l)
+        if hit is not None and all(a is b for a, b in zip(hit[0], key)):
+            return hit[1]
+        from .fast._common import mm   # counted: the benchmarks report the sweep's GFLOP/s
+
+        U = mm(self.weights_[l], Xl) + self.biases_[l][:, None]
+        cache[l] = (key, U)
+        return U
+
     def forward(self, X):
         """All states of the plain forward pass: ``[X_1, ..., X_{L+1}]`` (eq. 2)."""
         self._check_fitted()
@@ -134,11 +158,14 @@ class LiftedNetwork:
         """The lifted objective (10) at the current weights and ``states`` (default ``states_``)."""
         self._check_fitted()
         X, Y = self._check_XY(X, Y)
+        return self._objective(X, Y, states, parts, cached=False)
+
+    def _objective(self, X, Y, states=None, parts=False, cached=True):
         states = self.states_ if states is None else states
         terms = {"loss": self.loss_.value(Y, states[-1])}
         prev = X
         for l, d in enumerate(self.activations_):
-            U = self.preactivation(l, prev)
+            U = self._pre(l, prev) if cached else self.preactivation(l, prev)
             terms[f"D{l}"] = self.lam_[l] * float(np.sum(d.divergence_value(U, states[l], self.forms_[l])))
             terms[f"W{l}"] = self.rho_[l] * float(np.sum(self.weights_[l] ** 2))
             prev = states[l]
@@ -260,18 +287,20 @@ class LiftedNetwork:
         return [self._clean(l, s) for l, s in enumerate(states)]
 
     # ------------------------------------------------------------------ training
-    def _check_XY(self, X, Y):
-        X = check_matrix(X, "X", rows=self.sizes[0])
-        Y = check_matrix(Y, "Y", rows=self.sizes[-1])
+    def _check_XY(self, X, Y, names=("X", "Y")):
+        X = check_matrix(X, names[0], rows=self.sizes[0])
+        Y = check_matrix(Y, names[1], rows=self.sizes[-1])
         if X.shape[1] != Y.shape[1]:
             raise ValidationError(
-                f"X and Y must have the same number of columns (data points); got {X.shape[1]} and {Y.shape[1]}"
+                f"{names[0]} and {names[1]} must have the same number of columns (data points); "
+                f"got {X.shape[1]} and {Y.shape[1]}"
             )
         return X, self.loss_.check_targets(Y)
 
     def fit(self, X, Y, solver="cvxpy", max_iter=20, tol=1e-6, xstep="auto", callback=None,
-            warm_start=False, cvxpy_solver=None, verbose=False):
-        """Train by block-coordinate descent.
+            warm_start=False, cvxpy_solver=None, verbose=False, lam_growth=1.0, lam_max=1e6,
+            validation_data=None, early_stopping=False, n_iter_no_change=3):
+        r"""Train by block-coordinate descent.
 
         Parameters
         ----------
@@ -296,6 +325,21 @@ class LiftedNetwork:
             Keep the current weights and states instead of re-initialising.
         cvxpy_solver : str, optional
             Pin the CVXPY solver of the DSL blocks.
+        lam_growth : float >= 1
+            Penalty continuation: after each sweep every :math:`\lambda_l` is multiplied by
+            ``lam_growth`` (capped at ``lam_max``), driving the states onto the activations'
+            graphs. The objective is re-evaluated at the new penalties (a ``"lam"`` entry of
+            ``history_``); it is non-increasing between those entries. ``1`` (default): fixed
+            penalties. The DSL blocks are recompiled when the penalties change.
+        lam_max : float
+            Cap of the continuation.
+        validation_data : (X_val, Y_val), optional
+            Columns to score after every sweep (``validation_scores_``); training scores are
+            always recorded (``train_scores_``). The score is :meth:`score`.
+        early_stopping : bool
+            Stop when the validation score has not improved for ``n_iter_no_change`` sweeps,
+            and restore the weights and states of the best sweep (needs ``validation_data``).
+        n_iter_no_change : int
         """
         X, Y = self._check_XY(X, Y)
         if solver not in ("cvxpy", "fast"):
@@ -304,15 +348,40 @@ class LiftedNetwork:
             raise ValidationError(f"xstep must be 'auto', 'cyclic' or 'joint', got {xstep!r}")
         if xstep == "joint" and not self.jointly_convex:
             raise ValidationError("xstep='joint' needs every layer in the jointly convex form (form='joint')")
-        if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 0):
-            raise ValidationError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+        _check_iter_tol(max_iter, tol)
+        if callback is not None and not callable(callback):
+            raise ValidationError(f"callback must be callable as callback(net, sweep, objective), got {callback!r}")
+        _check_cvxpy_solver(cvxpy_solver)
+        lam_growth = _to_float(lam_growth, "lam_growth")
+        if not (np.isfinite(lam_growth) and lam_growth >= 1.0):
+            raise ValidationError(f"lam_growth must be a finite number >= 1, got {lam_growth!r}")
+        lam_max = _to_float(lam_max, "lam_max")
+        if not (np.isfinite(lam_max) and lam_max > 0):
+            raise ValidationError(f"lam_max must be a positive finite number, got {lam_max!r}")
+        if validation_data is not None:
+            try:
+                Xv, Yv = validation_data
+            except (TypeError, ValueError):
+                raise ValidationError("validation_data must be a pair (X_val, Y_val) of column arrays") from None
+            Xv, Yv = self._check_XY(Xv, Yv, names=("validation_data[0]", "validation_data[1]"))
+        if early_stopping and validation_data is None:
+            raise ValidationError("early_stopping=True needs validation_data=(X_val, Y_val)")
+        if not (isinstance(n_iter_no_change, (int, np.integer)) and n_iter_no_change >= 1):
+            raise ValidationError(f"n_iter_no_change must be a positive integer, got {n_iter_no_change!r}")
         use_joint = xstep == "joint" or (xstep == "auto" and self.jointly_convex and solver == "cvxpy")
         self._solver, self._cvxpy_solver = solver, cvxpy_solver
         self.block_info_ = {}
         if not (warm_start and self.weights_ is not None and getattr(self, "states_", None) is not None
                 and self.states_[0].shape[1] == X.shape[1]):
+            lam0 = check_positive(self.lam, "lam", self.n_layers)
+            if not np.array_equal(lam0, self.lam_):   # undo an earlier fit's continuation
+                self._set_lam(lam0)
             self._initialise(X, Y)
-        self.history_, self.history_blocks_ = [self.objective(X, Y)], ["init"]
+        self._ucache = {}
+        self.history_, self.history_blocks_ = [self._objective(X, Y)], ["init"]
+        self.loss_curve_, self.train_scores_, self.validation_scores_, self.lam_path_ = [], [], [], []
+        self.best_iter_ = None
+        best, best_score, since_best = None, -np.inf, 0
         self.n_iter_ = 0
         self.interrupted_ = False
         t0 = time.perf_counter()
@@ -322,17 +391,66 @@ class LiftedNetwork:
                 self._sweep(X, Y, use_joint)
                 self.n_iter_ = sweep + 1
                 obj = self.history_[-1]
+                self.loss_curve_.append(obj)
+                self.lam_path_.append(self.lam_.copy())
+                self.train_scores_.append(self.score(X, Y))
+                if validation_data is not None:
+                    score = self.score(Xv, Yv)
+                    self.validation_scores_.append(score)
+                    if score > best_score:
+                        best_score, since_best, self.best_iter_ = score, 0, sweep + 1
+                        best = self._snapshot()
+                    else:
+                        since_best += 1
                 if verbose:
-                    print(f"sweep {sweep + 1}: objective {obj:.6g} ({time.perf_counter() - t0:.1f} s)")
+                    val = f", validation score {self.validation_scores_[-1]:.4f}" if validation_data is not None else ""
+                    print(f"sweep {sweep + 1}: objective {obj:.6g}, train score {self.train_scores_[-1]:.4f}{val} "
+                          f"({time.perf_counter() - t0:.1f} s)")
                 if callback is not None and callback(self, sweep, obj):
                     break
+                if early_stopping and since_best >= n_iter_no_change:
+                    break
+                if lam_growth > 1.0 and np.any(self.lam_ < lam_max):
+                    self._set_lam(np.minimum(self.lam_ * lam_growth, np.maximum(lam_max, self.lam_)))
+                    self.history_.append(self._objective(X, Y))
+                    self.history_blocks_.append("lam")
+                    continue
                 if start - obj <= tol * max(1.0, abs(start)):
                     break
         except KeyboardInterrupt:
             self.interrupted_ = True
             warnings.warn("training interrupted: the network keeps the last complete iterate", stacklevel=2)
+        if early_stopping and best is not None:
+            self._restore(best)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _set_lam(self, lam):
+        """New penalties; the compiled DSL blocks hold them as constants, so drop them."""
+        self.lam_ = np.asarray(lam, dtype=float)
+        self._blocks = {}
+
+    def _snapshot(self):
+        return ([w.copy() for w in self.weights_], [b.copy() for b in self.biases_],
+                [s.copy() for s in self.states_], self.lam_.copy())
+
+    def _restore(self, snap):
+        W, b, S, lam = snap
+        self.weights_, self.biases_, self.states_ = W, b, S
+        if not np.array_equal(lam, self.lam_):
+            self._set_lam(lam)
+
+    def score(self, X, Y, rule="forward"):
+        r"""Accuracy of the predicted classes (``cross_entropy``: argmax of the output column
+        against argmax of ``Y``) or, for the squared loss, the coefficient of determination
+        :math:`R^2 = 1 - \|Y - \hat Y\|_F^2 / \|Y - \bar Y\|_F^2` (as scikit-learn's)."""
+        X, Y = self._check_XY(X, Y)
+        P = self.predict(X, rule=rule)
+        if self.loss_.name == "cross_entropy":
+            return float(np.mean(P.argmax(axis=0) == Y.argmax(axis=0)))
+        den = float(np.sum((Y - Y.mean(axis=1, keepdims=True)) ** 2))
+        num = float(np.sum((Y - P) ** 2))
+        return 1.0 - num / den if den > 0 else (1.0 if num == 0 else 0.0)
 
     def _initialise(self, X, Y):
         if self.weights_ is None or not getattr(self, "_keep_weights", False):
@@ -345,7 +463,7 @@ class LiftedNetwork:
         """Apply a block update; keep it only if the objective does not rise."""
         before = self.history_[-1]
         apply()
-        after = self.objective(X, Y)
+        after = self._objective(X, Y)
         if not np.isfinite(after) or after > before + 1e-12 * max(1.0, abs(before)):
             undo()
             after = before
@@ -369,7 +487,7 @@ class LiftedNetwork:
             self._accept(X, Y, f"W{l}", apply, undo)
         # X-steps
         if use_joint:
-            new = self._cvx_joint_x_step(self.preactivation(0, X), Y, self._cvxpy_solver)
+            new = self._cvx_joint_x_step(self._pre(0, X), Y, self._cvxpy_solver)
             old_states = list(self.states_)
 
             def apply_all(new=new):
@@ -382,7 +500,7 @@ class LiftedNetwork:
             return
         for l in range(1, self.n_layers):
             prev = X if l == 1 else self.states_[l - 2]
-            Z = self._step_x(l, self.preactivation(l - 1, prev), self.states_[l])
+            Z = self._step_x(l, self._pre(l - 1, prev), self.states_[l])
             old = self.states_[l - 1]
 
             def apply(l=l, Z=Z):
@@ -393,7 +511,7 @@ class LiftedNetwork:
 
             self._accept(X, Y, f"X{l}", apply, undo)
         prev = X if self.n_layers == 1 else self.states_[-2]
-        Z = self._step_output(self.preactivation(self.n_layers - 1, prev), Y)
+        Z = self._step_output(self._pre(self.n_layers - 1, prev), Y)
         old = self.states_[-1]
 
         def apply_out(Z=Z):
@@ -465,6 +583,9 @@ class LiftedNetwork:
         X = check_matrix(X, "X", rows=self.sizes[0])
         if rule not in RULES:
             raise ValidationError(f"rule must be one of {RULES}, got {rule!r}")
+        if solver not in ("cvxpy", "fast"):
+            raise ValidationError(f"solver must be 'cvxpy' or 'fast', got {solver!r}")
+        _check_iter_tol(max_iter, tol)
         if rule == "forward":
             states = self.forward(X)
         elif solver == "fast":
@@ -509,6 +630,40 @@ class LiftedNetwork:
         return states
 
 
+def _to_float(x, name):
+    """``float(x)``; a non-number raises :class:`ValidationError` naming ``name``."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a number, got {x!r}") from None
+
+
+def _check_iter_tol(max_iter, tol):
+    if isinstance(max_iter, bool) or not (isinstance(max_iter, (int, np.integer)) and max_iter >= 0):
+        raise ValidationError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(tol) or tol < 0:
+        raise ValidationError(f"tol must be a finite number >= 0, got {tol!r}")
+
+
+def _check_cvxpy_solver(name):
+    """``cvxpy_solver``: None or the name of an installed CVXPY solver (checked before training)."""
+    if name is None:
+        return
+    if not isinstance(name, str):
+        raise ValidationError(f"cvxpy_solver must be None or a solver name such as 'CLARABEL', got {name!r}")
+    have = sorted(cvxsolve.installed_solvers())
+    if name.upper() not in have:
+        raise SolverError(f"cvxpy_solver={name!r} is not installed; installed CVXPY solvers: {have}")
+
+
+def _check_random_state(seed):
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValidationError(f"random_state must be None or a non-negative integer, got {seed!r}")
+
+
 def _check_sizes(sizes):
     try:
         sizes = list(sizes)
@@ -541,7 +696,10 @@ def _resolve_activations(spec, n_layers, loss_name):
 def _resolve_forms(form, activations):
     if form is None:
         return ["joint" if "joint" in d.forms else d.forms[0] for d in activations]
-    forms = [form] * len(activations) if isinstance(form, str) else list(form)
+    try:
+        forms = [form] * len(activations) if isinstance(form, str) else list(form)
+    except TypeError:
+        raise ValidationError(f"form must be None, 'fenchel', 'joint' or one of them per layer, got {form!r}") from None
     if len(forms) != len(activations):
         raise ValidationError(f"form must be a string or one entry per layer ({len(activations)}), got {form!r}")
     return [d.check_form(f) for d, f in zip(activations, forms)]

@@ -33,6 +33,22 @@ from cvxpy.transforms import indicator
 
 from ..exceptions import FormError, ValidationError
 from ..numeric import as_columns
+from ..validation import as_real_array
+
+
+def _to_float(x):
+    """``float(x)``, or NaN for a non-number (so that the caller's range check names it)."""
+    if isinstance(x, (bool, np.bool_)):
+        return float("nan")
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _real_columns(a, name):
+    """:func:`as_columns` after a dtype check (complex, string and object data raise)."""
+    return as_columns(as_real_array(a, name), name)
 
 FORMS = ("fenchel", "joint")
 
@@ -192,7 +208,7 @@ class Divergence:
     # ------------------------------------------------------------------ numpy side
     def forward(self, u):
         """The activation: exactly ``argmin_z D(u, z)``, column by column (numpy)."""
-        U, vec = as_columns(u, "u")
+        U, vec = _real_columns(u, "u")
         self.check_input_dim(U.shape[0])
         Z = self._forward(U)
         return Z[:, 0] if vec else Z
@@ -222,8 +238,9 @@ class Divergence:
     def divergence_value(self, u, z, form=None):
         """``D(u, z)`` per column, in numpy (the value of :meth:`divergence`)."""
         form = self.check_form(form)
-        U, vec = as_columns(u, "u")
-        Z, _ = as_columns(z, "z")
+        U, vec = _real_columns(u, "u")
+        Z, _ = _real_columns(z, "z")
+        self._check_expr_shapes(U, Z)
         if form == "fenchel":
             val = self.phi_value(Z) + self.phi_star_value(U) - colsum(U * Z)
         else:
@@ -246,9 +263,11 @@ class Divergence:
         ``forward(u)``. ``t`` is a positive scalar or an array broadcastable to ``v``.
         """
         form = self.check_form(form)
-        U, vec = as_columns(u, "u")
-        V, _ = as_columns(v, "v")
-        t = np.asarray(t, dtype=float)
+        U, vec = _real_columns(u, "u")
+        V, _ = _real_columns(v, "v")
+        t = as_real_array(t, "t")
+        if not np.all(t > 0):
+            raise ValidationError(f"t must be positive (a scalar or an array broadcastable to v); got {t!r}")
         if form == "fenchel":
             Z = self.prox_phi(V + t * U, t)
         else:

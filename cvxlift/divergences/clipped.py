@@ -21,7 +21,7 @@ import numpy as np
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns
-from .base import Divergence, ElementwiseProjectionMixin, colsum, domain_indicator
+from .base import Divergence, ElementwiseProjectionMixin, _to_float, colsum, domain_indicator
 
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to the domain (relative)
 
@@ -33,7 +33,7 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
     domain_name = "box"
 
     def __init__(self, lower=-1.0, upper=1.0):
-        lo, hi = float(lower), float(upper)
+        lo, hi = _to_float(lower), _to_float(upper)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValidationError(
                 f"lower and upper must be finite numbers with lower < upper; got lower={lower!r}, upper={upper!r}"

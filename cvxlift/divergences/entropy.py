@@ -29,6 +29,20 @@ from scipy.special import expit, xlogy
 from ..numeric import as_columns, bisect_increasing
 from .base import Divergence, colsum
 
+#: Solver iterates this close to the domain are accepted (and clipped onto it) by the value
+#: methods, as for the other atoms: an interior-point solver may return, e.g., -2e-10 for a
+#: state whose optimum sits on the boundary z = 0, and an infinite objective there would
+#: make ``fit`` reject every later block update.
+DOMAIN_TOL = 1e-7
+
+
+def _in_box(z, lo, hi):
+    """``(clip(Z, lo, hi), ok per column)``: ``ok`` where every entry is within DOMAIN_TOL of the box."""
+    Z, _ = as_columns(z, "z")
+    ok = ((Z >= lo - DOMAIN_TOL) & (Z <= hi + DOMAIN_TOL)).all(axis=0)
+    return np.clip(Z, lo, hi), ok
+
+
 _NO_JOINT = "the entropy divergences are bi-convex only; use form='fenchel'"
 
 
@@ -55,8 +69,7 @@ class Sigmoid(Divergence):
         return cp.sum(cp.logistic(u))
 
     def phi_value(self, z):
-        Z, _ = as_columns(z, "z")
-        ok = ((Z >= 0) & (Z <= 1)).all(axis=0)
+        Z, ok = _in_box(z, 0.0, 1.0)
         with np.errstate(invalid="ignore"):
             val = colsum(xlogy(Z, Z) + xlogy(1 - Z, 1 - Z))
         return np.where(ok, val, np.inf)
@@ -95,8 +108,7 @@ class Tanh(Divergence):
         return cp.sum(cp.logistic(2 * u) - u) - math.log(2.0) * u.size
 
     def phi_value(self, z):
-        Z, _ = as_columns(z, "z")
-        ok = ((Z >= -1) & (Z <= 1)).all(axis=0)
+        Z, ok = _in_box(z, -1.0, 1.0)
         with np.errstate(invalid="ignore"):
             val = colsum(0.5 * (xlogy(1 + Z, 1 + Z) + xlogy(1 - Z, 1 - Z)))
         return np.where(ok, val, np.inf)

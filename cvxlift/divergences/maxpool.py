@@ -33,7 +33,7 @@ import numpy as np
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns, bisect_increasing
-from .base import Divergence, colsum
+from .base import Divergence, _to_float, colsum
 
 
 class MaxPool(Divergence):
@@ -49,7 +49,7 @@ class MaxPool(Divergence):
     def __init__(self, pool_size=2, weight=2.0):
         if isinstance(pool_size, bool) or not isinstance(pool_size, (int, np.integer)) or pool_size < 1:
             raise ValidationError(f"pool_size must be an integer >= 1, got {pool_size!r}")
-        w = float(weight)
+        w = _to_float(weight)
         if not (math.isfinite(w) and w >= 1.0):
             raise ValidationError(f"weight must be a finite number >= 1 (> 1 for a unique argmin; 1 is the paper's degenerate form), got {weight!r}")
         self.pool_size = int(pool_size)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns
-from .base import Divergence, ElementwiseProjectionMixin, colsum, domain_indicator
+from .base import Divergence, ElementwiseProjectionMixin, _to_float, colsum, domain_indicator
 
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to the domain (relative)
 
@@ -76,7 +76,7 @@ class LeakyReLU(Divergence):
     homogeneous = True
 
     def __init__(self, negative_slope=0.01):
-        a = float(negative_slope)
+        a = _to_float(negative_slope)
         if not (math.isfinite(a) and 0.0 < a < 1.0):
             raise ValidationError(
                 f"negative_slope must be a number in (0, 1), got {negative_slope!r} "

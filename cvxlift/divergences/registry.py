@@ -5,6 +5,8 @@ found by importing every module of :mod:`cvxlift.divergences` (so a new built-in
 needs one new file and nothing else). User atoms register with
 :func:`cvxlift.declare_divergence` (``register=True``) or by subclassing.
 """
+import inspect
+
 from ..exceptions import UnknownAtomError, ValidationError
 
 _REGISTRY = {}
@@ -34,7 +36,7 @@ def get_divergence(spec, **params):
             raise ValidationError("parameters cannot be given with a divergence instance")
         return spec
     if isinstance(spec, type) and issubclass(spec, Divergence):
-        return spec(**params)
+        return _construct(spec, spec.__name__, params)
     if isinstance(spec, str):
         key = spec.lower().replace("-", "_")
         if key not in _REGISTRY:
@@ -46,8 +48,29 @@ def get_divergence(spec, **params):
             if params:
                 raise ValidationError(f"divergence {spec!r} takes no parameters")
             return entry
-        return entry(**params)
+        return _construct(entry, spec, params)
     raise ValidationError(
         f"activation must be a Divergence, a Divergence subclass or a name among "
         f"{available()}; got {type(spec).__name__}"
     )
+
+
+def _construct(cls, label, params):
+    """``cls(**params)``; a parameter the class does not take raises :class:`ValidationError`
+    naming it and the parameters the class does take (not a bare ``TypeError``)."""
+    if params:
+        try:
+            accepted = [p for p in inspect.signature(cls).parameters.values()
+                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            var_kw = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
+        except (TypeError, ValueError):
+            accepted, var_kw = None, True
+        if not var_kw and accepted is not None:
+            names = [p.name for p in accepted]
+            unknown = sorted(set(params) - set(names))
+            if unknown:
+                raise ValidationError(
+                    f"divergence {label!r} takes no parameter {', '.join(map(repr, unknown))}; "
+                    f"its parameters: {names if names else 'none'}"
+                )
+    return cls(**params)

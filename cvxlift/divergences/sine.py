@@ -36,6 +36,7 @@ from ..numeric import as_columns, bisect_increasing
 from .base import Divergence, colsum, domain_indicator
 
 HALF_PI = 0.5 * math.pi
+DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to [-1, 1] (and clipped onto it)
 
 
 def _phi(z):
@@ -108,7 +109,7 @@ class Sin(Divergence):
 
     def phi_value(self, z):
         Z, _ = as_columns(z, "z")
-        ok = ((Z >= -1) & (Z <= 1)).all(axis=0)
+        ok = ((Z >= -1 - DOMAIN_TOL) & (Z <= 1 + DOMAIN_TOL)).all(axis=0)  # solver iterates: see entropy.py
         return np.where(ok, colsum(_phi(np.clip(Z, -1, 1))), np.inf)
 
     def phi_star_value(self, u):

@@ -3,14 +3,26 @@ import numpy as np
 from scipy import linalg
 
 from ..exceptions import ValidationError
+from ..validation import as_real_array
 
 #: Smallest positive scale used in relative certificates.
 TINY = 1e-300
 
+#: Running count of the floating-point operations of the matrix products done through
+#: :func:`mm` (``2 n k m`` for an ``n x k`` by ``k x m`` product): the benchmarks read it
+#: to report achieved GFLOP/s. Elementwise work is not counted.
+FLOPS = [0.0]
+
+
+def mm(A, B):
+    """``A @ B``, counted in :data:`FLOPS`."""
+    FLOPS[0] += 2.0 * A.shape[0] * A.shape[1] * (B.shape[1] if B.ndim == 2 else 1)
+    return A @ B
+
 
 def as_matrix(a, name, rows=None, cols=None):
     """``a`` as a 2-D C-contiguous float64 array; check its shape."""
-    a = np.asarray(a, dtype=np.float64)
+    a = as_real_array(a, name)
     if a.ndim != 2:
         raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {a.shape}")
     if rows is not None and a.shape[0] != rows:
@@ -23,14 +35,19 @@ def as_matrix(a, name, rows=None, cols=None):
 
 
 def as_vector(b, name, n):
-    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    b = as_real_array(b, name).reshape(-1)
     if b.shape != (n,):
         raise ValidationError(f"{name} must be a vector of length {n}; got shape {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValidationError(f"{name} must be finite")
     return b
 
 
 def positive(x, name):
-    x = float(x)
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a positive finite number, got {x!r}") from None
     if not (np.isfinite(x) and x > 0):
         raise ValidationError(f"{name} must be a positive finite number, got {x!r}")
     return x

@@ -27,7 +27,7 @@ candidate needed. No solver looks at an atom's name.
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..exceptions import CvxliftError, FormError
+from ..exceptions import CvxliftError, FormError, ValidationError
 
 KINDS = ("w_step", "x_step", "output_step", "lifted_predict")
 
@@ -122,15 +122,22 @@ def _show(v):
     return str(v)
 
 
-def select(kind, **props):
+def select(kind, method=None, **props):
     """The first candidate for ``kind`` whose predicate holds for ``props``.
 
     ``props`` are keyword arguments of the predicates: ``atom`` (an :class:`AtomProps`)
     for the W-step; ``prev`` and ``next`` for the X-step; ``atom`` and ``loss`` (a name)
     for the output step; ``layers`` (a tuple of :class:`AtomProps`, one per layer) for
-    the lifted prediction. Raises :class:`NoFastSolver` when none holds.
+    the lifted prediction. ``method`` names one candidate to use (it must apply).
+    Raises :class:`NoFastSolver` when none holds.
     """
     cands = candidates(kind)
+    if method is not None:
+        named = [c for c in cands if c.name == method]
+        if not named:
+            raise ValidationError(f"method must be one of {[c.name for c in cands]} for the {kind} block, "
+                                  f"got {method!r}")
+        cands = named
     for c in cands:
         if c.predicate(**props):
             return c

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from ..exceptions import ValidationError
-from ._common import as_matrix, as_vector, positive, spd_factor
+from ._common import FLOPS, as_matrix, as_vector, mm, positive, spd_factor
 from .registry import NoFastSolver, atom_props, register, select  # noqa: F401  (re-exported)
 from .result import BlockResult
 
@@ -50,7 +50,7 @@ def _u_rows(d, Z, W0):
 
 def w_objective(A, Z, W, b, d, form, lam, rho):
     r""":math:`\lambda \sum D(WA + b 1^T, Z) + \rho \|W\|_F^2` (exact numpy values)."""
-    U = W @ A + b[:, None]
+    U = mm(W, A) + b[:, None]
     return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
 
 
@@ -124,16 +124,17 @@ def _ridge(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     mu = props.u_quadratic
     p, m = A.shape
     abar, Ac = _centre(A)
-    G = Ac @ Ac.T
+    G = mm(Ac, Ac.T)
     G[np.diag_indices(p)] += rho / (lam * mu)
-    ZAc = Z @ Ac.T
+    ZAc = mm(Z, Ac.T)
     solve = spd_factor(G)
     W = solve(ZAc.T).T
+    FLOPS[0] += p ** 3 / 3.0 + 2.0 * W.shape[0] * p * p   # Cholesky and the two triangular solves
     c = Z.mean(axis=1)
     b = c - W @ abar
     # gradient / (2 lam mu): W G - Z Ac^T for W (the bias gradient is zero by construction)
     k = 2.0 * lam * mu
-    gW = k * (W @ G - ZAc)
+    gW = k * (mm(W, G) - ZAc)
     cert = _grad_norm(gW, np.zeros(W.shape[0]), abar) / (1.0 + k * _scale(Z, ZAc, abar))
     return W, b, 0, cert, bool(cert <= max(tol, 1e3 * np.finfo(float).eps))
 
@@ -145,11 +146,11 @@ def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     p, m = A.shape
     q = Z.shape[0] if W0 is None else W0.shape[0]
     abar, Ac = _centre(A)
-    HW = (lam * Lu) * (Ac @ Ac.T)
+    HW = (lam * Lu) * mm(Ac, Ac.T)
     HW[np.diag_indices(p)] += 2.0 * rho
     solve = spd_factor(HW)
     hc = lam * Lu * m
-    scale = 1.0 + lam * _scale(Z, Z @ Ac.T, abar)
+    scale = 1.0 + lam * _scale(Z, mm(Z, Ac.T), abar)
 
     W = np.zeros((q, p)) if W0 is None else W0.copy()
     b = np.zeros(q) if b0 is None else b0.copy()
@@ -159,10 +160,10 @@ def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     cert = np.inf
     it = 0
     while True:
-        U = Wy @ Ac
+        U = mm(Wy, Ac)
         U += cy[:, None]
         Gu = d.u_gradient(U, Z, form)
-        gW = lam * (Gu @ Ac.T)
+        gW = lam * mm(Gu, Ac.T)
         gW += 2.0 * rho * Wy
         gc = lam * Gu.sum(axis=1)
         cert = _grad_norm(gW, gc, abar) / scale
@@ -170,6 +171,7 @@ def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
             break
         it += 1
         Wn = Wy - solve(gW.T).T
+        FLOPS[0] += 2.0 * q * p * p
         cn = cy - gc / hc
         # gradient-based adaptive restart
         if np.sum(gW * (Wn - W)) + np.dot(gc, cn - c) > 0:

@@ -78,8 +78,12 @@ def test_x_step_matches_cvxpy(prev, nxt, ratio, shape):
     q = W.shape[0]
     lam_prev, lam_next = 1.0, ratio
 
-    Z, info = fast.x_step(U0, W, b, Znext, dp, fp, dn, fn, lam_prev, lam_next)
-    assert info.converged and info.certificate <= 1e-9, info
+    props = dict(prev=fast.atom_props(dp, fp), next=fast.atom_props(dn, fn))
+    methods = [c.name for c in fast.candidates("x_step") if c.predicate(**props)]
+    results = [fast.x_step(U0, W, b, Znext, dp, fp, dn, fn, lam_prev, lam_next, method=k) for k in methods]
+    for Z, info in results:
+        assert info.converged and info.certificate <= 1e-9, info
+    Z, info = results[0]
 
     Zv = cp.Variable((p, m))
     obj = lam_prev * dp.divergence(param(U0), Zv, fp) + lam_next * dn.divergence(W @ Zv + bias(b, m), param(Znext), fn)
@@ -89,7 +93,9 @@ def test_x_step_matches_cvxpy(prev, nxt, ratio, shape):
     slack = lam_prev * p * m * approx_errors(dp)[0] + lam_next * q * m * approx_errors(dn)[1]
     assert_objectives(info.objective, F_cvx, slack, what=f"{prev} -> {nxt}")
     tol = None if slack == 0 else np.sqrt(2 * slack / lam_prev) + 1e-5 * (1 + np.linalg.norm(Zv.value))
-    assert_close(Z, Zv.value, tol, what="Z")
+    for Z, info in results:   # every applicable registered solver against the same reference
+        assert_objectives(info.objective, F_cvx, slack, what=f"{info.solver}: {prev} -> {nxt}")
+        assert_close(Z, Zv.value, tol, what=f"Z ({info.solver})")
 
 
 def test_x_step_warm_start_and_certificate():

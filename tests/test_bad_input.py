@@ -1,0 +1,382 @@
+"""Bad input at every public door raises a cvxlift error that names the argument.
+
+The cases below are exactly the rows of the table in ``docs/bad-input.md``: the test
+``test_docs_table_lists_every_case`` parses the table's first column (and its exception
+column) and compares it with ``CASES``, so the two cannot drift apart.
+"""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+import cvxlift
+from cvxlift import (FormError, LiftedNetwork, NotFittedError, SolverError, UnknownAtomError,
+                     ValidationError, fast)
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(4, 6))
+Y = RNG.normal(size=(3, 6))
+Y_CLS = np.eye(3)[:, [0, 1, 2, 0, 1, 2]]
+NAN = float("nan")
+INF = float("inf")
+
+
+@dataclass
+class Case:
+    id: str
+    door: str
+    what: str          # the bad input, in words (the docs table's "input" column)
+    call: object       # zero-argument callable that must raise
+    exc: type
+    names: tuple       # substrings the message must contain (case-insensitive)
+    xfail: str = ""    # a known bug in a file outside this test's scope (strict: fails once fixed)
+
+
+def _net(**kw):
+    kw.setdefault("sizes", [4, 5, 3])
+    return LiftedNetwork(**kw)
+
+
+_FITTED = {}
+
+
+def _fitted():
+    """A tiny fitted network (fast path, one sweep), built once."""
+    if "net" not in _FITTED:
+        _FITTED["net"] = _net(random_state=0).fit(X, Y, solver="fast", max_iter=1)
+    return _FITTED["net"]
+
+
+def _with(a, idx, value):
+    a = np.array(a, dtype=float, copy=True)
+    a[idx] = value
+    return a
+
+
+def _fit(X_=X, Y_=Y, net=None, **kw):
+    return lambda: (net or _net(random_state=0)).fit(X_, Y_, **kw)
+
+
+def _uz(u_shape, z_shape):
+    return cp.Variable(u_shape), cp.Variable(z_shape)
+
+
+relu = cvxlift.ReLU()
+W5 = np.ones((5, 4))
+b5 = np.zeros(5)
+Z5 = np.zeros((5, 6))
+Wn = np.ones((3, 5))
+bn = np.zeros(3)
+Zn = np.zeros((3, 6))
+ident = cvxlift.Identity()
+
+CASES = [
+    # ------------------------------------------------------------------ atoms
+    Case("atom-forward-strings", "atom forward", "`ReLU()(['a', 'b'])`",
+         lambda: relu(np.array(["a", "b"])), ValidationError, ("u", "numeric")),
+    Case("atom-forward-complex", "atom forward", "`ReLU()(u)` with complex `u`",
+         lambda: relu(np.array([1 + 2j, 3.0])), ValidationError, ("u", "complex")),
+    Case("atom-forward-object", "atom forward", "`ReLU()(u)` with `u` an object array holding None",
+         lambda: relu(np.array([None, 1.0], dtype=object)), ValidationError, ("u", "numeric")),
+    Case("atom-forward-3d", "atom forward", "`ReLU()(u)` with a 3-D `u`",
+         lambda: relu(np.zeros((2, 2, 2))), ValidationError, ("u", "2-D")),
+    Case("atom-forward-maxpool-indivisible", "atom forward", "`MaxPool(pool_size=3)` on columns of length 4",
+         lambda: cvxlift.MaxPool(pool_size=3).forward(np.zeros((4, 2))), ValidationError,
+         ("pool_size=3", "multiple of 3", "4")),
+    Case("atom-divergence-rows", "atom divergence", "`ReLU().divergence(u, z)`, `u` (3, 2), `z` (4, 2)",
+         lambda: relu.divergence(*_uz((3, 2), (4, 2))), ValidationError, ("z", "rows", "4")),
+    Case("atom-divergence-cols", "atom divergence", "`divergence(u, z)`, `u` (3, 2), `z` (3, 5)",
+         lambda: relu.divergence(*_uz((3, 2), (3, 5))), ValidationError, ("columns", "u.shape", "z.shape")),
+    Case("atom-divergence-ndim", "atom divergence", "`divergence(u, z)`, `u` a vector, `z` 2-D",
+         lambda: relu.divergence(*_uz((3,), (3, 1))), ValidationError, ("u", "z", "2-D")),
+    Case("atom-divergence-maxpool-indivisible", "atom divergence",
+         "`MaxPool(3).divergence(u, z)`, `u` with 4 rows",
+         lambda: cvxlift.MaxPool(3).divergence(*_uz((4, 1), (1, 1))), ValidationError,
+         ("pool_size=3", "multiple of 3")),
+    Case("atom-divergence-unknown-form", "atom divergence", "`divergence(u, z, form='convex')`",
+         lambda: relu.divergence(*_uz((3, 1), (3, 1)), form="convex"), FormError, ("form", "convex")),
+    Case("atom-divergence-sigmoid-joint", "atom divergence", "`Sigmoid().divergence(u, z, form='joint')`",
+         lambda: cvxlift.Sigmoid().divergence(*_uz((3, 1), (3, 1)), form="joint"), FormError,
+         ("joint", "fenchel")),
+    Case("atom-divergence-maxpool-fenchel", "atom divergence", "`MaxPool().divergence(u, z, form='fenchel')`",
+         lambda: cvxlift.MaxPool().divergence(*_uz((4, 1), (2, 1)), form="fenchel"), FormError,
+         ("fenchel", "joint")),
+    Case("atom-divergence-value-shapes", "atom divergence_value", "`divergence_value(u, z)`, `u` (3, 2), `z` (4, 2)",
+         lambda: relu.divergence_value(np.zeros((3, 2)), np.zeros((4, 2))), ValidationError, ("z", "rows")),
+    Case("atom-divergence-value-cols", "atom divergence_value", "`divergence_value(u, z)`, `u` (3, 2), `z` (3, 5)",
+         lambda: relu.divergence_value(np.zeros((3, 2)), np.zeros((3, 5))), ValidationError, ("columns",)),
+    Case("atom-prox-z-negative-t", "atom prox_z", "`ReLU().prox_z(u, v, t=-1)`",
+         lambda: relu.prox_z(np.zeros(3), np.zeros(3), -1.0), ValidationError, ("t", "positive")),
+    Case("registry-unknown-name", "get_divergence", "`get_divergence('nope')`",
+         lambda: cvxlift.get_divergence("nope"), UnknownAtomError, ("nope", "known", "relu")),
+    Case("registry-not-a-spec", "get_divergence", "`get_divergence(42)`",
+         lambda: cvxlift.get_divergence(42), ValidationError, ("activation", "Divergence", "int")),
+    Case("registry-unknown-parameter", "get_divergence", "`get_divergence('leaky_relu', slope=0.1)`",
+         lambda: cvxlift.get_divergence("leaky_relu", slope=0.1), ValidationError,
+         ("leaky_relu", "slope", "negative_slope")),
+    Case("registry-params-with-instance", "get_divergence", "`get_divergence(ReLU(), x=1)`",
+         lambda: cvxlift.get_divergence(relu, x=1), ValidationError, ("parameters", "instance")),
+    Case("leaky-slope-nan", "LeakyReLU", "`LeakyReLU(negative_slope=nan)`",
+         lambda: cvxlift.LeakyReLU(negative_slope=NAN), ValidationError, ("negative_slope", "(0, 1)")),
+    Case("leaky-slope-one", "LeakyReLU", "`LeakyReLU(negative_slope=1.5)`",
+         lambda: cvxlift.LeakyReLU(negative_slope=1.5), ValidationError, ("negative_slope", "(0, 1)")),
+    Case("leaky-slope-string", "LeakyReLU", "`LeakyReLU(negative_slope='a')`",
+         lambda: cvxlift.LeakyReLU(negative_slope="a"), ValidationError, ("negative_slope", "'a'")),
+    Case("clipped-equal-bounds", "Clipped", "`Clipped(lower=1, upper=1)`",
+         lambda: cvxlift.Clipped(lower=1, upper=1), ValidationError, ("lower", "upper", "lower < upper")),
+    Case("clipped-reversed-bounds", "Clipped", "`Clipped(lower=2, upper=1)`",
+         lambda: cvxlift.Clipped(lower=2, upper=1), ValidationError, ("lower", "upper")),
+    Case("clipped-nan-bound", "Clipped", "`Clipped(lower=nan)`",
+         lambda: cvxlift.Clipped(lower=NAN), ValidationError, ("lower", "finite")),
+    Case("clipped-string-bound", "Clipped", "`Clipped(upper='x')`",
+         lambda: cvxlift.Clipped(upper="x"), ValidationError, ("upper", "'x'")),
+    Case("maxpool-pool-size-zero", "MaxPool", "`MaxPool(pool_size=0)`",
+         lambda: cvxlift.MaxPool(pool_size=0), ValidationError, ("pool_size", ">= 1")),
+    Case("maxpool-pool-size-float", "MaxPool", "`MaxPool(pool_size=2.5)`",
+         lambda: cvxlift.MaxPool(pool_size=2.5), ValidationError, ("pool_size", "integer")),
+    Case("maxpool-weight-below-one", "MaxPool", "`MaxPool(weight=0.5)`",
+         lambda: cvxlift.MaxPool(weight=0.5), ValidationError, ("weight", ">= 1")),
+    Case("maxpool-weight-string", "MaxPool", "`MaxPool(weight='a')`",
+         lambda: cvxlift.MaxPool(weight="a"), ValidationError, ("weight", "'a'")),
+    Case("sin-pieces", "Sin", "`Sin(n_pieces=1)`",
+         lambda: cvxlift.Sin(n_pieces=1), ValidationError, ("n_pieces", ">= 2")),
+    Case("custom-forward-not-callable", "declare_divergence", "`declare_divergence('f', forward=3, phi=...)`",
+         lambda: cvxlift.declare_divergence("f", 3, phi=lambda z: cp.sum_squares(z)), ValidationError,
+         ("forward", "callable")),
+    Case("custom-no-form", "declare_divergence", "`declare_divergence('f', forward=f)` without phi or joint",
+         lambda: cvxlift.declare_divergence("f", lambda u: u), ValidationError, ("phi", "joint")),
+    # ------------------------------------------------------------------ network description
+    Case("net-sizes-not-sequence", "LiftedNetwork", "`sizes=5`",
+         lambda: _net(sizes=5), ValidationError, ("sizes", "sequence")),
+    Case("net-sizes-too-short", "LiftedNetwork", "`sizes=[4]`",
+         lambda: _net(sizes=[4]), ValidationError, ("sizes", "input and output")),
+    Case("net-sizes-zero", "LiftedNetwork", "`sizes=[4, 0, 3]`",
+         lambda: _net(sizes=[4, 0, 3]), ValidationError, ("sizes[1]", "positive integer")),
+    Case("net-sizes-float", "LiftedNetwork", "`sizes=[4, 2.5, 3]`",
+         lambda: _net(sizes=[4, 2.5, 3]), ValidationError, ("sizes[1]", "positive integer")),
+    Case("net-sizes-bool", "LiftedNetwork", "`sizes=[4, True, 3]`",
+         lambda: _net(sizes=[4, True, 3]), ValidationError, ("sizes[1]", "positive integer")),
+    Case("net-sizes-string", "LiftedNetwork", "`sizes='453'`",
+         lambda: _net(sizes="453"), ValidationError, ("sizes",)),
+    Case("net-activations-count", "LiftedNetwork", "`activations=['relu']` for 2 layers",
+         lambda: _net(activations=["relu"]), ValidationError, ("activations", "one entry per layer", "2")),
+    Case("net-activations-unknown", "LiftedNetwork", "`activations='nope'`",
+         lambda: _net(activations="nope"), UnknownAtomError, ("nope", "known")),
+    Case("net-activations-not-spec", "LiftedNetwork", "`activations=5`",
+         lambda: _net(activations=5), ValidationError, ("activations",)),
+    Case("net-activations-entry", "LiftedNetwork", "`activations=[42, 'identity']`",
+         lambda: _net(activations=[42, "identity"]), ValidationError, ("activation", "int")),
+    Case("net-form-missing", "LiftedNetwork", "`form='joint'` with a sigmoid layer",
+         lambda: _net(activations=["sigmoid", "identity"], form="joint"), FormError, ("joint", "Sigmoid")),
+    Case("net-form-unknown", "LiftedNetwork", "`form='convex'`",
+         lambda: _net(form="convex"), FormError, ("form", "convex")),
+    Case("net-form-length", "LiftedNetwork", "`form=['joint']` for 2 layers",
+         lambda: _net(form=["joint"]), ValidationError, ("form", "2")),
+    Case("net-form-not-sequence", "LiftedNetwork", "`form=5`",
+         lambda: _net(form=5), ValidationError, ("form",)),
+    Case("net-lam-zero", "LiftedNetwork", "`lam=0`",
+         lambda: _net(lam=0.0), ValidationError, ("lam", "> 0")),
+    Case("net-lam-negative", "LiftedNetwork", "`lam=-1`",
+         lambda: _net(lam=-1.0), ValidationError, ("lam", "> 0")),
+    Case("net-lam-nan", "LiftedNetwork", "`lam=nan`",
+         lambda: _net(lam=NAN), ValidationError, ("lam", "finite")),
+    Case("net-lam-inf", "LiftedNetwork", "`lam=inf`",
+         lambda: _net(lam=INF), ValidationError, ("lam", "finite")),
+    Case("net-lam-length", "LiftedNetwork", "`lam=[1.0]` for 2 layers",
+         lambda: _net(lam=[1.0]), ValidationError, ("lam", "sequence of 2")),
+    Case("net-lam-string", "LiftedNetwork", "`lam='big'`",
+         lambda: _net(lam="big"), ValidationError, ("lam", "'big'")),
+    Case("net-lam-complex", "LiftedNetwork", "`lam=1+1j`",
+         lambda: _net(lam=1 + 1j), ValidationError, ("lam", "positive number")),
+    Case("net-rho-zero", "LiftedNetwork", "`rho=0`",
+         lambda: _net(rho=0), ValidationError, ("rho", "> 0")),
+    Case("net-rho-negative-entry", "LiftedNetwork", "`rho=[1e-3, -1]`",
+         lambda: _net(rho=[1e-3, -1.0]), ValidationError, ("rho", "> 0")),
+    Case("net-rho-nan", "LiftedNetwork", "`rho=nan`",
+         lambda: _net(rho=NAN), ValidationError, ("rho", "finite")),
+    Case("net-rho-inf", "LiftedNetwork", "`rho=inf`",
+         lambda: _net(rho=INF), ValidationError, ("rho", "finite")),
+    Case("net-rho-length", "LiftedNetwork", "`rho=[1, 1, 1]` for 2 layers",
+         lambda: _net(rho=[1.0, 1.0, 1.0]), ValidationError, ("rho", "sequence of 2")),
+    Case("net-loss-unknown", "LiftedNetwork", "`loss='hinge'`",
+         lambda: _net(loss="hinge"), UnknownAtomError, ("loss", "hinge", "squared", "cross_entropy")),
+    Case("net-loss-none", "LiftedNetwork", "`loss=None`",
+         lambda: _net(loss=None), UnknownAtomError, ("loss", "None")),
+    Case("net-random-state", "LiftedNetwork", "`random_state='seed'`",
+         lambda: _net(random_state="seed"), ValidationError, ("random_state", "'seed'")),
+    Case("net-random-state-negative", "LiftedNetwork", "`random_state=-1`",
+         lambda: _net(random_state=-1), ValidationError, ("random_state", "-1")),
+    # ------------------------------------------------------------------ training data
+    Case("fit-X-nan", "fit", "`X` with a NaN",
+         _fit(X_=_with(X, (1, 2), NAN)), ValidationError, ("X", "NaN", "(1, 2)")),
+    Case("fit-X-inf", "fit", "`X` with an inf",
+         _fit(X_=_with(X, (0, 0), INF)), ValidationError, ("X", "inf")),
+    Case("fit-Y-nan", "fit", "`Y` with a NaN",
+         _fit(Y_=_with(Y, (2, 5), NAN)), ValidationError, ("Y", "NaN")),
+    Case("fit-X-rows", "fit", "`X` with 3 rows for `sizes[0] = 4` (data as rows, not columns)",
+         _fit(X_=X[:3]), ValidationError, ("X", "4 rows", "one column per data point")),
+    Case("fit-X-transposed", "fit", "`X.T` (6 x 4: samples as rows)",
+         _fit(X_=X.T, Y_=Y.T), ValidationError, ("X", "4 rows", "(6, 4)")),
+    Case("fit-Y-rows", "fit", "`Y` with 2 rows for `sizes[-1] = 3`",
+         _fit(Y_=Y[:2]), ValidationError, ("Y", "3 rows")),
+    Case("fit-XY-columns", "fit", "`X` 6 columns, `Y` 5 columns",
+         _fit(Y_=Y[:, :5]), ValidationError, ("X and Y", "same number of columns", "6", "5")),
+    Case("fit-X-1d", "fit", "`X` a 1-D vector (one sample not as a column)",
+         _fit(X_=X[:, 0], Y_=Y[:, :1]), ValidationError, ("X", "2-D", "(4,)")),
+    Case("fit-X-strings", "fit", "`X` an array of strings",
+         _fit(X_=np.full((4, 6), "a")), ValidationError, ("X", "numeric")),
+    Case("fit-X-complex", "fit", "`X` complex",
+         _fit(X_=X + 1j), ValidationError, ("X", "complex")),
+    Case("fit-X-object", "fit", "`X` an object array holding None",
+         _fit(X_=np.full((4, 6), None, dtype=object)), ValidationError, ("X", "numeric")),
+    Case("fit-X-none", "fit", "`X=None`",
+         _fit(X_=None), ValidationError, ("X", "None")),
+    Case("fit-empty", "fit", "`X` (4, 0), `Y` (3, 0): no data points (m = 0)",
+         _fit(X_=np.zeros((4, 0)), Y_=np.zeros((3, 0))), ValidationError, ("X", "empty", "at least one")),
+    Case("fit-ce-not-one-hot", "fit", "`loss='cross_entropy'`, `Y` columns summing to 2",
+         _fit(Y_=2 * Y_CLS, net=_net(loss="cross_entropy", activations=["relu", "simplex"])), ValidationError,
+         ("Y", "sum to 1", "column 0")),
+    Case("fit-ce-negative", "fit", "`loss='cross_entropy'`, `Y` outside [0, 1] (1.5 and -0.5; columns sum to 1)",
+         _fit(Y_=np.where(Y_CLS > 0, 1.5, -0.25), net=_net(loss="cross_entropy", activations=["relu", "simplex"])),
+         ValidationError, ("Y", "non-negative")),
+    Case("fit-ce-class-labels", "fit", "`loss='cross_entropy'`, `Y` integer class labels (1 x m) instead of one-hot",
+         _fit(Y_=np.array([[0, 1, 2, 0, 1, 2]]), net=_net(loss="cross_entropy", activations=["relu", "simplex"])),
+         ValidationError, ("Y", "3 rows")),
+    Case("fit-solver-unknown", "fit", "`solver='gpu'`",
+         _fit(solver="gpu"), ValidationError, ("solver", "'cvxpy'", "'fast'", "gpu")),
+    Case("fit-cvxpy-solver-missing", "fit", "`cvxpy_solver='GUROBI'` (not installed)",
+         _fit(cvxpy_solver="GUROBI", max_iter=1), SolverError, ("cvxpy_solver", "GUROBI", "installed")),
+    Case("fit-cvxpy-solver-type", "fit", "`cvxpy_solver=5`",
+         _fit(cvxpy_solver=5, max_iter=1), ValidationError, ("cvxpy_solver", "name")),
+    Case("fit-max-iter-negative", "fit", "`max_iter=-1`",
+         _fit(max_iter=-1), ValidationError, ("max_iter", "non-negative integer")),
+    Case("fit-max-iter-float", "fit", "`max_iter=2.5`",
+         _fit(max_iter=2.5), ValidationError, ("max_iter", "integer")),
+    Case("fit-max-iter-bool", "fit", "`max_iter=True`",
+         _fit(max_iter=True), ValidationError, ("max_iter", "integer")),
+    Case("fit-tol-negative", "fit", "`tol=-1`",
+         _fit(tol=-1.0), ValidationError, ("tol", ">= 0")),
+    Case("fit-tol-nan", "fit", "`tol=nan`",
+         _fit(tol=NAN), ValidationError, ("tol", "finite")),
+    Case("fit-xstep-unknown", "fit", "`xstep='diag'`",
+         _fit(xstep="diag"), ValidationError, ("xstep", "'auto'", "'cyclic'", "'joint'")),
+    Case("fit-xstep-joint-biconvex", "fit", "`xstep='joint'` with a Fenchel-Young layer",
+         _fit(net=_net(activations=["sigmoid", "identity"]), xstep="joint"), ValidationError,
+         ("xstep='joint'", "jointly convex")),
+    Case("fit-lam-growth-string", "fit", "`lam_growth='a'`",
+         _fit(lam_growth="a"), ValidationError, ("lam_growth", "number", "'a'")),
+    Case("fit-lam-growth-below-one", "fit", "`lam_growth=0.5`",
+         _fit(lam_growth=0.5), ValidationError, ("lam_growth", ">= 1")),
+    Case("fit-callback", "fit", "`callback=3` (not callable)",
+         _fit(callback=3), ValidationError, ("callback", "callable")),
+    # ------------------------------------------------------------------ prediction and fitted state
+    Case("predict-not-fitted", "predict", "`predict` before `fit`",
+         lambda: _net().predict(X), NotFittedError, ("fit()",)),
+    Case("objective-not-fitted", "objective", "`objective` before `fit`",
+         lambda: _net().objective(X, Y), NotFittedError, ("fit()",)),
+    Case("predict-features", "predict", "`X` with 5 rows for `sizes[0] = 4`",
+         lambda: _fitted().predict(np.zeros((5, 2))), ValidationError, ("X", "4 rows")),
+    Case("predict-nan", "predict", "`X` with a NaN",
+         lambda: _fitted().predict(_with(X, (0, 0), NAN)), ValidationError, ("X", "NaN")),
+    Case("predict-rule-unknown", "predict", "`rule='backward'`",
+         lambda: _fitted().predict(X, rule="backward"), ValidationError, ("rule", "forward", "lifted")),
+    Case("predict-solver-unknown", "predict", "`rule='lifted', solver='gpu'`",
+         lambda: _fitted().predict(X, rule="lifted", solver="gpu"), ValidationError, ("solver", "gpu")),
+    Case("predict-max-iter", "predict", "`rule='lifted', max_iter=-1`",
+         lambda: _fitted().predict(X, rule="lifted", max_iter=-1), ValidationError, ("max_iter",)),
+    Case("set-weights-shape", "set_weights", "`weights[0]` of shape (4, 5) for (5, 4)",
+         lambda: _net().set_weights([np.zeros((4, 5)), np.zeros((3, 5))], [b5, bn]), ValidationError,
+         ("weights[0]", "(5, 4)")),
+    Case("block-kind", "block", "`net.block('z_step')`",
+         lambda: _net().block("z_step"), ValidationError, ("kind", "w_step", "z_step")),
+    # ------------------------------------------------------------------ fast block solvers
+    Case("fast-w-step-A-1d", "fast.w_step", "`A` a 1-D vector",
+         lambda: fast.w_step(np.zeros(4), Z5, relu, "joint", 1.0, 1.0), ValidationError, ("A", "2-D")),
+    Case("fast-w-step-A-strings", "fast.w_step", "`A` an array of strings",
+         lambda: fast.w_step(np.full((4, 6), "a"), Z5, relu, "joint", 1.0, 1.0), ValidationError,
+         ("A", "numeric")),
+    Case("fast-w-step-Z-cols", "fast.w_step", "`Z` with 5 columns for `A` with 6",
+         lambda: fast.w_step(X, Z5[:, :5], relu, "joint", 1.0, 1.0), ValidationError, ("Z", "6 columns")),
+    Case("fast-w-step-lam", "fast.w_step", "`lam=0`",
+         lambda: fast.w_step(X, Z5, relu, "joint", 0.0, 1.0), ValidationError, ("lam", "positive")),
+    Case("fast-w-step-rho-nan", "fast.w_step", "`rho=nan`",
+         lambda: fast.w_step(X, Z5, relu, "joint", 1.0, NAN), ValidationError, ("rho", "positive finite")),
+    Case("fast-w-step-W0", "fast.w_step", "`W0` of shape (5, 3) for (5, 4)",
+         lambda: fast.w_step(X, Z5, relu, "fenchel", 1.0, 1.0, W0=np.zeros((5, 3))), ValidationError,
+         ("W0", "4 columns")),
+    Case("fast-w-step-b0-nan", "fast.w_step", "`b0` with a NaN",
+         lambda: fast.w_step(X, Z5, relu, "fenchel", 1.0, 1.0, b0=_with(b5, 0, NAN)), ValidationError,
+         ("b0", "finite")),
+    Case("fast-w-step-form", "fast.w_step", "`form='joint'` with Sigmoid",
+         lambda: fast.w_step(X, Z5, cvxlift.Sigmoid(), "joint", 1.0, 1.0), FormError, ("joint",)),
+    Case("fast-x-step-W-cols", "fast.x_step", "`W` with 4 columns for a state with 5 rows",
+         lambda: fast.x_step(Z5, np.ones((3, 4)), bn, Zn, relu, "joint", ident, "joint", 1.0, 1.0),
+         ValidationError, ("W", "5 columns")),
+    Case("fast-x-step-b-length", "fast.x_step", "`b` of length 2 for `W` with 3 rows",
+         lambda: fast.x_step(Z5, Wn, np.zeros(2), Zn, relu, "joint", ident, "joint", 1.0, 1.0),
+         ValidationError, ("b", "length 3")),
+    Case("fast-x-step-Znext-rows", "fast.x_step", "`Znext` with 2 rows for 3",
+         lambda: fast.x_step(Z5, Wn, bn, Zn[:2], relu, "joint", ident, "joint", 1.0, 1.0),
+         ValidationError, ("Znext", "3 rows")),
+    Case("fast-x-step-U0-nan", "fast.x_step", "`U0` with a NaN",
+         lambda: fast.x_step(_with(Z5, (0, 0), NAN), Wn, bn, Zn, relu, "joint", ident, "joint", 1.0, 1.0),
+         ValidationError, ("U0", "finite")),
+    Case("fast-x-step-Z0", "fast.x_step", "`Z0` of shape (5, 2) for (5, 6)",
+         lambda: fast.x_step(Z5, Wn, bn, Zn, relu, "joint", ident, "joint", 1.0, 1.0, Z0=np.zeros((5, 2))),
+         ValidationError, ("Z0", "6 columns")),
+    Case("fast-output-step-Y-rows", "fast.output_step", "`Y` with 2 rows for 3",
+         lambda: fast.output_step(Zn, Zn[:2], ident, "joint", 1.0, "squared"), ValidationError,
+         ("Y", "3 rows")),
+    Case("fast-output-step-loss", "fast.output_step", "`loss='hinge'`",
+         lambda: fast.output_step(Zn, Zn, ident, "joint", 1.0, "hinge"), ValidationError,
+         ("loss", "hinge", "squared")),
+    Case("fast-output-step-lam-inf", "fast.output_step", "`lam=inf`",
+         lambda: fast.output_step(Zn, Zn, ident, "joint", INF, "squared"), ValidationError, ("lam",)),
+    Case("fast-lifted-predict-layers", "fast.lifted_predict", "2 weights but 1 bias",
+         lambda: fast.lifted_predict(X, [W5, Wn], [b5], [relu, ident], ["joint", "joint"], [1.0, 1.0]),
+         ValidationError, ("weights", "biases", "same positive length")),
+    Case("fast-lifted-predict-X-rows", "fast.lifted_predict", "`X` with 3 rows for `weights[0]` with 4 columns",
+         lambda: fast.lifted_predict(X[:3], [W5, Wn], [b5, bn], [relu, ident], ["joint", "joint"], [1.0, 1.0]),
+         ValidationError, ("X", "4 rows"),
+         xfail="cvxlift/fast/predict.py _Net does not check layer shapes: numpy matmul ValueError"),
+]
+
+IDS = [c.id for c in CASES]
+
+
+def test_case_ids_are_unique():
+    assert len(IDS) == len(set(IDS))
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=c.xfail)) if c.xfail else c for c in CASES
+], ids=IDS)
+def test_bad_input(case):
+    with pytest.raises(case.exc) as info:
+        case.call()
+    assert isinstance(info.value, cvxlift.CvxliftError)
+    msg = str(info.value)
+    for name in case.names:
+        assert name.lower() in msg.lower(), f"{case.id}: {name!r} not in message {msg!r}"
+
+
+def _doc_rows():
+    rows = []
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if not cells or not re.fullmatch(r"`[A-Za-z0-9]+(-[A-Za-z0-9]+)+`", cells[0]):
+            continue
+        rows.append((cells[0].strip("`"), cells[-2].strip("`")))
+    return rows
+
+
+def test_docs_table_lists_every_case():
+    rows = _doc_rows()
+    assert [r[0] for r in rows] == IDS, "docs/bad-input.md and CASES differ (same ids, same order)"
+    for (cid, exc), case in zip(rows, CASES):
+        assert exc == case.exc.__name__, cid
