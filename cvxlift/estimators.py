@@ -171,7 +171,8 @@ class _BaseLiftedMLP(BaseEstimator):
     _losses = ()
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=10,
-                 tol=1e-4, solver="fast", prediction="forward", form=None, loss=None, early_stopping=False,
+                 tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
+                 inner_max_iter=20, loss=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, random_state=None, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -182,6 +183,7 @@ class _BaseLiftedMLP(BaseEstimator):
         self.solver = solver
         self.prediction = prediction
         self.form = form
+        self.inner_max_iter = inner_max_iter
         self.loss = loss
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -273,6 +275,15 @@ class _BaseLiftedMLP(BaseEstimator):
             out = net.predict(cols, rule="lifted", solver=self.solver)
         return np.asarray(out, dtype=np.float64).T
 
+    def _fast_options(self):
+        """Caps of the iterative fast block solvers (inexact BCD, still monotone)."""
+        if self.solver != "fast" or self.inner_max_iter is None:
+            return None
+        it = self.inner_max_iter
+        if isinstance(it, bool) or not isinstance(it, (int, np.integer)) or it < 1:
+            raise ValueError(f"inner_max_iter must be a positive integer or None, got {it!r}")
+        return {"w_step": {"max_iter": int(it)}}
+
     def fit(self, X, y):
         """Fit the lifted network to ``(X, y)`` by block-coordinate descent.
 
@@ -316,7 +327,8 @@ class _BaseLiftedMLP(BaseEstimator):
 
         sizes = [X.shape[1], *p["hidden"], Y.shape[1]]
         try:
-            net = LiftedNetwork(sizes, activations=p["atom"], loss=p["loss"], lam=p["lam"], rho=p["rho"],
+            net = LiftedNetwork(sizes, activations=p["atom"], loss=p["loss"], lam=p["lam"],
+                                rho=p["rho"] * X_train.shape[0],
                                 form=self.form, random_state=net_seed)
         except UnknownAtomError as exc:  # pragma: no cover - names are resolved above
             raise UnknownActivationError(str(exc)) from None
@@ -353,7 +365,8 @@ class _BaseLiftedMLP(BaseEstimator):
             return stop
 
         net.fit(np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T), solver=self.solver,
-                max_iter=p["max_iter"], tol=p["tol"], callback=callback)
+                max_iter=p["max_iter"], tol=p["tol"], callback=callback,
+                fast_options=self._fast_options())
         if record["best_weights"] is not None:  # early stopping: back to the best sweep
             W, b, S = record["best_weights"]
             net.set_weights(W, b)
@@ -530,7 +543,12 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
     lam : float or sequence of float, default=1.0
         Penalty weight :math:`\lambda > 0` of the divergences (one per layer allowed).
     rho : float or sequence of float, default=1e-3
-        Weight regularisation :math:`\rho > 0` on :math:`\|W_l\|_F^2`.
+        Weight regularisation per training sample: the network gets
+        :math:`\rho\, m \|W_l\|_F^2` for :math:`m` training samples (the loss and the
+        divergences are sums over samples, so this keeps the balance independent of
+        :math:`m`, as scikit-learn's ``alpha``). ``1e-3`` at :math:`m = 8000` is a network
+        :math:`\rho = 8`, near the best of {1e-3, 10, 100} measured on MNIST
+        (``docs/benchmarks.md``).
     max_iter : int, default=10
         Maximum number of block-coordinate-descent sweeps.
     tol : float, default=1e-4
@@ -540,9 +558,16 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         Block solvers: hand-coded numpy kernels (CVXPY fallback) or CVXPY throughout.
     prediction : {"forward", "lifted"}, default="forward"
         Prediction rule.
-    form : None, str or sequence, default=None
-        Divergence form per layer (``"joint"``/``"fenchel"``); ``None`` picks the joint
-        form where the atom has one.
+    form : None, str or sequence, default="fenchel_hidden"
+        Divergence form per layer (``"joint"``/``"fenchel"``); ``"fenchel_hidden"`` (default)
+        takes the Fenchel-Young form for the hidden layers and the joint form for the output
+        layer, the most accurate choice measured (``docs/benchmarks.md``); ``None`` picks
+        the joint form wherever the atom has one (the paper's section 3).
+    inner_max_iter : int or None, default=20
+        With ``solver="fast"``, at most this many iterations of an iterative W-step solver
+        per sweep (the Fenchel-Young W-step is not a ridge regression); the step is inexact
+        but still lowers the lifted objective. ``None``: solve every block to its
+        certificate.
     loss : {"cross_entropy", "squared"}, default="cross_entropy"
         ``"cross_entropy"``: simplex output layer (paper eqs. 11, 15). ``"squared"``: fits
         one-hot targets with a linear (``Identity``) output layer; ``predict_proba`` then
@@ -605,11 +630,13 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
     _losses = ("cross_entropy", "squared")
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=10,
-                 tol=1e-4, solver="fast", prediction="forward", form=None, loss="cross_entropy",
+                 tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
+                 inner_max_iter=20, loss="cross_entropy",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
                  verbose=False):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
-                         max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form, loss=loss,
+                         max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
+                         inner_max_iter=inner_max_iter, loss=loss,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
                          n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose)
 
@@ -703,7 +730,12 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
     lam : float or sequence of float, default=1.0
         Penalty weight :math:`\lambda > 0` of the divergences.
     rho : float or sequence of float, default=1e-3
-        Weight regularisation :math:`\rho > 0` on :math:`\|W_l\|_F^2`.
+        Weight regularisation per training sample: the network gets
+        :math:`\rho\, m \|W_l\|_F^2` for :math:`m` training samples (the loss and the
+        divergences are sums over samples, so this keeps the balance independent of
+        :math:`m`, as scikit-learn's ``alpha``). ``1e-3`` at :math:`m = 8000` is a network
+        :math:`\rho = 8`, near the best of {1e-3, 10, 100} measured on MNIST
+        (``docs/benchmarks.md``).
     max_iter : int, default=10
         Maximum number of block-coordinate-descent sweeps.
     tol : float, default=1e-4
@@ -712,8 +744,10 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         Block solvers.
     prediction : {"forward", "lifted"}, default="forward"
         Prediction rule (eq. 2 or eq. 12).
-    form : None, str or sequence, default=None
-        Divergence form per layer.
+    form : None, str or sequence, default="fenchel_hidden"
+        Divergence form per layer (see :class:`LiftedMLPClassifier`).
+    inner_max_iter : int or None, default=20
+        Iterations of an iterative fast W-step per sweep (see :class:`LiftedMLPClassifier`).
     loss : {"squared"}, default="squared"
         The only loss of the regressor (linear output layer).
     early_stopping : bool, default=False
@@ -774,11 +808,13 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
     _losses = ("squared",)
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=10,
-                 tol=1e-4, solver="fast", prediction="forward", form=None, loss="squared",
+                 tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
+                 inner_max_iter=20, loss="squared",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
                  verbose=False):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
-                         max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form, loss=loss,
+                         max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
+                         inner_max_iter=inner_max_iter, loss=loss,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
                          n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose)
 

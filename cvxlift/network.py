@@ -29,7 +29,7 @@ RULES = ("forward", "lifted")
 
 
 class LiftedNetwork:
-    """A lifted feed-forward network.
+    r"""A lifted feed-forward network.
 
     Parameters
     ----------
@@ -46,7 +46,12 @@ class LiftedNetwork:
         Weight regularisation :math:`\\rho_0..\\rho_L` (> 0), on :math:`\\|W_l\\|_F^2`.
     form : None, str, or sequence
         ``"fenchel"`` or ``"joint"`` per layer; ``None`` takes the joint form where the atom
-        has one (paper section 3) and the Fenchel-Young form otherwise.
+        has one (paper section 3) and the Fenchel-Young form otherwise;
+        ``"fenchel_hidden"`` takes the Fenchel-Young form for every hidden layer that has one
+        and the default for the output layer. For ReLU-type hidden layers this is the more
+        accurate model: the joint form :math:`\|z - u\|^2 + I_{z \ge 0}` penalises negative
+        pre-activations (so the W-steps push units into their linear regime), the
+        Fenchel-Young form does not (see ``docs/benchmarks.md``, accuracy).
     random_state : int or None
         Seed of the weight initialisation.
     """
@@ -299,7 +304,7 @@ class LiftedNetwork:
 
     def fit(self, X, Y, solver="cvxpy", max_iter=20, tol=1e-6, xstep="auto", callback=None,
             warm_start=False, cvxpy_solver=None, verbose=False, lam_growth=1.0, lam_max=1e6,
-            validation_data=None, early_stopping=False, n_iter_no_change=3):
+            validation_data=None, early_stopping=False, n_iter_no_change=3, fast_options=None):
         r"""Train by block-coordinate descent.
 
         Parameters
@@ -340,6 +345,11 @@ class LiftedNetwork:
             Stop when the validation score has not improved for ``n_iter_no_change`` sweeps,
             and restore the weights and states of the best sweep (needs ``validation_data``).
         n_iter_no_change : int
+        fast_options : dict, optional
+            Keyword arguments for the fast block solvers, by block kind, e.g.
+            ``{"w_step": {"tol": 1e-6, "max_iter": 50}}``: an iterative block may then stop
+            before its certificate reaches the default tolerance (inexact block-coordinate
+            descent). Every update is still accepted only if it does not raise the objective.
         """
         X, Y = self._check_XY(X, Y)
         if solver not in ("cvxpy", "fast"):
@@ -369,6 +379,11 @@ class LiftedNetwork:
         if not (isinstance(n_iter_no_change, (int, np.integer)) and n_iter_no_change >= 1):
             raise ValidationError(f"n_iter_no_change must be a positive integer, got {n_iter_no_change!r}")
         use_joint = xstep == "joint" or (xstep == "auto" and self.jointly_convex and solver == "cvxpy")
+        if fast_options is not None:
+            bad = sorted(set(fast_options) - {"w_step", "x_step"}) if isinstance(fast_options, dict) else None
+            if bad is None or bad:
+                raise ValidationError(f"fast_options must be a dict with keys 'w_step'/'x_step', got {fast_options!r}")
+        self._fast_options = fast_options
         self._solver, self._cvxpy_solver = solver, cvxpy_solver
         self.block_info_ = {}
         if not (warm_start and self.weights_ is not None and getattr(self, "states_", None) is not None
@@ -530,12 +545,15 @@ class LiftedNetwork:
 
         return fast
 
+    def _block_options(self, kind):
+        return dict((getattr(self, "_fast_options", None) or {}).get(kind, {}))
+
     def _step_w(self, l, A, Z):
         fast = self._fast()
         if fast is not None:
             try:
                 W, b, info = fast.w_step(A, Z, self.activations_[l], self.forms_[l], self.lam_[l], self.rho_[l],
-                                         W0=self.weights_[l], b0=self.biases_[l])
+                                         W0=self.weights_[l], b0=self.biases_[l], **self._block_options("w_step"))
                 self.block_info_[f"W{l}"] = info
                 return W, b
             except fast.NoFastSolver:
@@ -549,7 +567,8 @@ class LiftedNetwork:
                 Z, info = fast.x_step(U0, self.weights_[l], self.biases_[l], Zn,
                                       self.activations_[l - 1], self.forms_[l - 1],
                                       self.activations_[l], self.forms_[l],
-                                      self.lam_[l - 1], self.lam_[l], Z0=self.states_[l - 1])
+                                      self.lam_[l - 1], self.lam_[l], Z0=self.states_[l - 1],
+                                      **self._block_options("x_step"))
                 self.block_info_[f"X{l}"] = info
                 return Z
             except fast.NoFastSolver:
@@ -693,9 +712,17 @@ def _resolve_activations(spec, n_layers, loss_name):
     return [get_divergence(s) for s in specs]
 
 
+#: ``form`` policies: a name for a per-layer rule instead of a list of forms.
+FORM_POLICIES = ("fenchel_hidden",)
+
+
 def _resolve_forms(form, activations):
     if form is None:
         return ["joint" if "joint" in d.forms else d.forms[0] for d in activations]
+    if form == "fenchel_hidden":
+        hidden = ["fenchel" if "fenchel" in d.forms else d.forms[0] for d in activations[:-1]]
+        last = activations[-1]
+        return hidden + ["joint" if "joint" in last.forms else last.forms[0]]
     try:
         forms = [form] * len(activations) if isinstance(form, str) else list(form)
     except TypeError:

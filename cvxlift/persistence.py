@@ -405,6 +405,8 @@ def save(model, path, include_states=True):
     include_states : bool
         Also store the lifted states ``states_`` (needed for ``fit(warm_start=True)``).
 
+    Notes
+    -----
     The file is written to a temporary file in the same directory and moved over ``path``
     with :func:`os.replace`: an interrupted or failed save leaves any existing file intact.
     """

@@ -16,15 +16,23 @@ initialisation) time and, for SGD from each initialisation, the time to reach th
 final test accuracy of the Xavier runs. Figure 1: test accuracy vs epoch (mean and
 2-sigma bands over seeds) for the three initialisations, one panel per architecture.
 
-Hyper-parameters are chosen on a validation split of the TRAINING rows only (the test
-rows are never used for a choice): ``lambda`` by a grid search on 784-300-10 (skip it
-with ``--lam``), then the SGD learning rate from ``--lrs`` (skip it with ``--lr``).
+Hyper-parameters are chosen on a validation split of the TRAINING rows only (1,000 of
+the 8,000; the test rows are never used for a choice): ``lambda`` and the number of BCD
+sweeps by a grid search on the first architecture (``--lams`` x 1..``--search-sweeps``
+sweeps, best validation accuracy of the forward rule; skip it with ``--lam`` and
+``--sweeps``), then one SGD learning rate from ``--lrs`` (best mean validation accuracy
+over the three initialisations; skip it with ``--lr``).
+
+The independent (architecture, seed) runs go to ``--jobs`` worker processes, each with
+``--threads`` BLAS/torch threads (defaults 2 and 1, for a shared 2-core machine).
+``--replot JSON`` re-renders the markdown section and the figure from an ``--out-json``
+dump without training.
 
 Usage (from the repository root)::
 
     python examples/table1.py                       # full run, writes docs/table1.{md,png}
     python examples/table1.py --quick               # smoke test, writes to the temp dir
-    python examples/table1.py PATH/TO/mnist10k.npz --seeds 5 --sweeps 3 --lam 1
+    python examples/table1.py PATH/TO/mnist10k.npz --lam 0.01 --sweeps 1 --lr 0.1  # no searches
 
 The data file holds ``images`` (uint8, m x 784), ``labels`` and ``is_test``; the default
 path is ``../shared/data/mnist10k.npz`` relative to the repository root.
@@ -111,8 +119,14 @@ def parse_args(argv=None):
     p.add_argument("--out-md", default=None,
                    help="markdown file whose generated section is (re)written (default docs/table1.md; "
                         "--quick: table1-quick.md in the temp dir)")
+    p.add_argument("--section", default=None,
+                   help="name of the generated section of --out-md (default: the unnamed one), so that "
+                        "several runs can live in one file")
     p.add_argument("--out-png", default=None, help="Figure 1 (default docs/table1.png; --quick: temp dir)")
     p.add_argument("--out-json", default=None, help="also dump every raw result to this JSON file")
+    p.add_argument("--replot", default=None, metavar="JSON",
+                   help="no training: rewrite the markdown section (--out-md, --section) and redraw Figure 1 "
+                        "(--out-png) from a --out-json dump of an earlier run")
     a = p.parse_args(argv)
     q = a.quick
     a.seeds = a.seeds if a.seeds is not None else (2 if q else 5)
@@ -161,9 +175,11 @@ def sizes_of(arch):
 
 
 def fit_lifted(arch, lam, rho, sweeps, seed, Xtr, ytr, evals=(), snapshot=False):
-    """BCD on the training rows (columns for cvxlift). ``evals``: (name, X, y) pairs scored
-    after each sweep (outside the timed region is not possible: the callback runs inside
-    ``fit``, so its time is measured and subtracted)."""
+    """BCD (``solver="fast"``) on the rows of ``Xtr`` (passed to cvxlift as columns).
+
+    ``evals``: (name, X, y) triples whose forward-rule accuracy is recorded after each sweep
+    (``snapshot``: also a copy of the weights); the callback runs inside ``fit``, so its time
+    is measured and subtracted from the returned BCD seconds."""
     net = LiftedNetwork(sizes_of(arch), activations="relu", loss="cross_entropy", lam=lam, rho=rho,
                         random_state=seed)
     per_sweep = []
@@ -268,8 +284,25 @@ def _run(pool, fn, items, on_done):
     return out
 
 
+def replot(a):
+    """Redraw Figure 1 and rewrite the markdown section from a ``--out-json`` dump (no training)."""
+    with open(a.replot) as f:
+        dump = json.load(f)
+    info, results = dump["info"], dump["results"]
+    for k in ("seeds", "batch_size", "epochs", "archs", "sweeps", "sweeps_given", "search_sweeps", "rho"):
+        setattr(a, k, info["args"][k])
+    info["rendered_from"] = a.replot
+    md = render_markdown(a, info, results)
+    print("\n" + md)
+    write_section(a.out_md, md, a.section)
+    plot(a, results, a.out_png, info["lr"])
+    log(f"rewrote {a.out_md} and redrew {a.out_png} from {a.replot}")
+
+
 def main(argv=None):
     a = parse_args(argv)
+    if a.replot:
+        return replot(a)
     t_start = time.perf_counter()
     load0 = os.getloadavg()
     from cvxlift import baselines
@@ -281,7 +314,7 @@ def main(argv=None):
     init_args = (a.data, a.max_train, a.val_rows, a.threads)
     _init_worker(*init_args)  # also checks the data file before any work starts
     log(f"data {_D['path']}: {len(_D['ytr'])} training rows, {len(_D['yte'])} test rows; archs {a.archs}; "
-        f"seeds {a.seeds}; sweeps {a.sweeps}; {a.jobs} worker process(es)")
+        f"seeds {a.seeds}; sweeps {a.sweeps if a.sweeps else 'from the search'}; {a.jobs} worker process(es)")
     pool = None
     if a.jobs > 1:
         import multiprocessing
@@ -378,7 +411,7 @@ def main(argv=None):
                 date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     md = render_markdown(a, info, results)
     print("\n" + md)
-    write_section(a.out_md, md)
+    write_section(a.out_md, md, a.section)
     plot(a, results, a.out_png, lr)
     if a.out_json:
         with open(a.out_json, "w") as f:
@@ -390,7 +423,9 @@ def main(argv=None):
 def render_markdown(a, info, results):
     L = []
     L.append(f"Generated by `{info['command']}` on {info['date']} "
-             f"(total wall time **{info['total_seconds']:.0f} s** = {info['total_seconds'] / 60:.1f} min).")
+             f"(total wall time **{info['total_seconds']:.0f} s** = {info['total_seconds'] / 60:.1f} min)."
+             + (f" Rendered from its JSON dump `{info['rendered_from']}` with `--replot`." if info.get("rendered_from")
+                else ""))
     L.append("")
     L.append(f"Machine: {info['cpus']} CPUs, processor `{info['processor']}`, Python {info['python']}, "
              f"numpy {info['numpy']}, torch {info['torch']} ({info['torch_threads']} torch thread(s), "
@@ -421,6 +456,16 @@ def render_markdown(a, info, results):
                 cells[j + 1] += f" ({div[i]} diverged)"
         L.append(f"| {arch} | " + " | ".join(cells) + " |")
     L.append("")
+    marks = [e for e in (0, 1, 2, 5, 10) if e < a.epochs] + [a.epochs]
+    L.append("### Test accuracy during SGD (mean over seeds; the data of Figure 1)")
+    L.append("")
+    L.append("| Architecture | initialisation | " + " | ".join(f"epoch {e}" for e in marks) + " |")
+    L.append("|---|---|" + "---|" * len(marks))
+    for arch, r in results.items():
+        for i in INITS:
+            m = np.mean([res["test_accuracy"] for res in r["sgd"][i]], axis=0)
+            L.append(f"| {arch} | {INIT_LABEL[i]} | " + " | ".join(f"{m[e]:.3f}" for e in marks) + " |")
+    L.append("")
     L.append("### Wall time (seconds, mean over seeds)")
     L.append("")
     L.append("Target = the mean final test accuracy of the NN[Xavier] runs. SGD times count training only "
@@ -428,7 +473,9 @@ def render_markdown(a, info, results):
              "reaches the target). For NN[Lifted] the BCD time is added in the last column. "
              "\"k/n\": runs that reached the target; means are over those runs.")
     L.append("")
-    L.append("| Architecture | target | BCD (lifted init) | SGD 17 epochs | NN[Normal] to target | "
+    L.append(f"\"SGD {a.epochs} epochs\" averages all SGD runs of the row, diverged ones (stopped early) included.")
+    L.append("")
+    L.append(f"| Architecture | target | BCD (lifted init) | SGD {a.epochs} epochs | NN[Normal] to target | "
              "NN[Xavier] to target | NN[Lifted] to target (SGD) | NN[Lifted] to target (BCD + SGD) |")
     L.append("|---|---|---|---|---|---|---|---|")
     for arch, r in results.items():
@@ -483,16 +530,19 @@ def _reach(times):
     return f"{np.mean(ok):.1f} ({len(ok)}/{len(times)})"
 
 
-def write_section(path, md):
-    block = f"{BEGIN}\n{md}\n{END}\n"
+def write_section(path, md, section=None):
+    begin, end = BEGIN, END
+    if section:
+        begin, end = BEGIN.replace(" -->", f" ({section}) -->"), END.replace(" -->", f" ({section}) -->")
+    block = f"{begin}\n{md}\n{end}\n"
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     if os.path.isfile(path):
         text = open(path).read()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + block + tail
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            tail = rest.split(end, 1)[1].lstrip("\n")
+            text = head + block + ("\n" + tail if tail else "")
         else:
             text = text.rstrip("\n") + "\n\n" + block
     else:
@@ -513,19 +563,26 @@ def plot(a, results, path, lr):
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
     colors = {"normal": "tab:blue", "xavier": "tab:orange", "lifted": "tab:green"}
     for ax, (arch, r) in zip(axes.flat, results.items()):
+        shown = []
         for init in INITS:
             accs = np.array([res["test_accuracy"] for res in r["sgd"][init]])
             ep = np.arange(accs.shape[1])
             m = accs.mean(0)
             s = accs.std(0, ddof=1) if accs.shape[0] > 1 else np.zeros_like(m)
-            ax.plot(ep, m, color=colors[init], label=INIT_LABEL[init])
+            ndiv = sum(res["diverged"] is not None for res in r["sgd"][init])
+            label = INIT_LABEL[init] + (f" ({ndiv}/{len(accs)} diverged, acc. {m[-1]:.3f})" if ndiv else "")
+            if ndiv < len(accs):
+                shown.append(m[1])
+                if init == "lifted":
+                    shown.append(m[0])
+            ax.plot(ep, m, color=colors[init], label=label)
             ax.fill_between(ep, m - 2 * s, m + 2 * s, color=colors[init], alpha=0.2)
         ax.axhline(np.mean(r["lifted_acc"]), color="tab:gray", ls="--", lw=1, label="lifted model alone")
         ax.set_title(arch)
         ax.set_xticks(range(0, a.epochs + 1, max(1, a.epochs // 8)))
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy")
-        lo = min(0.8, min(np.mean([res["test_accuracy"][1] for res in r["sgd"][i]]) for i in INITS) - 0.02)
+        lo = min([0.8] + [v - 0.02 for v in shown])
         ax.set_ylim(max(0.0, lo), 1.0)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)

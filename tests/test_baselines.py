@@ -117,3 +117,12 @@ def test_lifted_init_reproduces_forward_pass(dtype, tol):
     assert np.array_equal(logits.argmax(1), net.predict(X).argmax(0))
     with pytest.raises(ValueError):
         make_mlp([6, 7, 3], init=(net.weights_[:2], net.biases_[:2]))
+
+
+def test_missing_torch_message(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install cvxlift\[torch\]"):
+        make_mlp([6, 8, 3])
+

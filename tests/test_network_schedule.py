@@ -90,3 +90,20 @@ def test_squared_loss_score_is_r2():
 def test_bad_schedule_arguments(kwargs, match):
     with pytest.raises(cvxlift.ValidationError, match=match):
         _net().fit(X, Y, solver="fast", max_iter=1, **kwargs)
+
+
+def test_fenchel_hidden_form_policy():
+    net = LiftedNetwork([5, 6, 4, 3], "relu", loss="cross_entropy", form="fenchel_hidden")
+    assert net.forms_ == ["fenchel", "fenchel", "joint"]
+    net = LiftedNetwork([5, 6, 3], [cvxlift.MaxPool(2), "identity"], form="fenchel_hidden")
+    assert net.forms_ == ["joint", "joint"]   # max-pooling has the joint form only
+
+
+def test_fast_options_cap_the_w_step_and_keep_the_objective_monotone():
+    net = _net(form="fenchel_hidden").fit(X, Y, solver="fast", max_iter=3, tol=0,
+                                          fast_options={"w_step": {"max_iter": 2}})
+    assert net.block_info_["W0"].iterations <= 2
+    h = np.asarray(net.history_)
+    assert np.all(np.diff(h) <= 1e-12 * np.abs(h[:-1]))
+    with pytest.raises(cvxlift.ValidationError, match="fast_options"):
+        _net().fit(X, Y, solver="fast", max_iter=1, fast_options={"wstep": {}})
