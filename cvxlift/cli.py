@@ -278,9 +278,9 @@ def run_demo(args):
     y_tr, y_te = Y_tr.argmax(axis=0), Y_te.argmax(axis=0)
     sizes = [X_tr.shape[0], args.hidden, 10]
     net = LiftedNetwork(sizes, "relu", loss="cross_entropy", lam=args.lam, rho=args.rho,
-                        random_state=args.seed)
-    print(f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network, cross-entropy, "
-          f"lam={args.lam:g}, rho={args.rho:g}, solver 'fast'")
+                        form="fenchel_hidden", random_state=args.seed)
+    print(f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network (Fenchel-Young hidden layer), "
+          f"cross-entropy, lam={args.lam:g}, rho={args.rho:g}, solver 'fast'")
     print(f"data: built-in MNIST sample, {X_tr.shape[1]} training and {X_te.shape[1]} test digits "
           "(cvxlift.datasets.load_mnist_sample)")
     net.init_weights()  # fit() draws the same weights again (same random_state)
@@ -301,7 +301,8 @@ def run_demo(args):
                       f"{time.perf_counter() - t0:6.1f}s")
             bar.update(1, objective=float(obj), test_acc=f"{100 * test_acc[-1]:.1f}%")
 
-        net.fit(X_tr, Y_tr, solver="fast", max_iter=args.sweeps, tol=0.0, callback=callback)
+        net.fit(X_tr, Y_tr, solver="fast", max_iter=args.sweeps, tol=0.0, callback=callback,
+                fast_options={"w_step": {"max_iter": 20}})
     seconds = time.perf_counter() - t0
     if net.interrupted_:
         print("interrupted: keeping the sweeps done so far")

@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -399,7 +400,8 @@ def main(argv=None):
     total = time.perf_counter() - t_start
     load1 = os.getloadavg()
 
-    info = dict(command="python " + " ".join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
+    info = dict(command="python " + shlex.join([os.path.relpath(__file__, ROOT)]
+                                                + (sys.argv[1:] if argv is None else list(argv))),
                 processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                 python=platform.python_version(), numpy=np.__version__, torch=torch.__version__,
                 torch_threads=torch.get_num_threads(),

@@ -28,10 +28,10 @@ def _env():
     return env
 
 
-def _run_python(code, timeout):
+def _run_python(code, timeout, cwd=ROOT):
     return subprocess.run(
         [sys.executable, "-c", code],
-        cwd=str(ROOT),
+        cwd=str(cwd),
         env=_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -62,11 +62,11 @@ def test_import_pulls_in_no_optional_extra():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_readme_python_blocks_run():
+def test_readme_python_blocks_run(tmp_path):
     blocks = _fenced_blocks(README.read_text(encoding="utf-8"), "python")
     assert blocks, "README.md has no ```python block"
     for i, block in enumerate(blocks):
-        proc = _run_python(block, timeout=600)
+        proc = _run_python(block, timeout=600, cwd=tmp_path)   # files the blocks write land here
         assert proc.returncode == 0, (
             "README python block %d failed:\n%s\n--- stdout ---\n%s\n--- stderr ---\n%s"
             % (i, block, proc.stdout, proc.stderr)

@@ -15,8 +15,12 @@ FLOPS = [0.0]
 
 
 def mm(A, B):
-    """``A @ B``, counted in :data:`FLOPS`."""
-    FLOPS[0] += 2.0 * A.shape[0] * A.shape[1] * (B.shape[1] if B.ndim == 2 else 1)
+    """``A @ B``, counted in :data:`FLOPS` (a Gram product ``A @ A.T``, which numpy computes
+    with the symmetric rank-k update, counts half)."""
+    flops = 2.0 * A.shape[0] * A.shape[1] * (B.shape[1] if B.ndim == 2 else 1)
+    if B.ndim == 2 and B.shape == A.shape[::-1] and np.shares_memory(A, B):
+        flops /= 2.0
+    FLOPS[0] += flops
     return A @ B
 
 

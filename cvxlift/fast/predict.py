@@ -82,7 +82,7 @@ class _Net:
 
 
 def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max_iter=100, inner_tol=None,
-                   inner_max_iter=20000):
+                   inner_max_iter=20000, method=None):
     """States :math:`[X_1, \\dots, X_{L+1}]` of the lifted prediction rule for the columns of ``X``.
 
     Parameters
@@ -100,6 +100,8 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
         ``inner_max_iter`` iterations.
     inner_tol, inner_max_iter
         Passed to :func:`~cvxlift.fast.x_step` by ``bcd`` (default ``inner_tol = tol``).
+    method : str, optional
+        Name of a registered candidate to use instead of the first that applies.
 
     Returns
     -------
@@ -113,7 +115,7 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     """
     t0 = time.perf_counter()
     net = _Net(X, weights, biases, divs, forms, lams)
-    cand = select("lifted_predict", layers=net.props)
+    cand = select("lifted_predict", method=method, layers=net.props)
     if Z0 is not None:
         if len(Z0) != net.n:
             raise ValidationError(f"Z0 must hold {net.n} states")
