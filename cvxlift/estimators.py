@@ -53,6 +53,18 @@ STATE_VERSION = 1
 _SEED_MAX = np.iinfo(np.int32).max
 
 
+
+def _validated(validate, *args, **kwargs):
+    """scikit-learn's input validation, its ``ValueError`` re-raised as a
+    :class:`~cvxlift.ValidationError` (a ``ValueError`` too) with the same message, which
+    names the argument (``X``/``y``) and what was expected."""
+    try:
+        return validate(*args, **kwargs)
+    except ValidationError:
+        raise
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
 class UnknownActivationError(UnknownAtomError, ValidationError):
     """``activation`` names no registered atom.
 
@@ -400,7 +412,7 @@ class _BaseLiftedMLP(BaseEstimator):
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = _validated(validate_data, self, X, reset=False, dtype=np.float64)
         return self._network_output(self.network_, X)
 
     def to_torch(self, dtype=None, output="activation"):
@@ -649,7 +661,7 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         return tags
 
     def _validate_fit_data(self, X, y):
-        return validate_data(self, X, y, dtype=np.float64)
+        return _validated(validate_data, self, X, y, dtype=np.float64)
 
     def _encode_targets(self, y):
         check_classification_targets(y)
@@ -825,7 +837,7 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         return tags
 
     def _validate_fit_data(self, X, y):
-        return validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        return _validated(validate_data, self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
 
     def _encode_targets(self, y):
         y = np.asarray(y, dtype=np.float64)

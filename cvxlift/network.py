@@ -114,7 +114,11 @@ class LiftedNetwork:
     # ------------------------------------------------------------------ weights and states
     def init_weights(self, random_state=None):
         """Random weights (scaled normal, :math:`1/\\sqrt{n_l}`) and zero biases."""
-        rng = np.random.default_rng(self.random_state if random_state is None else random_state)
+        seed = self.random_state if random_state is None else random_state
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            raise ValidationError(f"random_state must be None, an integer or a numpy Generator, got {seed!r}") from None
         self.weights_ = [rng.normal(scale=1.0 / np.sqrt(self.sizes[l]), size=(self.u_dims_[l], self.sizes[l]))
                          for l in range(self.n_layers)]
         self.biases_ = [np.zeros(self.u_dims_[l]) for l in range(self.n_layers)]
@@ -152,6 +156,7 @@ class LiftedNetwork:
     def forward(self, X):
         """All states of the plain forward pass: ``[X_1, ..., X_{L+1}]`` (eq. 2)."""
         self._check_fitted()
+        X = check_matrix(X, "X", rows=self.sizes[0])
         states, cur = [], X
         for l, d in enumerate(self.activations_):
             cur = d.forward(self.preactivation(l, cur))
@@ -163,6 +168,11 @@ class LiftedNetwork:
         """The lifted objective (10) at the current weights and ``states`` (default ``states_``)."""
         self._check_fitted()
         X, Y = self._check_XY(X, Y)
+        if states is not None:
+            if len(states) != self.n_layers:
+                raise ValidationError(f"states must hold {self.n_layers} arrays (one per layer), got {len(states)}")
+            states = [check_matrix(S, f"states[{l}]", shape=(self.sizes[l + 1], X.shape[1]))
+                      for l, S in enumerate(states)]
         return self._objective(X, Y, states, parts, cached=False)
 
     def _objective(self, X, Y, states=None, parts=False, cached=True):
@@ -189,6 +199,11 @@ class LiftedNetwork:
     def block(self, kind, l=None, m=1):
         """The compiled CVXPY block ``kind`` (``"w_step"``, ``"x_step"``, ``"output_step"``,
         ``"joint_x_step"``, ``"prediction"``) for layer ``l`` and ``m`` columns (cached)."""
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ValidationError(f"m must be a positive integer (number of columns), got {m!r}")
+        layered = {"w_step": range(self.n_layers), "x_step": range(1, self.n_layers)}
+        if kind in layered and l not in layered[kind]:
+            raise ValidationError(f"l must be a layer index in {list(layered[kind])} for kind={kind!r}, got {l!r}")
         key = (kind, l, m)
         if key not in self._blocks:
             builders = {

@@ -75,6 +75,45 @@ bn = np.zeros(3)
 Zn = np.zeros((3, 6))
 ident = cvxlift.Identity()
 
+class CliError(cvxlift.CvxliftError):
+    """The one-line error of a ``cvxlift`` subcommand (exit status 2), as an exception."""
+
+
+def _cli(argv):
+    import contextlib
+    import io
+
+    from cvxlift import cli
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = cli.main(argv)
+    if status == 2:
+        raise CliError(err.getvalue().strip())
+    raise AssertionError(f"cvxlift {' '.join(argv)} exited with {status}, expected 2")
+
+
+def _est(kind="classifier", **kw):
+    from cvxlift import estimators
+
+    cls = estimators.LiftedMLPClassifier if kind == "classifier" else estimators.LiftedMLPRegressor
+    return cls(hidden_layer_sizes=(3,), max_iter=1, **kw)
+
+
+XR = RNG.normal(size=(12, 4))          # rows are samples (estimators)
+YR = np.arange(12) % 3
+
+
+def _est_fitted():
+    if "est" not in _FITTED:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _FITTED["est"] = _est(random_state=0).fit(XR, YR)
+    return _FITTED["est"]
+
+
 CASES = [
     # ------------------------------------------------------------------ atoms
     Case("atom-forward-strings", "atom forward", "`ReLU()(['a', 'b'])`",
@@ -285,6 +324,17 @@ CASES = [
          lambda: _fitted().predict(_with(X, (0, 0), NAN)), ValidationError, ("X", "NaN")),
     Case("predict-rule-unknown", "predict", "`rule='backward'`",
          lambda: _fitted().predict(X, rule="backward"), ValidationError, ("rule", "forward", "lifted")),
+    Case("forward-features", "forward", "`forward(X)` with `X` of 5 rows for `sizes[0] = 4`",
+         lambda: _fitted().forward(np.ones((5, 3))), ValidationError, ("X", "4 rows")),
+    Case("objective-states-shape", "objective", "`objective(X, Y, states=...)` with a state of the wrong shape",
+         lambda: _fitted().objective(X, Y, states=[np.ones((5, 2)), np.ones((3, X.shape[1]))]),
+         ValidationError, ("states[0]", "shape")),
+    Case("init-weights-seed", "init_weights", "`init_weights(random_state='x')`",
+         lambda: _net().init_weights(random_state="x"), ValidationError, ("random_state",)),
+    Case("block-layer-index", "block", "`block('x_step', 0)` (X-steps exist for layers 1..L)",
+         lambda: _fitted().block("x_step", 0), ValidationError, ("l", "layer index")),
+    Case("block-m-zero", "block", "`block('w_step', 0, m=0)`",
+         lambda: _fitted().block("w_step", 0, m=0), ValidationError, ("m", "positive integer")),
     Case("predict-solver-unknown", "predict", "`rule='lifted', solver='gpu'`",
          lambda: _fitted().predict(X, rule="lifted", solver="gpu"), ValidationError, ("solver", "gpu")),
     Case("predict-max-iter", "predict", "`rule='lifted', max_iter=-1`",
@@ -342,8 +392,35 @@ CASES = [
          ValidationError, ("weights", "biases", "same positive length")),
     Case("fast-lifted-predict-X-rows", "fast.lifted_predict", "`X` with 3 rows for `weights[0]` with 4 columns",
          lambda: fast.lifted_predict(X[:3], [W5, Wn], [b5, bn], [relu, ident], ["joint", "joint"], [1.0, 1.0]),
-         ValidationError, ("X", "4 rows"),
-         xfail="cvxlift/fast/predict.py _Net does not check layer shapes: numpy matmul ValueError"),
+         ValidationError, ("X", "4 rows")),
+    Case("est-fit-nan", "estimator fit", "`LiftedMLPClassifier().fit(X, y)` with a NaN in `X`",
+         lambda: _est().fit(_with(XR, (0, 0), NAN), YR), ValidationError, ("X", "NaN")),
+    Case("est-fit-one-class", "estimator fit", "`y` with one class", lambda: _est().fit(XR, np.zeros(12)),
+         ValidationError, ("y", "2 classes")),
+    Case("est-fit-lam", "estimator fit", "`lam=0`", lambda: _est(lam=0.0).fit(XR, YR), ValidationError, ("lam",)),
+    Case("est-fit-activation", "estimator fit", "`activation='nope'`",
+         lambda: _est(activation="nope").fit(XR, YR), UnknownAtomError, ("activation", "nope")),
+    Case("est-fit-rows", "estimator fit", "`X` with 12 rows and `y` with 10 entries",
+         lambda: _est().fit(XR, YR[:10]), ValidationError, ("samples",)),
+    Case("est-predict-features", "estimator predict", "`predict(X)` with 5 features after fitting 4",
+         lambda: _est_fitted().predict(np.ones((2, 5))), ValidationError, ("X", "5 features", "4 features")),
+    Case("est-regressor-nan-y", "estimator fit", "`LiftedMLPRegressor().fit(X, y)` with a NaN in `y`",
+         lambda: _est("regressor").fit(XR, _with(YR, 0, NAN)), ValidationError, ("y", "NaN")),
+    Case("save-unfitted", "save", "`cvxlift.save(LiftedNetwork(...), path)` before `fit`",
+         lambda: cvxlift.save(_net(), "/tmp/never-written.npz"), NotFittedError, ("fit",)),
+    Case("load-missing", "load", "`cvxlift.load('no/such/file.npz')`",
+         lambda: cvxlift.load("no/such/file.npz"), cvxlift.PersistenceError, ("no/such/file.npz",)),
+    Case("cli-train-missing-data", "cvxlift train", "`cvxlift train --data missing.npz`",
+         lambda: _cli(["train", "--data", "missing.npz", "--out", "/tmp/never.npz"]), CliError,
+         ("cvxlift train", "missing.npz")),
+    Case("cli-predict-missing-model", "cvxlift predict", "`cvxlift predict --model missing.npz --data d.npz`",
+         lambda: _cli(["predict", "--model", "missing.npz", "--data", "d.npz"]), CliError,
+         ("cvxlift predict", "missing.npz")),
+    Case("cli-train-activation", "cvxlift train", "`cvxlift train --builtin --activation nope`",
+         lambda: _cli(["train", "--builtin", "--activation", "nope", "--out", "/tmp/never.npz"]), CliError,
+         ("activation", "nope")),
+    Case("cli-verify-unknown", "cvxlift verify", "`cvxlift verify nope`", lambda: _cli(["verify", "nope"]),
+         CliError, ("nope",)),
 ]
 
 IDS = [c.id for c in CASES]

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from ..exceptions import ValidationError
-from ._common import TINY, Columns, as_matrix, fista, spectral_norm_sq
+from ._common import TINY, Columns, as_matrix, as_vector, fista, spectral_norm_sq
 from .registry import NoFastSolver, atom_props, register, select
 from .result import BlockResult
 from .xstep import XStepProblem, x_step
@@ -64,9 +64,19 @@ class _Net:
         if n == 0 or not (len(biases) == len(divs) == len(forms) == len(lams) == n):
             raise ValidationError("weights, biases, divs, forms and lams must have the same positive length")
         self.X = as_matrix(X, "X")
-        self.weights = [as_matrix(W, f"weights[{l}]") for l, W in enumerate(weights)]
-        self.biases = [np.asarray(b, dtype=np.float64).reshape(-1) for b in biases]
         self.divs = list(divs)
+        self.weights, self.biases = [], []
+        rows = self.X.shape[0]
+        for l, (W, b, d) in enumerate(zip(weights, biases, self.divs)):
+            W = as_matrix(W, f"weights[{l}]")
+            if W.shape[1] != rows:
+                what = "X" if l == 0 else f"the output of layer {l - 1}"
+                raise ValidationError(f"{what} has {rows} rows but weights[{l}] has shape {W.shape}: "
+                                      f"X must have {W.shape[1]} rows" if l == 0 else
+                                      f"weights[{l}] must have {rows} columns ({what}); got shape {W.shape}")
+            self.weights.append(W)
+            self.biases.append(as_vector(b, f"biases[{l}]", W.shape[0]))
+            rows = d.out_dim(W.shape[0])
         self.forms = [d.check_form(f) for d, f in zip(divs, forms)]
         self.lams = [float(v) for v in lams]
         if any(not (np.isfinite(v) and v > 0) for v in self.lams):

@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from ..exceptions import ValidationError
+
 from ._common import (Columns, as_matrix, as_vector, colnorm, fista, max_eig_psd, mm, positive, spd_factor,
                       spectral_norm_sq)
 from .registry import atom_props, register, select
@@ -142,6 +144,8 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
         When ``D_next`` is nonsmooth in ``u``.
     """
     t0 = time.perf_counter()
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValidationError(f"max_iter must be a non-negative integer, got {max_iter!r}")
     pb = XStepProblem(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next)
     cand = select("x_step", method=method, prev=pb.prev, next=pb.next)
     if Z0 is not None:
