@@ -146,6 +146,11 @@ class Divergence:
         """Constructor arguments, as a dict of JSON-friendly values."""
         return {}
 
+    def __sklearn_clone__(self):
+        """``sklearn.base.clone`` of an estimator whose parameter is an atom: a new atom with
+        the same constructor arguments (atoms hold no fitted state)."""
+        return type(self)(**self.get_params())
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"

@@ -67,6 +67,10 @@ class CustomDivergence(Divergence):
     def get_params(self):
         return {"name": self.name}
 
+    def __sklearn_clone__(self):
+        """A declared atom holds callables, not fitted state: ``clone`` shares it."""
+        return self
+
     def __repr__(self):
         return f"declare_divergence({self.name!r})"
 

@@ -126,7 +126,7 @@ def select(kind, method=None, **props):
     """The first candidate for ``kind`` whose predicate holds for ``props``.
 
     ``props`` are keyword arguments of the predicates: ``atom`` (an :class:`AtomProps`)
-    for the W-step; ``prev`` and ``next`` for the X-step; ``atom`` and ``loss`` (a name)
+    for the W-step; ``prev`` and ``next`` (and ``q``, the next layer's width) for the X-step; ``atom`` and ``loss`` (a name)
     for the output step; ``layers`` (a tuple of :class:`AtomProps`, one per layer) for
     the lifted prediction. ``method`` names one candidate to use (it must apply).
     Raises :class:`NoFastSolver` when none holds.
@@ -137,6 +137,9 @@ def select(kind, method=None, **props):
         if not named:
             raise ValidationError(f"method must be one of {[c.name for c in cands]} for the {kind} block, "
                                   f"got {method!r}")
+        if not named[0].predicate(**props):
+            raise NoFastSolver(f"method {method!r} does not apply to the {kind} block "
+                               f"(it needs {named[0].needs})")
         cands = named
     for c in cands:
         if c.predicate(**props):

@@ -147,7 +147,7 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise ValidationError(f"max_iter must be a non-negative integer, got {max_iter!r}")
     pb = XStepProblem(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next)
-    cand = select("x_step", method=method, prev=pb.prev, next=pb.next)
+    cand = select("x_step", method=method, prev=pb.prev, next=pb.next, q=pb.W.shape[0])
     if Z0 is not None:
         Z0 = as_matrix(Z0, "Z0", rows=pb.p, cols=pb.m)
     Z, it, cert, conv = cand.solver(pb, Z0, tol, int(max_iter))
@@ -156,7 +156,7 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
 
 
 @register("x_step", "linear",
-          lambda prev, next: prev.domain == "real" and next.u_quadratic is not None,
+          lambda prev, next, q=None: prev.domain == "real" and next.u_quadratic is not None,
           "D_prev quadratic in z on the whole space and D_next quadratic in u")
 def _linear(pb, Z0, tol, max_iter):
     a = pb.lam_prev * pb.prev.mu
@@ -178,8 +178,10 @@ ELEMENTWISE_DOMAINS = ("real", "nonneg", "box")
 
 
 @register("x_step", "dual_newton",
-          lambda prev, next: prev.domain in ELEMENTWISE_DOMAINS and next.u_quadratic is not None,
-          "D_prev = mu ||z - u||^2 + I_C(z) with C a box (elementwise projection) and D_next quadratic in u")
+          lambda prev, next, q=None: (prev.domain in ELEMENTWISE_DOMAINS and next.u_quadratic is not None
+                                      and (q is None or q <= DUAL_MAX_Q)),
+          "D_prev = mu ||z - u||^2 + I_C(z) with C a box (elementwise projection), D_next quadratic in u, "
+          "and a next layer of at most DUAL_MAX_Q = 40 rows")
 def _dual_newton(pb, Z0, tol, max_iter):
     r"""Semismooth Newton on the dual, one :math:`q`-vector per column.
 
@@ -200,8 +202,6 @@ def _dual_newton(pb, Z0, tol, max_iter):
     :math:`h(y) \le P^\star \le P(z(y))`.
     """
     q, p = pb.W.shape
-    if q > DUAL_MAX_Q:
-        return _fista(pb, Z0, tol, max_iter)
     a = pb.lam_prev * pb.prev.mu
     B = pb.lam_next * pb.next.u_quadratic
     W = pb.W
@@ -278,7 +278,7 @@ def colsum_sq(A):
     return np.einsum("ij,ij->j", A, A)
 
 
-@register("x_step", "fista", lambda prev, next: next.u_lipschitz is not None,
+@register("x_step", "fista", lambda prev, next, q=None: next.u_lipschitz is not None,
           "D_next smooth in u (u_lipschitz not None); D_prev through its z-prox")
 def _fista(pb, Z0, tol, max_iter):
     if Z0 is None:
