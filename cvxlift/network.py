@@ -105,6 +105,7 @@ class LiftedNetwork:
         state = self.__dict__.copy()
         state["_blocks"] = {}
         state.pop("_ucache", None)
+        state.pop("_tcache", None)
         return state
 
     def _check_fitted(self):
@@ -177,15 +178,38 @@ class LiftedNetwork:
 
     def _objective(self, X, Y, states=None, parts=False, cached=True):
         states = self.states_ if states is None else states
-        terms = {"loss": self.loss_.value(Y, states[-1])}
+        term = self._term if cached else (lambda name, key, fn: fn())
+        terms = {"loss": term("loss", (Y, states[-1]), lambda: self.loss_.value(Y, states[-1]))}
         prev = X
         for l, d in enumerate(self.activations_):
             U = self._pre(l, prev) if cached else self.preactivation(l, prev)
-            terms[f"D{l}"] = self.lam_[l] * float(np.sum(d.divergence_value(U, states[l], self.forms_[l])))
-            terms[f"W{l}"] = self.rho_[l] * float(np.sum(self.weights_[l] ** 2))
+            S, lam, form = states[l], self.lam_[l], self.forms_[l]
+            terms[f"D{l}"] = lam * term(f"D{l}", (U, S),
+                                        lambda U=U, S=S, d=d, form=form: float(np.sum(d.divergence_value(U, S, form))))
+            W = self.weights_[l]
+            terms[f"W{l}"] = self.rho_[l] * term(f"W{l}", (W,), lambda W=W: float(np.sum(W * W)))
             prev = states[l]
         total = float(sum(terms.values()))
         return (total, terms) if parts else total
+
+    def _term(self, name, key, fn):
+        """A term of the objective, cached while its arrays are the same objects (``fit``
+        replaces arrays, never writes into them): each block update re-evaluates only the
+        terms it changed."""
+        cache = self.__dict__.setdefault("_tcache", {})
+        hit = cache.get(name)
+        if hit is not None and len(hit[0]) == len(key) and all(a is b for a, b in zip(hit[0], key)):
+            return hit[1]
+        value = fn()
+        cache[name] = (key, value)
+        return value
+
+    def _train_score(self, X, Y):
+        """``score(X, Y)`` inside ``fit``: the first layer's product comes from the cache."""
+        cur = self.activations_[0].forward(self._pre(0, X))
+        for l in range(1, self.n_layers):
+            cur = self.activations_[l].forward(self.preactivation(l, cur))
+        return self._score_output(cur, Y)
 
     def prediction_objective(self, X, states):
         """Objective of the lifted prediction rule (12): the divergence terms only."""
@@ -407,7 +431,7 @@ class LiftedNetwork:
             if not np.array_equal(lam0, self.lam_):   # undo an earlier fit's continuation
                 self._set_lam(lam0)
             self._initialise(X, Y)
-        self._ucache = {}
+        self._ucache, self._tcache = {}, {}
         self.history_, self.history_blocks_ = [self._objective(X, Y)], ["init"]
         self.loss_curve_, self.train_scores_, self.validation_scores_, self.lam_path_ = [], [], [], []
         self.best_iter_ = None
@@ -423,7 +447,7 @@ class LiftedNetwork:
                 obj = self.history_[-1]
                 self.loss_curve_.append(obj)
                 self.lam_path_.append(self.lam_.copy())
-                self.train_scores_.append(self.score(X, Y))
+                self.train_scores_.append(self._train_score(X, Y))
                 if validation_data is not None:
                     score = self.score(Xv, Yv)
                     self.validation_scores_.append(score)
@@ -475,7 +499,9 @@ class LiftedNetwork:
         against argmax of ``Y``) or, for the squared loss, the coefficient of determination
         :math:`R^2 = 1 - \|Y - \hat Y\|_F^2 / \|Y - \bar Y\|_F^2` (as scikit-learn's)."""
         X, Y = self._check_XY(X, Y)
-        P = self.predict(X, rule=rule)
+        return self._score_output(self.predict(X, rule=rule), Y)
+
+    def _score_output(self, P, Y):
         if self.loss_.name == "cross_entropy":
             return float(np.mean(P.argmax(axis=0) == Y.argmax(axis=0)))
         den = float(np.sum((Y - Y.mean(axis=1, keepdims=True)) ** 2))
@@ -568,7 +594,8 @@ class LiftedNetwork:
         if fast is not None:
             try:
                 W, b, info = fast.w_step(A, Z, self.activations_[l], self.forms_[l], self.lam_[l], self.rho_[l],
-                                         W0=self.weights_[l], b0=self.biases_[l], **self._block_options("w_step"))
+                                         W0=self.weights_[l], b0=self.biases_[l], evaluate=False,
+                                         **self._block_options("w_step"))
                 self.block_info_[f"W{l}"] = info
                 return W, b
             except fast.NoFastSolver:
@@ -582,7 +609,7 @@ class LiftedNetwork:
                 Z, info = fast.x_step(U0, self.weights_[l], self.biases_[l], Zn,
                                       self.activations_[l - 1], self.forms_[l - 1],
                                       self.activations_[l], self.forms_[l],
-                                      self.lam_[l - 1], self.lam_[l], Z0=self.states_[l - 1],
+                                      self.lam_[l - 1], self.lam_[l], Z0=self.states_[l - 1], evaluate=False,
                                       **self._block_options("x_step"))
                 self.block_info_[f"X{l}"] = info
                 return Z

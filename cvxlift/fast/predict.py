@@ -143,6 +143,137 @@ def _forward_solver(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     return _forward(net.X, net.weights, net.biases, net.divs), 0, 0.0, True
 
 
+# ---------------------------------------------------------------------------------------- dual Newton
+#: Largest output width for ``dual_newton`` (its iterations cost :math:`O(q^2 p m)`).
+PREDICT_DUAL_MAX_Q = 40
+_BOX = ("real", "nonneg", "box")
+
+
+def _dual_newton_ok(layers):
+    return (len(layers) == 2 and layers[0].domain in _BOX and layers[0].u_quadratic is not None
+            and layers[1].form == "joint" and layers[1].domain in _BOX + ("simplex",))
+
+
+@register("lifted_predict", "dual_newton", _dual_newton_ok,
+          "one hidden layer mu||z - u||^2 + I_C(z) with C a box (joint form), and a jointly convex "
+          "last layer mu||x - v||^2 + I_C'(x) with C' a box or the simplex")
+def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
+    r"""Semismooth Newton on the optimality system of a one-hidden-layer prediction.
+
+    With the last state minimised out, each column solves
+    :math:`\min_{z\in C} a\|z - u\|^2 + g(Wz + b)`, :math:`a = \lambda_0\mu_0`,
+    :math:`g(v) = B\,\mathrm{dist}(v, C')^2`, :math:`B = \lambda_1\mu_1`. With
+    :math:`y = \nabla g(v) = 2B(v - \Pi_{C'}(v))` and :math:`z(y) = \Pi_C(u - W^Ty/(2a))`,
+    :math:`z(y)` is optimal exactly when
+    :math:`F(y) = y - 2B(I - \Pi_{C'})(Wz(y) + b) = 0`. Newton steps use the generalised
+    Jacobian :math:`I + \tfrac{B}{a}(I - J_{C'})\,W\,\mathrm{diag}(\delta)\,W^T`
+    (:math:`q\times q` per column; :math:`\delta` the free coordinates of :math:`\Pi_C`,
+    :math:`J_{C'}` the Jacobian of :math:`\Pi_{C'}`: diagonal for a box,
+    :math:`\mathrm{diag}(1_S) - 1_S1_S^T/|S|` on the simplex support :math:`S`), with an
+    Armijo search on :math:`\|F\|^2`. A column stops when the KKT residual
+    :math:`\|F(y)\| / (1 + \|y\|)` is at most ``tol``.
+    """
+    W0, W1 = net.weights
+    b0, b1 = net.biases
+    d0, d1 = net.divs
+    a = net.lams[0] * net.props[0].u_quadratic
+    B = net.lams[1] * net.props[1].mu
+    q, p = W1.shape
+    if q > PREDICT_DUAL_MAX_Q:
+        return _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter)
+    U = W0 @ net.X + b0[:, None]
+    m = U.shape[1]
+    proj0, proj1 = d0.project_domain, d1.project_domain
+    simplex = net.props[1].domain == "simplex"
+    s = 1.0 / (2.0 * a)
+    WW = (W1[:, None, :] * W1[None, :, :]).reshape(q * q, p)
+    eye = np.eye(q)
+    Zs = d0.forward(U) if Z0 is None else Z0[0]
+    V = W1 @ Zs + b1[:, None]
+    Y = 2.0 * B * (V - proj1(V))
+
+    def evaluate(Uc, Yc):
+        Vz = Uc - s * (W1.T @ Yc)
+        Z = proj0(Vz)
+        Vo = W1 @ Z + b1[:, None]
+        P1 = proj1(Vo)
+        F = Yc - 2.0 * B * (Vo - P1)
+        return Vz, Z, P1, F
+
+    states_z = np.empty((p, m))
+    cert = np.full(m, np.inf)
+    idx = np.arange(m)
+    Uc = U
+    Vz, Z, P1, F = evaluate(Uc, Y)
+    it = 0
+    newton_max = min(int(max_iter), NEWTON_MAX_ITER)
+    while True:
+        nF = np.sqrt(np.einsum("ij,ij->j", F, F))
+        res = nF / (1.0 + np.sqrt(np.einsum("ij,ij->j", Y, Y)))
+        done = res <= tol
+        if done.any() or it >= newton_max:
+            fin = done if it < newton_max else np.ones_like(done)
+            states_z[:, idx[fin]] = Z[:, fin]
+            cert[idx[fin]] = res[fin]
+            keep = ~fin
+            idx = idx[keep]
+            if not idx.size:
+                break
+            Uc, Y, Vz, Z, P1, F, nF = Uc[:, keep], Y[:, keep], Vz[:, keep], Z[:, keep], P1[:, keep], F[:, keep], nF[keep]
+        it += 1
+        delta = (Z == Vz).astype(np.float64)
+        H0 = (WW @ delta).T.reshape(-1, q, q)           # W diag(delta) W^T, one per column
+        if simplex:
+            S = (P1 > 0).astype(np.float64).T            # (k, q) support of the projection
+            SH = np.einsum("ki,kij->kj", S, H0) / np.maximum(S.sum(axis=1), 1.0)[:, None]
+            Q = (1.0 - S)[:, :, None] * H0 + S[:, :, None] * SH[:, None, :]
+        else:
+            free = ((P1 == (W1 @ Z + b1[:, None])).astype(np.float64)).T
+            Q = (1.0 - free)[:, :, None] * H0
+        J = eye + (2.0 * B * s) * Q
+        step = -np.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
+        t = np.ones(idx.size)
+        todo = np.arange(idx.size)
+        theta = nF * nF
+        for _ in range(40):
+            Yt = Y[:, todo] + t[todo] * step[:, todo]
+            Vt, Zt, Pt, Ft = evaluate(Uc[:, todo], Yt)
+            ok = np.einsum("ij,ij->j", Ft, Ft) <= (1.0 - 2e-4 * t[todo]) * theta[todo]
+            sel = todo[ok]
+            Y[:, sel], Vz[:, sel], Z[:, sel], P1[:, sel], F[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Pt[:, ok], Ft[:, ok]
+            todo = todo[~ok]
+            if not todo.size:
+                break
+            t[todo] *= 0.5
+    last = d1.forward(W1 @ states_z + b1[:, None])
+    slow = np.flatnonzero(cert > tol)
+    if slow.size:   # semismooth Newton stalled on these columns: finish them by the joint solver
+        sub = _Net(net.X[:, slow], net.weights, net.biases, net.divs, net.forms, net.lams)
+        (zs, xs), it2, _, _ = _joint(sub, [states_z[:, slow], last[:, slow]], tol, max_iter, inner_tol,
+                                     inner_max_iter)
+        states_z[:, slow], last[:, slow] = zs, xs
+        cert[slow] = _kkt_residual(sub, zs, a, B, proj1)
+        it += it2
+    c = float(np.max(cert, initial=0.0))
+    return [states_z, last], it, c, bool(c <= tol)
+
+
+#: Newton iterations of ``dual_newton`` before the stalled columns go to ``joint``.
+NEWTON_MAX_ITER = 50
+
+
+def _kkt_residual(net, Z, a, B, proj1):
+    r""":math:`\|F(y)\| / (1 + \|y\|)` at :math:`y = \nabla g(WZ + b)` (see ``dual_newton``)."""
+    W0, W1 = net.weights
+    U = W0 @ net.X + net.biases[0][:, None]
+    V = W1 @ Z + net.biases[1][:, None]
+    Y = 2.0 * B * (V - proj1(V))
+    Zy = net.divs[0].project_domain(U - (W1.T @ Y) / (2.0 * a))
+    Vy = W1 @ Zy + net.biases[1][:, None]
+    F = Y - 2.0 * B * (Vy - proj1(Vy))
+    return np.sqrt(np.einsum("ij,ij->j", F, F)) / (1.0 + np.sqrt(np.einsum("ij,ij->j", Y, Y)))
+
+
 # ---------------------------------------------------------------------------------------- joint
 def _joint_ok(layers):
     return all(a.u_quadratic is not None for a in layers[:-1]) and layers[-1].u_lipschitz is not None

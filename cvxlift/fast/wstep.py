@@ -54,7 +54,7 @@ def w_objective(A, Z, W, b, d, form, lam, rho):
     return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
 
 
-def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000):
+def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, evaluate=True):
     r"""Solve the (W, b)-block :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2`.
 
     Parameters
@@ -72,6 +72,9 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000):
         Bound on the relative gradient certificate.
     max_iter : int
         Iterations of the iterative solver.
+    evaluate : bool
+        Evaluate the block objective at the solution for ``info.objective`` (one more
+        product :math:`WA`); ``False`` leaves it NaN (the network evaluates its own objective).
 
     Returns
     -------
@@ -95,7 +98,7 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000):
     W0 = None if W0 is None else as_matrix(W0, "W0", rows=n_u, cols=p)
     b0 = None if b0 is None else as_vector(b0, "b0", n_u)
     W, b, it, cert, conv = cand.solver(A, Z, d, form, lam, rho, props, W0, b0, tol, int(max_iter))
-    obj = w_objective(A, Z, W, b, d, form, lam, rho)
+    obj = w_objective(A, Z, W, b, d, form, lam, rho) if evaluate else float("nan")
     return W, b, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
 

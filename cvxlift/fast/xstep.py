@@ -111,7 +111,7 @@ class XStepProblem:
 
 
 def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, Z0=None, tol=1e-9,
-           max_iter=20000, method=None):
+           max_iter=20000, method=None, evaluate=True):
     """Solve the hidden-layer X-step (paper eq. 13) for all columns at once.
 
     Parameters
@@ -133,6 +133,8 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
     method : str, optional
         Name of a registered candidate to use instead of the first that applies (for
         comparisons; it must apply to the atoms).
+    evaluate : bool
+        Evaluate the block objective for ``info.objective`` (``False``: NaN).
 
     Returns
     -------
@@ -151,7 +153,7 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
     if Z0 is not None:
         Z0 = as_matrix(Z0, "Z0", rows=pb.p, cols=pb.m)
     Z, it, cert, conv = cand.solver(pb, Z0, tol, int(max_iter))
-    obj = pb.objective(Z)
+    obj = pb.objective(Z) if evaluate else float("nan")
     return Z, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
 

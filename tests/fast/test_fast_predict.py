@@ -17,7 +17,8 @@ from fast_helpers import ATOMS, assert_close, assert_objectives, bias, cvx_solve
 NETS = {
     "relu-relu-simplex": (["relu", "relu", "simplex"], [5, 6, 4, 3]),
     "clipped-relu-identity": (["clipped", "relu", "identity"], [5, 6, 4, 3]),
-    "relu-simplex": (["relu", "simplex"], [6, 7, 4]),
+    "relu-simplex": (["relu", "simplex"], [6, 7, 4]),          # -> dual_newton (and joint, bcd)
+    "clipped-relu": (["clipped", "relu"], [6, 7, 4]),          # -> dual_newton, box last layer
     "identity-clipped-relu": (["identity", "clipped", "relu"], [4, 5, 5, 2]),
     "leaky-relu-simplex": (["leaky_relu", "relu", "simplex"], [5, 6, 4, 3]),   # -> bcd
 }
@@ -43,10 +44,16 @@ def test_lifted_predict_matches_cvxpy(net, lams):
     X = rng.normal(size=(sizes[0], m))
 
     states, info = fast.lifted_predict(X, Ws, bs, divs, forms, lam, max_iter=2000)
-    expected = "lifted_predict/bcd" if net.startswith("leaky") else "lifted_predict/joint"
+    expected = ("lifted_predict/bcd" if net.startswith("leaky") else
+                "lifted_predict/dual_newton" if len(names) == 2 else "lifted_predict/joint")
     assert info.solver == expected
-    if expected == "lifted_predict/joint":
+    if expected != "lifted_predict/bcd":
         assert info.converged and info.certificate <= 1e-9
+    layers = tuple(fast.atom_props(d, f) for d, f in zip(divs, forms))
+    others = [c.name for c in fast.candidates("lifted_predict")
+              if c.predicate(layers=layers) and c.label != expected and c.name != "bcd"]
+    runs = [(states, info)] + [fast.lifted_predict(X, Ws, bs, divs, forms, lam, max_iter=2000, method=k)
+                               for k in others]
 
     Xs = [cp.Variable((sizes[i + 1], m)) for i in range(len(names))]
     obj, prev = 0, param(X)
@@ -56,9 +63,10 @@ def test_lifted_predict_matches_cvxpy(net, lams):
     cvx_solve(cp.Problem(cp.Minimize(obj)), cvxsolve.combine_classes(*[d.problem_class(f) for d, f in zip(divs, forms)]))
     ref = [np.asarray(v.value) for v in Xs]
     F_cvx = fast.prediction_objective(X, ref, Ws, bs, divs, forms, lam)
-    assert_objectives(info.objective, F_cvx, what=net)
-    for l, (S, R) in enumerate(zip(states, ref)):
-        assert_close(S, R, what=f"X_{l + 1}")
+    for states, info in runs:   # every applicable registered solver against the same reference
+        assert_objectives(info.objective, F_cvx, what=f"{net} ({info.solver})")
+        for l, (S, R) in enumerate(zip(states, ref)):
+            assert_close(S, R, what=f"X_{l + 1} ({info.solver})")
 
 
 def test_lifted_predict_fenchel_is_forward_pass():
