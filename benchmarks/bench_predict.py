@@ -73,7 +73,7 @@ def main(argv=None):
             Fl, Fc = net.prediction_objective(Xt, Sl), net.prediction_objective(Xt, Sc)
             cvx = f"{tc:.1f} s | {tl / tf:.1f}x | {tc / tl:.0f}x | {(Fl - Fc) / max(abs(Fc), 1e-300):+.1e}"
         else:                    # biconvex: block-coordinate descent, no single CVXPY problem
-            cvx = f"n/a (biconvex) | {tl / tf:.1f}x | n/a | n/a"
+            cvx = f"n/a (not every form joint) | {tl / tf:.1f}x | n/a | n/a"
         print(f"| {label} | {tf:.3f} s | {tl:.3f} s | {cvx} | {acc_f:.4f} / {acc_l:.4f} |", flush=True)
 
 

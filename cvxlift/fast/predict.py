@@ -150,12 +150,13 @@ _BOX = ("real", "nonneg", "box")
 
 
 def _dual_newton_ok(layers):
-    return (len(layers) == 2 and layers[0].domain in _BOX and layers[0].u_quadratic is not None
+    # the first layer's input is fixed: only its z-side matters (either form)
+    return (len(layers) == 2 and layers[0].domain in _BOX
             and layers[1].form == "joint" and layers[1].domain in _BOX + ("simplex",))
 
 
 @register("lifted_predict", "dual_newton", _dual_newton_ok,
-          "one hidden layer mu||z - u||^2 + I_C(z) with C a box (joint form), and a jointly convex "
+          "one hidden layer mu||z - u||^2 + I_C(z) + h(u) with C a box (either form), and a jointly convex "
           "last layer mu||x - v||^2 + I_C'(x) with C' a box or the simplex")
 def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     r"""Semismooth Newton on the optimality system of a one-hidden-layer prediction.
@@ -176,7 +177,7 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     W0, W1 = net.weights
     b0, b1 = net.biases
     d0, d1 = net.divs
-    a = net.lams[0] * net.props[0].u_quadratic
+    a = net.lams[0] * net.props[0].mu
     B = net.lams[1] * net.props[1].mu
     q, p = W1.shape
     if q > PREDICT_DUAL_MAX_Q:
@@ -276,7 +277,9 @@ def _kkt_residual(net, Z, a, B, proj1):
 
 # ---------------------------------------------------------------------------------------- joint
 def _joint_ok(layers):
-    return all(a.u_quadratic is not None for a in layers[:-1]) and layers[-1].u_lipschitz is not None
+    # the first layer's input X_0 is fixed: its divergence only needs to be quadratic in z
+    return (len(layers) > 1 and layers[0].mu is not None
+            and all(a.u_quadratic is not None for a in layers[1:-1]) and layers[-1].u_lipschitz is not None)
 
 
 @register("lifted_predict", "joint", _joint_ok,
@@ -290,7 +293,7 @@ def _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     start = Z0[:-1] if Z0 is not None else _forward(net.X, W, b, divs)[:-1]
     sizes = [S.shape[0] for S in start]
     off = np.concatenate([[0], np.cumsum(sizes)])
-    c = [2.0 * lams[l] * net.props[l].u_quadratic for l in range(n - 1)]
+    c = [2.0 * lams[l] * (net.props[l].mu if l == 0 else net.props[l].u_quadratic) for l in range(n - 1)]
     dL, fL, lamL = divs[-1], net.forms[-1], lams[-1]
     LuL = net.props[-1].u_lipschitz
     nW = [spectral_norm_sq(Wl) for Wl in W]
