@@ -1,4 +1,4 @@
-"""MkDocs hooks: repository links outside ``docs/``, and ``|`` inside math in tables.
+r"""MkDocs hooks: repository links outside ``docs/``, and ``|`` inside math in tables.
 
 1. Links to files of the repository outside ``docs/``.
 
