@@ -236,7 +236,9 @@ def _dual_newton(pb, Z0, tol, max_iter):
         P = dz + B * colsum_sq(R)
         gap = np.maximum(P - h, 0.0) / (1.0 + np.abs(P))
         done = gap <= tol
-        if done.any():
+        # converged columns leave the active set (a gather of every array): when all, or at
+        # least a tenth of them, are done; until then they ride along, frozen in Zout
+        if done.all() or done.sum() >= max(1, idx.size // 10):
             Zout[:, idx[done]] = Z[:, done]
             cert[idx[done]] = gap[done]
             keep = ~done
@@ -245,9 +247,10 @@ def _dual_newton(pb, Z0, tol, max_iter):
                 break
             Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
                                          R[:, keep], dz[keep], h[keep])
-        if it >= max_iter:
+            gap, done = gap[keep], done[keep]
+        if it >= max_iter or done.all():
             Zout[:, idx] = Z
-            cert[idx] = gap[~done] if done.any() else gap
+            cert[idx] = gap
             break
         it += 1
         F = R - Y / (2.0 * B)
@@ -258,8 +261,17 @@ def _dual_newton(pb, Z0, tol, max_iter):
             H = mm(WW, delta).T.reshape(-1, q, q) * s + eye
         step = np.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
         slope = np.einsum("ij,ij->j", F, step)
-        t = np.ones(idx.size)
-        todo = np.arange(idx.size)
+        # full Newton step on every column first (no gathers): usually all are accepted
+        Yt = Y + step
+        Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt)
+        ok = ht >= h + ARMIJO * slope
+        if ok.all():
+            Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
+            continue
+        Y[:, ok], V[:, ok], Z[:, ok], R[:, ok] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Rt[:, ok]
+        dz[ok], h[ok] = dzt[ok], ht[ok]
+        todo = np.flatnonzero(~ok)
+        t = np.full(idx.size, 0.5)
         for _ in range(MAX_HALVINGS):
             Yt = Y[:, todo] + t[todo] * step[:, todo]
             Vt, Zt, Rt, dzt, ht = evaluate(Uc[:, todo], Cc[:, todo], Yt)
