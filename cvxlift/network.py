@@ -653,7 +653,7 @@ class LiftedNetwork:
             from . import fast
 
             states, _ = fast.lifted_predict(X, self.weights_, self.biases_, self.activations_, self.forms_,
-                                            self.lam_, tol=tol, max_iter=max_iter)
+                                            self.lam_, tol=tol, max_iter=max_iter, evaluate=False)
         elif self.jointly_convex:
             U0 = self.preactivation(0, X)
 

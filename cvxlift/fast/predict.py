@@ -92,7 +92,7 @@ class _Net:
 
 
 def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max_iter=100, inner_tol=None,
-                   inner_max_iter=20000, method=None):
+                   inner_max_iter=20000, method=None, evaluate=True):
     """States :math:`[X_1, \\dots, X_{L+1}]` of the lifted prediction rule for the columns of ``X``.
 
     Parameters
@@ -112,6 +112,8 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
         Passed to :func:`~cvxlift.fast.x_step` by ``bcd`` (default ``inner_tol = tol``).
     method : str, optional
         Name of a registered candidate to use instead of the first that applies.
+    evaluate : bool
+        Evaluate the objective (12) at the result for ``info.objective`` (``False``: NaN).
 
     Returns
     -------
@@ -132,8 +134,8 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
         Z0 = [as_matrix(S, f"Z0[{l}]", cols=net.X.shape[1]) for l, S in enumerate(Z0)]
     inner_tol = tol if inner_tol is None else inner_tol
     states, it, cert, conv = cand.solver(net, Z0, tol, int(max_iter), inner_tol, int(inner_max_iter))
-    return states, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, net.objective(states),
-                               cand.label)
+    obj = net.objective(states) if evaluate else float("nan")
+    return states, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
 
 # ---------------------------------------------------------------------------------------- forward
@@ -212,7 +214,8 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
         nF = np.sqrt(np.einsum("ij,ij->j", F, F))
         res = nF / (1.0 + np.sqrt(np.einsum("ij,ij->j", Y, Y)))
         done = res <= tol
-        if done.any() or it >= newton_max:
+        if done.all() or done.sum() >= max(1, idx.size // 10) or it >= newton_max:
+            # retire converged columns (a gather of every array) in batches of a tenth at least
             fin = done if it < newton_max else np.ones_like(done)
             states_z[:, idx[fin]] = Z[:, fin]
             cert[idx[fin]] = res[fin]
@@ -221,6 +224,7 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             if not idx.size:
                 break
             Uc, Y, Vz, Z, P1, F, nF = Uc[:, keep], Y[:, keep], Vz[:, keep], Z[:, keep], P1[:, keep], F[:, keep], nF[keep]
+            done = done[keep]
         it += 1
         delta = (Z == Vz).astype(np.float64)
         H0 = (WW @ delta).T.reshape(-1, q, q)           # W diag(delta) W^T, one per column
@@ -233,9 +237,18 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             Q = (1.0 - free)[:, :, None] * H0
         J = eye + (2.0 * B * s) * Q
         step = -np.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
-        t = np.ones(idx.size)
-        todo = np.arange(idx.size)
         theta = nF * nF
+        # the full step on every column first (no gathers): usually all are accepted
+        step[:, done] = 0.0                              # converged columns waiting to retire
+        Yt = Y + step
+        Vt, Zt, Pt, Ft = evaluate(Uc, Yt)
+        ok = (np.einsum("ij,ij->j", Ft, Ft) <= (1.0 - 2e-4) * theta) | done
+        if ok.all():
+            Y, Vz, Z, P1, F = Yt, Vt, Zt, Pt, Ft
+            continue
+        Y[:, ok], Vz[:, ok], Z[:, ok], P1[:, ok], F[:, ok] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Pt[:, ok], Ft[:, ok]
+        todo = np.flatnonzero(~ok)
+        t = np.full(idx.size, 0.5)
         for _ in range(40):
             Yt = Y[:, todo] + t[todo] * step[:, todo]
             Vt, Zt, Pt, Ft = evaluate(Uc[:, todo], Yt)

@@ -262,9 +262,10 @@ def _dual_newton(pb, Z0, tol, max_iter):
         step = np.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
         slope = np.einsum("ij,ij->j", F, step)
         # full Newton step on every column first (no gathers): usually all are accepted
+        step[:, done] = 0.0                              # converged columns waiting to retire
         Yt = Y + step
         Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt)
-        ok = ht >= h + ARMIJO * slope
+        ok = (ht >= h + ARMIJO * slope) | done
         if ok.all():
             Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
             continue
