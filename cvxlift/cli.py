@@ -251,6 +251,9 @@ def _add_demo_arguments(parser):
                         help="weight regularisation rho, every layer (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=d["seed"],
                         help="seed of the weight initialisation (default: %(default)s)")
+    parser.add_argument("--form", choices=("fenchel_hidden", "joint"), default="fenchel_hidden",
+                        help="divergence form of the hidden layer: Fenchel-Young (default) or the paper's "
+                             "jointly convex one")
     parser.add_argument("--train-size", type=_positive_int, default=None, metavar="M",
                         help="use the first M of the 1500 training digits (default: all)")
     parser.add_argument("--out", default=d["out"],
@@ -277,9 +280,11 @@ def run_demo(args):
         X_tr, Y_tr = X_tr[:, : args.train_size], Y_tr[:, : args.train_size]
     y_tr, y_te = Y_tr.argmax(axis=0), Y_te.argmax(axis=0)
     sizes = [X_tr.shape[0], args.hidden, 10]
+    form = "fenchel_hidden" if args.form == "fenchel_hidden" else None
     net = LiftedNetwork(sizes, "relu", loss="cross_entropy", lam=args.lam, rho=args.rho,
-                        form="fenchel_hidden", random_state=args.seed)
-    print(f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network (Fenchel-Young hidden layer), "
+                        form=form, random_state=args.seed)
+    kind = "Fenchel-Young" if form else "jointly convex"
+    print(f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network ({kind} hidden layer), "
           f"cross-entropy, lam={args.lam:g}, rho={args.rho:g}, solver 'fast'")
     print(f"data: built-in MNIST sample, {X_tr.shape[1]} training and {X_te.shape[1]} test digits "
           "(cvxlift.datasets.load_mnist_sample)")
