@@ -133,3 +133,24 @@ def test_selection_follows_atom_properties():
     relu_j = fast.atom_props(ATOMS["relu"], "joint")
     assert fast.select("x_step", prev=fast.atom_props(ATOMS["identity"], "joint"), next=relu_j).label == "x_step/linear"
     assert fast.select("x_step", prev=relu_j, next=props).label == "x_step/fista"
+
+
+@pytest.mark.parametrize("first,last", [("relu", "simplex"), ("clipped", "relu"), ("relu", "clipped")])
+def test_dual_newton_prediction_with_a_fenchel_young_first_layer_matches_cvxpy(first, last):
+    """With one hidden layer the input is fixed, so (12) is convex in the states for either
+    form of the first layer: ``dual_newton`` against CVXPY."""
+    rng = np.random.default_rng(seed_of(first, last, "fy"))
+    sizes = [5, 7, 4]
+    divs, Ws, bs = _network(rng, [first, last], sizes)
+    forms, lam, m = ["fenchel", "joint"], [1.0, 3.0], 15
+    X = rng.normal(size=(sizes[0], m))
+    states, info = fast.lifted_predict(X, Ws, bs, divs, forms, lam)
+    assert info.solver == "lifted_predict/dual_newton" and info.converged and info.certificate <= 1e-9
+    Z1, Z2 = cp.Variable((sizes[1], m)), cp.Variable((sizes[2], m))
+    U0 = Ws[0] @ X + bs[0][:, None]
+    obj = lam[0] * divs[0].divergence(param(U0), Z1, forms[0]) + lam[1] * divs[1].divergence(
+        Ws[1] @ Z1 + bias(cp.Constant(bs[1]), m), Z2, forms[1])
+    cvx_solve(cp.Problem(cp.Minimize(obj)), cvxsolve.combine_classes(*[d.problem_class(f) for d, f in zip(divs, forms)]))
+    F_cvx = fast.prediction_objective(X, [Z1.value, Z2.value], Ws, bs, divs, forms, lam)
+    assert_objectives(info.objective, F_cvx, what=f"{first} fenchel -> {last} joint")
+    assert_close(states[0], Z1.value, what="X_1")
