@@ -19,7 +19,6 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
-import statistics
 import sys
 import time
 import warnings
@@ -31,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import cvxlift  # noqa: E402
+from _timing import timed  # noqa: E402
 from cvxlift import cvxsolve, fast  # noqa: E402
 from cvxlift.fast.output import loss_value  # noqa: E402
 
@@ -54,15 +54,6 @@ def param(v):
 
 def bias(b, m):
     return cp.reshape(b, (b.shape[0], 1), order="F") @ np.ones((1, m))
-
-
-def timed(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def cvx_run(build, pclass, get_cvx, objective, timeout):

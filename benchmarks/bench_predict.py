@@ -15,7 +15,6 @@ Run:  python benchmarks/bench_predict.py [--sweeps 3] [--repeat 3] [--data PATH]
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 import warnings
@@ -26,17 +25,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import cvxlift  # noqa: E402
+from _timing import timed  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "mnist10k.npz")
-
-
-def timed(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main(argv=None):

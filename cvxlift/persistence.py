@@ -508,14 +508,7 @@ def _read_archive(src):
         with npz:
             if META_KEY not in npz.files:
                 fail(f"no {META_KEY} entry: not a cvxlift model file (entries: {npz.files[:10]})")
-            try:
-                raw = npz[META_KEY]
-            except ValueError as exc:
-                if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-                    fail(f"{META_KEY} is an object (pickled) array; refused, cvxlift never unpickles", exc)
-                fail(f"cannot read {META_KEY} ({exc})", exc)
-            except _READ_ERRORS as exc:
-                fail(f"truncated or corrupted archive while reading {META_KEY} ({type(exc).__name__}: {exc})", exc)
+            raw = _read_entry(npz, META_KEY, META_KEY, fail)
             if not isinstance(raw, np.ndarray):
                 fail(f"{META_KEY} is not an array")
             if raw.dtype == np.uint8 and raw.ndim == 1:
@@ -535,14 +528,7 @@ def _read_archive(src):
             for key in npz.files:
                 if key == META_KEY:
                     continue
-                try:
-                    a = npz[key]
-                except ValueError as exc:
-                    if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-                        fail(f"array {key!r} is an object (pickled) array; refused, cvxlift never unpickles", exc)
-                    fail(f"cannot read array {key!r} ({exc})", exc)
-                except _READ_ERRORS as exc:
-                    fail(f"truncated or corrupted archive while reading {key!r} ({type(exc).__name__}: {exc})", exc)
+                a = _read_entry(npz, key, f"array {key!r}", fail)
                 if not isinstance(a, np.ndarray):
                     fail(f"entry {key!r} is not a .npy array")
                 arrays[key] = a
@@ -595,6 +581,19 @@ def _import_kind(kind, fail):
     except (ImportError, AttributeError) as exc:
         fail(f"model kind {kind!r} is not available in this installation ({exc})", exc)
     return cls
+
+
+
+def _read_entry(npz, key, label, fail):
+    """``npz[key]`` (never unpickled); every failure goes to ``fail`` with ``label`` named."""
+    try:
+        return npz[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            fail(f"{label} is an object (pickled) array; refused, cvxlift never unpickles", exc)
+        fail(f"cannot read {label} ({exc})", exc)
+    except _READ_ERRORS as exc:
+        fail(f"truncated or corrupted archive while reading {label} ({type(exc).__name__}: {exc})", exc)
 
 
 def load(path):
