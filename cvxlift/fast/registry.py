@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 from ..exceptions import CvxliftError, FormError, ValidationError
 
-KINDS = ("w_step", "x_step", "output_step", "lifted_predict")
+KINDS = ("w_step", "x_step", "output_step", "joint_x_step", "lifted_predict")
 
 
 class NoFastSolver(CvxliftError, NotImplementedError):
@@ -147,3 +147,32 @@ def select(kind, method=None, **props):
     what = ", ".join(f"{k}={_show(v)}" for k, v in props.items())
     tried = "; ".join(f"{c.name}: needs {c.needs}" for c in cands) or "no candidates registered"
     raise NoFastSolver(f"no fast solver for the {kind} block with {what} ({tried})")
+
+
+# ---------------------------------------------------------------------- certified user pieces
+#: ``(atom key, form, part)`` of the user-written numpy pieces that passed certification.
+_CERTIFIED = set()
+
+
+def _atom_key(d):
+    return (type(d).__module__, type(d).__qualname__, tuple(sorted((k, repr(v)) for k, v in d.get_params().items())))
+
+
+def mark_certified(d, form, part="prox"):
+    """Record that the user-written ``part`` (e.g. ``"prox"``) of atom ``d`` in ``form`` passed
+    :func:`cvxlift.certify` in this process, so that the fast path may rely on it.
+
+    Parameters
+    ----------
+    d : Divergence
+        The atom (instances with equal parameters share the record).
+    form : {"fenchel", "joint"}
+    part : str
+        The piece that was certified.
+    """
+    _CERTIFIED.add((_atom_key(d), d.check_form(form), part))
+
+
+def is_certified(d, form, part="prox"):
+    """``True`` when :func:`mark_certified` recorded ``part`` of ``d`` in ``form``."""
+    return (_atom_key(d), d.check_form(form), part) in _CERTIFIED
