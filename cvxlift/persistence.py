@@ -31,7 +31,7 @@ import numpy as np
 from ._version import __version__
 from .divergences.base import Divergence
 from .divergences.custom import CustomDivergence
-from .divergences.registry import _REGISTRY, available
+from .divergences.registry import available, lookup
 from .exceptions import CvxliftError, NotFittedError, PersistenceError
 from .losses import LOSSES
 
@@ -88,7 +88,7 @@ def _registered_class(name):
     """The registry class of ``name``, or None when it is unknown or a declared (custom) atom."""
     if not isinstance(name, str):
         return None
-    entry = _REGISTRY.get(name.lower().replace("-", "_"))
+    entry = lookup(name)
     if isinstance(entry, type) and issubclass(entry, Divergence) and not issubclass(entry, CustomDivergence):
         return entry
     return None

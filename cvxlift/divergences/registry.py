@@ -12,10 +12,20 @@ from ..exceptions import UnknownAtomError, ValidationError
 _REGISTRY = {}
 
 
+def normalize(name):
+    """The registry key of ``name``: lower case, ``-`` read as ``_`` (``"Leaky-ReLU"`` -> ``"leaky_relu"``)."""
+    return str(name).lower().replace("-", "_")
+
+
 def register(cls, name=None):
-    key = (name or cls.name).lower()
+    key = normalize(name or cls.name)
     _REGISTRY[key] = cls
     return cls
+
+
+def lookup(name):
+    """The registered entry for ``name`` (see :func:`normalize`), or ``None`` if there is none."""
+    return _REGISTRY.get(normalize(name))
 
 
 def available():
@@ -38,7 +48,7 @@ def get_divergence(spec, **params):
     if isinstance(spec, type) and issubclass(spec, Divergence):
         return _construct(spec, spec.__name__, params)
     if isinstance(spec, str):
-        key = spec.lower().replace("-", "_")
+        key = normalize(spec)
         if key not in _REGISTRY:
             raise UnknownAtomError(
                 f"unknown activation/divergence {spec!r}; known: {', '.join(available())}"
