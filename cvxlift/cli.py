@@ -26,8 +26,8 @@ from typing import Callable
 from . import __version__, cvxsolve
 from .divergences import available, get_divergence
 from .divergences.base import FORMS
-from .exceptions import SolverError, UnknownAtomError
-from .verify import verify
+from .exceptions import CvxliftError, SolverError, UnknownAtomError, ValidationError
+from .verify import load_atom, verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -87,23 +87,45 @@ def format_table(rows):
 
 
 def _resolve_names(names):
-    """Instances for ``names``; raises :class:`UnknownAtomError` before any work is done."""
-    return [(name, get_divergence(name)) for name in names]
+    """``(label, atom)`` for ``names``: registered names, ``PATH.py:NAME`` or ``module:NAME``
+    (:func:`cvxlift.verify.load_atom`); raises before any work is done."""
+    return [(name, load_atom(name)) for name in names]
 
 
 def run_verify(args):
-    """``cvxlift verify [NAME ...]``: verify each atom, print its table and a summary."""
+    """``cvxlift verify [NAME ...]``: verify each atom, print its table and a summary.
+
+    Exit status: 0 every atom passed, 1 one failed (or an internal error), 2 a usage or input
+    error (an unknown name, a file or module that cannot be loaded, a solver that is not
+    installed or cannot take an atom's problems) -- one line on stderr, never a traceback.
+    """
     prog = "cvxlift verify"
+    try:
+        return _run_verify(args, prog)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except (CvxliftError, ValueError, OSError) as exc:
+        return _error(prog, " ".join(str(exc).split()))
+    except Exception as exc:  # pragma: no cover - a bug, reported in one line
+        if os.environ.get("CVXLIFT_DEBUG"):
+            raise
+        print(f"{prog}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+              "(set CVXLIFT_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run_verify(args, prog):
     names = args.names or available()
+    for label, value in (("--n-grid", args.n_grid), ("--n-random", args.n_random)):
+        if value < 1:
+            return _error(prog, f"{label} must be a positive integer, got {value}")
     try:
         atoms = _resolve_names(names)
         if args.solver is not None:
             cvxsolve.candidate_solvers(solver=args.solver)  # SolverError if not installed
-    except (UnknownAtomError, SolverError) as exc:
+    except (UnknownAtomError, SolverError, ValidationError) as exc:
         return _error(prog, str(exc))
-    for label, value in (("--n-grid", args.n_grid), ("--n-random", args.n_random)):
-        if value < 1:
-            return _error(prog, f"{label} must be a positive integer, got {value}")
 
     results = []
     for name, atom in atoms:

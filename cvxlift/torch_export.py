@@ -11,8 +11,9 @@ with :math:`\phi_l(u) = \arg\min_z D_l(u, z)` the map of layer ``l``'s divergenc
 module of :math:`\phi_l`. PyTorch works on rows (``(batch, features)``); the network's
 columns become rows, so ``module(torch.from_numpy(X.T)).T == network.forward(X)[-1]``.
 
-The activation module is chosen by the atom's registry name from one table,
-:data:`TORCH_ACTIVATIONS` (extend it with :func:`register_torch_activation`):
+The activation module comes from the atom itself: :meth:`Divergence.torch_module`
+(a declared atom: ``declare_divergence(..., torch_module=factory)``), so a new atom is one
+file. The built-in atoms return:
 
 ==============  ============================================================
 atom            torch module
@@ -29,11 +30,15 @@ atom            torch module
 ``sin``         :class:`ClippedSine`, :math:`\sin(\mathrm{clip}(u, -\pi/2, \pi/2))`
 ==============  ============================================================
 
+:func:`register_torch_activation` (a name -> factory table, :data:`TORCH_ACTIVATIONS`) still
+works and takes precedence, but is deprecated: it warns once per call.
+
 PyTorch is imported only when a module is built; without it :func:`to_torch` raises an
 ``ImportError`` naming ``pip install cvxlift[torch]``.
 """
 import functools
 import math
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -41,7 +46,7 @@ import numpy as np
 from .exceptions import CvxliftError, NotFittedError, ValidationError
 
 __all__ = ["NoTorchEquivalent", "OUTPUTS", "TORCH_ACTIVATIONS", "register_torch_activation", "to_torch",
-           "SimplexProjection", "GroupMax", "ClippedSine"]
+           "activation_module", "module_class", "torch_nn", "SimplexProjection", "GroupMax", "ClippedSine"]
 
 #: Values of the ``output`` argument of :func:`to_torch`.
 OUTPUTS = ("activation", "logits")
@@ -49,7 +54,7 @@ _MODULE_CLASSES = ("SimplexProjection", "GroupMax", "ClippedSine")
 
 
 class NoTorchEquivalent(CvxliftError, NotImplementedError):
-    """An atom has no torch module in :data:`TORCH_ACTIVATIONS`."""
+    """An atom has no torch module (:meth:`Divergence.torch_module` raises it)."""
 
 
 def _import_torch():
@@ -122,52 +127,95 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# ---------------------------------------------------------------------------- the table
-def _nn():
+# ---------------------------------------------------------------------------- the modules
+def torch_nn():
+    """``torch.nn``, imported on first use (an ``ImportError`` naming the extra without torch).
+
+    Returns
+    -------
+    module
+    """
     return _import_torch().nn
 
 
-#: Atom registry name -> ``factory(atom) -> torch.nn.Module`` computing the atom's ``forward``
-#: on the last dimension.
-TORCH_ACTIVATIONS = {
-    "relu": lambda d: _nn().ReLU(),
-    "leaky_relu": lambda d: _nn().LeakyReLU(negative_slope=d.negative_slope),
-    "clipped": lambda d: _nn().Hardtanh(min_val=d.lower, max_val=d.upper),
-    "sigmoid": lambda d: _nn().Sigmoid(),
-    "tanh": lambda d: _nn().Tanh(),
-    "identity": lambda d: _nn().Identity(),
-    "simplex": lambda d: _module_classes()["SimplexProjection"](),
-    "maxpool": lambda d: _module_classes()["GroupMax"](d.pool_size),
-    "sin": lambda d: _module_classes()["ClippedSine"](),
-}
+def module_class(name):
+    """One of cvxlift's torch module classes by name (built on first use).
+
+    Parameters
+    ----------
+    name : {"SimplexProjection", "GroupMax", "ClippedSine"}
+
+    Returns
+    -------
+    type
+        A ``torch.nn.Module`` subclass.
+    """
+    if name not in _MODULE_CLASSES:
+        raise ValidationError(f"name must be one of {_MODULE_CLASSES}, got {name!r}")
+    return _module_classes()[name]
+
+
+#: Deprecated: atom registry name -> ``factory(atom) -> torch.nn.Module``, filled by
+#: :func:`register_torch_activation`; an entry here overrides the atom's own
+#: :meth:`~cvxlift.divergences.base.Divergence.torch_module`.
+TORCH_ACTIVATIONS = {}
 
 
 def register_torch_activation(name, factory):
-    """Map the atom registered as ``name`` to ``factory(atom) -> torch.nn.Module``.
+    """Deprecated: map the atom registered as ``name`` to ``factory(atom) -> torch.nn.Module``.
 
-    The module must compute the atom's ``forward`` on the last dimension of a
-    ``(batch, n)`` tensor (rows are data points in torch). :func:`to_torch` checks the
-    export numerically (``check=True``), so a wrong factory is caught at export time.
+    Define ``torch_module()`` on the atom's class (or pass ``torch_module=`` to
+    :func:`~cvxlift.declare_divergence`) instead. An entry made here takes precedence over
+    the atom's own module. :func:`to_torch` checks the export numerically (``check=True``),
+    so a wrong factory is caught at export time.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of the atom (normalised as the registry does).
+    factory : callable
+        ``factory(atom) -> torch.nn.Module`` computing ``forward`` on the last dimension.
+
+    Returns
+    -------
+    callable
+        ``factory``.
     """
     if not isinstance(name, str) or not name:
         raise ValidationError(f"name must be an atom's registry name, got {name!r}")
     if not callable(factory):
         raise ValidationError(f"factory must be callable (atom -> torch.nn.Module), got {factory!r}")
-    TORCH_ACTIVATIONS[name.lower().replace("-", "_")] = factory
+    warnings.warn("register_torch_activation is deprecated: define torch_module() on the atom's class, or pass "
+                  "torch_module=... to declare_divergence", DeprecationWarning, stacklevel=2)
+    from .divergences.registry import normalize
+
+    TORCH_ACTIVATIONS[normalize(name)] = factory
     return factory
 
 
 def activation_module(atom):
-    """The torch module of ``atom``'s map (raises :class:`NoTorchEquivalent` without one)."""
-    key = (atom.name or "").lower().replace("-", "_")
-    factory = TORCH_ACTIVATIONS.get(key)
-    if factory is None:
-        raise NoTorchEquivalent(
-            f"no torch module for the atom {atom!r} (registry name {atom.name!r}); atoms with one: "
-            f"{', '.join(sorted(TORCH_ACTIVATIONS))}. Add one with "
-            "cvxlift.torch_export.register_torch_activation(name, factory)"
-        )
-    return factory(atom)
+    """The torch module of ``atom``'s map: a :func:`register_torch_activation` entry, else
+    ``atom.torch_module()``.
+
+    Parameters
+    ----------
+    atom : Divergence
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Raises
+    ------
+    NoTorchEquivalent
+        The atom has none.
+    """
+    from .divergences.registry import normalize
+
+    factory = TORCH_ACTIVATIONS.get(normalize(atom.name or ""))
+    if factory is not None:
+        return factory(atom)
+    return atom.torch_module()
 
 
 # ---------------------------------------------------------------------------- export
@@ -248,6 +296,6 @@ def _check_export(net, module, dtype, output, torch):
     if got.shape != ref.shape or not np.isfinite(err) or err > tol * scale:
         raise CvxliftError(
             f"to_torch: the torch module does not reproduce network.forward (max abs error {err:.3g} on "
-            f"random inputs, shape {got.shape} vs {ref.shape}); check the activation factories of "
+            f"random inputs, shape {got.shape} vs {ref.shape}); check the torch modules of "
             f"{[a.name for a in net.activations_]}"
         )

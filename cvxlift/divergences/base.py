@@ -25,7 +25,21 @@ Arrays follow the paper: one **column** per data point. Numpy methods accept a 1
 vector (one column) or a 2-D ``(k, m)`` array; value methods return one number per
 column. CVXPY methods return a scalar expression: the sum over entries and columns.
 
-Defining a subclass with a ``name`` registers it (see :mod:`cvxlift.divergences.registry`).
+Defining a subclass checks the contract at class creation (:func:`check_contract`): every
+form in ``forms`` must have its CVXPY pieces (``phi`` and ``phi_star``, or ``joint``) and its
+numpy pieces (``_forward`` and the value methods; a proximal map too for atoms that are not
+elementwise -- elementwise atoms get one derived from ``forward``, see
+:mod:`cvxlift.fast.numeric_prox`). A missing one raises :class:`FormError` naming it. A
+subclass with a ``name`` registers itself (see :mod:`cvxlift.divergences.registry`);
+``class A(Divergence, abstract=True)`` skips both, ``register=False`` skips registration.
+
+**Structure for the fast path.** Each fact a fast solver relies on is a method here,
+derived from the form (for user atoms: declared, and checked by ``verify``):
+:meth:`~Divergence.z_domain`, :meth:`~Divergence.u_lipschitz` (``lipschitz``, the Lipschitz
+constant of ``forward``: ``None`` when unknown, never a silent default),
+:meth:`~Divergence.z_quadratic`, :meth:`~Divergence.u_quadratic`,
+:meth:`~Divergence.coupling_scale` (the tilt structure), ``elementwise``, and
+:meth:`~Divergence.prox_kind` / :meth:`~Divergence.u_prox_kind`.
 """
 import numpy as np
 import cvxpy as cp
@@ -34,6 +48,7 @@ from cvxpy.transforms import indicator
 from ..exceptions import FormError, ValidationError
 from ..numeric import as_columns
 from ..validation import as_real_array
+from .domain import Real
 
 
 def _to_float(x):
@@ -51,6 +66,64 @@ def _real_columns(a, name):
     return as_columns(as_real_array(a, name), name)
 
 FORMS = ("fenchel", "joint")
+
+#: The pieces each form needs: CVXPY expressions, numpy methods, and the numpy proximal map
+#: (required only of atoms that are not elementwise).
+CONTRACT = {
+    "fenchel": {"cvxpy": ("phi", "phi_star"), "numpy": ("_forward", "phi_value", "phi_star_value"),
+                "prox": ("prox_phi",)},
+    "joint": {"cvxpy": ("joint",), "numpy": ("_forward", "joint_value"), "prox": ("prox_joint",)},
+}
+_WHAT = {
+    "phi": "the CVXPY expression of Phi", "phi_star": "the CVXPY expression of Phi*",
+    "joint": "the CVXPY expression of the joint divergence", "_forward": "the activation (numpy)",
+    "phi_value": "Phi in numpy", "phi_star_value": "Phi* in numpy", "joint_value": "the joint divergence in numpy",
+    "prox_phi": "the proximal map of Phi (numpy)", "prox_joint": "the z-proximal map of the joint form (numpy)",
+}
+
+
+def has_own(cls, method):
+    """``True`` when ``method`` is implemented by ``cls`` or a base other than :class:`Divergence`."""
+    for klass in cls.__mro__:
+        if method in klass.__dict__:
+            return klass is not Divergence
+    return False
+
+
+def check_contract(cls):
+    """Raise :class:`FormError` when a form ``cls`` declares lacks one of its pieces.
+
+    Parameters
+    ----------
+    cls : type
+        A :class:`Divergence` subclass.
+
+    Raises
+    ------
+    FormError
+        Naming the class, the form and the missing method.
+    """
+    forms = cls.__dict__.get("forms", getattr(cls, "forms", FORMS))
+    if isinstance(forms, property):
+        return
+    if isinstance(forms, str) or not all(f in FORMS for f in forms) or not forms:
+        raise FormError(f"class {cls.__qualname__}: forms must be a non-empty tuple of {FORMS}, got {forms!r}")
+    dsl = getattr(cls, "dsl_forms", None)
+    dsl = forms if dsl is None or isinstance(dsl, property) else dsl
+    elementwise = getattr(cls, "elementwise", True)
+    elementwise = elementwise if isinstance(elementwise, bool) else False
+    for form in forms:
+        need = list(CONTRACT[form]["numpy"])
+        if form in dsl:
+            need = list(CONTRACT[form]["cvxpy"]) + need
+        if not elementwise:
+            need += list(CONTRACT[form]["prox"])
+        for method in need:
+            if not has_own(cls, method):
+                raise FormError(
+                    f"class {cls.__qualname__} declares the {form!r} form but does not implement {method} "
+                    f"({_WHAT[method]}); implement it, or drop {form!r} from forms"
+                )
 
 
 def as_expr(x):
@@ -102,12 +175,36 @@ class Divergence:
     #: Tolerance of ``verify`` on the scaled argmin error ``|z - forward(u)| / max(1, |u|)``.
     argmin_tol = 1e-5
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("name"):
-            from .registry import register
+    #: Forms whose CVXPY pieces exist (``None``: every form); numeric declarations have none.
+    dsl_forms = None
 
-            register(cls)
+    def __init_subclass__(cls, abstract=False, register=True, replace=False, **kwargs):
+        """Check the atom contract (unless ``abstract``) and register a class with a ``name``.
+
+        Parameters
+        ----------
+        abstract : bool
+            A partial class (a base for other atoms): no check, no registration.
+        register : bool
+            Register a class that sets ``name`` (default ``True``).
+        replace : bool
+            Replace a registered class of the same name (otherwise a duplicate raises).
+
+        Raises
+        ------
+        FormError
+            A declared form lacks one of its pieces (named in the message).
+        ValidationError
+            The name is registered already (see :func:`~cvxlift.divergences.registry.register`).
+        """
+        super().__init_subclass__(**kwargs)
+        if abstract:
+            return
+        check_contract(cls)
+        if register and cls.__dict__.get("name"):
+            from .registry import register as _register
+
+            _register(cls, replace=replace)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -253,12 +350,54 @@ class Divergence:
         return val[0] if vec else val
 
     def prox_phi(self, w, t):
-        r"""Proximal map of :math:`t\Phi`: :math:`\arg\min_z \Phi(z) + \|z - w\|^2/(2t)`."""
-        raise FormError(f"{self!r} has no Fenchel-Young form")
+        r"""Proximal map of :math:`t\Phi`: :math:`\arg\min_z \Phi(z) + \|z - w\|^2/(2t)`.
+
+        Default for elementwise atoms: derived from ``forward`` by safeguarded monotone root
+        finding (:func:`cvxlift.fast.numeric_prox.tilt_prox`), exact to rounding.
+
+        Parameters
+        ----------
+        w : ndarray
+        t : float or ndarray
+
+        Returns
+        -------
+        ndarray
+        """
+        self.check_form("fenchel")
+        if not self.elementwise:
+            raise FormError(f"{self!r}: prox_phi is not implemented (a vector atom needs its own)")
+        from ..fast.numeric_prox import tilt_prox
+
+        return tilt_prox(self._forward, w, t, 1.0, self.lipschitz)
 
     def prox_joint(self, u, v, t):
-        r""":math:`\arg\min_z D_{joint}(u, z) + \|z - v\|^2/(2t)`."""
-        raise FormError(f"{self!r} has no jointly convex form")
+        r""":math:`\arg\min_z D_{joint}(u, z) + \|z - v\|^2/(2t)`.
+
+        Default for elementwise atoms: from ``forward`` when the joint form has the tilt
+        structure (:meth:`coupling_scale`), else a values-only 1-D minimisation of
+        ``joint_value`` (:func:`cvxlift.fast.numeric_prox.joint_prox_values`).
+
+        Parameters
+        ----------
+        u, v : ndarray
+        t : float or ndarray
+
+        Returns
+        -------
+        ndarray
+        """
+        self.check_form("joint")
+        if not self.elementwise:
+            raise FormError(f"{self!r}: prox_joint is not implemented (a vector atom needs its own)")
+        from ..fast import numeric_prox
+
+        kappa = self.coupling_scale("joint")
+        U, V = np.broadcast_arrays(np.asarray(u, float), np.asarray(v, float))
+        if kappa is not None:
+            T = np.asarray(t, float)
+            return numeric_prox.tilt_prox(self._forward, V + T * kappa * U, T, kappa, self.lipschitz)
+        return numeric_prox.joint_prox_values(self, U, V, t)
 
     def prox_z(self, u, v, t, form=None):
         r"""The z-side proximal operator :math:`\arg\min_z D(u, z) + \|z - v\|_2^2 / (2t)`.
@@ -280,14 +419,27 @@ class Divergence:
         return Z[:, 0] if vec else Z
 
     # ------------------------------------------------------------------ structure for the fast path
-    #: Lipschitz constant of ``forward`` (= of the gradient of ``Phi*``).
-    lipschitz = 1.0
+    #: Lipschitz constant of ``forward`` (= of the gradient of ``Phi*``); ``None`` when not known.
+    lipschitz = None
 
     def u_gradient(self, u, z, form=None):
         r""":math:`\nabla_u D(u, z)` (numpy). Fenchel-Young: ``forward(u) - z``.
 
-        Raises :class:`FormError` where ``D`` is not differentiable in ``u`` (see
-        :meth:`u_lipschitz`).
+        Parameters
+        ----------
+        u, z : ndarray
+            Columns of pre-activations and states.
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        ndarray
+            The gradient, shaped as ``u``.
+
+        Raises
+        ------
+        FormError
+            Where ``D`` is not differentiable in ``u`` (see :meth:`u_lipschitz`).
         """
         form = self.check_form(form)
         if form == "fenchel":
@@ -295,32 +447,227 @@ class Divergence:
         return self._joint_u_gradient(np.asarray(u, float), np.asarray(z, float))
 
     def _joint_u_gradient(self, u, z):
+        mu = self.u_quadratic("joint")
+        if mu is not None:
+            return 2.0 * mu * (u - z)
         raise FormError(f"{self!r}: the joint form is not differentiable in u")
 
     def u_lipschitz(self, form=None):
-        """Lipschitz constant of :meth:`u_gradient`, or ``None`` where D is nonsmooth in u."""
+        """Lipschitz constant of :meth:`u_gradient`, or ``None`` where D is nonsmooth in u
+        or the constant is not known.
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        float or None
+        """
         form = self.check_form(form)
-        return self.lipschitz if form == "fenchel" else self._joint_u_lipschitz()
+        if form == "fenchel":
+            return None if self.lipschitz is None else float(self.lipschitz)
+        return self._joint_u_lipschitz()
 
     def _joint_u_lipschitz(self):
-        return None
+        mu = self.u_quadratic("joint")
+        return None if mu is None else 2.0 * mu
+
+    def z_domain(self):
+        """The domain :math:`C` of the states ``z`` (a :class:`~cvxlift.divergences.domain.Domain`).
+
+        Returns
+        -------
+        Domain
+        """
+        return Real()
 
     def z_quadratic(self, form=None):
         r"""``(mu, domain)`` when :math:`D(u, z) = \mu\|z - u\|^2 + I_C(z) + h(u)`, else ``None``.
 
         ``domain`` names ``C`` (``"real"``, ``"nonneg"``, ``"box"``, ``"simplex"``) and
         :meth:`project_domain` projects onto it. Fast solvers use this structure.
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        tuple or None
         """
         return None
 
-    def project_domain(self, Z):
-        """Euclidean projection onto ``C`` (atoms with :meth:`z_quadratic` only)."""
-        raise FormError(f"{self!r} has no quadratic z-side")
+    def u_quadratic(self, form=None):
+        r"""``mu`` when, as a function of ``u``, :math:`D(u, z) = \mu\|u - z\|^2 + g(z)`, else ``None``.
 
-    def grad_phi_star(self, u):
-        r""":math:`\nabla\Phi^*(u)`, which equals ``forward(u)`` (Fenchel-Young form)."""
-        self.check_form("fenchel")
-        return self.forward(u)
+        Derived from :meth:`z_quadratic`: for the jointly convex form :math:`h = 0`; for the
+        Fenchel-Young form with :math:`\Phi = \tfrac12\|z\|^2 + I_C`,
+        :math:`h(u) = -\tfrac12\mathrm{dist}(u, C)^2`, constant only for ``C = "real"``.
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        float or None
+        """
+        form = self.check_form(form)
+        zq = self.z_quadratic(form)
+        if zq is not None and (form == "joint" or zq[1] == "real"):
+            return float(zq[0])
+        return None
+
+    def coupling_scale(self, form=None):
+        r""":math:`\kappa` when :math:`D(u, z) = A(z) - \kappa\langle u, z\rangle + B(u)` (the *tilt
+        structure*), else ``None``.
+
+        Then :math:`\arg\min_z D(u, z) + \langle g, z\rangle = \phi(u - g/\kappa)`: a tilted
+        argmin is the forward map at a shifted input, and the z-prox follows from ``forward``
+        alone (:func:`cvxlift.fast.numeric_prox.tilt_prox`). Every Fenchel-Young form has
+        :math:`\kappa = 1`; a :meth:`z_quadratic` form has :math:`\kappa = 2\mu`.
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        float or None
+        """
+        form = self.check_form(form)
+        if form == "fenchel":
+            return 1.0
+        zq = self.z_quadratic(form)
+        return None if zq is None else 2.0 * float(zq[0])
+
+    def project_domain(self, Z):
+        """Euclidean projection onto the z-domain :math:`C` (:meth:`z_domain`).
+
+        Parameters
+        ----------
+        Z : ndarray
+
+        Returns
+        -------
+        ndarray
+        """
+        return self.z_domain().project(np.asarray(Z, dtype=float))
+
+    def prox_u(self, z, w, t, form=None):
+        r"""The u-side proximal operator :math:`\arg\min_u D(u, z) + \|u - w\|_2^2/(2t)`.
+
+        Fenchel-Young: :math:`\mathrm{prox}_{t\Phi^*}(w + tz)`, by Moreau's identity
+        :math:`\mathrm{prox}_{t\Phi^*}(x) = x - t\,\mathrm{prox}_{\Phi/t}(x/t)` from
+        :meth:`prox_phi`. A :meth:`u_quadratic` joint form: :math:`(2\mu t z + w)/(2\mu t + 1)`.
+        The fast W-step for atoms nonsmooth in ``u`` (:mod:`cvxlift.fast.generic`) uses it.
+
+        Parameters
+        ----------
+        z : (k', m) ndarray
+            States (fixed).
+        w : (k, m) ndarray
+            Prox centre.
+        t : float or ndarray
+            Positive step.
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        ndarray
+            The minimiser, shaped as ``w``.
+        """
+        form = self.check_form(form)
+        Zc, _ = _real_columns(z, "z")
+        Wc, vec = _real_columns(w, "w")
+        t = as_real_array(t, "t")
+        if not np.all(t > 0):
+            raise ValidationError(f"t must be positive; got {t!r}")
+        if form == "fenchel":
+            X = Wc + t * Zc
+            out = X - t * self.prox_phi(X / t, 1.0 / t)
+        else:
+            out = self._prox_u_joint(Zc, Wc, t)
+        return out[:, 0] if vec else out
+
+    def _prox_u_joint(self, Z, W, t):
+        mu = self.u_quadratic("joint")
+        if mu is None:
+            raise FormError(f"{self!r}: no u-prox for the joint form")
+        return (2.0 * mu * t * Z + W) / (2.0 * mu * t + 1.0)
+
+    def prox_kind(self, form=None):
+        """How :meth:`prox_z` is computed: ``"exact"`` (a closed form or a root to rounding),
+        ``"numeric"`` (values-only 1-D minimisation, about 1e-8 relative), ``"dsl"`` (a CVXPY
+        solve: not a fast operator) or ``None`` (none).
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        str or None
+        """
+        form = self.check_form(form)
+        if has_own(type(self), "prox_phi" if form == "fenchel" else "prox_joint") or self.elementwise:
+            if form == "joint" and not has_own(type(self), "prox_joint") and self.coupling_scale(form) is None:
+                return "numeric"
+            return "exact"
+        return None
+
+    def u_prox_kind(self, form=None):
+        """How :meth:`prox_u` is computed (as :meth:`prox_kind`); ``None`` when there is none.
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        str or None
+        """
+        form = self.check_form(form)
+        if form == "fenchel":
+            return self.prox_kind(form)
+        if has_own(type(self), "_prox_u_joint") or self.u_quadratic(form) is not None:
+            return "exact"
+        return None
+
+    def has_dsl(self, form=None):
+        """``True`` when ``form`` has CVXPY expressions (``False`` for numeric declarations).
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        bool
+        """
+        form = self.check_form(form)
+        return form in (self.forms if self.dsl_forms is None else self.dsl_forms)
+
+    def torch_module(self):
+        """The PyTorch module computing ``forward`` on the last dimension (rows are data
+        points in torch). Built-in atoms return theirs; others raise.
+
+        Returns
+        -------
+        torch.nn.Module
+
+        Raises
+        ------
+        cvxlift.torch_export.NoTorchEquivalent
+            The atom has no torch module.
+        """
+        from ..torch_export import NoTorchEquivalent
+
+        raise NoTorchEquivalent(
+            f"no torch module for the atom {self!r}: define torch_module() on the class, or pass "
+            "torch_module=... to declare_divergence"
+        )
 
     # ------------------------------------------------------------------ verification inputs
     def sample_inputs(self, rng, n_in, m):

@@ -22,6 +22,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, _to_float, colsum, domain_indicator
+from .domain import Interval
 
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to the domain (relative)
 
@@ -31,6 +32,7 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
 
     name = "clipped"
     domain_name = "box"
+    lipschitz = 1.0
 
     def __init__(self, lower=-1.0, upper=1.0):
         lo, hi = _to_float(lower), _to_float(upper)
@@ -42,6 +44,14 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
 
     def get_params(self):
         return {"lower": self.lower, "upper": self.upper}
+
+    def z_domain(self):
+        return Interval(self.lower, self.upper)
+
+    def torch_module(self):
+        from ..torch_export import torch_nn
+
+        return torch_nn().Hardtanh(min_val=self.lower, max_val=self.upper)
 
     @property
     def kinks(self):

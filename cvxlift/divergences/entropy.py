@@ -28,6 +28,7 @@ from scipy.special import expit, xlogy
 
 from ..numeric import as_columns, bisect_increasing
 from .base import Divergence, colsum
+from .domain import Interval
 
 #: Solver iterates this close to the domain are accepted (and clipped onto it) by the value
 #: methods, as for the other atoms: an interior-point solver may return, e.g., -2e-10 for a
@@ -58,6 +59,14 @@ class Sigmoid(Divergence):
 
     def _missing_form_reason(self, form):
         return _NO_JOINT
+
+    def z_domain(self):
+        return Interval(0.0, 1.0)
+
+    def torch_module(self):
+        from ..torch_export import torch_nn
+
+        return torch_nn().Sigmoid()
 
     def _forward(self, U):
         return expit(U)
@@ -90,6 +99,7 @@ class Tanh(Divergence):
     """Hyperbolic tangent via the (shifted) binary-entropy divergence."""
 
     name = "tanh"
+    lipschitz = 1.0
     forms = ("fenchel",)
     cones = {"fenchel": "EXP"}
     kinks = ()
@@ -97,6 +107,14 @@ class Tanh(Divergence):
 
     def _missing_form_reason(self, form):
         return _NO_JOINT
+
+    def z_domain(self):
+        return Interval(-1.0, 1.0)
+
+    def torch_module(self):
+        from ..torch_export import torch_nn
+
+        return torch_nn().Tanh()
 
     def _forward(self, U):
         return np.tanh(U)

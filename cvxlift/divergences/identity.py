@@ -12,6 +12,7 @@ import numpy as np
 
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, colsum
+from .domain import Real
 
 
 class Identity(ElementwiseProjectionMixin, Divergence):
@@ -20,6 +21,15 @@ class Identity(ElementwiseProjectionMixin, Divergence):
     name = "identity"
     homogeneous = True
     kinks = ()
+    lipschitz = 1.0
+
+    def z_domain(self):
+        return Real()
+
+    def torch_module(self):
+        from ..torch_export import torch_nn
+
+        return torch_nn().Identity()
 
     def phi(self, z):
         return 0.5 * cp.sum_squares(z)

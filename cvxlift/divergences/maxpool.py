@@ -61,6 +61,19 @@ class MaxPool(Divergence):
     def _missing_form_reason(self, form):
         return "max-pooling changes the dimension, so it is no gradient map and has no Fenchel-Young form"
 
+    def torch_module(self):
+        from ..torch_export import module_class
+
+        return module_class("GroupMax")(self.pool_size)
+
+    def _prox_u_joint(self, Z, W, t):
+        # min_u -1^T u / k + c sum (u_i - z_j)_+ + ||u - w||^2/(2t), separable per entry of u:
+        # u_i = w_i + t/k beneath z_j, w_i + t/k - c t above it, z_j in between
+        k, c = self.pool_size, self.weight
+        Zb = np.repeat(Z, k, axis=0)
+        a = W + t / k
+        return np.where(a <= Zb, a, np.maximum(a - c * t, Zb))
+
     def check_input_dim(self, n_in):
         if n_in % self.pool_size != 0 or n_in == 0:
             raise ValidationError(

@@ -31,6 +31,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, _to_float, colsum, domain_indicator
+from .domain import Interval, Real
 
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to the domain (relative)
 
@@ -41,6 +42,15 @@ class ReLU(ElementwiseProjectionMixin, Divergence):
     name = "relu"
     homogeneous = True
     domain_name = "nonneg"
+    lipschitz = 1.0
+
+    def z_domain(self):
+        return Interval(0.0, math.inf)
+
+    def torch_module(self):
+        from ..torch_export import torch_nn
+
+        return torch_nn().ReLU()
 
     def phi(self, z):
         return 0.5 * cp.sum_squares(z) + domain_indicator([z >= 0])
@@ -74,6 +84,7 @@ class LeakyReLU(Divergence):
 
     name = "leaky_relu"
     homogeneous = True
+    lipschitz = 1.0
 
     def __init__(self, negative_slope=0.01):
         a = _to_float(negative_slope)
@@ -86,6 +97,14 @@ class LeakyReLU(Divergence):
 
     def get_params(self):
         return {"negative_slope": self.negative_slope}
+
+    def z_domain(self):
+        return Real()
+
+    def torch_module(self):
+        from ..torch_export import torch_nn
+
+        return torch_nn().LeakyReLU(negative_slope=self.negative_slope)
 
     def _forward(self, U):
         return np.where(U >= 0, U, self.negative_slope * U)
@@ -126,3 +145,7 @@ class LeakyReLU(Divergence):
 
     def prox_joint(self, U, V, t):
         return np.maximum(self.negative_slope * U, (2 * t * U + V) / (2 * t + 1))
+
+    def _prox_u_joint(self, Z, W, t):
+        # min_u ||z - u||^2 + I(z >= a u) + (u - w)^2/(2t): u <= z/a, a 1-D quadratic
+        return np.minimum(Z / self.negative_slope, (2 * t * Z + W) / (2 * t + 1))

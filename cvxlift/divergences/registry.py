@@ -3,7 +3,14 @@
 A class that sets ``name`` registers itself when it is defined; the built-in atoms are
 found by importing every module of :mod:`cvxlift.divergences` (so a new built-in atom
 needs one new file and nothing else). User atoms register with
-:func:`cvxlift.declare_divergence` (``register=True``) or by subclassing.
+:func:`cvxlift.declare_divergence` (``register=True``; a declared atom is a class too) or
+by subclassing.
+
+The registry holds classes only. Names are normalised the same way on :func:`register` and
+:func:`lookup` (:func:`normalize`: lower case, ``-`` read as ``_``), so ``"soft-thr"`` and
+``"soft_thr"`` are one name. Registering a name that is taken by another class raises
+:class:`~cvxlift.exceptions.ValidationError` (``replace=True`` replaces it); redefining
+the same class (same module and qualified name, e.g. a module reload) replaces it.
 """
 import inspect
 
@@ -13,23 +20,97 @@ _REGISTRY = {}
 
 
 def normalize(name):
-    """The registry key of ``name``: lower case, ``-`` read as ``_`` (``"Leaky-ReLU"`` -> ``"leaky_relu"``)."""
+    """The registry key of ``name``: lower case, ``-`` read as ``_`` (``"Leaky-ReLU"`` -> ``"leaky_relu"``).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+    """
     return str(name).lower().replace("-", "_")
 
 
-def register(cls, name=None):
-    key = normalize(name or cls.name)
+def register(cls, name=None, replace=False):
+    """Register the divergence class ``cls`` under ``name`` (default ``cls.name``).
+
+    Parameters
+    ----------
+    cls : type
+        A :class:`~cvxlift.divergences.base.Divergence` subclass (not an instance).
+    name : str, optional
+        Registry name; normalised by :func:`normalize`.
+    replace : bool
+        Replace another class registered under the same name.
+
+    Returns
+    -------
+    type
+        ``cls``.
+
+    Raises
+    ------
+    ValidationError
+        ``cls`` is not a Divergence subclass, the name is empty, or it is taken by another
+        class and ``replace`` is false.
+    """
+    from .base import Divergence
+
+    if not (isinstance(cls, type) and issubclass(cls, Divergence)):
+        raise ValidationError(f"the registry holds Divergence classes only; got {cls!r}")
+    raw = name if name is not None else cls.name
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError(f"a registry name must be a non-empty string; got {raw!r}")
+    key = normalize(raw)
+    old = _REGISTRY.get(key)
+    same = old is not None and (old is cls or (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__))
+    if old is not None and not same and not replace:
+        raise ValidationError(
+            f"the name {raw!r} (registry key {key!r}) is taken by {old.__module__}.{old.__qualname__}; "
+            "choose another name or pass replace=True"
+        )
     _REGISTRY[key] = cls
     return cls
 
 
+def unregister(name):
+    """Remove ``name`` from the registry (no error when it is not there).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    type or None
+        The class that was registered.
+    """
+    return _REGISTRY.pop(normalize(name), None)
+
+
 def lookup(name):
-    """The registered entry for ``name`` (see :func:`normalize`), or ``None`` if there is none."""
+    """The registered class for ``name`` (see :func:`normalize`), or ``None`` if there is none.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    type or None
+    """
     return _REGISTRY.get(normalize(name))
 
 
 def available():
-    """Sorted names of every registered divergence."""
+    """Sorted names of every registered divergence.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(_REGISTRY)
 
 
@@ -38,6 +119,16 @@ def get_divergence(spec, **params):
 
     ``get_divergence("leaky_relu", negative_slope=0.1)``. Unknown names raise
     :class:`~cvxlift.exceptions.UnknownAtomError` listing the known ones.
+
+    Parameters
+    ----------
+    spec : Divergence, type or str
+    **params
+        Constructor arguments (with a class or a name).
+
+    Returns
+    -------
+    Divergence
     """
     from .base import Divergence
 
@@ -53,12 +144,7 @@ def get_divergence(spec, **params):
             raise UnknownAtomError(
                 f"unknown activation/divergence {spec!r}; known: {', '.join(available())}"
             )
-        entry = _REGISTRY[key]
-        if isinstance(entry, Divergence):
-            if params:
-                raise ValidationError(f"divergence {spec!r} takes no parameters")
-            return entry
-        return _construct(entry, spec, params)
+        return _construct(_REGISTRY[key], spec, params)
     raise ValidationError(
         f"activation must be a Divergence, a Divergence subclass or a name among "
         f"{available()}; got {type(spec).__name__}"

@@ -19,6 +19,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from ..numeric import as_columns, project_simplex
 from .base import Divergence, colsum, domain_indicator
+from .domain import SimplexDomain
 
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to the domain (relative)
 
@@ -33,6 +34,15 @@ class Simplex(Divergence):
     name = "simplex"
     elementwise = False
     kinks = ()
+    lipschitz = 1.0   # a Euclidean projection is non-expansive
+
+    def z_domain(self):
+        return SimplexDomain()
+
+    def torch_module(self):
+        from ..torch_export import module_class
+
+        return module_class("SimplexProjection")()
 
     def check_input_dim(self, n_in):
         if n_in < 1:
@@ -92,12 +102,6 @@ class Simplex(Divergence):
 
     def project_domain(self, Z):
         return project_simplex(Z)
-
-    def _joint_u_gradient(self, u, z):
-        return 2.0 * (u - z)
-
-    def _joint_u_lipschitz(self):
-        return 2.0
 
     def sample_inputs(self, rng, n_in, m):
         return rng.normal(scale=2.0, size=(n_in, m))

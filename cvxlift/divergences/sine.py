@@ -34,6 +34,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from ..numeric import as_columns, bisect_increasing
 from .base import Divergence, colsum, domain_indicator
+from .domain import Interval
 
 HALF_PI = 0.5 * math.pi
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to [-1, 1] (and clipped onto it)
@@ -58,6 +59,7 @@ class Sin(Divergence):
     cones = {"fenchel": "SOC"}
     approximate = True
     kinks = (-HALF_PI, HALF_PI)
+    lipschitz = 1.0
 
     def __init__(self, n_pieces=64):
         if isinstance(n_pieces, bool) or not isinstance(n_pieces, (int, np.integer)) or n_pieces < 2:
@@ -85,6 +87,14 @@ class Sin(Divergence):
 
     def _missing_form_reason(self, form):
         return "the sine divergence is bi-convex only; use form='fenchel'"
+
+    def z_domain(self):
+        return Interval(-1.0, 1.0)
+
+    def torch_module(self):
+        from ..torch_export import module_class
+
+        return module_class("ClippedSine")()
 
     @property
     def argmin_tol(self):

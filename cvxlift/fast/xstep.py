@@ -293,8 +293,8 @@ def colsum_sq(A):
     return np.einsum("ij,ij->j", A, A)
 
 
-@register("x_step", "fista", lambda prev, next, q=None: next.u_lipschitz is not None,
-          "D_next smooth in u (u_lipschitz not None); D_prev through its z-prox")
+@register("x_step", "fista", lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "exact",
+          "D_next smooth in u (u_lipschitz not None); D_prev through its exact z-prox (prox='exact')")
 def _fista(pb, Z0, tol, max_iter):
     if Z0 is None:
         Z0 = pb.d_prev.forward(pb.U0)

@@ -1,0 +1,238 @@
+r"""Generic fast block solvers: chosen by structure, for any atom with the right properties.
+
+Registered as candidates of :mod:`cvxlift.fast.registry` (so built-in and user atoms alike
+get them when their :class:`~cvxlift.fast.registry.AtomProps` fit; none looks at a name):
+
+``x_step/tilt_newton`` (``D_prev`` elementwise with the tilt structure, ``D_next``
+quadratic in ``u``, a next layer of at most ``DUAL_MAX_Q`` rows)
+    The dual Newton method of ``x_step/dual_newton`` with the projection replaced by the
+    forward map: for :math:`D_{prev}(u, z) = A(z) - \kappa uz + B(u)`,
+
+    .. math:: \arg\min_z \lambda_{prev} D_{prev}(u, z) + y^T W z = \phi(u - W^Ty/(\kappa\lambda_{prev})),
+
+    so each column's concave dual :math:`h(y) = \lambda_{prev} D_{prev}(u, z(y)) + y^T(Wz(y) - c)
+    - \|y\|^2/(4B)` is evaluated exactly from ``forward`` and the atom's values (every
+    Fenchel-Young atom: :math:`\kappa = 1`). The Hessian uses a central-difference derivative of
+    ``forward`` (clipped to its Lipschitz constant when known): an approximation that only
+    affects the speed, since steps are safeguarded by an Armijo search on :math:`h` and a column
+    stops on its duality gap :math:`P(z(y)) - h(y) \le` ``tol`` :math:`(1 + |P|)`, a certificate.
+``x_step/fista_numeric`` (``D_next`` smooth in ``u``; ``D_prev`` with a values-only prox)
+    The accelerated proximal gradient of ``x_step/fista`` through the numeric prox
+    (about 1e-8 accurate), with the certificate tolerance raised to ``NUMERIC_TOL``.
+``w_step/admm`` (``D`` with a u-prox: nonsmooth in ``u`` allowed)
+    ADMM on the split :math:`U = WA_c + c\mathbf 1^T`: the (W, c)-part is a ridge solve with one
+    Cholesky factor of :math:`\sigma A_cA_c^T + 2\rho I` (refactored only when residual balancing
+    changes :math:`\sigma`), the U-part the atom's elementwise u-prox
+    :math:`\arg\min_U \lambda D(U, Z) + \tfrac\sigma2\|U - V\|^2`. Two products of the size of
+    :math:`WA` per iteration. Stops when the relative primal and dual residuals are below
+    ``tol`` (certificate: the larger of the two); returns the best point seen by the exact
+    objective (never worse than the warm start).
+"""
+import numpy as np
+
+from ._common import fista, mm, spd_factor
+from .numeric_prox import fd_derivative
+from .registry import register
+from .xstep import DUAL_MAX_Q
+
+#: Certificate floor of the X-step through a values-only prox.
+NUMERIC_TOL = 1e-6
+#: Armijo parameter and step halvings of ``tilt_newton``'s line search.
+ARMIJO, MAX_HALVINGS = 1e-4, 40
+#: ADMM: residual ratio that triggers a change of the penalty, and how often it is checked.
+BALANCE_RATIO, BALANCE_EVERY = 10.0, 5
+#: ADMM over-relaxation parameter (1: plain ADMM; 1.5-1.8 is usually faster).
+RELAX = 1.6
+
+
+def _colsum_sq(A):
+    return np.einsum("ij,ij->j", A, A)
+
+
+# ---------------------------------------------------------------------------- X-step: tilt Newton
+def _tilt_ok(prev, next, q=None):
+    return (prev.coupling is not None and prev.elementwise and next.u_quadratic is not None
+            and (q is None or q <= DUAL_MAX_Q))
+
+
+@register("x_step", "tilt_newton", _tilt_ok,
+          "D_prev elementwise with the tilt structure (coupling not None), D_next quadratic in u "
+          f"(u_quadratic not None), and a next layer of at most DUAL_MAX_Q = {DUAL_MAX_Q} rows",
+          before="fista")
+def _tilt_newton(pb, Z0, tol, max_iter):
+    q, p = pb.W.shape
+    d = pb.d_prev
+    lam_p = pb.lam_prev
+    s = 1.0 / (pb.prev.coupling * lam_p)
+    B = pb.lam_next * pb.next.u_quadratic
+    W = pb.W
+    f = d.forward
+    lip = getattr(d, "lipschitz", None)
+    U = pb.U0
+    C = pb.Znext - pb.b[:, None]
+    m = U.shape[1]
+    WW = (W[:, None, :] * W[None, :, :]).reshape(q * q, p)
+    eye = np.eye(q) / (2.0 * B)
+    Z0 = f(U) if Z0 is None else Z0
+    Y = (2.0 * B) * (mm(W, Z0) - C)
+
+    def evaluate(Uc, Cc, Yc):
+        V = Uc - s * mm(W.T, Yc)
+        Z = f(V)
+        R = mm(W, Z) - Cc
+        dz = lam_p * np.asarray(d.divergence_value(Uc, Z, pb.f_prev), dtype=float)
+        h = dz + np.einsum("ij,ij->j", Yc, R) - _colsum_sq(Yc) / (4.0 * B)
+        return V, Z, R, dz, h
+
+    Zout = np.empty((p, m))
+    cert = np.full(m, np.inf)
+    idx = np.arange(m)
+    Uc, Cc = U, C
+    V, Z, R, dz, h = evaluate(Uc, Cc, Y)
+    it = 0
+    while True:
+        P = dz + B * _colsum_sq(R)
+        with np.errstate(invalid="ignore"):
+            gap = np.where(np.isfinite(P) & np.isfinite(h), np.maximum(P - h, 0.0) / (1.0 + np.abs(P)), np.inf)
+        done = gap <= tol
+        if done.all() or done.sum() >= max(1, idx.size // 10):
+            Zout[:, idx[done]] = Z[:, done]
+            cert[idx[done]] = gap[done]
+            keep = ~done
+            idx = idx[keep]
+            if not idx.size:
+                break
+            Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
+                                         R[:, keep], dz[keep], h[keep])
+            gap, done = gap[keep], done[keep]
+        if it >= max_iter:
+            Zout[:, idx] = Z
+            cert[idx] = gap
+            break
+        it += 1
+        F = R - Y / (2.0 * B)
+        delta = fd_derivative(f, V, lip)
+        H = mm(WW, delta).T.reshape(-1, q, q) * s + eye
+        step = np.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
+        slope = np.einsum("ij,ij->j", F, step)
+        step[:, done] = 0.0
+        Yt = Y + step
+        Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt)
+        ok = (ht >= h + ARMIJO * slope) | done
+        if ok.all():
+            Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
+            continue
+        Y[:, ok], V[:, ok], Z[:, ok], R[:, ok] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Rt[:, ok]
+        dz[ok], h[ok] = dzt[ok], ht[ok]
+        todo = np.flatnonzero(~ok)
+        t = np.full(idx.size, 0.5)
+        for _ in range(MAX_HALVINGS):
+            Yt = Y[:, todo] + t[todo] * step[:, todo]
+            Vt, Zt, Rt, dzt, ht = evaluate(Uc[:, todo], Cc[:, todo], Yt)
+            acc = ht >= h[todo] + ARMIJO * t[todo] * slope[todo]
+            sel = todo[acc]
+            Y[:, sel], V[:, sel], Z[:, sel], R[:, sel] = Yt[:, acc], Vt[:, acc], Zt[:, acc], Rt[:, acc]
+            dz[sel], h[sel] = dzt[acc], ht[acc]
+            todo = todo[~acc]
+            if not todo.size:
+                break
+            t[todo] *= 0.5
+    c = float(np.max(cert, initial=0.0))
+    return Zout, it, c, bool(c <= tol)
+
+
+# ---------------------------------------------------------------------------- X-step: FISTA, numeric prox
+@register("x_step", "fista_numeric",
+          lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "numeric",
+          "D_next smooth in u (u_lipschitz not None) and D_prev with a values-only z-prox (prox='numeric')")
+def _fista_numeric(pb, Z0, tol, max_iter):
+    tol = max(tol, NUMERIC_TOL)
+    if Z0 is None:
+        Z0 = pb.d_prev.forward(pb.U0)
+    L = pb.setup_gradient()
+    if not L > 0:
+        return pb.d_prev.forward(pb.U0), 0, 0.0, True
+    Z, cert, it = fista(pb.grad, pb.prox, Z0, L, tol, max_iter, pb.cols)
+    c = float(np.max(cert, initial=0.0))
+    return Z, it, c, bool(c <= tol)
+
+
+# ---------------------------------------------------------------------------- W-step: ADMM
+def _w_objective(A, Z, W, b, d, form, lam, rho):
+    U = mm(W, A) + b[:, None]
+    with np.errstate(invalid="ignore", over="ignore"):
+        return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
+
+
+@register("w_step", "admm", lambda atom: atom.u_prox in ("exact", "numeric"),
+          "a u-prox (u_prox 'exact' or 'numeric': an elementwise atom, or a certified numpy prox_u); "
+          "D may be nonsmooth in u")
+def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
+    p, m = A.shape
+    q = d.in_dim(Z.shape[0]) if W0 is None else W0.shape[0]
+    abar = A.mean(axis=1)
+    Ac = A - abar[:, None]
+    G = mm(Ac, Ac.T)
+    W = np.zeros((q, p)) if W0 is None else W0.copy()
+    b = np.zeros(q) if b0 is None else b0.copy()
+    best = (_w_objective(A, Z, W, b, d, form, lam, rho), W.copy(), b.copy())
+    c = b + W @ abar
+    U = mm(W, Ac) + c[:, None]
+    T = mm(U, Ac.T)                        # U Ac^T
+    S = np.zeros((q, p))                   # Y Ac^T (Y = 0)
+    Y = np.zeros((q, m))
+    # penalty: lam times the curvature scale of D in u (1 when unknown), in units of the data
+    sigma = lam * (2.0 * props.u_quadratic if props.u_quadratic else 1.0)
+    sigma *= m / max(float(np.trace(G)) / p, 1e-300) if p else 1.0
+    sigma = float(np.clip(sigma, 1e-8, 1e8))
+
+    def factor(sig):
+        M = sig * G
+        M[np.diag_indices(p)] += 2.0 * rho
+        return spd_factor(M)
+
+    solve = factor(sigma)
+    tol_r = max(float(tol), 1e-12)
+    it = 0
+    cert = np.inf
+    while it < max_iter:
+        it += 1
+        # (W, c): ridge with the cached factor; W (sigma G + 2 rho I) = sigma (U - Y) Ac^T
+        W = solve((sigma * (T - S)).T).T
+        c = (U - Y).mean(axis=1)
+        WA = mm(W, Ac)
+        WA += c[:, None]
+        WG = mm(W, G)
+        # over-relaxation: the U- and dual updates see alpha (W Ac + c) + (1 - alpha) U
+        Wh = RELAX * WA + (1.0 - RELAX) * U
+        # U: elementwise u-prox of lam D(., Z) with step lam/sigma
+        V = Wh + Y
+        U_old_T = T
+        U = np.asarray(d.prox_u(Z, V, lam / sigma, form), dtype=float)
+        T = mm(U, Ac.T)
+        Y += Wh - U
+        S = S + RELAX * WG + (1.0 - RELAX) * U_old_T - T
+        resid = WA - U
+        r = float(np.linalg.norm(resid))
+        sdual = sigma * float(np.linalg.norm(T - U_old_T))
+        r_scale = max(float(np.linalg.norm(WA)), float(np.linalg.norm(U)), 1e-300)
+        s_scale = max(sigma * float(np.linalg.norm(S)), 2.0 * rho * float(np.linalg.norm(W)), 1e-300)
+        cert = max(r / r_scale, sdual / s_scale)
+        if cert <= tol_r:
+            break
+        if it % BALANCE_EVERY == 0:
+            ratio = (r / r_scale) / max(sdual / s_scale, 1e-300)
+            if ratio > BALANCE_RATIO or ratio < 1.0 / BALANCE_RATIO:
+                k = 2.0 if ratio > BALANCE_RATIO else 0.5
+                sigma *= k
+                Y /= k
+                S /= k
+                solve = factor(sigma)
+    bW = c - W @ abar
+    F = _w_objective(A, Z, W, bW, d, form, lam, rho)
+    if np.isfinite(F) and F <= best[0]:
+        best = (F, W, bW)
+    return best[1], best[2], it, cert, bool(cert <= tol_r)
+
+
+__all__ = ["NUMERIC_TOL"]
