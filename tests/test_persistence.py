@@ -163,7 +163,8 @@ def test_unfitted_model_is_refused(tmp_path):
 def test_custom_atom_is_refused_naming_the_layer(tmp_path):
     soft = cvxlift.declare_divergence(
         "soft_threshold_persist", forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0),
-        phi=lambda z: 0.5 * __import__("cvxpy").sum_squares(z))
+        phi=lambda z: 0.5 * __import__("cvxpy").sum_squares(z),
+        phi_star=lambda u: 0.5 * __import__("cvxpy").sum_squares(u))
     net = LiftedNetwork([3, 4, 2], [soft, "identity"], random_state=0).init_weights()
     with pytest.raises(PersistenceError, match=r"layer 0 .*declare_divergence.*without code"):
         cvxlift.save(net, tmp_path / "m.npz")

@@ -143,26 +143,46 @@ def test_module_pickles():
     np.testing.assert_array_equal(_torch_forward(back, X), _torch_forward(module, X))
 
 
-def test_unmapped_atom_and_custom_factories(monkeypatch):
-    soft = cvxlift.declare_divergence(
-        "soft_threshold_export_test",
-        phi=lambda z: 0.5 * __import__("cvxpy").sum_squares(z) + __import__("cvxpy").norm1(z),
-        forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0),
-    )
-    net = _random_network(soft)
-    with pytest.raises(NoTorchEquivalent, match="soft_threshold_export_test.*register_torch_activation"):
-        to_torch(net)
-    assert isinstance(NoTorchEquivalent("x"), NotImplementedError)
-    monkeypatch.setitem(torch_export.TORCH_ACTIVATIONS, "_placeholder", None)  # restores the table afterwards
-    torch_export.register_torch_activation("soft_threshold_export_test", lambda d: torch.nn.Softshrink(1.0))
+def _soft(name, **kw):
+    import cvxpy as cp
+
+    return cvxlift.declare_divergence(
+        name,
+        phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
+        phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(cp.abs(u) - 1)),
+        forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0), **kw)
+
+
+def test_atom_carries_its_torch_module():
+    """A declared atom names its module (no side table); a wrong one is caught by the export check."""
+    net = _random_network(_soft("soft_threshold_export_own", torch_module=lambda d: torch.nn.Softshrink(1.0)))
     X = np.random.default_rng(0).normal(scale=3.0, size=(5, 30))
     np.testing.assert_allclose(_torch_forward(to_torch(net), X), net.forward(X)[-1], atol=1e-10)
-    # a wrong factory is caught by the export check
-    torch_export.register_torch_activation("soft_threshold_export_test", lambda d: torch.nn.Tanh())
+    wrong = _random_network(_soft("soft_threshold_export_wrong", torch_module=lambda d: torch.nn.Tanh()))
+    with pytest.raises(CvxliftError, match="does not reproduce"):
+        to_torch(wrong)
+    to_torch(wrong, check=False)  # the check can be turned off
+    # every built-in atom has its own module
+    for name in cvxlift.available():
+        atom = cvxlift.get_divergence(name)
+        assert isinstance(atom.torch_module(), torch.nn.Module), name
+
+
+def test_unmapped_atom_and_deprecated_factories(monkeypatch):
+    soft = _soft("soft_threshold_export_test")
+    net = _random_network(soft)
+    with pytest.raises(NoTorchEquivalent, match="soft_threshold_export_test.*torch_module"):
+        to_torch(net)
+    assert isinstance(NoTorchEquivalent("x"), NotImplementedError)
+    monkeypatch.setattr(torch_export, "TORCH_ACTIVATIONS", {})  # restored afterwards
+    with pytest.warns(DeprecationWarning, match="torch_module"):
+        torch_export.register_torch_activation("Soft-Threshold-Export-Test", lambda d: torch.nn.Softshrink(1.0))
+    X = np.random.default_rng(0).normal(scale=3.0, size=(5, 30))
+    np.testing.assert_allclose(_torch_forward(to_torch(net), X), net.forward(X)[-1], atol=1e-10)
+    with pytest.warns(DeprecationWarning):
+        torch_export.register_torch_activation("soft_threshold_export_test", lambda d: torch.nn.Tanh())
     with pytest.raises(CvxliftError, match="does not reproduce"):
         to_torch(net)
-    to_torch(net, check=False)  # the check can be turned off
-    del torch_export.TORCH_ACTIVATIONS["soft_threshold_export_test"]
     with pytest.raises(ValidationError, match="factory"):
         torch_export.register_torch_activation("x", 3)
 

@@ -108,7 +108,8 @@ def check_lipschitz(d, U, L, rng=None):
                          f"not declared (measured slope {worst:.4g}): no solver that needs it is used")
     tol = L * (1.0 + LIPSCHITZ_SLACK) + 1e-12
     bad = sorted((w for w in where if w[0] > tol), key=lambda w: -w[0])[:5]
-    fails = [f"forward has slope {s!r} between u={full(a)} and u={full(b)} > declared {L!r}" for s, a, b in bad]
+    fails = [f"forward has slope {float(s)!r} between u={full(a)} and u={full(b)} > declared {float(L)!r}"
+             for s, a, b in bad]
     return FactCheck(not bad, worst, float(L), f"slopes of forward <= {L:g}", fails)
 
 
@@ -378,7 +379,7 @@ def check_zero(d, form, groups, rng):
 
 
 def fixed_points(d, points, iters=80):
-    """Roots of :math:`\phi(u) - u` of an elementwise atom between consecutive sorted
+    r"""Roots of :math:`\phi(u) - u` of an elementwise atom between consecutive sorted
     ``points`` (sign changes, refined by bisection), so that ``zero`` checks
     :math:`D(u, \phi(u)) = 0` at isolated fixed points too.
 

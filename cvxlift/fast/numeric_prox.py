@@ -347,9 +347,9 @@ def _entry_values(d, U, Z):
 
 def joint_prox_values(d, U, V, t):
     r"""The z-prox :math:`\arg\min_z D(u, z) + (z - v)^2/(2t)` of an elementwise joint atom
-    from its values alone (:func:`minimize_scalar` on :math:`[\min(\phi(u), v), \max(\phi(u), v)]`,
-    which holds the minimiser: the sum of two convex functions of one variable is minimised
-    between their minimisers).
+    from its values alone (:func:`minimize_scalar` between :math:`\phi(u)` and :math:`\Pi_C(v)`,
+    which holds the minimiser: on the domain :math:`C` the sum of two convex functions of one
+    variable is minimised between their minimisers).
 
     Parameters
     ----------
@@ -372,7 +372,11 @@ def joint_prox_values(d, U, V, t):
         with np.errstate(invalid="ignore", over="ignore"):
             return _entry_values(d, u[idx], x) + (x - v[idx]) ** 2 / (2.0 * tt[idx])
 
-    Z = minimize_scalar(h, np.minimum(F, v), np.maximum(F, v))
+    Pv = np.asarray(d.project_domain(v[None, :]), dtype=float)[0]   # on C the minimiser is between F and P(v)
+    Z = minimize_scalar(h, np.minimum(F, Pv), np.maximum(F, Pv))
+    bad = ~np.isfinite(h(Z, np.arange(Z.size)))
+    if bad.any():   # a feasible set thinner than the search could see: the atom's own argmin is feasible
+        Z[bad] = F[bad]
     return Z.reshape(shape)
 
 

@@ -67,7 +67,9 @@ def test_soft_threshold_prox_is_the_closed_form(example):
 def test_registered_custom_atom_is_found_by_name(example, clean_registry):
     d = example["soft_threshold_divergence"](register=True)
     assert "soft_threshold" in cvxlift.available()
-    assert cvxlift.get_divergence("soft_threshold") is d
+    # a declared atom is a class: the registry holds it, get_divergence gives an equal instance
+    got = cvxlift.get_divergence("soft_threshold")
+    assert got == d and type(got) is type(d) and cvxlift.divergences.registry.lookup("soft_threshold") is type(d)
     assert cvxlift.verify("soft_threshold", **FAST).passed
 
 
