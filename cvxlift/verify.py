@@ -205,6 +205,7 @@ class _UBlock:
         self.pclass = cvxsolve.combine_classes(d.problem_class(form), "QP")
 
     def solve(self, Z, Wc, t):
+        """``argmin_u D(u, z) + ||u - w||^2/(2t)`` (``t = inf``: ``argmin_u D(u, z)``)."""
         self.zp.value, self.c.value, self.s.value = Z, -Wc / t, 1.0 / (2.0 * t)
         cvxsolve.solve(self.problem, self.pclass, solver=self.solver, block=f"verify {self.form} u-block",
                        accuracy="tight", allow_inaccurate=True)
@@ -330,7 +331,9 @@ def _form_checks(d, form, groups, rng, solver, unique_tol):
         why = "n/a: a vector atom without CVXPY expressions has no reference minimiser"
         out += [unavailable("argmin", why), unavailable("unique", why)]
     name = "fenchel-young" if form == "fenchel" else "zero"
-    out.append(_guard(form, name, _fact_row, form, name, facts.check_zero, d, form, groups, rng))
+    preimage = _cvx_zero_preimage(d, form, solver) if form == "joint" and full_dsl and not d.elementwise else None
+    out.append(_guard(form, name, _fact_row, form, name,
+                      lambda *a: facts.check_zero(*a, zero_preimage=preimage), d, form, groups, rng))
     if z_dsl:
         out.append(_guard(form, "values", _check_values, d, form, groups, rng))
     else:
@@ -534,6 +537,17 @@ def _check_argmin_numeric(d, form, groups, rng, unique_tol):
         results[gname] = (U, Z, F, Zp, Zm)
     return _argmin_rows(form, results, max(d.argmin_tol, 1e-6), unique_tol, groups,
                         " by numeric 1-D minimisation (no CVXPY)")
+
+
+def _cvx_zero_preimage(d, form, solver):
+    """``Z -> (argmin_u D(u, z), min values)`` per column, by the CVXPY u-block (vector atoms)."""
+    def solve(Z):
+        k, m = Z.shape
+        blk = _UBlock(d, form, d.in_dim(k), m, solver)
+        U = blk.solve(Z, np.zeros((d.in_dim(k), m)), np.inf)
+        return U, np.asarray(d.divergence_value(U, Z, form), dtype=float)
+
+    return solve
 
 
 # ---------------------------------------------------------------------------- values

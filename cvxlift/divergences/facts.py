@@ -20,10 +20,10 @@ fact               what is checked
 ``u-quadratic``    :math:`D(u_1, z) - D(u_2, z) = \mu(\|u_1 - z\|^2 - \|u_2 - z\|^2)`
 ``coupling``       :math:`D(u_1,z_1) + D(u_2,z_2) - D(u_1,z_2) - D(u_2,z_1) = -\kappa(u_1-u_2)^T(z_1-z_2)`
 ``elementwise``    ``forward`` and ``D`` act entry by entry (a column equals its entries taken alone)
-``zero``           joint forms: :math:`D \ge 0`, :math:`D(u, \phi(u)) = 0` wherever
-                   :math:`\phi(u) = u`, and somewhere (a divergence the lifted objective can
-                   drive to 0; ``exp(-z) + exp(u - z) + z``, whose minimum over ``z`` is
-                   :math:`1 + \mathrm{softplus}(u)`, fails)
+``zero``           joint forms: :math:`D \ge 0`, and every state :math:`z = \phi(u)` costs nothing
+                   at some pre-activation that produces it (:math:`\min_{u'} D(u', z) = 0` at
+                   :math:`\phi(u^*) = z`); ``exp(-z) + exp(u - z) + z``, whose minimum over
+                   ``z`` is :math:`1 + \mathrm{softplus}(u)`, fails
 =================  ===========================================================================
 """
 from dataclasses import dataclass, field
@@ -312,9 +312,20 @@ def check_elementwise(d, form, U, rng):
     return FactCheck(not fails, worst, IDENTITY_TOL, "forward and D act entry by entry", fails)
 
 
-def check_zero(d, form, groups, rng):
-    """Fenchel-Young: :math:`D \\ge 0` and :math:`D(u, \\phi(u)) = 0` for every ``u``. Joint:
-    :math:`D \\ge 0`, :math:`D(u, \\phi(u)) = 0` wherever :math:`\\phi(u) = u`, and for some ``u``.
+def check_zero(d, form, groups, rng, zero_preimage=None):
+    r"""The divergence is zero on (a piece of) the graph of the activation.
+
+    Fenchel-Young: :math:`D \ge 0` and :math:`D(u, \phi(u)) = 0` for every ``u``.
+
+    Joint form: :math:`D \ge 0`, and the states that cost nothing are not a negligible set:
+    for the states :math:`z = \phi(u)` of the random and grid inputs, the fraction with a
+    zero-cost preimage (:math:`\min_{u'} D(u', z) = 0` at a :math:`u^*` with
+    :math:`\phi(u^*) = z`) must be positive. A jointly convex :math:`D \ge 0` vanishes on a
+    convex set, so it can be zero on the graph only where the activation is affine: the joint
+    ReLU (every state: :math:`u^* = z`) and the joint leaky ReLU (the states :math:`z \ge 0`)
+    pass; ``exp(-z) + exp(u - z) + z`` (minimum over ``u`` :math:`e^{-z} + z \ge 1` for every
+    state) and the prox form :math:`\tfrac12(z - u)^2 + g(z)` of a smooth map (zero at one
+    state only) fail -- in training they pull every pre-activation off the activation.
 
     Parameters
     ----------
@@ -323,18 +334,17 @@ def check_zero(d, form, groups, rng):
     groups : dict
         Name -> input columns.
     rng : numpy.random.Generator
+    zero_preimage : callable, optional
+        For vector atoms: ``Z -> (U*, min values)`` solving :math:`\min_u D(u, z)` per column
+        (``verify`` passes its CVXPY u-block); without it vector joint atoms skip that part.
 
     Returns
     -------
     FactCheck
     """
-    fails, worst = [], 0.0
-    zero_somewhere = False
-    best = (np.inf, None)
-    if form == "joint" and d.elementwise:
-        fixed = fixed_points(d, np.concatenate([np.ravel(U) for U in groups.values()]))
-        if fixed.size:
-            groups = dict(groups, **{"fixed points": np.tile(fixed[None, :], (d.verify_dim(), 1))})
+    fails, worst, notes = [], 0.0, []
+    n_zero = n_states = 0
+    positive = []
     for gname, U in groups.items():
         F = d.forward(U)
         scale = 1.0 + np.abs(U).max(axis=0) ** 2
@@ -349,64 +359,80 @@ def check_zero(d, form, groups, rng):
             fails.append(f"D < 0: D(u, z) = {float(val[j] * scale[j])!r} at u={full(U[:, j])}, z={full(Zr[:, j])} "
                          f"({gname})")
         if form == "fenchel":
-            must = np.ones(U.shape[1], dtype=bool)
-        elif F.shape == U.shape:
-            tol_fp = 1e-9 if gname == "fixed points" else 1e-12
-            must = np.abs(F - U).max(axis=0) <= tol_fp * (1.0 + np.abs(U).max(axis=0))
+            off = np.where(np.isfinite(rel), np.abs(rel), np.inf)
+            worst = max(worst, float(off.max(initial=0.0)))
+            for j in np.flatnonzero(off > ZERO_TOL)[:3]:
+                fails.append(f"D(u, forward(u)) = {float(at[j])!r} != 0 at u={full(U[:, j])} ({gname})")
+            continue
+        if gname not in ("random", "grid"):
+            continue
+        if d.elementwise:
+            Us, Vs = _zero_preimage_numeric(d, form, U, F)
+        elif zero_preimage is not None:
+            Us, Vs = zero_preimage(F)
         else:
-            must = np.zeros(U.shape[1], dtype=bool)
-        off = np.where(must & np.isfinite(rel), np.abs(rel), np.where(must, np.inf, 0.0))
-        worst = max(worst, float(off.max(initial=0.0)))
-        for j in np.flatnonzero(off > ZERO_TOL)[:3]:
-            where = "" if form == "fenchel" else " (where forward(u) = u)"
-            fails.append(f"D(u, forward(u)) = {float(at[j])!r} != 0 at u={full(U[:, j])}{where} ({gname})")
-        finite = np.isfinite(rel)
-        if finite.any():
-            j = int(np.argmin(np.where(finite, np.abs(rel), np.inf)))
-            if abs(rel[j]) < best[0]:
-                best = (abs(rel[j]), (U[:, j], at[j]))
-            zero_somewhere |= bool(abs(rel[j]) <= ZERO_TOL)
-    if form == "joint" and not zero_somewhere:
-        u, v = best[1] if best[1] is not None else (np.nan, np.nan)
-        fails.append(f"D(u, forward(u)) is nowhere 0 on the inputs (smallest {float(v)!r} at u={full(u)}): min over z of "
-                     "D(u, z) depends on u everywhere, so the lifted objective pulls every pre-activation (subtract "
-                     "the u-only part, or use a divergence that is 0 on the graph)")
-        worst = max(worst, best[0])
+            notes.append("states not checked (a vector atom without CVXPY)")
+            continue
+        sz = 1.0 + np.abs(F).max(axis=0) ** 2
+        with np.errstate(invalid="ignore"):
+            back = np.abs(np.asarray(d.forward(Us), dtype=float) - F).max(axis=0) / (1.0 + np.abs(F).max(axis=0))
+            err = np.where(np.isfinite(Vs), np.abs(Vs) / sz, np.inf)
+        zero = (err <= ZERO_TOL) & (back <= 1e-5)
+        n_zero += int(zero.sum())
+        n_states += zero.size
+        for j in np.flatnonzero(~zero)[:3]:
+            positive.append((gname, U[:, j], F[:, j], Vs[j]))
+    if form == "joint" and n_states:
+        frac = n_zero / n_states
+        notes.append(f"{frac:.0%} of {n_states} states (random, grid) cost 0 at a preimage")
+        if n_zero == 0:
+            worst = max(worst, 1.0)
+            for gname, u, z, v in positive[:3]:
+                how = "is not attained (D decreases without end)" if not np.isfinite(v) else f"= {float(v)!r} > 0"
+                fails.append(f"min over u of D(u, z) {how} for z = forward(u) = {full(z)} (u={full(u)}, {gname}): "
+                             "no state the activation produces costs 0 at a pre-activation that produces it, so the "
+                             "lifted objective pulls every pre-activation off the activation")
     fails = list(dict.fromkeys(fails))
-    what = "D >= 0, D(u, forward(u)) = 0" if form == "fenchel" else \
-        "D >= 0; D(u, forward(u)) = 0 where forward(u) = u, and somewhere"
+    what = "D >= 0, D(u, forward(u)) = 0" if form == "fenchel" else "D >= 0"
+    if notes:
+        what += "; " + "; ".join(sorted(set(notes)))
     return FactCheck(not fails, worst, ZERO_TOL, what, fails)
 
 
-def fixed_points(d, points, iters=80):
-    r"""Roots of :math:`\phi(u) - u` of an elementwise atom between consecutive sorted
-    ``points`` (sign changes, refined by bisection), so that ``zero`` checks
-    :math:`D(u, \phi(u)) = 0` at isolated fixed points too.
+def _zero_preimage_numeric(d, form, U, F):
+    r"""Per entry of an elementwise joint atom: :math:`u^* = \arg\min_{u'} D(u', z)` for
+    :math:`z = \phi(u)`, starting from ``u`` (1-D minimisation), and the minimum (``inf`` where
+    the search finds no minimiser)."""
+    from ..fast.numeric_prox import bracket_minimum, minimize_scalar
 
-    Parameters
-    ----------
-    d : Divergence
-    points : ndarray
+    z = F.reshape(-1)
+    x0 = U.reshape(-1).astype(float)
 
-    Returns
-    -------
-    ndarray
-        The fixed points found (at most 50).
-    """
-    x = np.unique(points[np.isfinite(points) & (np.abs(points) <= 1e4)])
-    if x.size < 2:
-        return x[:0]
-    g = np.asarray(d.forward(x[None, :]), dtype=float)[0] - x
-    change = np.flatnonzero((np.sign(g[:-1]) * np.sign(g[1:])) < 0)[:50]
-    lo, hi = x[change], x[change + 1]
-    glo = g[change]
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        gm = np.asarray(d.forward(mid[None, :]), dtype=float)[0] - mid
-        left = np.sign(gm) == np.sign(glo)
-        lo, hi = np.where(left, mid, lo), np.where(left, hi, mid)
-        glo = np.where(left, gm, glo)
-    return 0.5 * (lo + hi)
+    def h(x, idx):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return np.asarray(d.divergence_value(x[None, :], z[idx][None, :], form), dtype=float).reshape(-1)
+
+    every = np.arange(z.size)
+    v0 = h(x0, every)
+    Us, Vs = x0.copy(), v0.copy()
+    todo = np.flatnonzero(~(np.abs(v0) <= ZERO_TOL * (1.0 + z**2)))
+    if todo.size:
+        def hs(x, idx):
+            return h(x, todo[idx])
+
+        lo, hi = bracket_minimum(hs, x0[todo], 1e-2 * (1.0 + np.abs(x0[todo])), max_expand=60)
+        ok = ~np.isnan(lo)
+        xs = x0[todo].copy()
+        if ok.any():
+            sel = np.flatnonzero(ok)
+
+            def hsel(x, idx):
+                return h(x, todo[sel[idx]])
+
+            xs[sel] = minimize_scalar(hsel, lo[sel], hi[sel])
+        Us[todo] = xs
+        Vs[todo] = np.where(ok, h(xs, todo), np.inf)
+    return Us.reshape(U.shape), Vs.reshape(U.shape).sum(axis=0)
 
 
 # ---------------------------------------------------------------------------- the fast path's probe
