@@ -25,6 +25,7 @@ the exact numpy divergences (negative: the fast solution is better).
 Run (one BLAS thread, as every benchmark here):
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_user_atoms.py
 Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --block-m 1000 --repeat 3 --timeout 300 --skip-train --skip-blocks
+--rejected (also train ``omega``, which verify rejects) --only TEXT
 """
 import argparse
 import os
@@ -49,10 +50,13 @@ from bench_blocks import bias, cvx_run  # noqa: E402
 from cvxlift import cvxsolve, fast  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data", "mnist10k.npz")
-USER = runpy.run_path(os.path.join(ROOT, "examples", "user_atoms.py"), run_name="user_atoms")["ATOMS"]
+_NS = runpy.run_path(os.path.join(ROOT, "examples", "user_atoms.py"), run_name="user_atoms")
+USER = dict(_NS["ATOMS"], **_NS["REJECTED"])
 #: (atom, form) trained, with the built-in reference of the same form.
 CASES = [("steep_hard_sigmoid", "fenchel"), ("softplus_exact", "fenchel"), ("relu", "fenchel"),
          ("hard_sigmoid_joint", "joint"), ("elastic_hard_sigmoid", "joint"), ("relu", "joint")]
+#: Trained with ``--rejected``: an atom verify rejects (its ``zero`` row), to show why.
+REJECTED = [("omega", "joint")]
 
 
 def atom(name):
@@ -157,6 +161,19 @@ def block_cases(name, form, m, rng, X0):
                 lambda v: (v[0].value, v[1].value),
                 lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho), d.problem_class(form),
                 d.has_dsl(form)))
+    props = fast.atom_props(d, form)
+    if fast.select("w_step", atom=props).name != "admm" and props.u_prox in ("exact", "numeric"):
+        # the other W-step that applies (a nonsmooth-capable one), for comparison
+        (cand,) = [c for c in fast.candidates("w_step") if c.name == "admm"]
+
+        def run_admm():
+            t0 = time.perf_counter()
+            W, b, it, cert, conv = cand.solver(X1, Z2, d, form, lam, rho, props, None, None, 1e-10, 5000)
+            return W, b, fast.BlockResult(it, cert, conv, time.perf_counter() - t0, float("nan"), cand.label)
+
+        out.append((f"W-step p=300 q=300 {name} {form} (admm, not selected)", run_admm, lambda r: (r[0], r[1]),
+                    None, None, lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho), None,
+                    False))
     pb = fast.XStepProblem(U0, W10, b10, X2, d, form, simplex, "joint", lam, lam)
 
     def run_x():
@@ -192,12 +209,13 @@ def main(argv=None):
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-blocks", action="store_true")
     ap.add_argument("--only", default="", help="run only the atoms whose name contains this text")
+    ap.add_argument("--rejected", action="store_true", help="also train the atoms verify rejects (no blocks)")
     args = ap.parse_args(argv)
     print(f"# user atoms on the fast path -- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"numpy {np.__version__}, cvxpy {cp.__version__}; load average {os.getloadavg()[0]:.2f}; "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     print(f"# command: python benchmarks/bench_user_atoms.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    cases = [c for c in CASES if args.only in c[0]]
+    cases = [c for c in CASES + (REJECTED if args.rejected else []) if args.only in c[0]]
     if not args.skip_train:
         X, Y, Xt, Yt = load(args.m)
         print(f"\n## training 784-{args.hidden}-10 on {X.shape[1]} digits, {args.sweeps} sweeps, test on "
@@ -210,7 +228,7 @@ def main(argv=None):
         for r in rows:
             blocks = ", ".join(f"{k} {v}" for k, v in sorted(r["solvers"].items()))
             vs = f"{r['sweep'] / ref[r['form']]:.2f}x" if r["form"] in ref else "-"
-            ver = "built-in" if r["atom"] == "relu" else ("PASSED" if r["verified"] else "FAILED") + \
+            ver = "built-in" if r["atom"] == "relu" else ("PASSED" if r["verified"] else "**FAILED**") + \
                 f" ({r['verify_s']:.0f} s)"
             print(f"| {r['atom']} | {r['form']} | {ver} | {blocks} | {r['sweep']:.2f} s | {vs} | {r['cvxpy']} | "
                   f"{r['monotone']} | {r['rejected']} | {r['objective']:.6g} | {r['acc']:.4f} |", flush=True)
@@ -224,13 +242,15 @@ def main(argv=None):
         print("| block | fast | CVXPY (solver) | ratio | gap | fast solver, iterations, certificate |")
         print("|---|---|---|---|---|---|")
         for name, form in cases:
-            if name == "relu":
+            if name == "relu" or (name, form) in REJECTED:
                 continue
             for label, run_fast, get, build, get_cvx, objective, pclass, dsl in block_cases(name, form, m, rng, X0):
                 tf, res = timed(run_fast, args.repeat)
                 info = res[-1]
                 F_fast = objective(get(res))
-                if not dsl:
+                if build is None:
+                    cvx, ratio, gap = "(see the row above)", "-", "-"
+                elif not dsl:
                     cvx, ratio, gap = "n/a (no CVXPY declaration)", "n/a", "n/a"
                 else:
                     out = cvx_run(build, pclass, get_cvx, objective, args.timeout)

@@ -773,7 +773,7 @@ def _fact_rows(d, form, groups, rng):
         row = _guard(form, "u-gradient", _fact_row, form, "u-gradient", facts.check_u_gradient, d, form, Us, Z, L)
         out.append(row)
     row = _guard(form, "domain", _fact_row, form, "domain", facts.check_domain, d, form, Us, rng)
-    row.detail += f" ({'declared' if getattr(d, 'declared_facts', None) and _declared(d, form, 'domain') else 'derived'})"
+    row.detail += f" ({_source(d, form, 'domain')})"
     out.append(row)
     if d.elementwise:
         out.append(_guard(form, "elementwise", _fact_row, form, "elementwise", facts.check_elementwise, d, form,

@@ -64,6 +64,7 @@ def soft_threshold_divergence(register=False):
         prox_phi=prox_phi,
         problem_class="QP",
         kinks=(-1.0, 1.0),
+        lipschitz=1.0,            # of forward: the fast W-step's step size (verify checks it)
         register=register,
     )
 

@@ -94,7 +94,8 @@ def elastic_hard_sigmoid():
     return cvxlift.declare_divergence(
         "elastic_hard_sigmoid",
         forward=lambda U: np.clip(U, 0.0, 1.0),
-        joint=lambda u, z: cp.sum_squares(z - u) + BETA * cp.sum(cp.pos(-u) + cp.pos(u - 1)) + indicator([z >= 0, z <= 1]),
+        joint=lambda u, z: (cp.sum_squares(z - u) + BETA * cp.sum(cp.pos(-u) + cp.pos(u - 1))
+                            + indicator([z >= 0, z <= 1])),
         joint_value=lambda U, Z: np.sum((Z - U) ** 2 + BETA * _dist01(U), axis=0),
         prox_u=_prox_u_elastic, domain=(0.0, 1.0), coupling=2.0, lipschitz=1.0, kinks=(0.0, 1.0),
     )

@@ -83,7 +83,17 @@ _WHAT = {
 
 
 def has_own(cls, method):
-    """``True`` when ``method`` is implemented by ``cls`` or a base other than :class:`Divergence`."""
+    """``True`` when ``method`` is implemented by ``cls`` or a base other than :class:`Divergence`.
+
+    Parameters
+    ----------
+    cls : type
+    method : str
+
+    Returns
+    -------
+    bool
+    """
     for klass in cls.__mro__:
         if method in klass.__dict__:
             return klass is not Divergence

@@ -306,7 +306,8 @@ def check_elementwise(d, form, U, rng):
     with np.errstate(invalid="ignore"):
         err_d = np.where(np.isfinite(Dc) & np.isfinite(De), np.abs(Dc - De) / (1.0 + np.abs(Dc)),
                          np.where(np.isinf(Dc) == np.isinf(De), 0.0, np.inf))
-    fails += [f"D of the column is {Dc[j]!r}, the sum over its entries {De[j]!r} at u={full(U[:, j])}, z={full(Z[:, j])}"
+    fails += [f"D of the column is {float(Dc[j])!r}, the sum over its entries {float(De[j])!r} at u={full(U[:, j])}, "
+              f"z={full(Z[:, j])}"
               for j in np.flatnonzero(err_d > IDENTITY_TOL)[:3]]
     worst = max(float(err_f.max(initial=0.0)), float(err_d.max(initial=0.0)))
     return FactCheck(not fails, worst, IDENTITY_TOL, "forward and D act entry by entry", fails)

@@ -51,7 +51,8 @@ class MaxPool(Divergence):
             raise ValidationError(f"pool_size must be an integer >= 1, got {pool_size!r}")
         w = _to_float(weight)
         if not (math.isfinite(w) and w >= 1.0):
-            raise ValidationError(f"weight must be a finite number >= 1 (> 1 for a unique argmin; 1 is the paper's degenerate form), got {weight!r}")
+            raise ValidationError(f"weight must be a finite number >= 1 (> 1 for a unique argmin; 1 is the paper's "
+                                  f"degenerate form), got {weight!r}")
         self.pool_size = int(pool_size)
         self.weight = w
 

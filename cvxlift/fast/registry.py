@@ -204,7 +204,8 @@ def select(kind, method=None, block=None, **props):
     """The first candidate for ``kind`` whose predicate holds for ``props``.
 
     ``props`` are keyword arguments of the predicates: ``atom`` (an :class:`AtomProps`)
-    for the W-step; ``prev`` and ``next`` (and ``q``, the next layer's width) for the X-step; ``atom`` and ``loss`` (a name)
+    for the W-step; ``prev`` and ``next`` (and ``q``, the next layer's width) for the X-step; ``atom`` and
+    ``loss`` (a name)
     for the output step; ``layers`` (a tuple of :class:`AtomProps`, one per layer) for
     the lifted prediction. ``method`` names one candidate to use (it must apply).
     ``block`` (e.g. ``"W0"``) names the block in the message.

@@ -2,6 +2,7 @@
 import cvxpy as cp
 import numpy as np
 import pytest
+from cvxpy.transforms import indicator
 
 import cvxlift
 from cvxlift import Divergence, FormError, ValidationError
@@ -78,7 +79,7 @@ def test_registry_rejects_duplicates_and_holds_classes(clean_registry):
 def test_declared_atoms_are_classes_and_duplicates_raise(clean_registry):
     def make(**kw):
         return cvxlift.declare_divergence("my-soft", forward=lambda U: np.maximum(U, 0),
-                                          phi=lambda z: 0.5 * cp.sum_squares(z) + cvxlift.divergences.base.indicator([z >= 0]),
+                                          phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]),
                                           phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)), **kw)
 
     d = make(register=True)

@@ -182,3 +182,24 @@ def test_user_atoms_train_on_the_fast_path_without_cvxpy(name, form, monkeypatch
     assert "rejected" not in net.block_info_
     h = np.asarray(net.history_)
     assert np.all(np.diff(h) <= 1e-12 * np.abs(h[:-1])) and h[-1] < h[0]
+
+
+PDHG_CASES = [("elastic_hard_sigmoid", "joint"), ("leaky_relu", "joint"), ("maxpool", "joint")]
+
+
+@pytest.mark.parametrize("name,form", PDHG_CASES)
+def test_pdhg_x_step_with_a_next_layer_nonsmooth_in_u_matches_cvxpy(name, form):
+    dn = cvxlift.MaxPool(2) if name == "maxpool" else _atom(name)
+    dp = ATOMS["relu"]
+    rng = np.random.default_rng(seed_of(name, "pdhg"))
+    p, q, m = 6, 4, 20
+    n_u = dn.in_dim(q)
+    W, b = rng.normal(size=(n_u, p)) / 2, rng.normal(size=n_u)
+    U0, Znext = 2.0 * rng.normal(size=(p, m)), dn.forward(2.0 * rng.normal(size=(n_u, m)))
+    Z, info = fast.x_step(U0, W, b, Znext, dp, "joint", dn, form, 1.0, 2.0)
+    assert info.solver == "x_step/pdhg" and info.converged, info
+    Zv = cp.Variable((p, m))
+    obj = dp.divergence(param(U0), Zv, "joint") + 2.0 * dn.divergence(W @ Zv + bias(b, m), param(Znext), form)
+    cvx_solve(cp.Problem(cp.Minimize(obj)), "QP")
+    F_cvx = fast.XStepProblem(U0, W, b, Znext, dp, "joint", dn, form, 1.0, 2.0).objective(Zv.value)
+    assert_objectives(info.objective, F_cvx, what=f"relu -> {name}")
