@@ -25,7 +25,7 @@ the exact numpy divergences (negative: the fast solution is better).
 Run (one BLAS thread, as every benchmark here):
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_user_atoms.py
 Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --block-m 1000 --repeat 3 --timeout 300 --skip-train --skip-blocks
---rejected (also train ``omega``, which verify rejects) --only TEXT
+--rejected (also train ``omega``, which verify rejects) --only NAME [NAME ...]
 """
 import argparse
 import os
@@ -168,7 +168,7 @@ def block_cases(name, form, m, rng, X0):
 
         def run_admm():
             t0 = time.perf_counter()
-            W, b, it, cert, conv = cand.solver(X1, Z2, d, form, lam, rho, props, None, None, 1e-10, 5000)
+            W, b, it, cert, conv = cand.solver(X1, Z2, d, form, lam, rho, props, None, None, 1e-9, 2000)
             return W, b, fast.BlockResult(it, cert, conv, time.perf_counter() - t0, float("nan"), cand.label)
 
         out.append((f"W-step p=300 q=300 {name} {form} (admm, not selected)", run_admm, lambda r: (r[0], r[1]),
@@ -208,14 +208,15 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-blocks", action="store_true")
-    ap.add_argument("--only", default="", help="run only the atoms whose name contains this text")
+    ap.add_argument("--only", nargs="*", default=[], help="run only the atoms whose name contains one of these")
     ap.add_argument("--rejected", action="store_true", help="also train the atoms verify rejects (no blocks)")
     args = ap.parse_args(argv)
     print(f"# user atoms on the fast path -- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"numpy {np.__version__}, cvxpy {cp.__version__}; load average {os.getloadavg()[0]:.2f}; "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     print(f"# command: python benchmarks/bench_user_atoms.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    cases = [c for c in CASES + (REJECTED if args.rejected else []) if args.only in c[0]]
+    cases = [c for c in CASES + (REJECTED if args.rejected else [])
+             if not args.only or any(o in c[0] for o in args.only)]
     if not args.skip_train:
         X, Y, Xt, Yt = load(args.m)
         print(f"\n## training 784-{args.hidden}-10 on {X.shape[1]} digits, {args.sweeps} sweeps, test on "

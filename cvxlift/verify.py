@@ -57,7 +57,7 @@ from .exceptions import CvxliftError, FormError, SolverError, UnknownAtomError, 
 
 LARGE = (1e3, 1e6)
 #: Steps ``t`` at which the proximal maps are checked.
-PROX_STEPS = (1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6, 1e9)
+PROX_STEPS = (1e-6, 1e-3, 1.0, 1e3, 1e9)
 
 
 @dataclass

@@ -29,7 +29,9 @@ quadratic in ``u``, a next layer of at most ``DUAL_MAX_Q`` rows)
 ``w_step/admm`` (``D`` with a u-prox: nonsmooth in ``u`` allowed)
     ADMM on the split :math:`U = WA_c + c\mathbf 1^T`: the (W, c)-part is a ridge solve with one
     Cholesky factor of :math:`\sigma A_cA_c^T + 2\rho I` (refactored only when residual balancing
-    changes :math:`\sigma`), the U-part the atom's elementwise u-prox
+    changes :math:`\sigma`; the Gram matrix, the factor and the dual are remembered for the next
+    W-step with the same input -- the first layer's, every sweep), the U-part the atom's elementwise
+    u-prox
     :math:`\arg\min_U \lambda D(U, Z) + \tfrac\sigma2\|U - V\|^2`. Two products of the size of
     :math:`WA` per iteration. Stops when the relative primal and dual residuals are below
     ``tol`` (certificate: the larger of the two); returns the best point seen by the exact
@@ -47,7 +49,7 @@ NUMERIC_TOL = 1e-6
 #: Armijo parameter and step halvings of ``tilt_newton``'s line search.
 ARMIJO, MAX_HALVINGS = 1e-4, 40
 #: ADMM: residual ratio that triggers a change of the penalty, and how often it is checked.
-BALANCE_RATIO, BALANCE_EVERY = 10.0, 5
+BALANCE_RATIO, BALANCE_EVERY, MAX_CHANGES = 10.0, 5, 30
 #: ADMM over-relaxation parameter (1: plain ADMM; 1.5-1.8 is usually faster).
 RELAX = 1.6
 
@@ -242,6 +244,35 @@ def _w_objective(A, Z, W, b, d, form, lam, rho):
         return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
 
 
+class _AdmmMemory:
+    """What one W-step leaves for the next with the same input ``A`` (the first layer's input
+    is the same in every sweep): the Gram matrix, the penalty and its Cholesky factor (the
+    "cached ridge factor"), and the scaled dual ``Y`` -- a warm start only: ADMM converges from
+    any ``Y``, so a memory that belongs to another problem costs speed, never correctness. The
+    input is compared entry by entry with a stored copy before the Gram matrix is reused."""
+
+    SIZE = 2
+
+    def __init__(self):
+        self.entries = []
+
+    def find(self, A):
+        for e in self.entries:
+            if e["A"].shape == A.shape and (e["A"] is A or np.array_equal(e["A"], A)):
+                return e
+        return None
+
+    def store(self, A, **values):
+        e = self.find(A)
+        if e is None:
+            e = {"A": np.array(A, copy=True)}
+            self.entries = ([e] + self.entries)[: self.SIZE]
+        e.update(values)
+
+
+_MEMORY = _AdmmMemory()
+
+
 @register("w_step", "admm", lambda atom: atom.u_prox in ("exact", "numeric"),
           "a u-prox (u_prox 'exact' or 'numeric': an elementwise atom, or a certified numpy prox_u); "
           "D may be nonsmooth in u")
@@ -250,28 +281,38 @@ def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     q = d.in_dim(Z.shape[0]) if W0 is None else W0.shape[0]
     abar = A.mean(axis=1)
     Ac = A - abar[:, None]
-    G = mm(Ac, Ac.T)
+    mem = _MEMORY.find(A)
+    G = mem["G"] if mem is not None else mm(Ac, Ac.T)
     W = np.zeros((q, p)) if W0 is None else W0.copy()
     b = np.zeros(q) if b0 is None else b0.copy()
     best = (_w_objective(A, Z, W, b, d, form, lam, rho), W.copy(), b.copy())
     c = b + W @ abar
     U = mm(W, Ac) + c[:, None]
     T = mm(U, Ac.T)                        # U Ac^T
-    S = np.zeros((q, p))                   # Y Ac^T (Y = 0)
-    Y = np.zeros((q, m))
-    # penalty: lam times the curvature scale of D in u (1 when unknown), in units of the data
-    sigma = lam * (2.0 * props.u_quadratic if props.u_quadratic else 1.0)
-    sigma *= m / max(float(np.trace(G)) / p, 1e-300) if p else 1.0
-    sigma = float(np.clip(sigma, 1e-8, 1e8))
 
     def factor(sig):
         M = sig * G
         M[np.diag_indices(p)] += 2.0 * rho
         return spd_factor(M)
 
-    solve = factor(sigma)
+    if mem is not None and mem.get("Y") is not None and mem["Y"].shape == (q, m):
+        # warm start of the dual and the penalty from the last W-step with this input
+        sigma, Y = mem["sigma"], mem["Y"].copy()
+        S = mm(Y, Ac.T)
+        solve = mem["solve"] if mem.get("key") == (sigma, rho) else factor(sigma)
+    else:
+        S = np.zeros((q, p))                   # Y Ac^T (Y = 0)
+        Y = np.zeros((q, m))
+        # penalty: lam times the curvature of D in u (1 when unknown), times m / (mean diagonal of
+        # the Gram matrix): a start above the best value, which residual balancing then halves
+        # (measured: far fewer iterations than starting low)
+        sigma = lam * (2.0 * props.u_quadratic if props.u_quadratic else 1.0)
+        sigma *= m / max(float(np.trace(G)) / p, 1e-300) if p else 1.0
+        sigma = float(np.clip(sigma, 1e-8, 1e8))
+        solve = factor(sigma)
     tol_r = max(float(tol), 1e-12)
     it = 0
+    changes = 0
     cert = np.inf
     while it < max_iter:
         it += 1
@@ -298,9 +339,10 @@ def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
         cert = max(r / r_scale, sdual / s_scale)
         if cert <= tol_r:
             break
-        if it % BALANCE_EVERY == 0:
+        if it % BALANCE_EVERY == 0 and changes < MAX_CHANGES:
             ratio = (r / r_scale) / max(sdual / s_scale, 1e-300)
             if ratio > BALANCE_RATIO or ratio < 1.0 / BALANCE_RATIO:
+                changes += 1
                 k = 2.0 if ratio > BALANCE_RATIO else 0.5
                 sigma *= k
                 Y /= k
@@ -310,6 +352,7 @@ def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     F = _w_objective(A, Z, W, bW, d, form, lam, rho)
     if np.isfinite(F) and F <= best[0]:
         best = (F, W, bW)
+    _MEMORY.store(A, G=G, sigma=sigma, solve=solve, key=(sigma, rho), Y=Y)
     return best[1], best[2], it, cert, bool(cert <= tol_r)
 
 
