@@ -645,10 +645,11 @@ def _prox_reference(d, form, U, V, t, blk, side):
     return minimize_scalar(h, lo, hi).reshape(V.shape)
 
 
-def _prox_errors(d, form, side, A, X, Ref, P, t):
+def _prox_errors(d, form, side, A, X, Ref, P, t, tol):
     """Per-column error of a prox ``P`` against the reference ``Ref``: the scaled distance, or 0
-    where ``P`` is at least as good for the prox objective (a reference solve of a nearly flat
-    problem, at large ``t``, is less accurate than the prox; a wrong prox is worse)."""
+    where it exceeds ``tol`` but ``P`` is at least as good for the prox objective (a reference
+    solve of a nearly flat problem, at large ``t``, is less accurate than the prox; a wrong prox
+    is worse). Also returns whether the objectives decided a column."""
     err = _scaled_err(Ref, P, np.concatenate([A, X], axis=0))
 
     def obj(Y):
@@ -658,7 +659,8 @@ def _prox_errors(d, form, side, A, X, Ref, P, t):
 
     fp, fr = obj(P), obj(Ref)
     as_good = np.isfinite(fp) & (fp <= fr + 1e-9 * (1.0 + np.abs(fr)))
-    return np.where(as_good, 0.0, err), bool(np.any(as_good & (err > 0)))
+    by_obj = as_good & (err > tol)
+    return np.where(by_obj, 0.0, err), bool(np.any(by_obj))
 
 
 def _check_prox(d, form, rng, solver, dsl):
@@ -682,11 +684,8 @@ def _check_prox(d, form, rng, solver, dsl):
             Z = _prox_reference(d, form, U, V, t, blk, "z")
         except SolverError as exc:
             return Check(form, "prox", False, detail=f"the reference solve failed at t={t!r}: {exc}")
-        if user is not None:
-            P = np.asarray(user(V + t * U, t) if form == "fenchel" else user(U, V, t), dtype=float)
-        else:
-            P = d.prox_z(U, V, t, form)
-        err, better = _prox_errors(d, form, "z", U, V, Z, P, t)
+        P = d.declared_prox_z(U, V, t, form) if user is not None else d.prox_z(U, V, t, form)
+        err, better = _prox_errors(d, form, "z", U, V, Z, P, t, tol)
         by_obj = by_obj or better
         worst = max(worst, float(err.max()))
         for j in np.flatnonzero(err > tol)[:3]:
@@ -725,7 +724,7 @@ def _check_prox_u(d, form, rng, solver, dsl):
         except SolverError as exc:
             return Check(form, "prox-u", False, detail=f"the reference solve failed at t={t!r}: {exc}")
         P = np.asarray(user(Zs, Wc, t), dtype=float) if user is not None else d.prox_u(Zs, Wc, t, form)
-        err, better = _prox_errors(d, form, "u", Zs, Wc, Uref, P, t)
+        err, better = _prox_errors(d, form, "u", Zs, Wc, Uref, P, t, tol)
         by_obj = by_obj or better
         worst = max(worst, float(err.max()))
         for j in np.flatnonzero(err > tol)[:3]:

@@ -156,6 +156,33 @@ class CustomDivergence(Divergence, abstract=True):
             return self._spec["prox_u"] if form == "joint" else None
         return self._spec["prox_phi" if form == "fenchel" else "prox_joint"]
 
+    def declared_prox_z(self, u, v, t, form=None):
+        r"""The z-prox *as declared*: :math:`\arg\min_z D(u, z) + \|z - v\|^2/(2t)` through the user's
+        numpy ``prox_phi`` / ``prox_joint`` when one was given (certified or not), else
+        :meth:`prox_z`. This is what a certification (``verify``'s ``prox`` row,
+        ``cvxlift.certify``) must test before it marks the prox certified.
+
+        Parameters
+        ----------
+        u, v : ndarray
+        t : float or ndarray
+        form : {"fenchel", "joint"}, optional
+
+        Returns
+        -------
+        ndarray
+        """
+        form = self.check_form(form)
+        user = self.declared_prox(form)
+        if user is None:
+            return self.prox_z(u, v, t, form)
+        U, vec = as_columns(np.asarray(u, dtype=float))
+        V, _ = as_columns(np.asarray(v, dtype=float))
+        T = np.asarray(t, dtype=float)
+        Z = user(V + T * U, T) if form == "fenchel" else user(U, V, T)
+        Z = np.asarray(Z, dtype=float)
+        return Z[:, 0] if vec else Z
+
     def _certified(self, form, part):
         from ..fast.registry import is_certified
 
