@@ -366,10 +366,20 @@ def kkt_residual_box(d, Z, G):
     return np.where(at_lo & at_hi, 0.0, R)
 
 
+#: A column's new objective counts as worse than its warm start's only beyond this (relative)
+#: rounding slack: the two are sums of the same terms evaluated at nearby points.
+WORSE_RTOL = 1e-13
+
+
+def worse_columns(new, old):
+    """Indices of the columns whose objective ``new`` exceeds ``old`` beyond rounding (:data:`WORSE_RTOL`)."""
+    return np.flatnonzero(~(new <= old + WORSE_RTOL * np.maximum(np.abs(old), 1.0)))
+
+
 def relative(res, G):
     """The certificate: residual norm over ``1 + ||gradient||`` per column."""
     return colnorm(res) / (1.0 + colnorm(G))
 
 
 __all__ = ["BOX", "at_bound", "bounds", "envelope_structure", "ChainProblem", "DistEnvelope", "Envelope", "GenericEnvelope", "OutputEnvelope", "ZeroEnvelope",
-           "colsq", "kkt_residual_box", "loss_columns", "relative"]
+           "colsq", "kkt_residual_box", "loss_columns", "relative", "worse_columns"]

@@ -50,6 +50,12 @@ def middle_ok(p, fenchel=True):
     return fenchel and p.form == "fenchel" and p.u_lipschitz is not None
 
 
+def zprox(d, form, U, V, t):
+    """The atom's z-prox :meth:`~cvxlift.divergences.Divergence.prox_z` without its input checks
+    (called once per iteration on arrays this module built)."""
+    return d.prox_phi(V + t * U, t) if form == "fenchel" else d.prox_joint(U, V, t)
+
+
 def solve(pb, hidden0, tol, max_iter, cols=None):
     """FISTA from ``hidden0`` on the columns ``cols`` (all by default).
 
@@ -113,14 +119,14 @@ def solve(pb, hidden0, tol, max_iter, cols=None):
     def prox(V, t):
         out = np.empty_like(V)
         tt = t if np.ndim(t) == 0 else t[off[0]:off[1]]
-        out[off[0]:off[1]] = d0.prox_z(store["U0"], V[off[0]:off[1]], tt * lam0, f0)
+        out[off[0]:off[1]] = zprox(d0, f0, store["U0"], V[off[0]:off[1]], tt * lam0)
         for l in range(1, L):
             V_l = V[off[l]:off[l + 1]]
             if l in quad:
                 out[off[l]:off[l + 1]] = divs[l].project_domain(V_l)
             else:                                       # prox of t lam_l Phi_l
                 tl = t if np.ndim(t) == 0 else t[off[l]:off[l + 1]]
-                out[off[l]:off[l + 1]] = divs[l].prox_z(np.zeros_like(V_l), V_l, tl * lams[l], "fenchel")
+                out[off[l]:off[l + 1]] = divs[l].prox_phi(V_l, tl * lams[l])
         return out
 
     start = [np.asarray(h, dtype=np.float64) for h in hidden0]

@@ -37,6 +37,7 @@ computed exactly entry by entry (:func:`~cvxlift.fast.chain.kkt_residual_box`), 
 import numpy as np
 from scipy import linalg
 
+from ._common import TINY
 from .chain import BOX, bounds, colsq, envelope_structure, kkt_residual_box, relative
 
 #: Largest output width for which the per-column Woodbury update is used (``q x q`` solves).
@@ -101,10 +102,15 @@ class _Operator:
             if kc:
                 iL = self.block(n - 1)
                 H0[iL, iL] += kc * (WL.T @ WL)
-        cf = linalg.cho_factor(H0, lower=False, check_finite=False)
-        Hi = linalg.cho_solve(cf, np.eye(nh), check_finite=False)
+        try:
+            cf = linalg.cho_factor(H0, lower=False, check_finite=False)
+            Hi = linalg.cho_solve(cf, np.eye(nh), check_finite=False)
+        except linalg.LinAlgError:                 # positive definite in exact arithmetic; rounding
+            w, V = linalg.eigh(H0, check_finite=False)
+            w = np.maximum(w, np.finfo(float).eps * max(float(w.max()), TINY))
+            Hi = (V / w) @ V.T
         Hi = 0.5 * (Hi + Hi.T)
-        self.mu = 1.0 / max(float(linalg.eigvalsh(Hi, subset_by_index=[nh - 1, nh - 1])[0]), 1e-300)
+        self.mu = 1.0 / max(float(linalg.eigvalsh(Hi, subset_by_index=[nh - 1, nh - 1])[0]), TINY)
         # padded copies: index nh is a dummy entry (zero row and column)
         self.Hp = np.zeros((nh + 1, nh + 1))
         self.Hp[:nh, :nh] = Hi

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
-from .chain import LOSSES, ChainProblem
+from .chain import LOSSES, ChainProblem, worse_columns
 from .registry import register, select
 from .result import BlockResult
 
@@ -110,7 +110,7 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
         it += it2
         n_fallback, fallback = int(bad.size), "joint_x_step/fista"
     if Z0 is not None:
-        worse = np.flatnonzero(pb.objective_columns(states) > pb.objective_columns(Z0))
+        worse = worse_columns(pb.objective_columns(states), pb.objective_columns(Z0))
         if worse.size:
             states = [S.copy() for S in states]
             for S, T in zip(states, Z0):

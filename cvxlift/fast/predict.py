@@ -47,7 +47,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
 from ._common import TINY, as_matrix, as_vector
-from .chain import ChainProblem
+from .chain import ChainProblem, worse_columns
 from .registry import NoFastSolver, atom_props, register, select
 from .result import BlockResult
 from .xstep import XStepProblem, x_step
@@ -236,9 +236,7 @@ def _convex(layers):
 
 def _no_worse(net, states, Z0, certs):
     """Per column, keep ``Z0`` where the result's objective is larger (the warm start is never lost)."""
-    new = net.chain.objective_columns(states)
-    old = net.chain.objective_columns(Z0)
-    worse = np.flatnonzero(new > old)
+    worse = worse_columns(net.chain.objective_columns(states), net.chain.objective_columns(Z0))
     if worse.size:
         states = [S.copy() for S in states]
         for S, T in zip(states, Z0):
