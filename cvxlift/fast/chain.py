@@ -26,7 +26,8 @@ prediction, :math:`\mu\|z - u\|^2 + I_C(z)`            :math:`\Pi_C(u)`; :math:`
                                                        coordinates (box) or the support (simplex)
 squared loss, :math:`\mu\|z - u\|^2 + I_C(z)`          :math:`\Pi_C((y + \Lambda u)/(1 + \Lambda))`,
                                                        :math:`\Lambda = \lambda\mu`; :math:`c = 2\Lambda`,
-                                                       :math:`\delta = \tfrac{\Lambda}{1+\Lambda}\times` (free / support)
+                                                       :math:`\delta = \Lambda/(1+\Lambda)` on the free
+                                                       coordinates (box) or the support (simplex)
 cross-entropy, :math:`\mu\|z - u\|^2 + I_\Delta(z)`    Appendix A; :math:`c = 2\Lambda`,
                                                        :math:`\delta_i = z_i^2/(z_i^2 + y_i/(2\Lambda))` on the support
 other smooth-in-``u`` last layers                      ``forward`` / the output step; gradient only
@@ -381,5 +382,6 @@ def relative(res, G):
     return colnorm(res) / (1.0 + colnorm(G))
 
 
-__all__ = ["BOX", "at_bound", "bounds", "envelope_structure", "ChainProblem", "DistEnvelope", "Envelope", "GenericEnvelope", "OutputEnvelope", "ZeroEnvelope",
+__all__ = ["BOX", "at_bound", "bounds", "envelope_structure", "ChainProblem", "DistEnvelope", "Envelope",
+           "GenericEnvelope", "OutputEnvelope", "ZeroEnvelope",
            "colsq", "kkt_residual_box", "loss_columns", "relative", "worse_columns"]

@@ -69,7 +69,6 @@ def solve(pb, hidden0, tol, max_iter, cols=None):
     sizes = [S.shape[0] for S in hidden0]
     off = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     quad = [l for l in range(1, L) if pb.props[l].u_quadratic is not None]
-    fy = [l for l in range(1, L) if l not in quad]
     a = [lams[l] * pb.props[l].u_quadratic if l in quad else 0.0 for l in range(L)]
     nW = [None] + [spectral_norm_sq(W[l]) for l in range(1, n)]
     Lb = []

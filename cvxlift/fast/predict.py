@@ -331,7 +331,8 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             idx = idx[keep]
             if not idx.size:
                 break
-            Uc, Y, Vz, Z, P1, F, nF = Uc[:, keep], Y[:, keep], Vz[:, keep], Z[:, keep], P1[:, keep], F[:, keep], nF[keep]
+            Uc, Y, Vz, Z, P1, F = Uc[:, keep], Y[:, keep], Vz[:, keep], Z[:, keep], P1[:, keep], F[:, keep]
+            nF = nF[keep]
             done = done[keep]
         it += 1
         delta = (Z == Vz).astype(np.float64)
@@ -362,7 +363,8 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             Vt, Zt, Pt, Ft = evaluate(Uc[:, todo], Yt)
             ok = np.einsum("ij,ij->j", Ft, Ft) <= (1.0 - 2e-4 * t[todo]) * theta[todo]
             sel = todo[ok]
-            Y[:, sel], Vz[:, sel], Z[:, sel], P1[:, sel], F[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Pt[:, ok], Ft[:, ok]
+            Y[:, sel], Vz[:, sel], Z[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok]
+            P1[:, sel], F[:, sel] = Pt[:, ok], Ft[:, ok]
             todo = todo[~ok]
             if not todo.size:
                 break
