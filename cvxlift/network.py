@@ -228,18 +228,13 @@ class LiftedNetwork:
         layered = {"w_step": range(self.n_layers), "x_step": range(1, self.n_layers)}
         if kind in layered and l not in layered[kind]:
             raise ValidationError(f"l must be a layer index in {list(layered[kind])} for kind={kind!r}, got {l!r}")
+        if kind not in assembly.KINDS:
+            raise ValidationError(f"kind must be one of {sorted(assembly.KINDS)}, got {kind!r}")
         key = (kind, l, m)
         if key not in self._blocks:
-            builders = {
-                "w_step": lambda: assembly.WStep(self, l, m),
-                "x_step": lambda: assembly.XStep(self, l, m),
-                "output_step": lambda: assembly.OutputStep(self, m),
-                "joint_x_step": lambda: assembly.JointXStep(self, m),
-                "prediction": lambda: assembly.Prediction(self, m),
-            }
-            if kind not in builders:
-                raise ValidationError(f"kind must be one of {sorted(builders)}, got {kind!r}")
-            self._blocks[key] = builders[kind]()
+            self._blocks[key] = assembly.for_network(self, kind, l, m)
+        else:
+            assembly.set_network_penalties(self._blocks[key], self, l)
         return self._blocks[key]
 
     def problems(self, m=4):
@@ -325,7 +320,7 @@ class LiftedNetwork:
 
     def _cvx_joint_x_step(self, U0, Y, solver):
         def setter(blk, cols):
-            blk.set(self, U0[:, cols], Y[:, cols])
+            blk.set(U0[:, cols], self.weights_, self.biases_, Y[:, cols])
 
         states = self._by_chunks("joint_x_step", None, U0.shape[1], setter, solver)
         return [self._clean(l, s) for l, s in enumerate(states)]
@@ -480,9 +475,8 @@ class LiftedNetwork:
         return self
 
     def _set_lam(self, lam):
-        """New penalties; the compiled DSL blocks hold them as constants, so drop them."""
+        """New penalties (the compiled DSL blocks take them as Parameters: no recompilation)."""
         self.lam_ = np.asarray(lam, dtype=float)
-        self._blocks = {}
 
     def _snapshot(self):
         return ([w.copy() for w in self.weights_], [b.copy() for b in self.biases_],
@@ -658,7 +652,7 @@ class LiftedNetwork:
             U0 = self.preactivation(0, X)
 
             def setter(blk, cols):
-                blk.set(self, U0[:, cols])
+                blk.set(U0[:, cols], self.weights_, self.biases_)
 
             states = self._by_chunks("prediction", None, X.shape[1], setter, None)
         else:
