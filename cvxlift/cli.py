@@ -26,7 +26,7 @@ from typing import Callable
 from . import __version__, cvxsolve
 from .divergences import available, get_divergence
 from .divergences.base import FORMS
-from .exceptions import SolverError, UnknownAtomError
+from .exceptions import CommandError, SolverError, UnknownAtomError
 from .verify import verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -127,10 +127,6 @@ def run_verify(args):
 
 
 # ---------------------------------------------------------------------- shared helpers
-class CommandError(Exception):
-    """A usage or input error of a subcommand: reported as one line, exit status 2."""
-
-
 def _guarded(prog, run):
     """Run ``run(args)``; turn expected failures into one line on stderr, never a traceback.
 

@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 from .divergences import Divergence, get_divergence
 from .divergences.custom import CustomDivergence
 from .divergences.simplex import Simplex
-from .exceptions import UnknownAtomError, ValidationError
+from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
 from .network import LiftedNetwork
 from .numeric import project_simplex
 from .validation import check_positive
@@ -64,13 +64,6 @@ def _validated(validate, *args, **kwargs):
         raise
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
-
-class UnknownActivationError(UnknownAtomError, ValidationError):
-    """``activation`` names no registered atom.
-
-    Both a :class:`~cvxlift.exceptions.UnknownAtomError` (a ``KeyError``, as the registry
-    raises) and a ``ValueError`` (what scikit-learn code expects from a bad parameter).
-    """
 
 
 # ---------------------------------------------------------------------------- helpers
