@@ -8,6 +8,7 @@ from .divergences import *  # noqa: F401,F403  (every atom, registered)
 from .divergences import Divergence, available, get_divergence, register
 from .divergences.custom import declare_divergence
 from .exceptions import (
+    CertificationError,
     CvxliftError,
     FormError,
     NotFittedError,
@@ -20,6 +21,8 @@ from .network import LiftedNetwork
 from .losses import get_loss
 from .exceptions import PersistenceError
 from .persistence import save, load
+from .reference import BlockReference, block_reference, reference
+from .certify import certify, register_solver
 
 # Optional-dependency exports, resolved on first access (``import cvxlift`` must not import
 # scikit-learn). Other lazy exports can be added to this table: name -> (module, extra).

@@ -34,3 +34,12 @@ class NotFittedError(CvxliftError, AttributeError):
 class PersistenceError(CvxliftError, ValueError):
     """A model cannot be saved (e.g. a custom atom), or a file cannot be loaded as a model
     (missing, truncated, not a cvxlift file, edited or corrupted, newer format)."""
+
+
+class CertificationError(CvxliftError, ValueError):
+    """A user-written prox or block solver failed certification against the DSL
+    (:func:`cvxlift.register_solver`); ``report`` holds the :class:`~cvxlift.certify.CertifyReport`."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report
