@@ -13,8 +13,9 @@ boundaries (``edge_inputs``, points on and outside the range of the map), and la
 ``argmin_tol``, or, where the CVXPY solve is the inaccurate one, when the prox objective
 :math:`G` at the numpy answer :math:`p` is no larger than at CVXPY's (to rounding) and no
 coordinate step of length :math:`h = \mathrm{tol}\cdot\max(1, |u|, |v|)` from :math:`p`
-lowers it (for a scalar atom, convexity then puts the minimiser within :math:`h` of :math:`p`). A form that passes is recorded
-with :func:`cvxlift.fast.registry.mark_certified` (``part="prox"``).
+lowers it (for a scalar atom, convexity then puts the minimiser within :math:`h` of
+:math:`p`). A form that passes is recorded with :func:`cvxlift.fast.registry.mark_certified`
+(``part="prox"``).
 
 **A block solver.** ``certify(solver, kind)`` runs a solver with the signature of the
 :mod:`cvxlift.fast` function of ``kind`` on the battery (:mod:`cvxlift.battery`: the
@@ -35,7 +36,7 @@ from .divergences import Divergence, get_divergence
 from .divergences.identity import Identity
 from .exceptions import CertificationError, CvxliftError, SolverError, ValidationError
 from .reference import ITER_RTOL, KINDS, OBJ_RTOL, RESIDUAL_TOL, solve_tight
-from .reference import problem as block_problem
+from .reference import block_problem
 
 #: The step sizes ``t`` of the prox certification: 1e-6, 1e-5, ..., 1e9.
 T_VALUES = tuple(10.0 ** k for k in range(-6, 10))
@@ -377,7 +378,7 @@ def _certify_solver(solver, kind, applies, atoms, tolerances, label):
     return CertifyReport(label, kind, results, time.perf_counter() - t0)
 
 
-def certify(target, kind=None, *, forms=None, applies=None, atoms=None, ts=T_VALUES, seed=0,
+def certify(target, kind=None, *, form=None, applies=None, atoms=None, ts=T_VALUES, seed=0,
             obj_rtol=OBJ_RTOL, iter_rtol=ITER_RTOL, residual_tol=RESIDUAL_TOL):
     r"""Certify a user's prox or block solver against the DSL.
 
@@ -385,14 +386,14 @@ def certify(target, kind=None, *, forms=None, applies=None, atoms=None, ts=T_VAL
     ----------
     target : Divergence, str, or callable
         An atom (instance or registered name): its numpy ``prox_z`` is certified in each form
-        (or in ``forms``) over ``ts``; each form that passes is recorded with
+        (or in ``form``) over ``ts``; each form that passes is recorded with
         :func:`cvxlift.fast.registry.mark_certified`. Or a block solver with the signature
         of the :mod:`cvxlift.fast` function of ``kind`` (see :data:`SIGNATURES`), returning
         the block's solution (a trailing :class:`~cvxlift.fast.BlockResult` is allowed).
     kind : {"w_step", "x_step", "output_step", "joint_x_step", "lifted_predict"}, optional
         The block of a solver (``None`` or ``"prox"`` for an atom).
-    forms : list of str, optional
-        Prox: the forms to certify (default: every form of the atom).
+    form : str or list of str, optional
+        Prox: the form(s) to certify (default: every form of the atom).
     applies : callable, optional
         Solver: the registry predicate (keyword arguments as in
         :func:`cvxlift.fast.select`: ``atom``; ``prev``, ``next``, ``q``; ``atom``, ``loss``;
@@ -420,6 +421,7 @@ def certify(target, kind=None, *, forms=None, applies=None, atoms=None, ts=T_VAL
         ts = [float(t) for t in ts]
         if not ts or not all(math.isfinite(t) and t > 0 for t in ts):
             raise ValidationError(f"ts must be positive finite step sizes, got {ts!r}")
+        forms = [form] if isinstance(form, str) else form
         return _certify_prox(d, forms, ts, seed)
     if not callable(target):
         raise ValidationError(f"target must be a Divergence (to certify its prox) or a block solver (a callable), "

@@ -35,7 +35,7 @@ arguments of the :mod:`cvxlift.fast` function of that block (the certification b
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import xlogy
@@ -741,7 +741,7 @@ class _Predict(_Chain):
 _PROBLEMS = {"w_step": _W, "x_step": _X, "output_step": _Output, "joint_x_step": _Joint, "lifted_predict": _Predict}
 
 
-def problem(kind, *args):
+def block_problem(kind, *args):
     """The numpy side of a block (objective, residual) from the arguments of the
     :mod:`cvxlift.fast` function of ``kind`` (used by :mod:`cvxlift.certify`)."""
     if kind not in _PROBLEMS:
@@ -785,7 +785,7 @@ class BlockReference:
     def __init__(self, kind, args, block=None, solver=None):
         self.kind = kind
         self.block = block or kind
-        self.problem = problem(kind, *args)
+        self.problem = block_problem(kind, *args)
         t0 = time.perf_counter()
         solution, infos = self.problem.solve(solver, self.block)
         self.seconds = time.perf_counter() - t0
