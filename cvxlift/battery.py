@@ -62,12 +62,23 @@ KINDS = ("w_step", "x_step", "output_step", "joint_x_step", "lifted_predict")
 
 def seed_of(*parts):
     """A deterministic seed from the parts of an instance's name (``hash`` of a str is salted
-    per process)."""
+    per process).
+
+    Returns
+    -------
+    int
+        The CRC-32 of ``repr(parts)``.
+    """
     return zlib.crc32(repr(parts).encode())
 
 
 def ill_conditioned(rng, q, p, lo=-3.0, hi=2.0):
-    """A ``q x p`` matrix with singular values ``logspace(lo, hi, min(q, p))``."""
+    """A ``q x p`` matrix with singular values ``logspace(lo, hi, min(q, p))``.
+
+    Returns
+    -------
+    (q, p) array
+    """
     U, _ = np.linalg.qr(rng.normal(size=(q, q)))
     V, _ = np.linalg.qr(rng.normal(size=(p, p)))
     k = min(q, p)
@@ -97,8 +108,14 @@ class Instance:
     _reference: object = field(default=None, repr=False, compare=False)
 
     def props(self):
-        """The keyword arguments of the fast registry's predicates for this instance
-        (``atom``; ``prev``, ``next``, ``q``; ``atom``, ``loss``; ``layers`` (, ``loss``))."""
+        """The keyword arguments of the fast registry's predicates for this instance.
+
+        Returns
+        -------
+        dict
+            ``atom`` (W-step); ``prev``, ``next``, ``q`` (X-step); ``atom``, ``loss`` (output
+            step); ``layers`` (prediction; and ``loss`` for the joint X-step).
+        """
         from .fast import atom_props
 
         a = self.args
@@ -114,7 +131,12 @@ class Instance:
         return {"layers": layers}
 
     def reference(self):
-        """The block's :class:`~cvxlift.reference.BlockReference` (solved once, then cached)."""
+        """The block's tight CVXPY solution (solved once, then cached).
+
+        Returns
+        -------
+        BlockReference
+        """
         if self._reference is None:
             from .reference import block_reference
 
@@ -122,7 +144,12 @@ class Instance:
         return self._reference
 
     def check(self, candidate, **tolerances):
-        """``self.reference().check(candidate, **tolerances)``."""
+        """Grade ``candidate``: ``self.reference().check(candidate, **tolerances)``.
+
+        Returns
+        -------
+        CheckReport
+        """
         return self.reference().check(candidate, **tolerances)
 
 

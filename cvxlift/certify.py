@@ -125,9 +125,26 @@ class CertifyReport:
         return max(failed or self.results, key=lambda r: r.severity)
 
     def failed(self):
+        """The failed instances.
+
+        Returns
+        -------
+        list of InstanceResult
+        """
         return [r for r in self.results if not r.passed]
 
     def table(self, limit=10):
+        """The report as text: a summary, the ``limit`` instances with the largest violations,
+        and the worst instance.
+
+        Parameters
+        ----------
+        limit : int
+
+        Returns
+        -------
+        str
+        """
         n, nf = len(self.results), len(self.failed())
         lines = [f"certify {self.target}: {'PASSED' if self.passed else 'FAILED'} "
                  f"({n - nf}/{n} instances passed, {self.seconds:.1f} s)"]
@@ -162,7 +179,7 @@ def _fmt(col):
 
 
 def prox_inputs(d, seed=0):
-    """The input columns of the prox certification: ``{group: (U, V)}``.
+    """The input columns of the prox certification.
 
     ``random``: the atom's ``sample_inputs`` and ``v`` near the range of the map;
     ``kinks``: ``u`` at the atom's ``edge_inputs`` (kinks, boundaries, ties) with ``v`` on the
@@ -171,6 +188,16 @@ def prox_inputs(d, seed=0):
     :math:`10^3` and :math:`10^6` (groups ``|u|=1e+03``, ``|u|=1e+06``). Each group is solved as
     its own CVXPY problem: a solver's tolerances are relative to the whole problem, so columns
     of very different scales are not mixed.
+
+    Parameters
+    ----------
+    d : Divergence
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``{group: (U, V)}``, ``U`` of ``d.verify_dim()`` rows, ``V`` of ``d.out_dim(...)`` rows.
     """
     rng = np.random.default_rng(seed)
     n = d.verify_dim()

@@ -99,7 +99,12 @@ class Measure:
         return abs(self.value) / self.tol if self.tol > 0 else (0.0 if self.value == 0 else math.inf)
 
     def describe(self):
-        """One line: the quantity, its value against the tolerance, where, and the detail."""
+        """One line: the quantity, its value against the tolerance, where, and the detail.
+
+        Returns
+        -------
+        str
+        """
         if self.passed is None:
             return f"{self.name}: not checked ({self.detail})"
         rel = "<=" if self.passed else ">"
@@ -152,7 +157,22 @@ class CheckReport:
         return max(failed or checked, key=lambda r: r.severity)
 
     def row(self, name):
-        """The row called ``name`` (``KeyError`` if there is none)."""
+        """The row called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            ``"objective gap"``, ``"distance W"``, ``"distance X2"``, ``"residual"``, ...
+
+        Returns
+        -------
+        Measure
+
+        Raises
+        ------
+        KeyError
+            When the report has no such row.
+        """
         for r in self.rows:
             if r.name == name:
                 return r
@@ -164,6 +184,12 @@ class CheckReport:
         return self.objective - self.reference_objective
 
     def table(self):
+        """The report as text: a header, one line per row, and the worst violation.
+
+        Returns
+        -------
+        str
+        """
         head = (f"check of {self.block} ({self.kind}) against the CVXPY reference "
                 f"({self.reference_solver}, {self.reference_status}): {'PASSED' if self.passed else 'FAILED'}")
         rows = [("quantity", "value", "tol", "result", "where", "detail")]
@@ -742,8 +768,21 @@ _PROBLEMS = {"w_step": _W, "x_step": _X, "output_step": _Output, "joint_x_step":
 
 
 def block_problem(kind, *args):
-    """The numpy side of a block (objective, residual) from the arguments of the
-    :mod:`cvxlift.fast` function of ``kind`` (used by :mod:`cvxlift.certify`)."""
+    """The numpy side of a block (objective, residual, variables), without CVXPY.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    *args
+        The positional arguments of the :mod:`cvxlift.fast` function of ``kind``.
+
+    Returns
+    -------
+    object
+        With ``objective(candidate)``, ``residual(candidate)``, ``normalize(candidate)``
+        (used by :mod:`cvxlift.certify` to certify a registered solver's answers).
+    """
     if kind not in _PROBLEMS:
         raise ValidationError(f"kind must be one of {KINDS}, got {kind!r}")
     try:
@@ -800,12 +839,32 @@ class BlockReference:
                 f"status={self.status!r}, solver={self.solver!r})")
 
     def objective_of(self, candidate):
-        """Exact numpy objective of the block at ``candidate``."""
+        """Exact numpy objective of the block at ``candidate``.
+
+        Parameters
+        ----------
+        candidate
+            In the format of :attr:`solution`.
+
+        Returns
+        -------
+        float
+        """
         return self.problem.objective(self.problem.normalize(candidate))[0]
 
     def residual_of(self, candidate):
-        """``(value, where)`` of the optimality residual at ``candidate``, or a string saying
-        why the block has none."""
+        """The optimality residual at ``candidate`` (see ``docs/reference.md``).
+
+        Parameters
+        ----------
+        candidate
+            In the format of :attr:`solution`.
+
+        Returns
+        -------
+        tuple or str
+            ``(value, where)``, or a sentence saying why the block has no residual.
+        """
         return self.problem.residual(self.problem.normalize(candidate))
 
     @property
