@@ -125,10 +125,10 @@ class Instance:
             return {"prev": atom_props(a[4], a[5]), "next": atom_props(a[6], a[7]), "q": np.shape(a[1])[0]}
         if self.kind == "output_step":
             return {"atom": atom_props(a[2], a[3]), "loss": getattr(a[5], "name", a[5])}
-        layers = tuple(atom_props(d, f) for d, f in zip(a[3], a[4]))
-        if self.kind == "joint_x_step":
+        if self.kind == "joint_x_step":   # (U0, Y, weights, biases, divs, forms, lams, loss)
+            layers = tuple(atom_props(d, f) for d, f in zip(a[4], a[5]))
             return {"layers": layers, "loss": getattr(a[7], "name", a[7])}
-        return {"layers": layers}
+        return {"layers": tuple(atom_props(d, f) for d, f in zip(a[3], a[4]))}
 
     def reference(self):
         """The block's tight CVXPY solution (solved once, then cached).
@@ -294,7 +294,8 @@ def _joint_instance(divs, forms, sizes, lam, m, seed, label, meta):
     else:
         loss = "squared"
         Y = rng.normal(size=(q, m))
-    return Instance("joint_x_step", label, (X, Ws, bs, list(divs), list(forms), list(lam), Y, loss),
+    U0 = Ws[0] @ X + bs[0][:, None]
+    return Instance("joint_x_step", label, (U0, Y, Ws, bs, list(divs), list(forms), list(lam), loss),
                     dict(meta, loss=loss))
 
 

@@ -46,7 +46,7 @@ SIGNATURES = {
     "w_step": "solver(A, Z, d, form, lam, rho) -> (W, b)",
     "x_step": "solver(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next) -> Z",
     "output_step": "solver(U0, Y, d, form, lam, loss) -> Z",
-    "joint_x_step": "solver(X, weights, biases, divs, forms, lams, Y, loss) -> [X_1, ..., X_{L+1}]",
+    "joint_x_step": "solver(U0, Y, weights, biases, divs, forms, lams, loss) -> [X_1, ..., X_{L+1}]",
     "lifted_predict": "solver(X, weights, biases, divs, forms, lams) -> [X_1, ..., X_{L+1}]",
 }
 
@@ -516,8 +516,8 @@ def _adapter(kind, solver):
             states = [np.asarray(S, dtype=float) for S in states]
             return (states,) + _finish(kind, args, states, info, tol)
     else:   # joint_x_step: no internal convention yet; the public arguments
-        def run(X, weights, biases, divs, forms, lams, Y, loss):
-            args = (X, weights, biases, divs, forms, lams, Y, loss)
+        def run(U0, Y, weights, biases, divs, forms, lams, loss):
+            args = (U0, Y, weights, biases, divs, forms, lams, loss)
             states, info = _unpack(solver(*args))
             states = [np.asarray(S, dtype=float) for S in states]
             return (states,) + _finish(kind, args, states, info, 0.0)

@@ -633,26 +633,34 @@ class _Output(_Block):
 
 
 class _Chain(_Block):
-    """Every state at once: the joint X-step (with the loss) or the lifted prediction (12)."""
+    r"""Every state at once: the joint X-step (with the loss) or the lifted prediction (12).
 
-    def __init__(self, X, weights, biases, divs, forms, lams, Y=None, loss=None):
+    ``U0`` is the first layer's pre-activation :math:`W_0X_0 + b_0\mathbf 1^T` (data);
+    ``weights[0]``/``biases[0]`` are not used past it."""
+
+    def __init__(self, U0, weights, biases, divs, forms, lams, Y=None, loss=None):
         n = len(weights)
         if n == 0 or not (len(biases) == len(divs) == len(forms) == len(lams) == n):
             raise ValidationError("weights, biases, divs, forms and lams must have the same positive length")
-        self.X = check_matrix(X, "X")
-        self.m = self.X.shape[1]
+        self.U0 = check_matrix(U0, "U0")
+        self.m = self.U0.shape[1]
         self.divs = list(divs)
         self.forms = [d.check_form(f) for d, f in zip(divs, forms)]
         self.lams = [_positive(v, f"lams[{i}]") for i, v in enumerate(lams)]
-        self.weights, self.biases, self.sizes = [], [], [self.X.shape[0]]
-        for l, (W, b, d) in enumerate(zip(weights, biases, self.divs)):
-            W = check_matrix(W, f"weights[{l}]")
+        first = check_matrix(weights[0], "weights[0]")
+        if first.shape[0] != self.U0.shape[0]:
+            raise ValidationError(f"U0 must have {first.shape[0]} rows (as weights[0]), got shape {self.U0.shape}")
+        self.weights, self.biases = [first], [check_matrix(np.reshape(biases[0], (-1, 1)), "biases[0]",
+                                                           shape=(first.shape[0], 1))[:, 0]]
+        self.sizes = [first.shape[1], self.divs[0].out_dim(first.shape[0])]
+        for l in range(1, n):
+            W = check_matrix(weights[l], f"weights[{l}]")
             if W.shape[1] != self.sizes[-1]:
                 raise ValidationError(f"weights[{l}] must have {self.sizes[-1]} columns, got shape {W.shape}")
-            b = check_matrix(np.reshape(b, (-1, 1)), f"biases[{l}]", shape=(W.shape[0], 1))[:, 0]
+            b = check_matrix(np.reshape(biases[l], (-1, 1)), f"biases[{l}]", shape=(W.shape[0], 1))[:, 0]
             self.weights.append(W)
             self.biases.append(b)
-            self.sizes.append(d.out_dim(W.shape[0]))
+            self.sizes.append(self.divs[l].out_dim(W.shape[0]))
         self.n = n
         self.loss = None if loss is None else get_loss(getattr(loss, "name", loss))
         self.Y = None if Y is None else check_matrix(Y, "Y", shape=(self.sizes[-1], self.m))
@@ -660,11 +668,14 @@ class _Chain(_Block):
                          + (self.lams[l] * self.weights[l].shape[0] * self.m * _approx_error(self.divs[l], "u")
                             if l >= 1 else 0.0) for l in range(n))
 
-    def pre(self, l, Xl):
-        return self.weights[l] @ Xl + self.biases[l][:, None]
+    def pre(self, l, states):
+        r""":math:`U_l = W_lX_l + b_l\mathbf 1^T` (``U0`` for ``l = 0``)."""
+        if l == 0:
+            return self.U0
+        return self.weights[l] @ states[l - 1] + self.biases[l][:, None]
 
     def solve(self, solver, name):
-        U0 = self.pre(0, self.X)
+        U0 = self.U0
 
         def make(c):
             if self.loss is not None:
@@ -691,11 +702,9 @@ class _Chain(_Block):
 
     def objective(self, states):
         cols = np.zeros(self.m)
-        prev = self.X
         with np.errstate(all="ignore"):
             for l, (d, f, lam, S) in enumerate(zip(self.divs, self.forms, self.lams, states)):
-                cols = cols + lam * d.divergence_value(self.pre(l, prev), S, f)
-                prev = S
+                cols = cols + lam * d.divergence_value(self.pre(l, states), S, f)
             if self.loss is not None:
                 cols = cols + _loss_cols(self.loss, self.Y, states[-1])
         return float(np.sum(cols)), cols
@@ -721,8 +730,7 @@ class _Chain(_Block):
         best = None
         notes = []
         for l in range(1, self.n):   # hidden state X_l = states[l - 1]
-            prev = self.X if l == 1 else states[l - 2]
-            pb = XStepProblem(self.pre(l - 1, prev), self.weights[l], self.biases[l], states[l],
+            pb = XStepProblem(self.pre(l - 1, states), self.weights[l], self.biases[l], states[l],
                               self.divs[l - 1], self.forms[l - 1], self.divs[l], self.forms[l],
                               self.lams[l - 1], self.lams[l])
             res = _xstep_residual(pb, states[l - 1], f"X{l}")
@@ -731,8 +739,7 @@ class _Chain(_Block):
                 continue
             if best is None or not res[0] <= best[0]:
                 best = res
-        prev = self.X if self.n == 1 else states[-2]
-        UL = self.pre(self.n - 1, prev)
+        UL = self.pre(self.n - 1, states)
         dL, fL = self.divs[-1], self.forms[-1]
         if self.loss is not None:
             r = _output_residual(dL, fL, self.lams[-1], self.loss, UL, self.Y, states[-1])
@@ -753,15 +760,20 @@ class _Chain(_Block):
 class _Joint(_Chain):
     kind = "joint_x_step"
 
-    def __init__(self, X, weights, biases, divs, forms, lams, Y, loss):
-        super().__init__(X, weights, biases, divs, forms, lams, Y=Y, loss=loss)
+    def __init__(self, U0, Y, weights, biases, divs, forms, lams, loss):
+        super().__init__(U0, weights, biases, divs, forms, lams, Y=Y, loss=loss)
 
 
 class _Predict(_Chain):
     kind = "lifted_predict"
 
     def __init__(self, X, weights, biases, divs, forms, lams):
-        super().__init__(X, weights, biases, divs, forms, lams)
+        X = check_matrix(X, "X")
+        W0 = check_matrix(weights[0], "weights[0]")
+        if W0.shape[1] != X.shape[0]:
+            raise ValidationError(f"X must have {W0.shape[1]} rows (the columns of weights[0]), got shape {X.shape}")
+        b0 = check_matrix(np.reshape(biases[0], (-1, 1)), "biases[0]", shape=(W0.shape[0], 1))
+        super().__init__(W0 @ X + b0, weights, biases, divs, forms, lams)
 
 
 _PROBLEMS = {"w_step": _W, "x_step": _X, "output_step": _Output, "joint_x_step": _Joint, "lifted_predict": _Predict}
@@ -977,7 +989,7 @@ class BlockReference:
 
 
 def block_reference(kind, *args, block=None, solver=None):
-    """Reference solution of a block given by its pieces.
+    r"""Reference solution of a block given by its pieces.
 
     Parameters
     ----------
@@ -988,7 +1000,8 @@ def block_reference(kind, *args, block=None, solver=None):
         - ``"w_step"``: ``A, Z, d, form, lam, rho``
         - ``"x_step"``: ``U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next``
         - ``"output_step"``: ``U0, Y, d, form, lam, loss``
-        - ``"joint_x_step"``: ``X, weights, biases, divs, forms, lams, Y, loss``
+        - ``"joint_x_step"``: ``U0, Y, weights, biases, divs, forms, lams, loss`` (``U0`` the first
+          layer's pre-activation :math:`W_0X + b_0\mathbf 1^T`)
         - ``"lifted_predict"``: ``X, weights, biases, divs, forms, lams``
     block : str, optional
         Name shown in reports (default: ``kind``).
@@ -1091,7 +1104,7 @@ def reference(net, X, Y=None, block="W0", states=None, solver=None):
         U0 = Wt[L] @ inputs[L] + bt[L][:, None]
         args = (U0, Y, A[L], F[L], lam[L], net.loss_)
     elif kind == "joint_x_step":
-        args = (X, Wt, bt, A, F, lam, Y, net.loss_)
+        args = (Wt[0] @ X + bt[0][:, None], Y, Wt, bt, A, F, lam, net.loss_)
     else:
         args = (X, Wt, bt, A, F, lam)
     return BlockReference(kind, args, block=block, solver=solver)

@@ -182,3 +182,93 @@ def test_registration_errors(cleanup):
 
     rep = cvxlift.certify(broken, "w_step", applies=lambda atom: atom.u_quadratic is not None and atom.mu == 0.5)
     assert not rep.passed and "the solver failed: ValueError: not implemented" in rep.worst.worst
+
+
+def joint_lbfgs(U0, Y, weights, biases, divs, forms, lams, loss):
+    """The joint X-step of jointly convex box-domain atoms (mu ||z - u||^2 on a box) with the
+    squared loss, by L-BFGS-B on all states at once; the boxes come from ``project_domain``."""
+    from scipy.optimize import minimize
+
+    m, n = U0.shape[1], len(divs)
+    mus = [d.z_quadratic(f)[0] for d, f in zip(divs, forms)]
+    shapes = [(d.out_dim(W.shape[0]), m) for d, W in zip(divs, weights)]
+    cut = np.cumsum([0] + [a * b for a, b in shapes])
+
+    def split(x):
+        return [x[cut[i]:cut[i + 1]].reshape(shapes[i]) for i in range(n)]
+
+    def fg(x):
+        S = split(x)
+        f, G = np.sum((S[-1] - Y) ** 2), [np.zeros(s) for s in shapes]
+        G[-1] += 2 * (S[-1] - Y)
+        for l in range(n):
+            U = U0 if l == 0 else weights[l] @ S[l - 1] + biases[l][:, None]
+            R = S[l] - U
+            f += lams[l] * mus[l] * np.sum(R ** 2)
+            G[l] += 2 * lams[l] * mus[l] * R
+            if l > 0:
+                G[l - 1] -= 2 * lams[l] * mus[l] * weights[l].T @ R
+        return f, np.concatenate([g.ravel() for g in G])
+
+    bounds = []
+    for d, (k, _) in zip(divs, shapes):
+        lo, hi = d.project_domain(np.array([[-np.inf], [np.inf]])).ravel()
+        bounds += [(None if np.isinf(lo) else lo, None if np.isinf(hi) else hi)] * (k * m)
+    x0 = np.concatenate([d.project_domain(np.zeros(s)).ravel() for d, s in zip(divs, shapes)])
+    res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options=dict(maxiter=50000, maxcor=30, ftol=1e-15, gtol=1e-12))
+    return split(res.x)
+
+
+def joint_applies(layers, loss):
+    return loss == "squared" and all(a.form == "joint" and a.domain in ("real", "nonneg", "box") for a in layers)
+
+
+def test_hand_written_joint_x_step_on_the_builtin_battery():
+    memo = {}
+
+    def solver(*args):
+        key = args[0].tobytes()
+        if key not in memo:
+            memo[key] = joint_lbfgs(*args)
+        return [S.copy() for S in memo[key]]
+
+    rep = cvxlift.certify(solver, "joint_x_step", applies=joint_applies)
+    assert rep.passed and len(rep.results) == 6, str(rep)   # 3 networks x 2 penalty profiles
+
+    def joint_off(*args):
+        states = solver(*args)
+        states[0] = states[0] + 1e-3
+        return states
+
+    bad = cvxlift.certify(joint_off, "joint_x_step", applies=joint_applies)
+    assert not bad.passed and len(bad.failed()) == 6, str(bad)
+    # the moved state is named; where it leaves its box (clipped), the objective is infinite
+    assert all(r.report.row("distance X1").passed is False for r in bad.results)
+    assert all("objective gap = inf" in r.worst or "X1" in r.worst for r in bad.results)
+
+
+def x_linear(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next):
+    """The X-step when both terms are quadratic: (a I + B W^T W) Z = a U0 + B W^T (Znext - b)."""
+    a = lam_prev * d_prev.z_quadratic(f_prev)[0]
+    B = lam_next * fast.atom_props(d_next, f_next).u_quadratic
+    M = a * np.eye(W.shape[1]) + B * W.T @ W
+    return np.linalg.solve(M, a * U0 + B * W.T @ (Znext - b[:, None]))
+
+
+def x_linear_applies(prev, next, q=None):
+    return prev.domain == "real" and next.u_quadratic is not None
+
+
+def test_registered_x_step_runs_through_the_fast_path(cleanup):
+    """The registry calls a registered solver through its own convention: ``fast.x_step(...,
+    method=name)`` runs the user's solver and reports its residual as the certificate."""
+    cleanup.append(("x_step", "linear_by_hand"))
+    rep = cvxlift.register_solver("x_step", "linear_by_hand", x_linear, applies=x_linear_applies)
+    assert rep.passed and len(rep.results) == 4, str(rep)
+    inst = [i for i in cvxlift.battery.instances("x_step") if x_linear_applies(**i.props())][0]
+    Z, info = fast.x_step(*inst.args, method="linear_by_hand")
+    assert info.solver == "x_step/linear_by_hand" and info.converged and info.certificate <= 1e-9
+    assert inst.check(Z).passed
+    # the built-in solver stays first where both apply
+    assert fast.x_step(*inst.args)[1].solver != "x_step/linear_by_hand"
