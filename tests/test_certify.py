@@ -183,6 +183,13 @@ def test_registration_errors(cleanup):
     rep = cvxlift.certify(broken, "w_step", applies=lambda atom: atom.u_quadratic is not None and atom.mu == 0.5)
     assert not rep.passed and "the solver failed: ValueError: not implemented" in rep.worst.worst
 
+    def transposed(A, Z, d, form, lam, rho):
+        W, b = ridge(A, Z, d, form, lam, rho)
+        return W.T, b
+
+    rep = cvxlift.certify(transposed, "w_step", applies=lambda atom: atom.u_quadratic is not None and atom.mu == 0.5)
+    assert not rep.passed and "the solver's answer: candidate W must have shape" in rep.worst.worst
+
 
 def joint_lbfgs(U0, Y, weights, biases, divs, forms, lams, loss):
     """The joint X-step of jointly convex box-domain atoms (mu ||z - u||^2 on a box) with the
