@@ -639,9 +639,7 @@ def build_parser(commands=None):
 def main(argv=None):
     """Run the ``cvxlift`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "_accept_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
