@@ -44,7 +44,7 @@ from scipy.special import xlogy
 
 from ..exceptions import ValidationError
 from ._common import as_matrix, as_vector, colnorm
-from .registry import atom_props, select
+from .registry import NoFastSolver, atom_props, candidates, select
 
 #: z-domains whose projection acts entry by entry (boxes, possibly unbounded).
 BOX = ("real", "nonneg", "box")
@@ -367,6 +367,28 @@ def kkt_residual_box(d, Z, G):
     return np.where(at_lo & at_hi, 0.0, R)
 
 
+def choose(kind, method, props, fits):
+    """The registry's choice for ``kind`` (:func:`~cvxlift.fast.select` with ``props``), skipping the
+    candidates whose size check ``fits[name]()`` fails (a structure that suits a solver whose
+    per-column work grows too fast with the widths).
+
+    The predicates only see the documented properties (``layers``, and ``loss`` for the joint
+    X-step), so user-registered candidates keep working; sizes are checked here.
+    """
+    if method is not None:
+        cand = select(kind, method=method, **props)
+        check = fits.get(cand.name)
+        if check is not None and not check():
+            raise NoFastSolver(f"method {method!r} does not suit the sizes of this {kind} block")
+        return cand
+    for c in candidates(kind):
+        check = fits.get(c.name)
+        if c.predicate(**props) and (check is None or check()):
+            return c
+    cand = select(kind, **props)        # raises NoFastSolver, naming what each candidate needs
+    raise NoFastSolver(f"no fast solver for the {kind} block suits its sizes ({cand.name} is too large)")
+
+
 #: A column's new objective counts as worse than its warm start's only beyond this (relative)
 #: rounding slack: the two are sums of the same terms evaluated at nearby points.
 WORSE_RTOL = 1e-13
@@ -382,6 +404,6 @@ def relative(res, G):
     return colnorm(res) / (1.0 + colnorm(G))
 
 
-__all__ = ["BOX", "at_bound", "bounds", "envelope_structure", "ChainProblem", "DistEnvelope", "Envelope",
+__all__ = ["BOX", "at_bound", "bounds", "choose", "envelope_structure", "ChainProblem", "DistEnvelope", "Envelope",
            "GenericEnvelope", "OutputEnvelope", "ZeroEnvelope",
            "colsq", "kkt_residual_box", "loss_columns", "relative", "worse_columns"]

@@ -50,20 +50,25 @@ ARMIJO, MAX_HALVINGS = 1e-4, 30
 SCHUR_BUDGET = 4_000_000
 
 
-def applies(layers, widths, loss=None):
-    r"""``True`` when the chain has the structure this solver needs (module docstring).
+def applies(layers, loss=None):
+    """``True`` when the chain has the structure this solver needs (module docstring).
 
-    ``layers``: the :class:`~cvxlift.fast.AtomProps` of the L+1 layers; ``widths``: the
-    sizes of the states :math:`x_1, \dots, x_{L+1}`.
+    ``layers``: the :class:`~cvxlift.fast.AtomProps` of the L+1 layers. The sizes are checked
+    by :func:`fits`.
     """
     if len(layers) < 2 or layers[0].domain not in BOX:
         return False
     if not all(middle_ok(p) for p in layers[1:-1]):
         return False
-    _, hessian, constant = envelope_structure(layers[-1], loss)
-    if not hessian or (not constant and widths[-1] > NEWTON_MAX_Q):
-        return False
-    return sum(widths[:-1]) <= NEWTON_MAX_HIDDEN
+    return envelope_structure(layers[-1], loss)[1]
+
+
+def fits(layers, widths, loss=None):
+    r"""``True`` when the sizes suit this solver: at most :data:`NEWTON_MAX_HIDDEN` hidden units,
+    and an output of at most :data:`NEWTON_MAX_Q` rows where its Hessian varies by column.
+    ``widths``: the sizes of the states :math:`x_1, \dots, x_{L+1}`."""
+    constant = envelope_structure(layers[-1], loss)[2]
+    return (constant or widths[-1] <= NEWTON_MAX_Q) and sum(widths[:-1]) <= NEWTON_MAX_HIDDEN
 
 
 def middle_ok(p):

@@ -30,8 +30,8 @@ import numpy as np
 
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
-from .chain import LOSSES, ChainProblem, worse_columns
-from .registry import register, select
+from .chain import LOSSES, ChainProblem, choose, worse_columns
+from .registry import register
 from .result import BlockResult
 
 #: Iterations the finishing solver (``fista``) may spend on the columns ``newton`` left.
@@ -90,7 +90,8 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
     if name not in LOSSES:
         raise ValidationError(f"loss must be one of {LOSSES}, got {loss!r}")
     pb = ChainProblem(U0, weights, biases, divs, forms, lams, loss=name, Y=Y)
-    cand = select("joint_x_step", method=method, layers=pb.props, widths=tuple(pb.sizes), loss=name)
+    cand = choose("joint_x_step", method, {"layers": pb.props, "loss": name},
+                  {"newton": lambda: chain_newton.fits(pb.props, pb.sizes, name)})
     if Z0 is not None:
         Z0 = pb.check_states(Z0)
     if max_iter is None:
@@ -127,15 +128,15 @@ def _start(pb, Z0):
     return pb.forward()[:-1] if Z0 is None else Z0[:-1]
 
 
-@register("joint_x_step", "output", lambda layers, widths=None, loss=None: len(layers) == 1,
+@register("joint_x_step", "output", lambda layers, loss=None: len(layers) == 1,
           "no hidden layer (the output step)")
 def _output(pb, Z0, tol, max_iter):
     Z = pb.envelope.state(pb.U0)
     return [Z], 0, np.zeros(pb.m)
 
 
-def _newton_ok(layers, widths=None, loss=None):
-    return widths is not None and chain_newton.applies(layers, widths, loss)
+def _newton_ok(layers, loss=None):
+    return chain_newton.applies(layers, loss)
 
 
 @register("joint_x_step", "newton", _newton_ok,
@@ -148,7 +149,7 @@ def _newton(pb, Z0, tol, max_iter):
 
 
 @register("joint_x_step", "fista",
-          lambda layers, widths=None, loss=None: chain_first_order.applies(layers, loss, fenchel=False),
+          lambda layers, loss=None: chain_first_order.applies(layers, loss, fenchel=False),
           "hidden layers after the first quadratic in u (u_quadratic) and a jointly convex last layer smooth in u "
           "with a fast output step")
 def _fista(pb, Z0, tol, max_iter):

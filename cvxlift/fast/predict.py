@@ -47,7 +47,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
 from ._common import TINY, as_matrix, as_vector
-from .chain import ChainProblem, worse_columns
+from .chain import ChainProblem, choose, worse_columns
 from .registry import NoFastSolver, atom_props, register, select
 from .result import BlockResult
 from .xstep import XStepProblem, x_step
@@ -172,7 +172,7 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     """
     t0 = time.perf_counter()
     net = _Net(X, weights, biases, divs, forms, lams)
-    cand = select("lifted_predict", method=method, layers=net.props, widths=net.widths)
+    cand = choose("lifted_predict", method, {"layers": net.props}, _fits(net))
     if Z0 is not None:
         if len(Z0) != net.n:
             raise ValidationError(f"Z0 must hold {net.n} states")
@@ -214,7 +214,7 @@ def _finish(net, states, certs, name, tol, max_iter, inner_tol, inner_max_iter):
         if fin == name:
             continue
         try:
-            cand = select("lifted_predict", method=fin, layers=net.props, widths=net.widths)
+            cand = choose("lifted_predict", fin, {"layers": net.props}, _fits(net))
         except NoFastSolver:
             continue
         new, it2, c2, _ = cand.solver(net.sub(bad), [S[:, bad] for S in states], tol, max_iter, inner_tol,
@@ -234,6 +234,12 @@ def _convex(layers):
     return all(p.form == "joint" or p.u_quadratic is not None for p in layers[1:-1])
 
 
+def _fits(net):
+    """Size checks of the candidates whose work per column grows fast with the widths."""
+    return {"newton": lambda: chain_newton.fits(net.props, net.widths),
+            "dual_newton": lambda: net.widths[-1] <= PREDICT_DUAL_MAX_Q}
+
+
 def _no_worse(net, states, Z0, certs):
     """Per column, keep ``Z0`` where the result's objective is larger (the warm start is never lost)."""
     worse = worse_columns(net.chain.objective_columns(states), net.chain.objective_columns(Z0))
@@ -248,7 +254,7 @@ def _no_worse(net, states, Z0, certs):
 
 
 # ---------------------------------------------------------------------------------------- forward
-@register("lifted_predict", "forward", lambda layers, widths=None: all(a.form == "fenchel" for a in layers),
+@register("lifted_predict", "forward", lambda layers: all(a.form == "fenchel" for a in layers),
           "every form Fenchel-Young (the forward pass is optimal)")
 def _forward_solver(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     return _forward(net.X, net.weights, net.biases, net.divs), 0, 0.0, True
@@ -260,11 +266,10 @@ PREDICT_DUAL_MAX_Q = 40
 _BOX = ("real", "nonneg", "box")
 
 
-def _dual_newton_ok(layers, widths=None):
+def _dual_newton_ok(layers):
     # the first layer's input is fixed: only its z-side matters (either form)
     return (len(layers) == 2 and layers[0].domain in _BOX
-            and layers[1].form == "joint" and layers[1].domain in _BOX + ("simplex",)
-            and (widths is None or widths[-1] <= PREDICT_DUAL_MAX_Q))
+            and layers[1].form == "joint" and layers[1].domain in _BOX + ("simplex",))
 
 
 @register("lifted_predict", "dual_newton", _dual_newton_ok,
@@ -391,8 +396,7 @@ def _kkt_residual(net, Z, a, B, proj1):
 
 
 # ---------------------------------------------------------------------------------------- newton
-@register("lifted_predict", "newton", lambda layers, widths=None: widths is not None and chain_newton.applies(
-    layers, widths), "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others "
+@register("lifted_predict", "newton", lambda layers: chain_newton.applies(layers), "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others "
           "jointly convex), a last layer whose envelope Hessian is known (Fenchel-Young, or mu||z - u||^2 + I_C(z) "
           "with C a box or the simplex), at most NEWTON_MAX_HIDDEN hidden units")
 def _newton(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
@@ -404,7 +408,7 @@ def _newton(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
 
 
 # ---------------------------------------------------------------------------------------- joint
-@register("lifted_predict", "joint", lambda layers, widths=None: chain_first_order.applies(layers),
+@register("lifted_predict", "joint", lambda layers: chain_first_order.applies(layers),
           "hidden layers after the first quadratic in u (u_quadratic), the last layer smooth in u "
           "(or Fenchel-Young)")
 def _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
@@ -424,7 +428,7 @@ def _has_solver(kind, **props):
         return False
 
 
-def _bcd_ok(layers, widths=None):
+def _bcd_ok(layers):
     return all(_has_solver("x_step", prev=layers[l - 1], next=layers[l]) for l in range(1, len(layers)))
 
 

@@ -1,26 +1,34 @@
 """Certification of the fast lifted prediction rule (paper eq. 12, loss minimised out) against
-CVXPY, at two and three hidden layers, for every registered candidate that applies.
+CVXPY, at one, two and three hidden layers, for every registered candidate that applies, plus
+the registry's refusals (NoFastSolver).
 
-The reference is the CVXPY block :class:`cvxlift.assembly.Prediction` of a
-:class:`~cvxlift.LiftedNetwork` with the same weights (one Variable per state, the atoms' own
-expressions). Where the first layer's z-side is strongly convex (every atom but max-pooling)
-and the later layers are ``mu||z - u||^2 + I_C`` the problem is strongly convex in the
-states (``X_0`` is fixed and anchors the chain), so iterates are compared too.
+The reference is ``cvxlift.reference`` (the block ``Prediction`` assembled by
+``cvxlift.assembly`` from the atoms' own expressions, solved tightly), on the instances of
+``cvxlift.battery`` and on the networks below (deeper ones, and every first-layer atom: ReLU,
+leaky ReLU, clipped, sigmoid, max-pool, in either form). Where the first layer's z-side is
+strongly convex (every atom but max-pooling) and the later layers are ``mu||z - u||^2 + I_C``,
+the problem is strongly convex in the states (``X_0`` is fixed and anchors the chain), so
+iterates are compared too.
 
 With a Fenchel-Young layer after the first the problem is biconvex, not one convex problem;
-the fast solver (``bcd``) returns a block-wise minimiser, checked block by block against the
-CVXPY X-steps (:class:`cvxlift.assembly.XStep`), and no worse than the forward pass.
+the fast solvers return a block-wise minimiser, checked block by block against the CVXPY
+X-steps, and no worse than the forward pass.
 """
 import numpy as np
 import pytest
 
 import cvxpy as cp
-from cvxlift import LeakyReLU, LiftedNetwork, MaxPool, fast
-from fast_helpers import ATOMS, assert_close, assert_objectives, cvx_solve, seed_of
+from cvxlift import LeakyReLU, MaxPool, battery, fast
+from cvxlift.reference import block_reference
+from fast_helpers import ATOMS, assert_check, assert_close, assert_objectives, seed_of
 
 TOL = 1e-9
 LEAKY = LeakyReLU(0.1)
 POOL = MaxPool(2)
+
+INSTANCES = battery.instances("lifted_predict")
+JOINT = [i for i in INSTANCES if i.meta["lams"] != "fy"]
+FY_FIRST = [i for i in INSTANCES if i.meta["lams"] == "fy"]
 
 
 def _atom(spec):
@@ -31,13 +39,15 @@ def _atom(spec):
 
 
 #: name -> (layer specs, state sizes, lambdas). The first layer's input is fixed, so its form
-#: is free; later layers are jointly convex unless the name says "biconvex".
+#: is free; the later layers are jointly convex (a Fenchel-Young last layer: its minimum over
+#: the last state is 0 for every input).
 NETS = {
     # two hidden layers
     "relu-relu-simplex": (["relu", "relu", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 1.0]),
     "relu-relu-simplex-up": (["relu", "relu", "simplex"], [5, 6, 4, 3], [0.1, 1.0, 10.0]),
     "clipped-relu-identity-down": (["clipped", "relu", "identity"], [5, 6, 4, 3], [10.0, 1.0, 0.1]),
-    "relu:fenchel-clipped-relu:fenchel": (["relu:fenchel", "clipped", "relu:fenchel"], [5, 6, 4, 3], [1.0, 2.0, 1.0]),
+    "relu:fenchel-clipped-relu:fenchel": (["relu:fenchel", "clipped", "relu:fenchel"], [5, 6, 4, 3],
+                                          [1.0, 2.0, 1.0]),
     "leaky-relu-simplex": (["leaky", "relu", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 1.0]),
     "leaky:fenchel-relu-identity": (["leaky:fenchel", "relu", "identity"], [5, 6, 4, 3], [1.0, 3.0, 1.0]),
     "maxpool-relu-simplex": (["maxpool", "relu", "simplex"], [5, 4, 5, 3], [1.0, 1.0, 2.0]),
@@ -54,91 +64,125 @@ BICONVEX = {
     "relu-sigmoid:fenchel-relu-identity": (["relu", "sigmoid:fenchel", "relu", "identity"], [5, 6, 5, 4, 3],
                                            [1.0, 2.0, 1.0, 1.0]),
 }
-EXPECTED = {"maxpool": "joint", "leaky": "joint", "sigmoid": "joint"}
+#: first-layer atoms whose z-side is not mu||z - u||^2 + I_C: the first-order solver (their prox)
+FIRST_ORDER_FIRST = ("maxpool", "leaky", "sigmoid")
 
 
 def network(specs, sizes, lams, seed, m=12):
-    """A LiftedNetwork with random weights, and inputs ``X``."""
+    """``(X, weights, biases, divs, forms, lams)``: the arguments of :func:`fast.lifted_predict`."""
     rng = np.random.default_rng(seed)
-    atoms, forms = zip(*(_atom(s) for s in specs))
-    net = LiftedNetwork(sizes, list(atoms), form=list(forms), lam=lams, loss="squared", random_state=0)
-    net.init_weights()
-    for l in range(net.n_layers):
-        net.weights_[l] = 1.5 * rng.normal(size=net.weights_[l].shape) / np.sqrt(sizes[l])
-        net.biases_[l] = 0.5 * rng.normal(size=net.biases_[l].shape)
-    return net, rng.normal(size=(sizes[0], m))
+    divs, forms = (list(t) for t in zip(*(_atom(s) for s in specs)))
+    Ws = [1.5 * rng.normal(size=(d.in_dim(sizes[l + 1]), sizes[l])) / np.sqrt(sizes[l]) for l, d in enumerate(divs)]
+    bs = [0.5 * rng.normal(size=W.shape[0]) for W in Ws]
+    return rng.normal(size=(sizes[0], m)), Ws, bs, divs, forms, list(lams)
 
 
-def cvxpy_prediction(net, X):
-    """The states of (12) from the CVXPY block ``Prediction``. A Fenchel-Young last layer is
-    zero at its minimiser ``x_{L+1} = phi(u_L)`` for every ``u_L`` (and its bilinear term is not
-    DCP), so then the block of the network without it is solved and ``x_{L+1}`` appended."""
-    target = net
-    if net.forms_[-1] == "fenchel":
-        target = LiftedNetwork(net.sizes[:-1], net.activations_[:-1], form=net.forms_[:-1], lam=net.lam_[:-1],
-                               loss="squared")
-        target.set_weights(net.weights_[:-1], net.biases_[:-1])
-    blk = target.block("prediction", None, X.shape[1])
-    blk.set(target, target.preactivation(0, X))
-    cvx_solve(blk.problem, blk.problem_class)
-    states = [target._clean(l, S) for l, S in enumerate(blk.result())]
-    if target is not net:
-        states.append(net.activations_[-1].forward(net.preactivation(net.n_layers - 1, states[-1])))
+def forward(X, Ws, bs, divs):
+    states, prev = [], X
+    for W, b, d in zip(Ws, bs, divs):
+        prev = d.forward(W @ prev + b[:, None])
+        states.append(prev)
     return states
 
 
-def _fast(net, X, **kw):
-    return fast.lifted_predict(X, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_, tol=TOL, **kw)
+def _fast(args, **kw):
+    return fast.lifted_predict(*args, tol=TOL, **kw)
 
 
-def _applicable(net):
-    layers = tuple(fast.atom_props(d, f) for d, f in zip(net.activations_, net.forms_))
-    widths = tuple(net.sizes[1:])
-    return [c.name for c in fast.candidates("lifted_predict") if c.predicate(layers=layers, widths=widths)]
+def _applicable(args):
+    X, Ws, bs, divs, forms, lams = args
+    layers = tuple(fast.atom_props(d, f) for d, f in zip(divs, forms))
+    return [c.name for c in fast.candidates("lifted_predict") if c.predicate(layers=layers)]
 
 
-def _strongly_convex(specs):
-    return not specs[0].startswith("maxpool")
+def reference_states(args):
+    """The states of (12) from the CVXPY reference. A Fenchel-Young last layer is zero at its
+    minimiser ``x_{L+1} = phi(u_L)`` for every ``u_L`` (and its bilinear term is not DCP), so then
+    the network without it is solved and ``x_{L+1}`` appended."""
+    X, Ws, bs, divs, forms, lams = args
+    if forms[-1] != "fenchel":
+        ref = block_reference("lifted_predict", *args)
+        return ref.solution, ref
+    ref = block_reference("lifted_predict", X, Ws[:-1], bs[:-1], divs[:-1], forms[:-1], lams[:-1])
+    states = list(ref.solution)
+    return states + [divs[-1].forward(Ws[-1] @ states[-1] + bs[-1][:, None])], None
 
 
+# ------------------------------------------------------------------ the battery
+@pytest.mark.parametrize("inst", JOINT, ids=[i.id for i in JOINT])
+def test_lifted_predict_matches_cvxpy_on_the_battery(inst):
+    divs = inst.args[3]
+    first = "leaky" if isinstance(divs[0], LeakyReLU) else ""
+    expected = "joint" if first else "dual_newton" if len(divs) == 2 else "newton"
+    methods = [k for k in _applicable(inst.args) if k != "bcd"]
+    assert methods[0] == expected, methods
+    ref = inst.reference()
+    for k in methods:   # every applicable registered solver against the same reference
+        states, info = fast.lifted_predict(*inst.args, method=k)
+        assert info.converged and np.all(info.certificates <= TOL), info
+        rep = ref.check(states)
+        assert_check(rep, ref, states, what=f"{inst.id} ({info.solver})",
+                     known_unique=[f"X{l + 1}" for l in range(len(states))])
+        assert np.isclose(rep.objective, info.objective)
+    assert fast.lifted_predict(*inst.args)[1].solver == f"lifted_predict/{expected}"
+
+
+@pytest.mark.parametrize("inst", FY_FIRST, ids=[i.id for i in FY_FIRST])
+def test_dual_newton_prediction_with_a_fenchel_young_first_layer_matches_cvxpy(inst):
+    """With one hidden layer the input is fixed, so (12) is convex in the states for either
+    form of the first layer: ``dual_newton`` (and ``newton``) against CVXPY."""
+    ref = inst.reference()
+    for k in ("dual_newton", "newton"):
+        states, info = fast.lifted_predict(*inst.args, method=k)
+        assert info.converged and info.certificate <= 1e-9, info
+        rep = ref.check(states)
+        assert_check(rep, ref, states, what=f"{inst.id} ({k})")
+        assert np.isclose(rep.objective, info.objective)
+        assert rep.row("distance X1").passed
+    assert fast.lifted_predict(*inst.args)[1].solver == "lifted_predict/dual_newton"
+
+
+# ------------------------------------------------------------------ deeper networks, every first layer
 @pytest.mark.parametrize("name", list(NETS))
 def test_lifted_predict_matches_cvxpy(name):
     specs, sizes, lams = NETS[name]
-    net, X = network(specs, sizes, lams, seed_of(name))
+    args = network(specs, sizes, lams, seed_of(name))
+    X, Ws, bs, divs, forms, _ = args
     m = X.shape[1]
-    ref = cvxpy_prediction(net, X)
-    F_cvx = net.prediction_objective(X, ref)
+    ref_states, ref = reference_states(args)
+    F_cvx = fast.prediction_objective(X, ref_states, Ws, bs, divs, forms, lams)
     first = specs[0].split(":")[0]
-    expected = EXPECTED.get(first, "newton")
-    methods = [k for k in _applicable(net) if k != "bcd"]
+    expected = "joint" if first in FIRST_ORDER_FIRST else "newton"
+    methods = [k for k in _applicable(args) if k != "bcd"]
     assert methods and methods[0] == expected, methods
     for k in methods:   # every applicable registered solver against the same reference
-        states, info = _fast(net, X, method=k)
+        states, info = _fast(args, method=k)
         assert info.converged and info.certificate <= TOL, info
         assert info.certificates.shape == (m,) and np.all(info.certificates <= TOL)
         assert info.n_uncertified == 0
         assert_objectives(info.objective, F_cvx, what=f"{name} ({info.solver})")
-        if _strongly_convex(specs):
-            for l, (S, R) in enumerate(zip(states, ref)):
+        if first != "maxpool":      # strongly convex: the iterates are unique
+            for l, (S, R) in enumerate(zip(states, ref_states)):
                 assert_close(S, R, what=f"{name}: X_{l + 1} ({info.solver})")
-    states, info = _fast(net, X)
-    assert info.solver == f"lifted_predict/{expected}"
+        if ref is not None:
+            assert ref.check(states).row("objective gap").passed
+    assert _fast(args)[1].solver == f"lifted_predict/{expected}"
 
 
 def test_newton_certificate_bounds_the_distance_to_cvxpy():
     """The Newton certificate is a KKT residual; with strong convexity modulus mu = lambda_min(H_0)
-    it bounds ||x - x*|| <= r / mu. Checked against a tightly solved CVXPY reference at a
-    deliberately loose tolerance (1e-4), where the bound is not vacuous."""
+    it bounds ||x - x*|| <= r / mu. Checked against the CVXPY reference after one Newton step
+    (not converged: the bound is not vacuous)."""
     from cvxlift.fast import chain, chain_newton
 
     specs, sizes, lams = NETS["relu-relu-relu-simplex"]
-    net, X = network(specs, sizes, lams, 7, m=20)
-    U0 = net.preactivation(0, X)
-    pb = chain.ChainProblem(U0, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_)
+    args = network(specs, sizes, lams, 7, m=20)
+    X, Ws, bs, divs, forms, _ = args
+    pb = chain.ChainProblem(Ws[0] @ X + bs[0][:, None], Ws, bs, divs, forms, lams)
     hidden, cert, it, dist = chain_newton.solve(pb, pb.forward()[:-1], 1e-4, 1)   # one Newton step only
-    ref = np.vstack(cvxpy_prediction(net, X)[:-1])
+    ref = np.vstack(reference_states(args)[0][:-1])
     err = np.linalg.norm(np.vstack(hidden) - ref, axis=0)
-    assert np.any(dist > 1e-3)                       # not converged after one step: a real test
+    assert np.any(dist > 1e-3)
     assert np.all(err <= dist + 1e-6), (err, dist)
 
 
@@ -146,13 +190,28 @@ def test_unconverged_columns_are_finished_by_a_slower_method():
     """One Newton iteration leaves columns above tol: they are finished by ``joint`` on those
     columns only, reported in ``n_fallback``, and the result is certified."""
     specs, sizes, lams = NETS["relu-relu-simplex-up"]
-    net, X = network(specs, sizes, lams, 11, m=30)
-    states, info = _fast(net, X, method="newton", max_iter=1)
+    args = network(specs, sizes, lams, 11, m=30)
+    states, info = _fast(args, method="newton", max_iter=1)
     assert info.n_fallback > 0 and info.fallback == "lifted_predict/joint"
     assert info.converged and np.all(info.certificates <= TOL)
-    ref, _ = _fast(net, X)
-    for S, R in zip(states, ref):
-        assert_close(S, R, tol=1e-6 * (1 + np.linalg.norm(R)))
+    best, _ = _fast(args)
+    for S, B in zip(states, best):
+        assert_close(S, B, tol=1e-6 * (1 + np.linalg.norm(B)))
+
+
+def test_sizes_too_large_for_newton_go_to_the_next_candidate(monkeypatch):
+    """The registry's predicates see the atoms' structure only; the sizes are checked apart: an
+    output wider than NEWTON_MAX_Q (with a Hessian that varies by column) skips ``newton``."""
+    from cvxlift.fast import chain_newton
+
+    specs, sizes, lams = NETS["relu-relu-relu-simplex"]
+    args = network(specs, sizes, lams, 3)
+    assert _fast(args)[1].solver == "lifted_predict/newton"
+    monkeypatch.setattr(chain_newton, "NEWTON_MAX_Q", 2)
+    states, info = _fast(args)
+    assert info.solver == "lifted_predict/joint" and info.converged
+    with pytest.raises(fast.NoFastSolver, match="sizes"):
+        _fast(args, method="newton")
 
 
 def test_warm_start_is_never_lost(monkeypatch):
@@ -163,12 +222,12 @@ def test_warm_start_is_never_lost(monkeypatch):
     def worse(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
         return [S + 0.5 for S in Z0], 0, np.zeros(net.X.shape[1]), True
 
-    bad = registry.Candidate("lifted_predict", "worse", lambda layers, widths=None: True, worse, "nothing")
+    bad = registry.Candidate("lifted_predict", "worse", lambda layers: True, worse, "nothing")
     monkeypatch.setitem(registry._CANDIDATES, "lifted_predict", registry.candidates("lifted_predict") + [bad])
     specs, sizes, lams = NETS["relu-relu-simplex"]
-    net, X = network(specs, sizes, lams, 5)
-    best, _ = _fast(net, X)
-    states, info = _fast(net, X, Z0=best, method="worse")
+    args = network(specs, sizes, lams, 5)
+    best, _ = _fast(args)
+    states, info = _fast(args, Z0=best, method="worse")
     for S, B in zip(states, best):
         np.testing.assert_array_equal(S, B)
     assert not info.converged and np.all(np.isinf(info.certificates))   # not certified: said so
@@ -176,37 +235,39 @@ def test_warm_start_is_never_lost(monkeypatch):
 
 @pytest.mark.parametrize("name", list(BICONVEX))
 def test_biconvex_prediction_is_blockwise_optimal(name):
-    """Fenchel-Young layers after the first: ``bcd`` returns a block-wise minimiser (every hidden
-    block's CVXPY X-step cannot improve it) no worse than the forward pass."""
+    """Fenchel-Young layers after the first: ``joint`` (and ``bcd``) return a block-wise minimiser
+    (every hidden block's CVXPY X-step cannot improve it) no worse than the forward pass."""
     specs, sizes, lams = BICONVEX[name]
-    net, X = network(specs, sizes, lams, seed_of(name), m=8)
-    m = X.shape[1]
-    methods = _applicable(net)
+    args = network(specs, sizes, lams, seed_of(name), m=8)
+    X, Ws, bs, divs, forms, _ = args
+    methods = _applicable(args)
     assert methods == ["joint", "bcd"]
-    assert _fast(net, X)[1].solver == "lifted_predict/joint"
-    forward = net.prediction_objective(X, net.forward(X))
+    assert _fast(args)[1].solver == "lifted_predict/joint"
+    obj = fast.prediction_objective
+    F_forward = obj(X, forward(X, Ws, bs, divs), Ws, bs, divs, forms, lams)
     for k in methods:
-        states, info = _fast(net, X, method=k, max_iter=2000)
+        states, info = _fast(args, method=k, max_iter=2000)
         assert info.converged, info
-        F = net.prediction_objective(X, states)
-        assert F <= forward + 1e-12
-        for l in range(1, net.n_layers):              # block X_l, the others fixed
+        F = obj(X, states, Ws, bs, divs, forms, lams)
+        assert F <= F_forward + 1e-12
+        for l in range(1, len(divs)):                 # block X_l, the others fixed
             prev = X if l == 1 else states[l - 2]
-            blk = net.block("x_step", l, m)
-            blk.set(net.preactivation(l - 1, prev), net.weights_[l], net.biases_[l], states[l])
-            cvx_solve(blk.problem, blk.problem_class)
+            U0 = Ws[l - 1] @ prev + bs[l - 1][:, None]
+            ref = block_reference("x_step", U0, Ws[l], bs[l], states[l], divs[l - 1], forms[l - 1], divs[l],
+                                  forms[l], lams[l - 1], lams[l])
             trial = list(states)
-            trial[l - 1] = net._clean(l - 1, blk.result())
-            assert_objectives(F, net.prediction_objective(X, trial), what=f"{name} ({k}): block X_{l}")
-        last = net.activations_[-1].forward(net.preactivation(net.n_layers - 1, states[-2]))
+            trial[l - 1] = ref.solution
+            assert_objectives(F, obj(X, trial, Ws, bs, divs, forms, lams), what=f"{name} ({k}): block X_{l}")
+        last = divs[-1].forward(Ws[-1] @ states[-2] + bs[-1][:, None])
         np.testing.assert_allclose(states[-1], last, atol=1e-12)
 
 
 def test_lifted_predict_fenchel_is_forward_pass():
-    net, X = network(["sigmoid:fenchel", "relu:fenchel", "simplex:fenchel"], [5, 6, 4, 3], [1.0, 2.0, 3.0], 3)
-    states, info = _fast(net, X)
+    args = network(["sigmoid:fenchel", "relu:fenchel", "simplex:fenchel"], [5, 6, 4, 3], [1.0, 2.0, 3.0], 3)
+    X, Ws, bs, divs, forms, lams = args
+    states, info = _fast(args)
     assert info.solver == "lifted_predict/forward" and info.iterations == 0
-    for S, F in zip(states, net.forward(X)):
+    for S, F in zip(states, forward(X, Ws, bs, divs)):
         np.testing.assert_array_equal(S, F)
     assert abs(info.objective) <= 1e-12   # the minimum: every Fenchel-Young divergence is >= 0
 
@@ -218,12 +279,16 @@ NONSMOOTH = [(POOL, "joint"), (LEAKY, "joint")]
 @pytest.mark.parametrize("d,form", NONSMOOTH, ids=["maxpool", "leaky_relu-joint"])
 def test_no_fast_solver_for_nonsmooth_u_after_the_first_layer(d, form):
     """A layer whose divergence is nonsmooth (max-pool) or constrained (z >= alpha u) in u has no
-    fast solver once its input is a variable: as a later layer of the prediction, of the joint
-    X-step, and as the next layer of an X-step. (As the first layer, whose input is fixed, it is
+    fast solver once its input is a variable: its W-step, the X-step before it, and, as a later
+    layer, the prediction and the joint X-step. (As the first layer, whose input is fixed, it is
     handled: see ``maxpool-relu-simplex`` and ``leaky-relu-simplex``.)"""
     rng = np.random.default_rng(0)
     m, p, n_u = 6, 4, 4
     k = d.out_dim(n_u)
+    A = rng.normal(size=(p, m))
+    Z = d.forward(rng.normal(size=(n_u, m)))
+    with pytest.raises(fast.NoFastSolver, match=r"w_step.*" + type(d).__name__ + r".*form='joint'"):
+        fast.w_step(A, Z, d, form, 1.0, 1.0, W0=np.zeros((n_u, p)))
     with pytest.raises(fast.NoFastSolver, match=r"x_step.*" + type(d).__name__):
         fast.x_step(rng.normal(size=(p, m)), rng.normal(size=(n_u, p)), np.zeros(n_u), rng.normal(size=(k, m)),
                     ATOMS["relu"], "joint", d, form, 1.0, 1.0)
@@ -265,23 +330,10 @@ def test_selection_follows_atom_properties():
     # the chain solvers: the same structure, the same choice
     simplex_j = fast.atom_props(ATOMS["simplex"], "joint")
     layers = (relu_j, relu_j, simplex_j)
-    assert fast.select("lifted_predict", layers=layers, widths=(5, 4, 3)).label == "lifted_predict/newton"
-    assert fast.select("lifted_predict", layers=(props,) + layers[1:], widths=(5, 4, 3)).label == \
+    assert fast.select("lifted_predict", layers=layers).label == "lifted_predict/newton"
+    assert fast.select("lifted_predict", layers=(props,) + layers[1:]).label == \
         "lifted_predict/joint"
-    assert fast.select("joint_x_step", layers=layers, widths=(5, 4, 3), loss="cross_entropy").label == \
+    assert fast.select("lifted_predict", layers=(relu_j, props, simplex_j)).label == \
+        "lifted_predict/joint"     # a Fenchel-Young layer after the first: biconvex
+    assert fast.select("joint_x_step", layers=layers, loss="cross_entropy").label == \
         "joint_x_step/newton"
-
-
-@pytest.mark.parametrize("first,last", [("relu", "simplex"), ("clipped", "relu"), ("relu", "clipped")])
-def test_dual_newton_prediction_with_a_fenchel_young_first_layer_matches_cvxpy(first, last):
-    """With one hidden layer the input is fixed, so (12) is convex in the states for either
-    form of the first layer: ``dual_newton`` (and ``newton``) against CVXPY."""
-    net, X = network([f"{first}:fenchel", last], [5, 7, 4], [1.0, 3.0], seed_of(first, last, "fy"), m=15)
-    ref = cvxpy_prediction(net, X)
-    F_cvx = net.prediction_objective(X, ref)
-    for k in ("dual_newton", "newton"):
-        states, info = _fast(net, X, method=k)
-        assert info.converged and info.certificate <= TOL, info
-        assert_objectives(info.objective, F_cvx, what=f"{first} fenchel -> {last} joint ({k})")
-        assert_close(states[0], ref[0], what=f"X_1 ({k})")
-    assert _fast(net, X)[1].solver == "lifted_predict/dual_newton"
