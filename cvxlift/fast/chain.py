@@ -353,20 +353,6 @@ def at_bound(d, Z):
     return lo | hi
 
 
-def kkt_residual_box(d, Z, G):
-    r"""Per entry, the distance of 0 to :math:`g + N_C(z)` for a box ``C`` of ``d`` (``Z`` in ``C``).
-
-    At a lower bound the normal cone is :math:`(-\infty, 0]` (residual :math:`\max(-g, 0)`), at
-    an upper bound :math:`[0, \infty)` (residual :math:`\max(g, 0)`), inside :math:`\{0\}`
-    (residual :math:`|g|`); see :func:`bounds`.
-    """
-    at_lo, at_hi = bounds(d, Z)
-    R = np.abs(G)
-    R = np.where(at_lo, np.maximum(-G, 0.0), R)
-    R = np.where(at_hi, np.maximum(G, 0.0), R)
-    return np.where(at_lo & at_hi, 0.0, R)
-
-
 def choose(kind, method, props, fits):
     """The registry's choice for ``kind`` (:func:`~cvxlift.fast.select` with ``props``), skipping the
     candidates whose size check ``fits[name]()`` fails (a structure that suits a solver whose
@@ -406,4 +392,4 @@ def relative(res, G):
 
 __all__ = ["BOX", "at_bound", "bounds", "choose", "envelope_structure", "ChainProblem", "DistEnvelope", "Envelope",
            "GenericEnvelope", "OutputEnvelope", "ZeroEnvelope",
-           "colsq", "kkt_residual_box", "loss_columns", "relative", "worse_columns"]
+           "colsq", "loss_columns", "relative", "worse_columns"]

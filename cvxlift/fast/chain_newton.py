@@ -28,11 +28,13 @@ solves are padded little). The step is :math:`x^+ = \Pi_C(x + \alpha d)`, with
 :math:`f(x^+) \le f(x) + \sigma g^T(x^+ - x)` holds, per column.
 
 Certificate (per column): the KKT residual :math:`r = \mathrm{dist}(0, \nabla f(x) + N_C(x))`,
-computed exactly entry by entry (:func:`~cvxlift.fast.chain.kkt_residual_box`), relative to
+computed exactly entry by entry (at a lower bound the normal cone is :math:`(-\infty, 0]`, so the
+entry's residual is :math:`\max(-g_i, 0)`; at an upper bound :math:`\max(g_i, 0)`; inside
+:math:`|g_i|`; the bounds are the atom's projections of :math:`\mp\infty`), relative to
 :math:`1 + \|\nabla f(x)\|`. Since :math:`H \succeq H_0 \succeq \mu I` with
 :math:`\mu = \lambda_{\min}(H_0)`, the objective is :math:`\mu`-strongly convex, so
-:math:`\|x - x^\star\| \le r/\mu` and :math:`F(x) - F^\star \le r^2/(2\mu)` (reported as
-``distance_bound``).
+:math:`\|x - x^\star\| \le r/\mu` and :math:`F(x) - F^\star \le r^2/(2\mu)`
+(:func:`solve` returns the distance bound per column).
 """
 import numpy as np
 from scipy import linalg
@@ -255,7 +257,7 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
                     zip(range(1, L + 1), blocks)])
 
     def kkt(Z, G):
-        """Certificate, residual norm and binding set (see :func:`~cvxlift.fast.chain.kkt_residual_box`)."""
+        """Certificate, residual norm and binding set (module docstring)."""
         lo, hi = Z <= LO, Z >= HI                         # Z is in its box: at a bound exactly
         pos = G > 0
         Rz = np.abs(G)

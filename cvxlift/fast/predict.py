@@ -396,9 +396,10 @@ def _kkt_residual(net, Z, a, B, proj1):
 
 
 # ---------------------------------------------------------------------------------------- newton
-@register("lifted_predict", "newton", lambda layers: chain_newton.applies(layers), "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others "
-          "jointly convex), a last layer whose envelope Hessian is known (Fenchel-Young, or mu||z - u||^2 + I_C(z) "
-          "with C a box or the simplex), at most NEWTON_MAX_HIDDEN hidden units")
+@register("lifted_predict", "newton", lambda layers: chain_newton.applies(layers),
+          "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others jointly convex) "
+          "and a last layer whose envelope Hessian is known (Fenchel-Young, or mu||z - u||^2 + I_C(z) with C a box "
+          "or the simplex); sizes checked apart (chain_newton.fits)")
 def _newton(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     """Projected Newton with exact active-set solves (:mod:`cvxlift.fast.chain_newton`)."""
     pb = net.chain
