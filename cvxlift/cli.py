@@ -617,6 +617,55 @@ def run_bench(args):
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- plot
+_PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def _add_plot_arguments(parser):
+    parser.add_argument("name", metavar="NAME", help="a registered atom (see cvxlift.available())")
+    parser.add_argument("--form", choices=FORMS, default=None,
+                        help="divergence form (default: the atom's default form)")
+    parser.add_argument("--range", type=_positive_float, default=None, metavar="R", dest="u_range",
+                        help="draw the inputs s in [-R, R] (default: max(4, twice the largest kink))")
+    parser.add_argument("--u", type=float, nargs="+", default=None, metavar="S",
+                        help="line parameters of the sample inputs whose D(u, .) is drawn (default: four)")
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help="where to write the figure (.png, .svg or .pdf; default: NAME-divergence.png)")
+
+
+def run_plot(args):
+    """``cvxlift plot NAME``: draw D(u, .) for a few u and the argmin over the line against forward."""
+    from .plotting import matplotlib_available, plot_divergence
+
+    atom = _check_activation(args.name)
+    out = args.out if args.out is not None else f"{args.name}-divergence.png"
+    ext = os.path.splitext(out)[1].lower().lstrip(".")
+    if ext not in _PLOT_FORMATS:
+        raise CommandError(f"--out {out}: unknown figure format {ext or '(none)'!r}; use a name ending in "
+                           + ", ".join("." + f for f in _PLOT_FORMATS))
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise CommandError(f"cannot write {out}: directory {folder} does not exist")
+    if os.path.islink(out):
+        raise CommandError(f"refusing to write {out}: it is a symbolic link")
+    if not matplotlib_available():
+        raise CommandError("matplotlib is not installed; install it with `pip install \"cvxlift[plot]\"`")
+    fig = plot_divergence(atom, form=args.form, u=args.u, u_range=args.u_range)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(out, flags, 0o644)
+    except OSError as exc:
+        raise CommandError(f"cannot write {out}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "wb") as fh:
+        fig.savefig(fh, format=ext, dpi=110)
+    curves = fig.cvxlift_curves
+    print(f"{atom!r}, form={curves.form!r} ({curves.slice}): largest scaled gap between the CVXPY argmin "
+          f"and forward over s in [{curves.s[0]:g}, {curves.s[-1]:g}]: {curves.max_error:.2e} "
+          f"(solver {curves.solver})")
+    print(f"figure written to {out}")
+    return EXIT_OK
+
+
 def _ratio(r):
     return f"{r:.0f}x" if r >= 10 else f"{r:.2g}x"
 
@@ -645,6 +694,8 @@ COMMANDS = {
         "time the fast block solvers against their CVXPY problems on the built-in sample",
         _add_bench_arguments, _guarded("cvxlift bench", run_bench),
     ),
+    "plot": Command("draw an atom: D(u, .) for a few u and the argmin over a line against forward",
+                    _add_plot_arguments, _guarded("cvxlift plot", run_plot)),
 }
 
 
