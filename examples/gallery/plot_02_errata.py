@@ -27,17 +27,22 @@ import cvxlift
 from cvxlift.plotting import plot_divergence
 
 
-def draw(atom, **kwargs):
-    return plot_divergence(atom, figure=plt.figure(figsize=(10, 3.9), layout="constrained"), **kwargs)
+def draw(printed, corrected):
+    """One pyplot figure, two rows: ``plot_divergence(*printed)`` on top of ``plot_divergence(*corrected)``;
+    each argument is ``(atom, keyword arguments)``. Returns the two rows' curves."""
+    fig = plt.figure(figsize=(10, 7.8), layout="constrained")
+    rows = fig.subfigures(2, 1)
+    return [plot_divergence(atom, figure=row, **kw).cvxlift_curves for row, (atom, kw) in zip(rows, (printed, corrected))]
 
 
-paper_pool = draw(cvxlift.MaxPool(weight=1.0), u=[-2.0, 3.0], title="as printed: MaxPool(weight=1.0), u = (s, 1)")
-fixed_pool = draw(cvxlift.MaxPool(), u=[-2.0, 3.0], title="cvxlift: MaxPool() (weight c = 2), u = (s, 1)")
-for label, fig in (("printed", paper_pool), ("cvxlift", fixed_pool)):
-    sample = fig.cvxlift_curves.samples[1]
+paper_pool, fixed_pool = draw(
+    (cvxlift.MaxPool(weight=1.0), dict(u=[-2.0, 3.0], title="as printed: MaxPool(weight=1.0), u = (s, 1)")),
+    (cvxlift.MaxPool(), dict(u=[-2.0, 3.0], title="cvxlift: MaxPool() (weight c = 2), u = (s, 1)")))
+for label, curves in (("printed", paper_pool), ("cvxlift", fixed_pool)):
+    sample = curves.samples[1]
     flat, step = sample["flat"], np.diff(sample["t"]).max()
     print(f"{label:8s} u = (3, 1): minimisers on the grid (step {step:.3f}) fill [{flat[0]:.3f}, {flat[1]:.3f}]; "
-          f"largest scaled gap argmin - max over the line: {fig.cvxlift_curves.max_error:.2f}")
+          f"largest scaled gap argmin - max over the line: {curves.max_error:.2f}")
 
 # %%
 # **Figure 1.** Max-pooling on one block $u = (s, 1)$, as printed (top) and with hinge weight
@@ -46,7 +51,7 @@ for label, fig in (("printed", paper_pool), ("cvxlift", fixed_pool)):
 # argmin (dots) wanders inside the interval instead of following $\max(s, 1)$. Bottom: a
 # unique minimiser at the maximum. *Command:*
 # `python examples/gallery/plot_02_errata.py OUT` (writes this page's figures to the folder
-# `OUT`); the bottom panel alone: `cvxlift plot maxpool`.
+# `OUT`, this one as `plot_02_errata-1.png`); the bottom panel alone: `cvxlift plot maxpool`.
 
 # %%
 # ## The sine on the whole line
@@ -61,10 +66,11 @@ textbook = cvxlift.declare_divergence(
     phi_value=sin.phi_value, phi_star_value=sin.phi_star_value, prox_phi=sin.prox_phi,
     problem_class="SOC", kinks=sin.kinks, argmin_tol=sin.argmin_tol)
 line = 2 * np.pi
-paper_sin = draw(textbook, u_range=line, title="as printed: the sine divergence claiming sin(u)")
-fixed_sin = draw(sin, u_range=line, title="cvxlift: Sin(), the clipped sine sin(clip(u, -pi/2, pi/2))")
-print(f"claim sin(u): largest scaled gap {paper_sin.cvxlift_curves.max_error:.3f}; "
-      f"clipped sine: {fixed_sin.cvxlift_curves.max_error:.4f} (the 64-piece approximation of Phi)")
+paper_sin, fixed_sin = draw(
+    (textbook, dict(u_range=line, title="as printed: the sine divergence claiming sin(u)")),
+    (sin, dict(u_range=line, title="cvxlift: Sin(), the clipped sine sin(clip(u, -pi/2, pi/2))")))
+print(f"claim sin(u): largest scaled gap {paper_sin.max_error:.3f}; "
+      f"clipped sine: {fixed_sin.max_error:.4f} (the 64-piece approximation of Phi)")
 
 # %%
 # **Figure 2.** The sine divergence over $u \in [-2\pi, 2\pi]$, claiming $\sin u$ (top) and the
@@ -87,12 +93,13 @@ as_printed = cvxlift.declare_divergence(
     joint_value=lambda U, Z: np.where((Z >= U / a - 1e-9 * (1 + np.abs(U / a))).all(axis=0),
                                       ((Z - U) ** 2).sum(axis=0), np.inf),
     homogeneous=True)
-paper_leaky = draw(as_printed, title=f"as printed: |z - u|^2 with z >= u/alpha, alpha = {a}")
-fixed_leaky = draw(cvxlift.LeakyReLU(a), form="joint", title=f"cvxlift: |z - u|^2 with z >= alpha u, alpha = {a}")
-s = paper_leaky.cvxlift_curves.s
+paper_leaky, fixed_leaky = draw(
+    (as_printed, dict(title=f"as printed: |z - u|^2 with z >= u/alpha, alpha = {a}")),
+    (cvxlift.LeakyReLU(a), dict(form="joint", title=f"cvxlift: |z - u|^2 with z >= alpha u, alpha = {a}")))
+s = paper_leaky.s
 print("printed form: argmin = max(u, u/alpha) to",
-      f"{np.max(np.abs(paper_leaky.cvxlift_curves.argmin - np.maximum(s, s / a))):.1e}; "
-      f"cvxlift: argmin = max(u, alpha u) to {fixed_leaky.cvxlift_curves.max_error:.1e}")
+      f"{np.max(np.abs(paper_leaky.argmin - np.maximum(s, s / a))):.1e}; "
+      f"cvxlift: argmin = max(u, alpha u) to {fixed_leaky.max_error:.1e}")
 
 # %%
 # **Figure 3.** Leaky ReLU's joint form with $\alpha = 0.25$: as printed (top; its argmin is
@@ -102,7 +109,7 @@ print("printed form: argmin = max(u, u/alpha) to",
 
 # %%
 # Run as a script with a folder argument, this page writes its figures there as PNG files
-# (`plot_02_errata-1.png`, ..., two per caption, in the order of the page).
+# (`plot_02_errata-1.png` to `-3.png`, numbered as on this page).
 if len(sys.argv) > 1:
     for k, num in enumerate(plt.get_fignums(), 1):
         plt.figure(num).savefig(f"{sys.argv[1]}/plot_02_errata-{k}.png", dpi=110)
