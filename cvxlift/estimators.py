@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 from .divergences import Divergence, get_divergence
 from .divergences.custom import CustomDivergence
 from .divergences.simplex import Simplex
-from .exceptions import UnknownAtomError, ValidationError
+from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
 from .network import LiftedNetwork
 from .numeric import project_simplex
 from .validation import check_positive
@@ -64,13 +64,6 @@ def _validated(validate, *args, **kwargs):
         raise
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
-
-class UnknownActivationError(UnknownAtomError, ValidationError):
-    """``activation`` names no registered atom.
-
-    Both a :class:`~cvxlift.exceptions.UnknownAtomError` (a ``KeyError``, as the registry
-    raises) and a ``ValueError`` (what scikit-learn code expects from a bad parameter).
-    """
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -157,6 +150,76 @@ def _jsonable(value, name):
     raise ValidationError(f"{name}={value!r} ({type(value).__name__}) cannot be stored as JSON")
 
 
+def _check_choice(choices):
+    def check(value, name, est):
+        if not isinstance(value, str) or value not in choices:
+            raise ValidationError(f"{name} must be one of {choices}, got {value!r}")
+        return value
+    return check
+
+
+def _check_inner(value, name, est):
+    if value is None:
+        return None
+    return _check_int(value, name, 1)
+
+
+def _check_fraction(value, name, est):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
+        raise ValidationError(f"{name} must be a number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_tol(value, name, est):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value >= 0):
+        raise ValidationError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_flag(value, name, est):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValidationError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_verbose(value, name, est):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return _check_int(value, name, 0) > 0
+
+
+def _check_form(value, name, est):
+    if value is None or value in ("fenchel", "joint", "fenchel_hidden"):
+        return value
+    raise ValidationError(f"{name} must be None, 'fenchel', 'joint' or 'fenchel_hidden', got {value!r}")
+
+
+def _any(value, name, est):
+    return value
+
+
+#: The hyper-parameters and their checks, in ``__init__``'s order; ``lam``, ``rho`` (one per
+#: layer or one for all) and ``loss`` (per estimator) are resolved by ``_check_params``.
+PARAMETERS = {
+    "hidden_layer_sizes": lambda v, n, est: _check_hidden(v),
+    "activation": lambda v, n, est: _resolve_activation(v),
+    "lam": _any,
+    "rho": _any,
+    "max_iter": lambda v, n, est: _check_int(v, n, 1),
+    "tol": _check_tol,
+    "solver": _check_choice(SOLVERS),
+    "prediction": _check_choice(PREDICTIONS),
+    "form": _check_form,
+    "inner_max_iter": _check_inner,
+    "loss": _any,
+    "early_stopping": _check_flag,
+    "validation_fraction": _check_fraction,
+    "n_iter_no_change": lambda v, n, est: _check_int(v, n, 1),
+    "random_state": _any,
+    "verbose": _check_verbose,
+}
+
+
 def _probabilities(net, out):
     """Rows of ``out`` (network outputs) as probability vectors.
 
@@ -218,18 +281,6 @@ class _BaseLiftedMLP(BaseEstimator):
         params = {k: copy.deepcopy(v) for k, v in self.get_params(deep=False).items()}
         return type(self)(**params)
 
-    def __getstate__(self):
-        # The network caches compiled CVXPY blocks (``_blocks``), which hold solver objects
-        # that cannot be pickled (OSQP, Clarabel); the cache is rebuilt on demand, so the
-        # pickled network is a shallow copy without it.
-        state = dict(super().__getstate__())  # may be the live __dict__: copy before editing
-        net = state.get("network_")
-        if net is not None and getattr(net, "_blocks", None):
-            net = copy.copy(net)
-            net._blocks = {}
-            state["network_"] = net
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
@@ -238,31 +289,16 @@ class _BaseLiftedMLP(BaseEstimator):
 
     # -- parameters -----------------------------------------------------------------
     def _check_params(self):
-        """Validate the hyper-parameters (at ``fit``); return the resolved ones."""
-        hidden = _check_hidden(self.hidden_layer_sizes)
-        atom = _resolve_activation(self.activation)
-        n_layers = len(hidden) + 1
-        lam = check_positive(self.lam, "lam", n_layers)
-        rho = check_positive(self.rho, "rho", n_layers)
-        max_iter = _check_int(self.max_iter, "max_iter", 1)
-        tol = self.tol
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (np.isfinite(tol) and tol >= 0):
-            raise ValidationError(f"tol must be a finite number >= 0, got {tol!r}")
-        if self.solver not in SOLVERS:
-            raise ValidationError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if self.prediction not in PREDICTIONS:
-            raise ValidationError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
-        loss = self._default_loss if self.loss is None else self.loss
-        if loss not in self._losses:
-            raise ValidationError(f"loss must be one of {self._losses} for {type(self).__name__}, got {loss!r}")
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ValidationError(f"early_stopping must be True or False, got {self.early_stopping!r}")
-        vf = self.validation_fraction
-        if isinstance(vf, bool) or not isinstance(vf, numbers.Real) or not 0.0 < vf < 1.0:
-            raise ValidationError(f"validation_fraction must be a number in (0, 1), got {vf!r}")
-        n_no_change = _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
-        return {"hidden": hidden, "atom": atom, "lam": lam, "rho": rho, "max_iter": max_iter, "tol": float(tol),
-                "loss": loss, "n_iter_no_change": n_no_change}
+        """Validate every hyper-parameter against :data:`PARAMETERS` (at ``fit``, before any
+        work); return the resolved values by name."""
+        out = {name: check(getattr(self, name), name, self) for name, check in PARAMETERS.items()}
+        n_layers = len(out["hidden_layer_sizes"]) + 1
+        out["lam"] = check_positive(self.lam, "lam", n_layers)
+        out["rho"] = check_positive(self.rho, "rho", n_layers)
+        out["loss"] = self._default_loss if self.loss is None else self.loss
+        if out["loss"] not in self._losses:
+            raise ValidationError(f"loss must be one of {self._losses} for {type(self).__name__}, got {self.loss!r}")
+        return out
 
     # -- hooks of the subclasses ------------------------------------------------------
     def _encode_targets(self, y):  # pragma: no cover - abstract
@@ -287,16 +323,7 @@ class _BaseLiftedMLP(BaseEstimator):
             out = net.predict(cols, rule="lifted", solver=self.solver)
         return np.asarray(out, dtype=np.float64).T
 
-    def _fast_options(self):
-        """Caps of the iterative fast block solvers (inexact BCD, still monotone)."""
-        if self.solver != "fast" or self.inner_max_iter is None:
-            return None
-        it = self.inner_max_iter
-        if isinstance(it, bool) or not isinstance(it, (int, np.integer)) or it < 1:
-            raise ValueError(f"inner_max_iter must be a positive integer or None, got {it!r}")
-        return {"w_step": {"max_iter": int(it)}}
-
-    def fit(self, X, y):
+    def fit(self, X, y, callbacks=None):
         """Fit the lifted network to ``(X, y)`` by block-coordinate descent.
 
         Parameters
@@ -305,6 +332,9 @@ class _BaseLiftedMLP(BaseEstimator):
             Training inputs, one **row** per sample.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier) or real targets (regressor).
+        callbacks : sequence of cvxlift.training.Callback, optional
+            Extra callbacks of the training engine (e.g. a progress bar), called after the
+            estimator's own (scores, early stopping).
 
         Returns
         -------
@@ -319,8 +349,19 @@ class _BaseLiftedMLP(BaseEstimator):
         when a sweep lowers the objective by less than ``tol`` (relative), or, with
         ``early_stopping``, after ``n_iter_no_change`` sweeps in which the validation score
         did not rise by more than ``tol``; the weights of the best sweep are then restored.
+        A ``KeyboardInterrupt`` ends the fit with the iterate of the last complete sweep
+        (``interrupted_`` is True, with a warning), as scikit-learn's MLP does.
         """
+        return self._fit(X, y, callbacks)
+
+    def _fit(self, X, y, callbacks):
+        from .training import BCD, Callback, EarlyStopping, PrintSweeps, Scores, make_backend
+
         p = self._check_params()
+        extra = list(callbacks or ())
+        for cb in extra:
+            if not isinstance(cb, Callback):
+                raise ValidationError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
         X, y = self._validate_fit_data(X, y)
         Y, y_score = self._encode_targets(y)
         m = X.shape[0]
@@ -337,76 +378,63 @@ class _BaseLiftedMLP(BaseEstimator):
             X_train, Y_train, s_train = X, Y, y_score
             X_val = s_val = None
 
-        sizes = [X.shape[1], *p["hidden"], Y.shape[1]]
-        try:
-            net = LiftedNetwork(sizes, activations=p["atom"], loss=p["loss"], lam=p["lam"],
-                                rho=p["rho"] * X_train.shape[0],
-                                form=self.form, random_state=net_seed)
-        except UnknownAtomError as exc:  # pragma: no cover - names are resolved above
-            raise UnknownActivationError(str(exc)) from None
+        sizes = [X.shape[1], *p["hidden_layer_sizes"], Y.shape[1]]
+        net = LiftedNetwork(sizes, activations=p["activation"], loss=p["loss"], lam=p["lam"],
+                            rho=p["rho"] * X_train.shape[0], form=self.form, random_state=net_seed)
 
-        record = {"loss": [], "train": [], "val": [], "best": -np.inf, "best_weights": None,
-                  "no_change": 0, "stopped_early": False, "prev": None}
+        def train_score(run):
+            if self.prediction == "forward":   # the first layer's product comes from the engine's cache
+                out = run.state.forward_output().T
+            else:
+                out = self._network_output(run.net, X_train)
+            return self._score_output(run.net, out, s_train)
 
-        def callback(net_, sweep, obj):
-            prev = net_.history_[0] if record["prev"] is None else record["prev"]
-            record["prev"] = obj
-            record["last_decrease"] = (prev - obj, prev)
-            record["loss"].append(float(obj))
-            train_score = self._score_output(net_, self._network_output(net_, X_train), s_train)
-            record["train"].append(float(train_score))
-            msg = f"sweep {sweep + 1}: lifted objective {obj:.6g}, train score {train_score:.4f}"
-            stop = False
-            if X_val is not None:
-                score = float(self._score_output(net_, self._network_output(net_, X_val), s_val))
-                record["val"].append(score)
-                msg += f", validation score {score:.4f}"
-                if score > record["best"] + p["tol"]:
-                    record["no_change"] = 0
-                else:
-                    record["no_change"] += 1
-                if score > record["best"]:
-                    record["best"] = score
-                    record["best_weights"] = ([W.copy() for W in net_.weights_], [b.copy() for b in net_.biases_],
-                                              [S.copy() for S in net_.states_])
-                if record["no_change"] >= p["n_iter_no_change"]:
-                    record["stopped_early"] = stop = True
-                    msg += f" (no improvement in {p['n_iter_no_change']} sweeps: stopping)"
-            if self.verbose:
-                print(msg)
-            return stop
-
-        net.fit(np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T), solver=self.solver,
-                max_iter=p["max_iter"], tol=p["tol"], callback=callback,
-                fast_options=self._fast_options())
-        if record["best_weights"] is not None:  # early stopping: back to the best sweep
-            W, b, S = record["best_weights"]
-            net.set_weights(W, b)
-            net.states_ = S
+        validation = None if X_val is None else (
+            lambda run: self._score_output(run.net, self._network_output(run.net, X_val), s_val))
+        scores = Scores(train=train_score, validation=validation)
+        cbs = [scores]
+        early = None
+        if self.early_stopping:
+            early = EarlyStopping(scores, p["n_iter_no_change"], p["tol"])
+            cbs.append(early)
+        if self.verbose:
+            cbs.append(PrintSweeps(scores))
+        cbs += extra
+        fast_options = None
+        if self.solver == "fast" and p["inner_max_iter"] is not None:
+            fast_options = {"w_step": {"max_iter": p["inner_max_iter"]}}
+        run = BCD(make_backend(self.solver, fast_options=fast_options), max_iter=p["max_iter"], tol=p["tol"],
+                  callbacks=cbs)
+        run.fit(net, np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T))
+        net.history_, net.history_blocks_, net.block_info_ = run.history, run.history_blocks, run.block_info
+        net.n_iter_, net.interrupted_, net.fit_seconds_ = run.n_iter, run.interrupted, run.seconds
 
         self.network_ = net
         self.coefs_ = [np.array(W.T) for W in net.weights_]
         self.intercepts_ = [np.array(b) for b in net.biases_]
-        self.n_iter_ = int(net.n_iter_)
+        self.n_iter_ = int(run.n_iter)
         self.n_layers_ = len(sizes)
         self.out_activation_ = net.activations_[-1].name
-        self.loss_curve_ = record["loss"]
-        self.train_scores_ = record["train"]
+        self.loss_curve_ = [float(v) for v in run.loss_curve]
+        self.train_scores_ = list(scores.train)
+        self.interrupted_ = bool(run.interrupted)
         if self.early_stopping:
-            self.validation_scores_ = record["val"]
-            self.best_validation_score_ = float(record["best"]) if record["val"] else None
+            self.validation_scores_ = list(scores.validation)
+            self.best_validation_score_ = float(early.best_score) if scores.validation else None
             self.best_loss_ = None
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-            self.best_loss_ = float(min(record["loss"])) if record["loss"] else None
-        if self.n_iter_ == p["max_iter"] and not record["stopped_early"] and "last_decrease" in record:
-            dec, prev = record["last_decrease"]
+            self.best_loss_ = float(min(self.loss_curve_)) if self.loss_curve_ else None
+        if self.n_iter_ == p["max_iter"] and self.loss_curve_ and not run.interrupted \
+                and not (early is not None and early.stopped):
+            prev = run.history[0] if len(self.loss_curve_) == 1 else self.loss_curve_[-2]
+            dec = prev - self.loss_curve_[-1]
             if dec > p["tol"] * max(1.0, abs(prev)):
                 warnings.warn(f"{type(self).__name__}: maximum number of sweeps max_iter={p['max_iter']} "
                               "reached and the lifted objective has not converged (relative decrease "
                               f"{dec / max(1.0, abs(prev)):.3g} > tol={p['tol']:g})", ConvergenceWarning,
-                              stacklevel=2)
+                              stacklevel=3)
         return self
 
     # -- prediction -----------------------------------------------------------------
