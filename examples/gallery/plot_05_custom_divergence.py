@@ -101,16 +101,20 @@ typo = cvxlift.declare_divergence("shrink_prox_typo", forward=lambda U: soft(U, 
                                   prox_phi=lambda w, t: soft(w, 1.0) / (1 + t), **pieces)
 
 rng = np.random.default_rng(0)
-U, V = rng.normal(scale=3, size=(1, 20000)), rng.normal(scale=3, size=(1, 20000))
+U, V = rng.normal(scale=3, size=(1, 2000)), rng.normal(scale=3, size=(1, 2000))
+seconds = {}
 for atom in (shrink, fast_shrink):
     t0 = time.perf_counter()
-    atom.prox_z(U[:, :200] if atom is shrink else U, V[:, :200] if atom is shrink else V, 0.5)
-    cols = 200 if atom is shrink else 20000
-    print(f"{atom!r}: {cols} prox evaluations in {time.perf_counter() - t0:.3f} s")
+    P = atom.prox_z(U, V, 0.5)
+    seconds[atom.name] = time.perf_counter() - t0
+    print(f"{atom!r}: prox_z of 2000 columns at t = 0.5 in {seconds[atom.name]:.4f} s")
+print(f"numpy prox / CVXPY fallback: {seconds['shrink'] / seconds['shrink_with_prox']:.0f}x faster; "
+      f"largest difference {np.abs(shrink.prox_z(U, V, 0.5) - fast_shrink.prox_z(U, V, 0.5)).max():.1e}")
 
 # %%
-# The numpy prox is a few thousand times faster per column than the CVXPY fallback. Before the
-# fast path may rely on it, it must agree with the CVXPY solution of the same problem.
+# Without `prox_phi`, each call of `prox_z` solves a CVXPY problem over the columns; the numpy
+# prox is a closed form. Before the fast path may rely on it, it must agree with the CVXPY
+# solution of the same problem, at every step size the solvers may use.
 #
 # ## Certify it
 #
