@@ -14,6 +14,7 @@ from .divergences import Divergence, available, get_divergence, register
 from .divergences.custom import declare_divergence
 from .exceptions import (
     BlockMemoryError,
+    CertificationError,
     CommandError,
     CvxliftError,
     FastPathFallbackWarning,
@@ -29,6 +30,8 @@ from .verify import VerifyReport, verify
 from .network import LiftedNetwork
 from .losses import get_loss
 from .persistence import save, load
+from .reference import BlockReference, block_reference, reference
+from .certify import certify, register_solver
 
 # Optional-dependency exports, resolved on first access (``import cvxlift`` must not import
 # scikit-learn). Other lazy exports can be added to this table: name -> (module, extra).
@@ -42,6 +45,7 @@ __all__ = sorted(set(_atoms) | {
     "BlockMemoryError", "CommandError", "CvxliftError", "FastPathFallbackWarning", "FormError", "NoFastSolver",
     "NotFittedError", "PersistenceError", "SolverError", "UnknownAtomError", "ValidationError",
     "VerifyReport", "verify", "LiftedNetwork", "get_loss", "save", "load",
+    "CertificationError", "BlockReference", "block_reference", "reference", "certify", "register_solver",
 } | set(_LAZY_EXPORTS))
 
 

@@ -66,3 +66,12 @@ class NoTorchEquivalent(CvxliftError, NotImplementedError):
 
 class CommandError(CvxliftError):
     """A usage or input error of a ``cvxlift`` subcommand: reported as one line, exit status 2."""
+
+
+class CertificationError(CvxliftError, ValueError):
+    """A user-written prox or block solver failed certification against the DSL
+    (:func:`cvxlift.register_solver`); ``report`` holds the :class:`~cvxlift.certify.CertifyReport`."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report

@@ -20,7 +20,7 @@ from .divergences.simplex import Simplex
 from .exceptions import NotFittedError, ValidationError
 from .losses import get_loss
 from .scoring import score_output
-from .validation import check_int, check_matrix, check_number, check_positive
+from .validation import check_int, check_matrix, check_memory, check_number, check_positive
 
 RULES = ("forward", "lifted")
 
@@ -40,7 +40,7 @@ class LiftedNetwork:
     lam : float or sequence
         Penalty weights :math:`\\lambda_1..\\lambda_{L+1}` (> 0).
     rho : float or sequence
-        Weight regularisation :math:`\\rho_0..\\rho_L` (> 0), on :math:`\\|W_l\\|_F^2`.
+        Weight regularisation :math:`\\rho_0..\\rho_L` (>= 0), on :math:`\\|W_l\\|_F^2`.
     form : None, str, or sequence
         ``"fenchel"`` or ``"joint"`` per layer; ``None`` takes the joint form where the atom
         has one (paper section 3) and the Fenchel-Young form otherwise;
@@ -68,13 +68,15 @@ class LiftedNetwork:
         self.activations_ = _resolve_activations(activations, L1, self.loss_.name)
         self.forms_ = _resolve_forms(form, self.activations_)
         self.lam_ = check_positive(lam, "lam", L1)
-        self.rho_ = check_positive(rho, "rho", L1)
+        self.rho_ = check_positive(rho, "rho", L1, allow_zero=True)
         self.u_dims_ = []
         for l, d in enumerate(self.activations_):
             n_u = d.in_dim(self.sizes[l + 1])
             if d.out_dim(n_u) != self.sizes[l + 1]:
                 raise ValidationError(f"activations[{l}]={d!r} cannot produce {self.sizes[l + 1]} outputs")
             self.u_dims_.append(n_u)
+        n_params = sum(self.u_dims_[l] * (self.sizes[l] + 1) for l in range(L1))
+        check_memory(8.0 * n_params, f"the weights of this network ({n_params:.3g} numbers)", "sizes")
         if self.loss_.name == "cross_entropy" and not isinstance(self.activations_[-1], Simplex):
             warnings.warn("cross_entropy is meant for a Simplex output layer (paper eq. 11/15)", stacklevel=2)
         self.weights_ = None
@@ -113,7 +115,23 @@ class LiftedNetwork:
         return self
 
     def set_weights(self, weights, biases):
-        """Set ``weights_``/``biases_`` (shapes checked)."""
+        """Set ``weights_``/``biases_`` (shapes checked).
+
+        Parameters
+        ----------
+        weights : sequence of arrays
+            ``weights[l]`` of shape ``(u_dims_[l], sizes[l])``.
+        biases : sequence of arrays
+            ``biases[l]`` of length ``u_dims_[l]``.
+
+        Returns
+        -------
+        self
+        """
+        for name, value in (("weights", weights), ("biases", biases)):
+            if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__len__"):
+                raise ValidationError(f"{name} must be a list of {self.n_layers} arrays (one per layer), got "
+                                      f"{type(value).__name__}")
         if len(weights) != self.n_layers or len(biases) != self.n_layers:
             raise ValidationError(f"weights and biases must have {self.n_layers} entries each")
         W = [check_matrix(w, f"weights[{l}]", shape=(self.u_dims_[l], self.sizes[l])) for l, w in enumerate(weights)]
@@ -285,6 +303,9 @@ class LiftedNetwork:
                                fit_options, make_backend)
 
         X, Y = self._check_XY(X, Y)
+        m = X.shape[1]
+        check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
+                     f"the states and pre-activations of {m} columns", "X")
         opts = fit_options(solver=solver, max_iter=max_iter, tol=tol, xstep=xstep, callback=callback,
                            warm_start=warm_start, cvxpy_solver=cvxpy_solver, verbose=verbose,
                            lam_growth=lam_growth, lam_max=lam_max, validation_data=validation_data,
@@ -397,6 +418,9 @@ def _check_random_state(seed):
 
 
 def _check_sizes(sizes):
+    if isinstance(sizes, (str, bytes, set, frozenset, dict)) or not hasattr(sizes, "__len__"):
+        raise ValidationError(f"sizes must be an ordered sequence (list, tuple or 1-D array) of positive integers, "
+                              f"got {sizes!r}")
     try:
         sizes = list(sizes)
     except TypeError:

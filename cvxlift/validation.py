@@ -53,18 +53,22 @@ def check_matrix(a, name, rows=None, shape=None, allow_empty=False):
     return arr
 
 
-def check_positive(value, name, n):
-    """A scalar or a length-``n`` sequence of finite positive numbers, as a length-``n`` array."""
+def check_positive(value, name, n, allow_zero=False):
+    """A scalar or a length-``n`` sequence of finite positive (``allow_zero``: nonnegative)
+    numbers, as a length-``n`` float array. Booleans are refused."""
+    what = "nonnegative" if allow_zero else "positive"
     try:
         arr = as_real_array(value, name)
     except ValidationError:
-        raise ValidationError(f"{name} must be a positive number or a sequence of {n} of them; got {value!r}") from None
+        raise ValidationError(f"{name} must be a {what} number or a sequence of {n} of them; got {value!r}") from None
+    if np.asarray(value).dtype.kind == "b":
+        raise ValidationError(f"{name} must be a {what} number or a sequence of {n} of them; got a boolean {value!r}")
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     if arr.shape != (n,):
-        raise ValidationError(f"{name} must be a positive number or a sequence of {n} of them; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValidationError(f"{name} must be finite and > 0; got {value!r}")
+        raise ValidationError(f"{name} must be a {what} number or a sequence of {n} of them; got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or (not allow_zero and np.any(arr == 0)):
+        raise ValidationError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}; got {value!r}")
     return arr
 
 
@@ -109,3 +113,21 @@ def check_choice(value, name, choices):
     if not ok:
         raise ValidationError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine (64 GiB where the OS does not say)."""
+    import os
+
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return float(2**36)
+
+
+def check_memory(nbytes, what, name):
+    """Refuse, naming ``name``, work whose arrays (``nbytes``) would not fit in this machine's memory."""
+    have = physical_memory()
+    if nbytes > have:
+        raise ValidationError(f"{name}: {what} would take {nbytes / 2**30:.3g} GiB, more than this machine's "
+                              f"{have / 2**30:.3g} GiB of memory")
