@@ -13,7 +13,8 @@ by Selenium. The test fails, listing every problem with its page, on
   failed to load);
 * a formula left unrendered: a MathJax span without its rendered output, a MathJax TeX error,
   or TeX delimiters (``\\(``, ``\\[``, ``$$``, ``$...\\cmd...$``) left in the visible text;
-* an image that does not load (not complete, or zero natural width);
+* an image that does not load (not complete, or zero natural width), or an inline SVG icon
+  drawn larger than 300 px (an icon whose style sheet is missing);
 * a gallery figure without a caption: every figure of a gallery page must be followed (after
   the script's printed output, if any) by a paragraph that starts with "Figure" and gives the
   command that makes it (a ``python ...`` or ``cvxlift ...`` code span).
@@ -42,7 +43,7 @@ _INSPECT = r"""
 const done = arguments[arguments.length - 1];
 function report() {
   const out = {mathjax: !!(window.MathJax && MathJax.startup), unrendered: [], errors: [], raw: [],
-               images: [], uncaptioned: [], n_math: 0, n_img: 0};
+               images: [], uncaptioned: [], oversized: [], n_math: 0, n_img: 0};
   const spans = document.querySelectorAll('.arithmatex');
   out.n_math = spans.length;
   spans.forEach(el => { if (!el.querySelector('mjx-container')) out.unrendered.push(el.textContent.slice(0, 80)); });
@@ -59,6 +60,12 @@ function report() {
   out.n_img = imgs.length;
   imgs.forEach(img => {
     if (!img.complete || img.naturalWidth === 0) out.images.push(img.getAttribute('src'));
+  });
+  document.querySelectorAll('svg').forEach(svg => {
+    if (svg.closest('mjx-container')) return;
+    const box = svg.getBoundingClientRect();
+    if (box.height > 300 || box.width > 1200) out.oversized.push((svg.parentElement.className || svg.parentElement.tagName)
+                                                                 + ` ${Math.round(box.width)}x${Math.round(box.height)}`);
   });
   const FIG = 'img[class*="glr-single-img"], img[class*="glr-multi-img"]';
   document.querySelectorAll(FIG).forEach(img => {
@@ -149,6 +156,7 @@ def test_every_page_renders_in_a_browser():
             problems += [f"{where}: MathJax error: {t!r}" for t in report["errors"]]
             problems += [f"{where}: TeX left in the text: {t!r}" for t in report["raw"]]
             problems += [f"{where}: image does not load: {src}" for src in report["images"]]
+            problems += [f"{where}: oversized inline SVG (an icon without its style?): {t}" for t in report["oversized"]]
             problems += [f"{where}: gallery figure without a caption ('Figure ...' with a command): {src}"
                          for src in report["uncaptioned"]]
             n_math += report["n_math"]
