@@ -103,6 +103,8 @@ class DivergenceCurves:
         smallest grid value (a wide interval: the minimiser is not unique).
     solver : str
         The CVXPY solver that computed ``argmin``.
+    u_label, z_label : str
+        Axis labels: the line parameter and the coordinate of the state.
     """
 
     atom: object
@@ -114,6 +116,8 @@ class DivergenceCurves:
     max_error: float
     samples: list = field(default_factory=list)
     solver: str = ""
+    u_label: str = "u"
+    z_label: str = "z"
 
 
 class _Slice:
@@ -274,8 +278,8 @@ def divergence_curves(atom, form=None, u=None, u_range=None, n_line=201, n_grid=
     t_claim = geometry.coordinate(atom.forward(U))
     err = np.abs(t_star - t_claim) / np.maximum(1.0, np.abs(everything))
     curves = DivergenceCurves(atom=atom, form=form, slice=geometry.text, s=s, argmin=t_star[: s.size],
-                              claimed=t_claim[: s.size], max_error=float(np.max(err)), solver=solver)
-    curves.u_label, curves.z_label = geometry.u_label, geometry.z_label
+                              claimed=t_claim[: s.size], max_error=float(np.max(err)), solver=solver,
+                              u_label=geometry.u_label, z_label=geometry.z_label)
     for j, sj in enumerate(samples):
         i = s.size + j
         ts, tc = float(t_star[i]), float(t_claim[i])

@@ -64,8 +64,10 @@ function report() {
   document.querySelectorAll('svg').forEach(svg => {
     if (svg.closest('mjx-container')) return;
     const box = svg.getBoundingClientRect();
-    if (box.height > 300 || box.width > 1200) out.oversized.push((svg.parentElement.className || svg.parentElement.tagName)
-                                                                 + ` ${Math.round(box.width)}x${Math.round(box.height)}`);
+    if (box.height > 300 || box.width > 1200) {
+      const where = svg.parentElement.className || svg.parentElement.tagName;
+      out.oversized.push(`${where} ${Math.round(box.width)}x${Math.round(box.height)}`);
+    }
   });
   const FIG = 'img[class*="glr-single-img"], img[class*="glr-multi-img"]';
   document.querySelectorAll(FIG).forEach(img => {
@@ -156,7 +158,8 @@ def test_every_page_renders_in_a_browser():
             problems += [f"{where}: MathJax error: {t!r}" for t in report["errors"]]
             problems += [f"{where}: TeX left in the text: {t!r}" for t in report["raw"]]
             problems += [f"{where}: image does not load: {src}" for src in report["images"]]
-            problems += [f"{where}: oversized inline SVG (an icon without its style?): {t}" for t in report["oversized"]]
+            problems += [f"{where}: inline SVG drawn oversized (an icon without its style?): {t}"
+                         for t in report["oversized"]]
             problems += [f"{where}: gallery figure without a caption ('Figure ...' with a command): {src}"
                          for src in report["uncaptioned"]]
             n_math += report["n_math"]

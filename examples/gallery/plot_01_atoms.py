@@ -3,7 +3,8 @@ r"""
 
 Each atom of cvxlift pairs an activation $\phi$ with a divergence $D(u, z)$ whose minimiser
 over $z$ is $\phi(u)$. This page draws every built-in atom in every form it has, with
-[`cvxlift.plotting.plot_divergence`](../../api.md#cvxlift.plotting.plot_divergence) (the function behind `cvxlift plot`):
+[`cvxlift.plotting.plot_divergence`](../../api.md#cvxlift.plotting.plot_divergence)
+(the function behind `cvxlift plot`):
 
 * **left**: $z \mapsto D(u, z)$ for four inputs $u$; a dot at the numeric minimiser, a cross at
   the claim `forward(u)`. A thick bar along the bottom of a curve would mean that the

@@ -32,7 +32,8 @@ def draw(printed, corrected):
     each argument is ``(atom, keyword arguments)``. Returns the two rows' curves."""
     fig = plt.figure(figsize=(10, 7.8), layout="constrained")
     rows = fig.subfigures(2, 1)
-    return [plot_divergence(atom, figure=row, **kw).cvxlift_curves for row, (atom, kw) in zip(rows, (printed, corrected))]
+    return [plot_divergence(atom, figure=row, **kw).cvxlift_curves
+            for row, (atom, kw) in zip(rows, (printed, corrected))]
 
 
 paper_pool, fixed_pool = draw(

@@ -110,7 +110,8 @@ ax.set_title(f"{net.n_iter_} sweeps of block-coordinate descent, solver='fast'",
 ax.legend(fontsize=8)
 ax.grid(True, alpha=0.3, which="both")
 drops = {kind: float(sum(h[i - 1] - h[i] for i, n in enumerate(names) if n[0] == kind)) for kind in kinds}
-print("objective decrease by block kind over all sweeps: " + ", ".join(f"{kinds[k][1]} {v:.4g}" for k, v in drops.items()))
+print("objective decrease by block kind over all sweeps: "
+      + ", ".join(f"{kinds[k][1]} {v:.4g}" for k, v in drops.items()))
 
 # %%
 # **Figure 2.** The lifted objective (log scale) after each block update of six sweeps on

@@ -10,12 +10,12 @@ For each block: how much it
 lowers the lifted objective (10), how long each solver takes, and how far apart the two
 solutions' objectives are.
 
-The blocks of a sweep, in the order `fit` runs them:
+The blocks of a sweep, in the order `fit` runs them, with $U_l = W_lX_l + b_l\mathbf 1^\top$:
 
 | block | problem | fast solver |
 |---|---|---|
-| W0, W1 | $\min_{W,b}\ \lambda D(WX_l + b\mathbf 1^\top, X_{l+1}) + \rho\|W\|_F^2$ | ridge regression, one Cholesky factor for all rows |
-| X1 | $\min_Z\ \lambda D_0(U_0, Z) + \lambda D_1(W_1 Z + b_1\mathbf 1^\top, X_2)$ (eq. 13) | dual Newton, column-wise certificate |
+| W0, W1 | $\min_{W,b}\ \lambda D(WX_l + b\mathbf 1^\top, X_{l+1}) + \rho\|W\|_F^2$ | ridge, one Cholesky factor |
+| X1 | $\min_Z\ \lambda D_0(U_0, Z) + \lambda D_1(W_1Z + b_1\mathbf 1^\top, X_2)$ (eq. 13) | dual Newton |
 | output | $\min_Z\ \mathcal L(Y, Z) + \lambda D_1(U_1, Z)$ (eq. 14/15) | bisection (Appendix A) |
 """
 

@@ -34,7 +34,8 @@ with open(find("table1.json"), encoding="utf-8") as fh:
 info, results = run["info"], run["results"]
 print(f"command: {info['command']}")
 print(f"date: {info['date']}; machine: {info['cpus']} CPUs, Python {info['python']}, numpy {info['numpy']}, "
-      f"torch {info['torch']}; load average {info['load_start'][0]:.1f} at the start, {info['load_end'][0]:.1f} at the end")
+      f"torch {info['torch']}; load average {info['load_start'][0]:.1f} at the start, "
+      f"{info['load_end'][0]:.1f} at the end")
 print(f"data: {info['n_train']} training and {info['n_test']} test digits; lambda = {info['lam']:g}, "
       f"rho = {info['args']['rho']:g}, {info['args']['sweeps']} BCD sweep(s); SGD: lr = {info['lr']:g}, "
       f"batch {info['args']['batch_size']}, {info['args']['epochs']} epochs, {info['args']['seeds']} seeds")
