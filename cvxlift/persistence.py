@@ -50,6 +50,7 @@ from .divergences.custom import CustomDivergence
 from .divergences.registry import available, get_divergence, lookup
 from .exceptions import CvxliftError, NotFittedError, PersistenceError
 from .losses import LOSSES
+from .dataio import check_zip_members, read_npy_data, read_npy_header
 from .safeio import atomic_write, check_path, open_regular, show_path
 
 __all__ = ["ESTIMATOR_FORMAT", "ESTIMATOR_VERSION", "FORMAT_NAME", "FORMAT_VERSION", "MODEL_KINDS",
@@ -79,7 +80,6 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # local file header, empty archive
 _ARRAY_NAME = re.compile(r"^(?!__)[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _RESERVED = {"file", "allow_pickle", "args", "kwds"}  # keyword names of np.savez itself
 _FLOAT64 = ("<f8", ">f8")
-_DEFLATE_MAX_RATIO = 1032  # deflate cannot expand a stream by more than this factor
 _SEED_MAX = 2 ** 32 - 1
 _BLOCK_NAME = re.compile(r"^[\w ()\-.:]{1,64}$")
 _CLASS_DTYPE = re.compile(r"^(?:[|<>=]?(?:b1|i[1248]|u[1248]|f[248])|[<>=|]?U(?:[1-9][0-9]{0,4})|\|O)$")
@@ -979,107 +979,51 @@ def _load_source(path):
     return p
 
 
-class _Member:
-    """One ``.npy`` entry of the archive, with its header read and checked."""
-
-    def __init__(self, info, dtype, shape, fortran, offset):
-        self.info, self.dtype, self.shape, self.fortran, self.offset = info, dtype, shape, fortran, offset
-
-    @property
-    def nbytes(self):
-        return math.prod(self.shape) * self.dtype.itemsize
-
-
-def _zip_entries(zf, disk_size, fail):
-    """name -> ZipInfo of every ``<name>.npy`` entry, with sizes the file can hold."""
+def _zip_entries(zf, disk_size, err):
+    """name -> ZipInfo of every ``<name>.npy`` entry (plain members the file can hold)."""
     entries = {}
-    for info in zf.infolist():
-        fname = info.filename
+    for fname, info in check_zip_members(zf, disk_size, err).items():
         key = fname[:-4] if fname.endswith(".npy") else None
         if key is None or not (key == META_KEY or _ARRAY_NAME.match(key)):
-            fail(f"unexpected entry {_short.repr(fname)} in the archive (a model file holds only <name>.npy arrays)")
-        if key in entries:
-            fail(f"the archive holds the entry {fname!r} twice")
-        if info.flag_bits & 0x1:
-            fail(f"entry {fname!r} is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            fail(f"entry {fname!r} uses an unsupported compression (numpy.savez stores or deflates)")
-        if info.compress_size > disk_size:
-            fail(f"truncated or corrupted archive: entry {fname!r} claims {info.compress_size} bytes, the file has "
-                 f"{disk_size}")
-        limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED \
-            else _DEFLATE_MAX_RATIO * info.compress_size + 1024
-        if info.file_size > limit:
-            fail(f"corrupted archive: entry {fname!r} claims {info.file_size} bytes from {info.compress_size} stored "
-                 "bytes, more than its compression can produce")
+            raise err(f"unexpected entry {_short.repr(fname)} in the archive (a model file holds only <name>.npy "
+                      "arrays)")
         entries[key] = info
     return entries
 
 
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-
-
-def _read_header(zf, key, info, fail):
-    """The checked ``.npy`` header of entry ``key``: nothing beyond the header is read."""
+def _read_header(zf, key, info, err):
+    """The checked ``.npy`` header of entry ``key`` (nothing beyond the header is read)."""
     label = META_KEY if key == META_KEY else f"array {key!r}"
     try:
         with zf.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            reader = _HEADER_READERS.get(version)
-            if reader is None:
-                fail(f"{label}: unsupported .npy format version {version}")
-            try:
-                shape, fortran, dtype = reader(f, max_header_size=10000)
-            except TypeError:  # numpy < 1.24: no max_header_size (the header is bounded by the file)
-                shape, fortran, dtype = reader(f)
-            offset = f.tell()
-    except PersistenceError:
-        raise
+            return read_npy_header(f, info.file_size, label, err)
     except _READ_ERRORS as exc:
-        fail(f"truncated or corrupted archive while reading the header of {label} ({type(exc).__name__}: {exc})",
-             exc)
-    if dtype.hasobject:
-        fail(f"{label} is an object (pickled) array; refused, cvxlift never unpickles")
-    if dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize == 0:
-        fail(f"{label} has a structured dtype {dtype}; model arrays are plain numbers")
-    member = _Member(info, dtype, tuple(int(s) for s in shape), bool(fortran), offset)
-    if info.file_size != offset + member.nbytes:
-        fail(f"{label}: its header claims shape {member.shape} of {dtype} ({member.nbytes} bytes) but the entry holds "
-             f"{info.file_size - offset} bytes of data (the file was edited or corrupted)")
-    return member
+        if isinstance(exc, PersistenceError):
+            raise
+        raise err(f"truncated or corrupted archive while reading {label} ({type(exc).__name__}: {exc})") from exc
 
 
-def _read_data(zf, key, member, fail):
-    """The array of ``member``; allocated only after its header was checked against the file."""
+def _read_data(zf, key, info, header, err):
+    """The array of entry ``key``, allocated only after its header was checked against the file."""
     label = META_KEY if key == META_KEY else f"array {key!r}"
-    buf = bytearray(member.nbytes)
     try:
-        with zf.open(member.info) as f:
-            f.read(member.offset)
-            view, got = memoryview(buf), 0
-            while got < len(buf):
-                n = f.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-            if got != len(buf) or f.read(1):  # reading to the end also checks the CRC
-                fail(f"truncated or corrupted archive while reading {label}")
-    except PersistenceError:
-        raise
+        with zf.open(info) as f:
+            f.read(header.offset)
+            return read_npy_data(f, header, label, err)
     except _READ_ERRORS as exc:
-        fail(f"truncated or corrupted archive while reading {label} ({type(exc).__name__}: {exc})", exc)
-    a = np.frombuffer(buf, dtype=member.dtype)
-    return a.reshape(member.shape[::-1]).T if member.fortran else a.reshape(member.shape)
+        if isinstance(exc, PersistenceError):
+            raise
+        raise err(f"truncated or corrupted archive while reading {label} ({type(exc).__name__}: {exc})") from exc
 
 
-def _read_meta(zf, entries, fail):
+def _read_meta(zf, entries, err, fail):
     if META_KEY not in entries:
         fail(f"no {META_KEY} entry: not a cvxlift model file (entries: {sorted(entries)[:10]})")
-    member = _read_header(zf, META_KEY, entries[META_KEY], fail)
-    dt, shape = member.dtype, member.shape
+    header = _read_header(zf, META_KEY, entries[META_KEY], err)
+    dt, shape = header.dtype, header.shape
     if not ((dt == np.uint8 and len(shape) == 1) or (dt.kind == "U" and math.prod(shape) == 1 and len(shape) <= 1)):
         fail(f"{META_KEY} must be a 1-D uint8 array (UTF-8 JSON), got dtype {dt} shape {shape}")
-    raw = _read_data(zf, META_KEY, member, fail)
+    raw = _read_data(zf, META_KEY, entries[META_KEY], header, err)
     data = raw.tobytes() if dt == np.uint8 else str(raw.reshape(())).encode("utf-8")
     try:
         meta = json.loads(data.decode("utf-8"))
@@ -1165,8 +1109,11 @@ def load(path):
     src = _load_source(path)
     where = show_path(src)
 
+    def err(problem):
+        return PersistenceError(f"cannot load {where}: {problem}")
+
     def fail(problem, exc=None):
-        raise PersistenceError(f"cannot load {where}: {problem}") from exc
+        raise err(problem) from exc
 
     with open_regular(src, PersistenceError, "load") as fh:
         head = fh.read(4)
@@ -1183,8 +1130,8 @@ def load(path):
         except _READ_ERRORS as exc:
             fail(f"truncated or corrupted archive ({type(exc).__name__}: {exc})", exc)
         with zf:
-            entries = _zip_entries(zf, disk_size, fail)
-            meta = _read_meta(zf, entries, fail)
+            entries = _zip_entries(zf, disk_size, err)
+            meta = _read_meta(zf, entries, err, fail)
             _check_header(meta, fail)
             kind = meta["kind"]
             try:
@@ -1196,19 +1143,19 @@ def load(path):
                 _match_plan(plan, found)                        # 3. ... and fits the description
             except PersistenceError as exc:
                 fail(str(exc), exc)
-            members = {}
+            headers = {}
             for name in sorted(found, key=_array_order):        # 4. every header, before any allocation
-                m = _read_header(zf, name, entries[name], fail)
+                m = _read_header(zf, name, entries[name], err)
                 if m.dtype.str != found[name][0] or m.shape != found[name][1]:
                     fail(f"checksum mismatch for array {name!r}: dtype/shape {m.dtype.str} {list(m.shape)} differ "
                          f"from the recorded {found[name][0]} {list(found[name][1])} (the file was edited or "
                          "corrupted)")
-                members[name] = m
+                headers[name] = m
             if meta["meta_sha256"] != _meta_digest(meta):
                 fail("metadata checksum mismatch (the __meta__ JSON was edited or corrupted)")
             arrays = {}
-            for name, m in members.items():                     # 5. the data, checked against the digests
-                a = _read_data(zf, name, m, fail)
+            for name, m in headers.items():                     # 5. the data, checked against the digests
+                a = _read_data(zf, name, entries[name], m, err)
                 if meta["arrays"][name]["sha256"] != _array_digest(a):
                     fail(f"checksum mismatch for array {name!r} (SHA-256 of its bytes differs: the file was edited "
                          "or corrupted)")
