@@ -30,7 +30,7 @@ import stat
 
 from .exceptions import ValidationError
 
-__all__ = ["atomic_write", "check_path", "open_regular", "show_path"]
+__all__ = ["atomic_write", "check_path", "check_target", "open_regular", "show_path"]
 
 #: Prefix and suffix of the temporary files :func:`atomic_write` creates.
 TEMP_PREFIX, TEMP_SUFFIX = ".cvxlift-", ".tmp"
@@ -133,6 +133,71 @@ def _kind(mode):
     return "not a regular file"
 
 
+def _open_parent(p, fail):
+    """``(dir_fd or None, ref, name)``: the target's directory, opened once (POSIX), and its entry name."""
+    parent, name = os.path.split(p)
+    parent = parent or os.curdir
+    if name in (os.curdir, os.pardir):
+        fail("the path names a directory")
+    dfd = None
+    try:
+        if _DIR_FD:
+            dfd = os.open(parent, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        elif not os.path.isdir(parent):
+            raise FileNotFoundError(errno.ENOENT, "no such directory", parent)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            fail(f"directory {show_path(parent)} does not exist", exc)
+        fail(_reason(exc), exc)
+    ref = (lambda n: n) if _DIR_FD else (lambda n: os.path.join(parent, n))
+    return dfd, ref, name
+
+
+def _target_mode(dfd, ref, name, fail):
+    """Permission bits for the new file: the existing regular file's, or 0o666 minus the umask."""
+    try:
+        st = os.stat(ref(name), dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return _default_mode()
+    except OSError as exc:
+        fail(_reason(exc), exc)
+    if not stat.S_ISREG(st.st_mode):
+        fail(f"it is {_kind(st.st_mode)}; cvxlift only creates or replaces regular files "
+             "(it never writes through a link or onto a device)")
+    return stat.S_IMODE(st.st_mode)
+
+
+def check_target(path, error=ValidationError, verb="write"):
+    """Check now that :func:`atomic_write` would accept ``path`` (before long work).
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+        The file to be written later.
+    error : type
+        Exception class for a problem (one message ``"cannot <verb> <path>: <reason>"``).
+    verb : str
+        What will be done, for the messages.
+
+    Returns
+    -------
+    str
+        The path, when its directory exists and the target is absent or a regular file.
+    """
+    p = check_path(path, error, verb)
+
+    def fail(reason, exc=None):
+        raise error(f"cannot {verb} {show_path(p)}: {reason}") from exc
+
+    dfd, ref, name = _open_parent(p, fail)
+    try:
+        _target_mode(dfd, ref, name, fail)
+    finally:
+        if dfd is not None:
+            os.close(dfd)
+    return p
+
+
 @contextlib.contextmanager
 def atomic_write(path, error=ValidationError, verb="write"):
     """Write a file atomically, never through a link: ``with atomic_write(p) as fh: fh.write(...)``.
@@ -163,32 +228,10 @@ def atomic_write(path, error=ValidationError, verb="write"):
     def fail(reason, exc=None):
         raise error(f"cannot {verb} {where}: {reason}") from exc
 
-    parent, name = os.path.split(p)
-    parent = parent or os.curdir
-    if name in (os.curdir, os.pardir):
-        fail("the path names a directory")
-    dfd = None
-    try:
-        if _DIR_FD:
-            dfd = os.open(parent, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-        elif not os.path.isdir(parent):
-            raise FileNotFoundError(errno.ENOENT, "no such directory", parent)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            fail(f"directory {show_path(parent)} does not exist", exc)
-        fail(_reason(exc), exc)
-    ref = (lambda n: n) if _DIR_FD else (lambda n: os.path.join(parent, n))
+    dfd, ref, name = _open_parent(p, fail)
     tmp = None
     try:
-        try:
-            st = os.stat(ref(name), dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            mode = _default_mode()
-        else:
-            if not stat.S_ISREG(st.st_mode):
-                fail(f"it is {_kind(st.st_mode)}; cvxlift only creates or replaces regular files "
-                     "(it never writes through a link or onto a device)")
-            mode = stat.S_IMODE(st.st_mode)
+        mode = _target_mode(dfd, ref, name, fail)
         for _ in range(100):
             cand = f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
             try:
