@@ -202,8 +202,8 @@ def _add_table_arguments(parser):
     parser.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
                         help="delimiter of a CSV data file (default: detected among , ; tab |)")
     parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
-                        help="whether a CSV data file's first row is a header (default: %(default)s: it is when "
-                             "it has text where the other rows have numbers)")
+                        help="whether a CSV data file's first row is a header (default: %(default)s: it is when its cells "
+                             "are text in the columns where the other rows hold numbers)")
 
 
 def _check_activation(name):
@@ -560,13 +560,15 @@ def run_predict(args):
     import numpy as np
 
     from .dataio import write_predictions
-    from .safeio import atomic_write, check_target, open_regular
+    from .safeio import atomic_write, check_target
 
     try:
         from .persistence import load
     except ImportError as exc:
         raise CommandError(f"model loading is not available ({exc})") from None
-    open_regular(args.data, CommandError, "read").close()  # a missing data file is named before the model is read
+    for path, alt in ((args.model, args.model + ".npz"), (args.data, args.data)):  # name a missing file first
+        if not (os.path.lexists(path) or os.path.lexists(alt)):
+            raise CommandError(f"no such file: {path}")
     if args.out is not None:
         check_target(args.out, CommandError, "write the predictions to")
     model = load(args.model)
@@ -678,7 +680,7 @@ BENCH_MAX_M = 1500
 
 
 def bench_memory(m, hidden, n_in=784, n_out=10):
-    r"""Estimated peak memory (bytes) of ``cvxlift bench --m m --hidden hidden``.
+    r"""An upper estimate of the peak memory (bytes) of ``cvxlift bench --m m --hidden hidden``.
 
     Parameters
     ----------
@@ -690,15 +692,16 @@ def bench_memory(m, hidden, n_in=784, n_out=10):
     Returns
     -------
     int
-        :math:`1.5\cdot 10^8 + 160\, n_{in} H m + 75\, n_{out}^2 m^2` bytes: the process, the
-        CVXPY W-step of layer 0 (its problem data grows with :math:`n_{in} H m`) and the CVXPY
-        output step (cross-entropy, exponential cones; CVXPY's canonicalisation forms a matrix
-        with about :math:`6 (n_{out} m)^2` entries). Fitted to the peak resident memory of
+        :math:`1.5\cdot 10^8 + 200\, n_{in} H m + 120\, (n_{out} m)^2` bytes: the process, the
+        CVXPY W-step of layer 0 (its problem data grow with :math:`n_{in} H m`) and the CVXPY
+        output step (cross-entropy, exponential cones: CVXPY's canonicalisation forms a sparse
+        matrix with about :math:`6 (n_{out} m)^2` entries). Peak resident memory measured with
         ``/usr/bin/time -f %M cvxlift bench --m M --hidden H --repeat 1`` for (M, H) = (50, 20),
-        (100, 20), (200, 20), (300, 20), (50, 400): 279, 467, 948, 1577, 2635 MB (estimates 299,
-        476, 952, 1577, 2677 MB); ``--m 1500`` asks for about 21 GB.
+        (100, 20), (200, 20), (300, 20), (500, 20), (50, 400): 279, 467, 948, 1577, 3480, 2635 MB;
+        the estimates are 337, 584, 1257, 2170, 4718, 3316 MB. ``--m 1500`` (the whole sample)
+        is estimated at 31 GB; it is killed on a 21 GB machine.
     """
-    return int(1.5e8 + 160 * n_in * hidden * m + 75 * (n_out * m) ** 2)
+    return int(1.5e8 + 200 * n_in * hidden * m + 120 * (n_out * m) ** 2)
 
 
 def _available_memory():

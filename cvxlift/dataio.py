@@ -38,7 +38,8 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 DELIMITERS = (",", ";", "\t", "|")
 #: First characters that make a spreadsheet read a cell as a formula (OWASP's list).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE)
+_NUMBER = re.compile(r"^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)$", re.IGNORECASE)
+_DECIMAL_COMMA = re.compile(r"^[+-]?[0-9]+,[0-9]+$")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _NPY_MAGIC = b"\x93NUMPY"
 _DEFLATE_MAX_RATIO = 1032  # deflate cannot expand a stream by more than this factor
@@ -283,7 +284,7 @@ def _detect_delimiter(lines, path):
         counts = {len(r) for r in rows}
         if len(counts) != 1 or counts.pop() < 2:
             continue
-        score = sum(is_number(c) for r in rows for c in r)
+        score = sum(is_number(c) or bool(_DECIMAL_COMMA.match(c.strip())) for r in rows for c in r)
         if best is None or score > best[0]:
             best = (score, -rank, d)
     if best is not None:
@@ -295,12 +296,13 @@ def _detect_delimiter(lines, path):
 
 
 def _has_header(rows):
-    """The first row is a header when one of its cells is not a number in a column whose other
-    (sampled) cells are all numbers."""
+    """The first row is a header when, in every column whose other (sampled) cells are all
+    numbers (there must be one), its cell is not a number."""
     if len(rows) < 2:
-        return not all(is_number(c) for c in rows[0])
+        return not any(is_number(c) for c in rows[0])
     sample = rows[1:_SAMPLE_ROWS + 1]
-    return any(not is_number(cell) and all(is_number(r[j]) for r in sample) for j, cell in enumerate(rows[0]))
+    numeric = [j for j in range(len(rows[0])) if all(is_number(r[j]) for r in sample)]
+    return bool(numeric) and not any(is_number(rows[0][j]) for j in numeric)
 
 
 def _read_text(fh, path, delimiter, header):
@@ -337,17 +339,16 @@ def _numeric_column(cells, what, path, first_row, col_name):
     bad = next((i for i, c in enumerate(cells) if not is_number(c)), None)
     if bad is not None:
         cell = cells[bad].strip()
-        hint = " (decimal commas are not read: use a decimal point)" if re.fullmatch(r"[+-]?\d+,\d+", cell) else ""
+        hint = " (decimal commas are not read: use a decimal point)" if _DECIMAL_COMMA.match(cell) else ""
         shown = cell if len(cell) <= 40 else cell[:37] + "..."
         _fail(path, f"{what} must be numeric: row {first_row + bad}, column {col_name} holds {shown!r}{hint}")
     return np.array([float(c) for c in cells])
 
 
-def _text_xy(fh, path, target, delimiter, header):
+def _text_xy(fh, path, need_y, n_features, delimiter, header):
     names, body, first_row = _read_text(fh, path, delimiter, header)
     width = len(body[0])
-    if target == "auto":
-        target = "none"
+    target = "last" if need_y or (n_features is not None and width == n_features + 1) else "none"
     if target == "last" and width < 2:
         _fail(path, f"the table has {width} column; expected the features X and a last column y")
     n_x = width - 1 if target == "last" else width
@@ -435,8 +436,8 @@ def read_xy(path, need_y=True, n_features=None, delimiter=None, header="auto"):
         splits every sampled row into the same number of fields, preferring the one that gives
         most numbers).
     header : {"auto", "yes", "no"}
-        Whether a text table's first row is a header. ``"auto"``: it is when one of its cells
-        is not a number in a column whose other cells are all numbers.
+        Whether a text table's first row is a header. ``"auto"``: it is when, in every column
+        whose other cells are all numbers, its cell is not a number.
 
     Returns
     -------
@@ -474,9 +475,7 @@ def read_xy(path, need_y=True, n_features=None, delimiter=None, header="auto"):
         elif "." + suffix in TEXT_SUFFIXES:
             if header not in ("auto", "yes", "no"):
                 raise ValidationError(f"header must be 'auto', 'yes' or 'no', got {header!r}")
-            X, y = _text_xy(fh, p, "last" if need_y else "none", delimiter, header)
-            if not need_y:
-                X, y = _split_for(X, n_features)
+            X, y = _text_xy(fh, p, need_y, n_features, delimiter, header)
         else:
             _fail(p, "unsupported data file: expected a .csv (or .tsv, .txt) table, a .npy array or an .npz archive "
                      "with arrays X and y")
