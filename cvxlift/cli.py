@@ -202,8 +202,8 @@ def _add_table_arguments(parser):
     parser.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
                         help="delimiter of a CSV data file (default: detected among , ; tab |)")
     parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
-                        help="whether a CSV data file's first row is a header (default: %(default)s: it is when its cells "
-                             "are text in the columns where the other rows hold numbers)")
+                        help="whether a CSV data file's first row is a header (default: %(default)s: it is when "
+                             "its cells are text in the columns where the other rows hold numbers)")
 
 
 def _check_activation(name):

@@ -404,7 +404,8 @@ def test_train_and_predict_read_csv_and_npy(fmt, tmp_path, capsys):
         data = tmp_path / "d.npy"
         np.save(data, np.column_stack([X, y]))
     else:
-        data = _write_table(tmp_path / "d.csv", X, y.tolist(), ";" if fmt == "semicolon" else ",", fmt != "csv_no_header")
+        delimiter = ";" if fmt == "semicolon" else ","
+        data = _write_table(tmp_path / "d.csv", X, y.tolist(), delimiter, fmt != "csv_no_header")
     model = tmp_path / "m.npz"
     assert run(["train", "--data", str(data), "--hidden", "3", "--sweeps", "2", "--out", str(model)]) == 0
     assert "40 samples, 3 features" in capsys.readouterr().out
