@@ -16,7 +16,6 @@ error, 2 a usage or input error (unknown atom name, missing solver, missing file
 arrays), reported as one line ``cvxlift <command>: error: ...`` on standard error.
 """
 import argparse
-import io
 import math
 import os
 import sys
@@ -26,7 +25,7 @@ from typing import Callable
 from . import __version__, cvxsolve
 from .divergences import available, get_divergence
 from .divergences.base import FORMS
-from .exceptions import SolverError, UnknownAtomError
+from .exceptions import CommandError, SolverError, UnknownAtomError
 from .verify import verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -127,10 +126,6 @@ def run_verify(args):
 
 
 # ---------------------------------------------------------------------- shared helpers
-class CommandError(Exception):
-    """A usage or input error of a subcommand: reported as one line, exit status 2."""
-
-
 def _guarded(prog, run):
     """Run ``run(args)``; turn expected failures into one line on stderr, never a traceback.
 
@@ -298,6 +293,7 @@ def run_demo(args):
     from .datasets import load_mnist_sample
     from .network import LiftedNetwork
     from .progress import progress
+    from .training import Callback
 
     plot_path = None if args.no_plot else _plot_path(args.out)
     X_tr, Y_tr, X_te, Y_te = load_mnist_sample(as_columns=True)
@@ -320,26 +316,32 @@ def run_demo(args):
     print(f"{0:>5}  {'-':>11}  {100 * train_acc[0]:8.1f}%  {100 * test_acc[0]:7.1f}%  {'':>7}")
     t0 = time.perf_counter()
 
-    with progress(total=args.sweeps, desc="sweeps") as bar:
-        def callback(net_, sweep, obj):
-            if not objective:
-                objective.append(float(net_.history_[0]))
+    class Table(Callback):
+        """One row per sweep: objective, train and test accuracy, time; the bar advances."""
+
+        def on_fit_begin(self, run):
+            objective.append(float(run.history[0]))
+
+        def on_sweep_end(self, run, sweep, obj):
             objective.append(float(obj))
-            test_acc.append(_accuracy(net_, X_te, y_te))
-            train_acc.append(_accuracy(net_, X_tr, y_tr))
+            test_acc.append(_accuracy(run.net, X_te, y_te))
+            train_acc.append(_accuracy(run.net, X_tr, y_tr))
             bar.write(f"{sweep + 1:>5}  {obj:11.5g}  {100 * train_acc[-1]:8.1f}%  {100 * test_acc[-1]:7.1f}%  "
                       f"{time.perf_counter() - t0:6.1f}s")
             bar.update(1, objective=float(obj), test_acc=f"{100 * test_acc[-1]:.1f}%")
+            return False
 
-        net.fit(X_tr, Y_tr, solver="fast", max_iter=args.sweeps, tol=0.0, callback=callback,
+    with progress(total=args.sweeps, desc="sweeps") as bar:
+        net.fit(X_tr, Y_tr, solver="fast", max_iter=args.sweeps, tol=0.0, callbacks=[Table()],
                 fast_options={"w_step": {"max_iter": 20}})
     seconds = time.perf_counter() - t0
     if net.interrupted_:
         print("interrupted: keeping the sweeps done so far")
-    print(f"test accuracy (forward prediction): {100 * test_acc[-1]:.1f}% after {len(objective) - 1} sweep{'s' if len(objective) != 2 else ''} "
+    sweeps = len(objective) - 1
+    print(f"test accuracy (forward prediction): {100 * test_acc[-1]:.1f}% after {sweeps} sweep{'s' if sweeps != 1 else ''} "
           f"in {seconds:.1f} s; lifted objective {objective[0]:.5g} -> {objective[-1]:.5g}"
-          if objective else "no sweep completed")
-    if args.no_plot or not objective:
+          if sweeps > 0 else "no sweep completed")
+    if args.no_plot or sweeps == 0:
         return EXIT_OK
     from .plotting import matplotlib_available, plot_training
 
@@ -381,35 +383,6 @@ def _plot_path(out):
 
 
 # ---------------------------------------------------------------------- train
-class _SweepLines(io.TextIOBase):
-    """Stand-in standard output while an estimator fits with ``verbose=True``.
-
-    The estimator's per-sweep lines (``sweep k: lifted objective ...``) advance the
-    progress bar; the network's own duplicate ``sweep k: objective ...`` lines are dropped;
-    anything else is passed through.
-    """
-
-    def __init__(self, bar, out):
-        self.bar, self.out, self.buf = bar, out, ""
-
-    def writable(self):
-        return True
-
-    def write(self, text):
-        self.buf += text
-        while "\n" in self.buf:
-            line, self.buf = self.buf.split("\n", 1)
-            if line.startswith("sweep ") and ": lifted objective" in line:
-                self.bar.write("  " + line, file=self.out)
-                self.bar.update(1)
-            elif not (line.startswith("sweep ") and ": objective" in line):
-                self.out.write(line + "\n")
-        return len(text)
-
-    def flush(self):
-        self.out.flush()
-
-
 def _add_train_arguments(parser):
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="FILE",
@@ -451,9 +424,9 @@ def run_train(args):
     """``cvxlift train``: fit a LiftedMLPClassifier/Regressor and save it with cvxlift.save."""
     import time
     import warnings
-    from contextlib import redirect_stdout
 
     from .progress import progress
+    from .training import PrintSweeps, ProgressBar
 
     _check_activation(args.activation)
     Classifier, Regressor = _import_estimators()
@@ -470,7 +443,7 @@ def run_train(args):
         source = args.data
     Est = Classifier if args.task == "classify" else Regressor
     model = Est(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, lam=args.lam, rho=args.rho,
-                max_iter=args.sweeps, solver=args.solver, random_state=args.seed, verbose=True)
+                max_iter=args.sweeps, solver=args.solver, random_state=args.seed)
     print(f"cvxlift train: {Est.__name__}(hidden_layer_sizes={tuple(args.hidden)}, activation={args.activation!r}, "
           f"lam={args.lam:g}, rho={args.rho:g}, max_iter={args.sweeps}, solver={args.solver!r}) "
           f"on {source}: {X.shape[0]} samples, {X.shape[1]} features")
@@ -478,8 +451,7 @@ def run_train(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with progress(total=args.sweeps, desc="sweeps") as bar:
-            with redirect_stdout(_SweepLines(bar, sys.stdout)):
-                model.fit(X, y)
+            model.fit(X, y, callbacks=[PrintSweeps(write=lambda line: bar.write("  " + line)), ProgressBar(bar)])
     seconds = time.perf_counter() - t0
     for w in caught:
         first = str(w.message).splitlines()[0] if str(w.message) else type(w.message).__name__
@@ -557,6 +529,8 @@ def _score(y, preds, kind):
 
 def run_predict(args):
     """``cvxlift predict``: load a model with cvxlift.load and predict the rows of X."""
+    import io
+
     import numpy as np
 
     from .dataio import write_predictions
@@ -611,6 +585,7 @@ def run_bench(args):
 
     from .datasets import load_mnist_sample
     from .network import LiftedNetwork
+    from .training import CvxpyBackend, FastBackend
 
     _check_bench_size(args.m, args.hidden)
     X, Y = load_mnist_sample("train", as_columns=True)
@@ -638,10 +613,11 @@ def run_bench(args):
         return value
 
     blocks = {
-        "W-step 0": lambda: net._step_w(0, X, base_s[0]),
-        "X-step 1": lambda: net._step_x(1, net.preactivation(0, X), base_s[1]),
-        "output step": lambda: net._step_output(net.preactivation(1, base_s[0]), Y),
+        "W-step 0": lambda be: (lambda W, b, info: ((W, b), info))(*be.w_step(net, 0, X, base_s[0])),
+        "X-step 1": lambda be: be.x_step(net, 1, net.preactivation(0, X), base_s[1], base_s[0]),
+        "output step": lambda be: be.output_step(net, net.preactivation(1, base_s[0]), Y),
     }
+    backends = {"fast": FastBackend(), "cvxpy": CvxpyBackend()}
     print(f"cvxlift bench: lifted {X.shape[0]}-{args.hidden}-10 ReLU network, cross-entropy, "
           f"m = {m} built-in MNIST digits; each block solved from the state after one fast sweep")
     rows = [("block", "fast (s)", "cvxpy (s)", "speed-up", "objective fast", "objective cvxpy", "rel. gap")]
@@ -650,18 +626,17 @@ def run_bench(args):
         times = {}
         results = {}
         for solver, repeat in (("fast", args.repeat), ("cvxpy", 1)):
-            net._solver, net._cvxpy_solver, net.block_info_ = solver, None, {}
             runs = []
             for _ in range(repeat):
                 reset()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     t = time.perf_counter()
-                    results[solver] = solve()
+                    results[solver], info = solve(backends[solver])
                     runs.append(time.perf_counter() - t)
             times[solver] = statistics.median(runs)
-            for blk, used, status in net.block_info_.get("inaccurate", [])[:1]:
-                notes.append(f"note: {name}, {solver}: {used} stopped at {status} (solution used as is)")
+            if getattr(info, "status", "optimal") != "optimal":
+                notes.append(f"note: {name}, {solver}: {info.solver} stopped at {info.status} (solution used as is)")
         f_fast, f_cvx = objective_after(name, results["fast"]), objective_after(name, results["cvxpy"])
         gap = (f_fast - f_cvx) / max(abs(f_cvx), 1e-300)
         rows.append((name, f"{times['fast']:.4f}", f"{times['cvxpy']:.3f}",
@@ -692,16 +667,15 @@ def bench_memory(m, hidden, n_in=784, n_out=10):
     Returns
     -------
     int
-        :math:`1.5\cdot 10^8 + 200\, n_{in} H m + 120\, (n_{out} m)^2` bytes: the process, the
+        :math:`1.5\cdot 10^8 + 200\, n_{in} H m + 160\, (n_{out} m)^2` bytes: the process, the
         CVXPY W-step of layer 0 (its problem data grow with :math:`n_{in} H m`) and the CVXPY
         output step (cross-entropy, exponential cones: CVXPY's canonicalisation forms a sparse
         matrix with about :math:`6 (n_{out} m)^2` entries). Peak resident memory measured with
         ``/usr/bin/time -f %M cvxlift bench --m M --hidden H --repeat 1`` for (M, H) = (50, 20),
-        (100, 20), (200, 20), (300, 20), (500, 20), (50, 400): 279, 467, 948, 1577, 3480, 2635 MB;
-        the estimates are 337, 584, 1257, 2170, 4718, 3316 MB. ``--m 1500`` (the whole sample)
-        is estimated at 31 GB; it is killed on a 21 GB machine.
+        (300, 20), (500, 20), (50, 400): 283, 2008, 4668, 2640 MB; the estimates are 347, 2531,
+        5718, 3326 MB. ``--m 1500`` (the whole sample) is estimated at 41 GB.
     """
-    return int(1.5e8 + 200 * n_in * hidden * m + 120 * (n_out * m) ** 2)
+    return int(1.5e8 + 200 * n_in * hidden * m + 160 * (n_out * m) ** 2)
 
 
 def _available_memory():
@@ -780,9 +754,7 @@ def build_parser(commands=None):
 def main(argv=None):
     """Run the ``cvxlift`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "_accept_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -416,7 +416,7 @@ def _network_plan(meta):
     if not isinstance(loss, str) or loss not in LOSSES:
         raise PersistenceError(f"{where}: unknown loss {_short.repr(loss)} (known: {', '.join(sorted(LOSSES))})")
     lam = [_num(v, f"{where}: lam[{l}]", positive=True) for l, v in enumerate(_list(net_d["lam"], f"{where}: lam", L1))]
-    rho = [_num(v, f"{where}: rho[{l}]", positive=True) for l, v in enumerate(_list(net_d["rho"], f"{where}: rho", L1))]
+    rho = [_num(v, f"{where}: rho[{l}]", low=0) for l, v in enumerate(_list(net_d["rho"], f"{where}: rho", L1))]
     rs = _opt(_int, net_d["random_state"], f"{where}: random_state", 0, _SEED_MAX)
     try:
         with warnings.catch_warnings():
@@ -622,6 +622,10 @@ def estimator_to_state(est, include_states=True):
         }
         if hasattr(est, "feature_names_in_"):
             attrs["feature_names_in_"] = [str(f) for f in est.feature_names_in_]
+        if hasattr(est, "interrupted_"):
+            attrs["interrupted_"] = bool(est.interrupted_)
+        if est.coefs_ and np.asarray(est.coefs_[0]).dtype == np.float32:
+            attrs["coefs_dtype"] = "float32"  # fitted on float32 input (the network stays float64)
         if hasattr(est, "classes_"):
             attrs["classes_"] = _classes_to_json(est.classes_)
         else:
@@ -738,9 +742,9 @@ def _estimator_plan(cls, meta):
                         "attributes"))
     net_plan, net, net_fitted = _network_plan(meta["network_state"])
     sizes = net.sizes
-    if list(hp["hidden"]) != sizes[1:-1]:
-        raise PersistenceError(f"hyper-parameter hidden_layer_sizes={list(hp['hidden'])} disagrees with the "
-                               f"network's hidden sizes {sizes[1:-1]} (weights of shapes "
+    if list(hp["hidden_layer_sizes"]) != sizes[1:-1]:
+        raise PersistenceError(f"hyper-parameter hidden_layer_sizes={list(hp['hidden_layer_sizes'])} disagrees with "
+                               f"the network's hidden sizes {sizes[1:-1]} (weights of shapes "
                                f"{[(u, n) for u, n in zip(net.u_dims_, sizes[:-1])]})")
     ref = cvx_ref = None
     try:
@@ -748,7 +752,7 @@ def _estimator_plan(cls, meta):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = LiftedNetwork(sizes, activations=hp["atom"], loss=hp["loss"], form=est.form)
+            ref = LiftedNetwork(sizes, activations=hp["activation"], loss=hp["loss"], form=est.form)
     except CvxliftError as exc:
         cvx_ref = exc
     if ref is None or ref.activations_ != net.activations_ or ref.forms_ != net.forms_ \
@@ -763,7 +767,7 @@ def _estimator_plan(cls, meta):
     target = ("classes_",) if is_classifier else ("n_outputs_", "y_ndim")
     attrs = _keys(meta["attributes"], "attributes", ("n_features_in_", "n_iter_", "loss_curve_", "train_scores_",
                                                      "validation_scores_", "best_validation_score_", "best_loss_",
-                                                     *target), ("feature_names_in_",))
+                                                     *target), ("feature_names_in_", "interrupted_", "coefs_dtype"))
     n_in = _int(attrs["n_features_in_"], f"{where} n_features_in_", 1)
     if n_in != sizes[0]:
         raise PersistenceError(f"{where} n_features_in_={n_in} does not match the network input size {sizes[0]}")
@@ -772,6 +776,8 @@ def _estimator_plan(cls, meta):
         _list(names_in, f"{where} feature_names_in_ (one name per feature, n_features_in_={n_in})", n_in)
         for i, f in enumerate(names_in):
             _str(f, f"{where} feature_names_in_[{i}]")
+    interrupted = _opt(_bool, attrs.get("interrupted_"), f"{where} interrupted_")
+    coefs_dtype = np.dtype(_str(attrs.get("coefs_dtype", "float64"), f"{where} coefs_dtype", ("float32", "float64")))
     n_iter = _int(attrs["n_iter_"], f"{where} n_iter_", 0)
     if net_fitted["n_iter"] is not None and net_fitted["n_iter"] != n_iter:
         raise PersistenceError(f"{where} n_iter_={n_iter} differs from the network's n_iter {net_fitted['n_iter']}")
@@ -811,8 +817,10 @@ def _estimator_plan(cls, meta):
 
     def build(found):
         est.network_ = net_plan.build(found)
-        est.coefs_ = [np.array(W.T) for W in net.weights_]
-        est.intercepts_ = [np.array(b) for b in net.biases_]
+        est.coefs_ = [np.array(W.T, dtype=coefs_dtype) for W in net.weights_]
+        est.intercepts_ = [np.array(b, dtype=coefs_dtype) for b in net.biases_]
+        if interrupted is not None:
+            est.interrupted_ = interrupted
         est.n_features_in_ = n_in
         if names_in is not None:
             est.feature_names_in_ = np.asarray(names_in, dtype=object)

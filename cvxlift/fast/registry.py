@@ -27,13 +27,9 @@ candidate needed. No solver looks at an atom's name.
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..exceptions import CvxliftError, FormError, ValidationError
+from ..exceptions import FormError, NoFastSolver, ValidationError
 
 KINDS = ("w_step", "x_step", "output_step", "joint_x_step", "lifted_predict")
-
-
-class NoFastSolver(CvxliftError, NotImplementedError):
-    """No fast solver handles this block (the caller falls back to the CVXPY path)."""
 
 
 @dataclass(frozen=True)
