@@ -143,7 +143,7 @@ def test_compressed_and_fortran_ordered_archives_load(net, net_file, tmp_path):
 
 
 @pytest.mark.parametrize("variant", ["early_stopping", "regressor_2d", "object_labels", "bool_labels", "unfitted",
-                                     "no_states", "class_activation"])
+                                     "no_states", "class_activation", "float32"])
 def test_estimator_variants_round_trip(variant, tmp_path):
     C, R = cvxlift.LiftedMLPClassifier, cvxlift.LiftedMLPRegressor
     small = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
@@ -155,6 +155,7 @@ def test_estimator_variants_round_trip(variant, tmp_path):
         "unfitted": (R(hidden_layer_sizes=(7, 2), lam=[1.0, 2.0, 3.0]), None),
         "no_states": (R(**small), (X, X[:, 0])),
         "class_activation": (C(activation=cvxlift.LeakyReLU, **small), (X, Y)),
+        "float32": (R(**small), (X.astype(np.float32), X[:, 0])),
     }[variant]
     if data is not None:
         _fit(est, *data)
@@ -162,8 +163,11 @@ def test_estimator_variants_round_trip(variant, tmp_path):
     assert type(back) is type(est) and back.get_params() == est.get_params()
     if data is not None:
         np.testing.assert_array_equal(back.predict(X), est.predict(X))
-        for name in ("n_iter_", "loss_curve_", "train_scores_", "validation_scores_", "best_loss_"):
+        for name in ("n_iter_", "loss_curve_", "train_scores_", "validation_scores_", "best_loss_", "interrupted_"):
             assert getattr(back, name) == getattr(est, name), name
+        assert [c.dtype for c in back.coefs_] == [c.dtype for c in est.coefs_]
+        for a, b in zip(back.coefs_ + back.intercepts_, est.coefs_ + est.intercepts_):
+            np.testing.assert_array_equal(a, b)
     if hasattr(est, "classes_"):
         assert back.classes_.dtype == est.classes_.dtype and list(back.classes_) == list(est.classes_)
 
