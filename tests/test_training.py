@@ -233,3 +233,8 @@ def test_engine_rejects_foreign_callbacks_and_backends():
     with pytest.raises(TypeError, match="Callback"):
         BCD(CvxpyBackend(), callbacks=[lambda *a: None])
     assert issubclass(Scores, Callback)
+
+
+def test_cross_entropy_without_a_simplex_output_warns():
+    with pytest.warns(UserWarning, match="Simplex output"):
+        LiftedNetwork([4, 5, 3], ["relu", "identity"], loss="cross_entropy")

@@ -151,7 +151,11 @@ _CERTIFIED = set()
 
 
 def _atom_key(d):
-    return (type(d).__module__, type(d).__qualname__, tuple(sorted((k, repr(v)) for k, v in d.get_params().items())))
+    """Identity of an atom for certification: its class object, its parameters, and the user
+    callables it holds (two declarations with the same name and new callables differ)."""
+    params = tuple(sorted((k, repr(v)) for k, v in d.get_params().items()))
+    callables = tuple(sorted((k, id(v)) for k, v in vars(d).items() if callable(v)))
+    return (id(type(d)), type(d).__qualname__, params, callables)
 
 
 def mark_certified(d, form, part="prox"):
