@@ -26,6 +26,7 @@ from . import __version__, cvxsolve
 from .divergences import available, get_divergence
 from .divergences.base import FORMS
 from .exceptions import CommandError, SolverError, UnknownAtomError
+from .validation import available_memory
 from .verify import verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -426,9 +427,11 @@ def run_train(args):
     import warnings
 
     from .progress import progress
+    from .safeio import check_target
     from .training import PrintSweeps, ProgressBar
 
     _check_activation(args.activation)
+    check_target(args.out, CommandError, "write the model to")   # a bad --out fails before training
     Classifier, Regressor = _import_estimators()
     from . import save
 
@@ -720,27 +723,12 @@ def bench_memory(m, hidden, n_in=784, n_out=10):
     return int(1.5e8 + 200 * n_in * hidden * m + 160 * (n_out * m) ** 2)
 
 
-def _available_memory():
-    """Bytes of memory available now (``MemAvailable`` on Linux), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _check_bench_size(m, hidden):
     """Refuse, before any allocation, a bench the built-in sample or the memory cannot hold."""
     if m > BENCH_MAX_M:
         raise CommandError(f"--m {m}: the built-in sample has {BENCH_MAX_M} training digits; use --m {BENCH_MAX_M} "
                            "or fewer")
-    need, have = bench_memory(m, hidden), _available_memory()
+    need, have = bench_memory(m, hidden), available_memory()
     if have is not None and need > have:
         raise CommandError(f"--m {m} --hidden {hidden} needs about {need / 1e9:.1f} GB of memory (estimate: "
                            f"cvxlift.cli.bench_memory), more than the {have / 1e9:.1f} GB available; use a smaller "

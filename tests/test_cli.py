@@ -466,7 +466,7 @@ def test_argument_errors_exit_2_without_traceback(argv, option, capsys):
 def test_bench_sizes_are_checked_before_allocating(monkeypatch, capsys):
     assert run(["bench", "--m", "1000000000"]) == 2
     assert "the built-in sample has 1500 training digits" in _one_line_error(capsys.readouterr(), "cvxlift bench")
-    monkeypatch.setattr(cli, "_available_memory", lambda: 10 ** 8)
+    monkeypatch.setattr(cli, "available_memory", lambda: 10 ** 8)
     monkeypatch.setattr(cli, "run_bench", lambda args: pytest.fail("must not get here"), raising=True)
     assert run(["bench", "--m", "50"]) == 2
     line = _one_line_error(capsys.readouterr(), "cvxlift bench")
@@ -514,3 +514,15 @@ def test_every_command_reports_an_internal_error_in_one_line(monkeypatch, capsys
     err = capsys.readouterr().err
     assert err.strip() == "cvxlift verify: internal error: RuntimeError: boom second line (set CVXLIFT_DEBUG=1 " \
                           "for the traceback)"
+
+
+def test_train_refuses_a_bad_out_before_training(tmp_path, capsys):
+    target = tmp_path / "real.npz"
+    target.write_bytes(b"keep")
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    status = run(["train", "--builtin", "--hidden", "5", "--sweeps", "1", "--out", str(link)])
+    captured = capsys.readouterr()
+    assert status == 2 and "link" in captured.err
+    assert "sweep" not in captured.out   # nothing was trained
+    assert target.read_bytes() == b"keep"
