@@ -12,6 +12,8 @@ pass, the objective (10), the prediction objective (12), scores). Training runs 
 :mod:`cvxlift.training` (one block-coordinate-descent engine over a CVXPY or a fast backend);
 the CVXPY blocks are assembled by :mod:`cvxlift.assembly`.
 """
+import warnings
+
 import numpy as np
 
 from .divergences import Divergence, get_divergence

@@ -233,3 +233,17 @@ def test_engine_rejects_foreign_callbacks_and_backends():
     with pytest.raises(TypeError, match="Callback"):
         BCD(CvxpyBackend(), callbacks=[lambda *a: None])
     assert issubclass(Scores, Callback)
+
+
+def test_cross_entropy_without_a_simplex_output_warns():
+    with pytest.warns(UserWarning, match="Simplex output"):
+        LiftedNetwork([4, 5, 3], ["relu", "identity"], loss="cross_entropy")
+
+
+def test_cvxpy_w_step_too_large_is_refused_before_compiling():
+    net = LiftedNetwork([784, 300, 10], "relu", random_state=0).init_weights()
+    A = np.zeros((784, 2000))
+    before = assembly.Block.built
+    with pytest.raises(BlockMemoryError, match=r"layer 0, W-step: .*2000 columns .*GiB.*solver='fast'"):
+        CvxpyBackend().w_step(net, 0, A, np.zeros((300, 2000)))
+    assert assembly.Block.built == before
