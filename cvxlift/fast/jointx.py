@@ -41,7 +41,7 @@ NEWTON_MAX_ITER = 100
 
 
 def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1e-9, max_iter=None, method=None,
-                 evaluate=True):
+                 evaluate=True, finish=True):
     r"""Solve the joint X-step for all columns at once (module docstring).
 
     Parameters
@@ -69,6 +69,11 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
         Name of a registered candidate to use instead of the first that applies.
     evaluate : bool
         Evaluate the objective at the result for ``info.objective`` (``False``: NaN).
+    finish : bool
+        Finish the columns the selected method leaves above ``tol`` with ``fista``
+        (``False``: return them as they are, reported in ``info.certificates`` and
+        ``info.converged``; an inexact step for block-coordinate descent, still never worse
+        than ``Z0``).
 
     Returns
     -------
@@ -99,7 +104,7 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
     states, it, certs = cand.solver(pb, Z0, tol, int(max_iter))
     n_fallback, fallback = 0, ""
     bad = np.flatnonzero(certs > tol)
-    if bad.size and cand.name != "fista" and chain_first_order.applies(pb.props, name, fenchel=False):
+    if finish and bad.size and cand.name != "fista" and chain_first_order.applies(pb.props, name, fenchel=False):
         hidden, c2, it2 = chain_first_order.solve(pb, [S[:, bad] for S in states[:-1]], tol, FINISH_MAX_ITER,
                                                   cols=bad)
         last = pb.envelope.sub(bad).state(pb.pre(pb.n - 1, hidden[-1]))

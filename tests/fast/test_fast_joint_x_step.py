@@ -122,6 +122,11 @@ def test_joint_x_step_finishes_uncertified_columns_and_keeps_the_warm_start():
         assert_close(S, B, tol=1e-6 * (1 + np.linalg.norm(B)))
     again, info2 = _fast(args, Z0=best)
     assert info2.iterations <= 1 and info2.objective <= objective(args, best) + 1e-12
+    # an inexact step (no finishing): the uncertified columns are reported, none is worse than Z0
+    start = [S.copy() for S in _fast(args, method="fista", max_iter=3)[0]]
+    inexact, info3 = _fast(args, method="newton", max_iter=1, finish=False, Z0=start)
+    assert info3.n_fallback == 0 and not info3.converged and info3.n_uncertified > 0
+    assert info3.objective <= objective(args, start) + 1e-12
 
 
 def test_joint_x_step_rejects_bad_input():
