@@ -43,7 +43,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .exceptions import CvxliftError, NotFittedError, ValidationError
+from .exceptions import CvxliftError, NoTorchEquivalent, NotFittedError, ValidationError
 
 __all__ = ["NoTorchEquivalent", "OUTPUTS", "TORCH_ACTIVATIONS", "register_torch_activation", "to_torch",
            "activation_module", "module_class", "torch_nn", "SimplexProjection", "GroupMax", "ClippedSine"]
@@ -51,10 +51,6 @@ __all__ = ["NoTorchEquivalent", "OUTPUTS", "TORCH_ACTIVATIONS", "register_torch_
 #: Values of the ``output`` argument of :func:`to_torch`.
 OUTPUTS = ("activation", "logits")
 _MODULE_CLASSES = ("SimplexProjection", "GroupMax", "ClippedSine")
-
-
-class NoTorchEquivalent(CvxliftError, NotImplementedError):
-    """An atom has no torch module (:meth:`Divergence.torch_module` raises it)."""
 
 
 def _import_torch():

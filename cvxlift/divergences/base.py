@@ -669,10 +669,10 @@ class Divergence:
 
         Raises
         ------
-        cvxlift.torch_export.NoTorchEquivalent
+        cvxlift.exceptions.NoTorchEquivalent
             The atom has no torch module.
         """
-        from ..torch_export import NoTorchEquivalent
+        from ..exceptions import NoTorchEquivalent
 
         raise NoTorchEquivalent(
             f"no torch module for the atom {self!r}: define torch_module() on the class, or pass "

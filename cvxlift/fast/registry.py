@@ -41,13 +41,9 @@ needed and the value each property has. No solver looks at an atom's name.
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..exceptions import CvxliftError, FormError, ValidationError
+from ..exceptions import FormError, NoFastSolver, ValidationError
 
 KINDS = ("w_step", "x_step", "output_step", "joint_x_step", "lifted_predict")
-
-
-class NoFastSolver(CvxliftError, NotImplementedError):
-    """No fast solver handles this block (the caller falls back to the CVXPY path)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +244,11 @@ _CERTIFIED = set()
 
 
 def _atom_key(d):
-    return (type(d), tuple(sorted((k, repr(v)) for k, v in d.get_params().items())))
+    """Identity of an atom for certification: its class object (a declared atom is a class of
+    its own, holding its callables), its parameters, and any user callables it holds."""
+    params = tuple(sorted((k, repr(v)) for k, v in d.get_params().items()))
+    callables = tuple(sorted((k, id(v)) for k, v in vars(d).items() if callable(v)))
+    return (type(d), params, callables)
 
 
 def mark_certified(d, form, part="prox"):
