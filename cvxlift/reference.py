@@ -41,7 +41,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from . import assembly, cvxsolve
-from .exceptions import CvxliftError, NotFittedError, SolverError, ValidationError
+from .exceptions import CvxliftError, FormError, NotFittedError, SolverError, ValidationError
 from .losses import get_loss
 from .validation import check_matrix
 
@@ -243,7 +243,8 @@ def _z_modulus(d, form):
     if zq is not None:
         return 2.0 * float(zq[0])
     if form == "fenchel":
-        L = float(getattr(d, "lipschitz", float("nan")))
+        L = getattr(d, "lipschitz", None)   # None: not known (never a default)
+        L = float("nan") if L is None else float(L)
         if math.isfinite(L) and L > 0:
             return 1.0 / L
     return None
@@ -327,8 +328,10 @@ def _build(name, make):
     """Build a CVXPY block; a missing or non-convex declaration raises a clear error."""
     try:
         blk = make()
-    except CvxliftError:
-        raise
+    except CvxliftError as exc:
+        if not isinstance(exc, FormError):
+            raise
+        raise ValidationError(f"{name}: the block cannot be assembled in CVXPY ({exc})") from exc
     except Exception as exc:  # a user atom whose CVXPY declaration is missing or cannot be built
         raise ValidationError(
             f"{name}: the block cannot be assembled in CVXPY ({type(exc).__name__}: {exc}); a reference "

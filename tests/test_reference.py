@@ -36,6 +36,7 @@ def soft_threshold(name="soft_threshold_ref", prox=None):
         phi_star_value=lambda u: np.sum(0.5 * np.maximum(np.abs(u) - 1, 0) ** 2, axis=0),
         prox_phi=prox or (lambda w, t: _soft(w, t) / (1 + t)),
         kinks=(-1.0, 1.0),
+        lipschitz=1.0,   # of forward: declared (never a default), checked by the fast path and verify
     )
 
 
@@ -214,8 +215,11 @@ def test_user_atom_with_a_wrong_prox_fails_the_residual(soft_net):
     """The residual uses the atom's numpy prox: a candidate that is right is flagged when the
     atom's prox is wrong (which is why ``certify`` checks the prox first)."""
     net, X, Y, S = soft_net
-    bad = cvxlift.LiftedNetwork([4, 5, 3], activations=[soft_threshold("soft_bad", lambda w, t: w / (1 + t)),
-                                                       "identity"], loss="squared", lam=[1.0, 2.0], rho=0.1,
+    wrong = soft_threshold("soft_bad", lambda w, t: w / (1 + t))
+    # an uncertified numpy prox is not used (the prox derived from forward is); record it as
+    # certified to see what a wrong prox in use does to the residual
+    fast.registry.mark_certified(wrong, "fenchel", "prox")
+    bad = cvxlift.LiftedNetwork([4, 5, 3], activations=[wrong, "identity"], loss="squared", lam=[1.0, 2.0], rho=0.1,
                                 form=["fenchel", "joint"])
     bad.set_weights(net.weights_, net.biases_)
     ref = cvxlift.reference(bad, X, Y, block="X1", states=S)
@@ -227,12 +231,19 @@ def test_user_atom_with_a_wrong_prox_fails_the_residual(soft_net):
 
 # ------------------------------------------------------------------------------ errors
 def test_atom_without_cvxpy_declaration_raises_a_clear_error():
-    nostar = cvxlift.declare_divergence("soft_nostar", phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
-                                        forward=lambda u: _soft(u, 1.0))
-    net = cvxlift.LiftedNetwork([3, 4, 2], activations=[nostar, "identity"], form=["fenchel", "joint"],
+    # a Fenchel-Young declaration without Phi* is refused at once; a numeric one (no CVXPY at all)
+    # is an atom whose CVXPY blocks are unavailable
+    with pytest.raises(ValidationError, match="phi_star"):
+        cvxlift.declare_divergence("soft_nostar", phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
+                                   forward=lambda u: _soft(u, 1.0))
+    numeric = cvxlift.declare_divergence(
+        "soft_numeric", forward=lambda u: _soft(u, 1.0),
+        phi_value=lambda z: np.sum(0.5 * z ** 2 + np.abs(z), axis=0),
+        phi_star_value=lambda u: np.sum(0.5 * np.maximum(np.abs(u) - 1, 0) ** 2, axis=0))
+    net = cvxlift.LiftedNetwork([3, 4, 2], activations=[numeric, "identity"], form=["fenchel", "joint"],
                                 random_state=0).init_weights()
     X = np.random.default_rng(0).normal(size=(3, 5))
-    with pytest.raises(ValidationError, match=r"W0: the block cannot be assembled in CVXPY.*phi_star"):
+    with pytest.raises(ValidationError, match=r"W0: the block cannot be assembled in CVXPY.*without phi"):  # noqa
         cvxlift.reference(net, X, block="W0")
 
 

