@@ -276,10 +276,10 @@ def colsum_sq2(A, B):
 def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_curvature=1.0):
     r"""The dual Newton iteration shared by ``dual_newton`` and ``dual_newton_fenchel``.
 
-    ``z(y) = zmap(u - s W^T y)``; ``value(U, Z)`` is :math:`\lambda_{prev} D_{prev}(u, z)` per
-    column (up to a per-column constant); ``curvature(V, Z)`` the diagonal of the Jacobian of
-    ``zmap`` at ``V`` (``p x m``), or ``None`` for the constant ``const_curvature`` (a full
-    domain, or a bound).
+    ``z(y) = zmap(u - s W^T y)``; ``value(U, Z, cols)`` is :math:`\lambda_{prev} D_{prev}(u, z)`
+    per column (up to a per-column constant) for the columns ``cols`` of the block (``None``:
+    all); ``curvature(V, Z)`` the diagonal of the Jacobian of ``zmap`` at ``V`` (``p x m``), or
+    ``None`` for the constant ``const_curvature`` (a full domain, or a bound).
     """
     q, p = pb.W.shape
     B = pb.lam_next * pb.next.u_quadratic
