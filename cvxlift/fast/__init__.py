@@ -20,7 +20,7 @@ from .result import BlockResult
 from .wstep import WStepCache, w_objective, w_step
 from .xstep import XStepProblem, x_step
 from .output import output_step
-from ._common import FlopCounter, count_flops
+from ._common import FlopCounter, add_flops, count_flops
 from .predict import lifted_predict, prediction_objective
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "FlopCounter",
     "NoFastSolver",
     "WStepCache",
+    "add_flops",
     "XStepProblem",
     "atom_props",
     "candidates",

@@ -89,7 +89,8 @@ def mm(A, B):
 
 
 def as_matrix(a, name, rows=None, cols=None):
-    """``a`` as a 2-D C-contiguous float64 array; check its shape."""
+    """``a`` as a 2-D float64 array, C- or Fortran-contiguous (BLAS takes either without a copy:
+    the transpose of a row-major data set is not copied); check its shape and finiteness."""
     a = as_real_array(a, name)
     if a.ndim != 2:
         raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {a.shape}")
@@ -99,6 +100,8 @@ def as_matrix(a, name, rows=None, cols=None):
         raise ValidationError(f"{name} must have {cols} columns; got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValidationError(f"{name} must be finite")
+    if a.flags.c_contiguous or a.flags.f_contiguous:
+        return a
     return np.ascontiguousarray(a)
 
 

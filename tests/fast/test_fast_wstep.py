@@ -124,6 +124,12 @@ def test_w_step_cache():
     Wb, _, _ = fast.w_step(B, Z1, d, "joint", 1.0, 0.5, cache=cache)
     Wn, _, _ = fast.w_step(B.copy(), Z1, d, "joint", 1.0, 0.5)
     assert cache.misses == 4 and np.allclose(Wb, Wn, rtol=1e-12)
+    # ... also when the cache holds a converted copy (an integer input)
+    K = rng.integers(-3, 4, size=(7, 50))
+    fast.w_step(K, Z1, d, "joint", 1.0, 0.5, cache=cache)
+    K[0, 0] += 5
+    Wk, _, _ = fast.w_step(K, Z1, d, "joint", 1.0, 0.5, cache=cache)
+    assert cache.misses == 6 and np.allclose(Wk, fast.w_step(K.astype(float), Z1, d, "joint", 1.0, 0.5)[0])
     with pytest.raises(ValidationError, match="cache"):
         fast.w_step(A, Z1, d, "joint", 1.0, 0.5, cache={})
 
