@@ -359,6 +359,18 @@ LS_C2, LS_MAX, F_MIN = 0.01, 12, 1e-3
 LS_FLOOR = 1e-12
 
 
+def _rows_gradient(d, form, box, U, Z):
+    """``grad_u D(U, Z)`` and, for a box domain, where the projection is the identity."""
+    if form != "fenchel":
+        return d.u_gradient(U, Z, form), None
+    F = d.forward(U)
+    mask = (F == U) if box else None
+    if np.may_share_memory(F, U):
+        return F - Z, mask
+    F -= Z
+    return F, mask
+
+
 def _line_search(phi, g0, t1, c2=LS_C2, max_trials=LS_MAX):
     r"""Approximately minimise convex functions :math:`\varphi_i(t)`, :math:`t \ge 0`, one per entry.
 
@@ -453,14 +465,12 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     box = fenchel and props.domain in BOX_DOMAINS   # forward a projection: its Jacobian is F == U
 
     def grad_u(Uc):
-        return d.u_gradient(Uc, Z, form)
+        """``(grad_u D(U, Z), mask)``: ``mask`` (box atoms) where the projection is the identity."""
+        return _rows_gradient(d, form, box, Uc, Z)
 
+    P, mask = grad_u(U)
     # curvature fractions f_i: exact for a projection (box domain), else start from the bound
-    if box:
-        f = np.clip(np.mean(d.forward(U) == U, axis=1), F_MIN, 1.0)
-    else:
-        f = np.ones(q)
-    P = grad_u(U)
+    f = np.clip(np.mean(mask, axis=1), F_MIN, 1.0) if box else np.ones(q)
 
     def precondition(RW, Rc):
         S = mm(RW, V)
@@ -501,9 +511,15 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
         dU += (dc - dW @ abar)[:, None]
         du2 = np.einsum("ij,ij->i", dU, dU)
         wd, dd = np.sum(W * dW, axis=1), np.sum(dW * dW, axis=1)
-        curv0 = (lam * Lu) * f * du2 + 2.0 * rho * dd      # model curvature d^T M d
+        if box:   # the exact (generalised) curvature at t = 0: the first trial is a Newton step
+            curv0 = lam * np.einsum("ij,ij,ij->i", dU, dU, mask) + 2.0 * rho * dd
+        else:     # the preconditioner's curvature d^T M d
+            curv0 = (lam * Lu) * f * du2 + 2.0 * rho * dd
 
         if rows:
+            # each trial keeps its u-gradient rows: those of the accepted steps are the next gradient's
+            t_seen = np.full(q, np.nan)
+
             def phi(t, idx):
                 if idx.size == q:
                     Ui, dUi, Zi = U, dU, Z
@@ -512,19 +528,23 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
                 V = Ui + t[:, None] * dUi
                 if fenchel:
                     F = d.forward(V)
+                    Mi = (F == V) if box else None
                     G = F - Zi
                 else:
-                    G = d.u_gradient(V, Zi, form)
+                    G, Mi = d.u_gradient(V, Zi, form), None
+                P[idx] = G
+                t_seen[idx] = t
                 g = lam * np.einsum("ij,ij->i", dUi, G) + 2.0 * rho * (wd[idx] + t * dd[idx])
                 if not box:
                     return g, None
-                h = lam * np.einsum("ij,ij,ij->i", dUi, dUi, F == V) + 2.0 * rho * dd[idx]
+                mask[idx] = Mi
+                h = lam * np.einsum("ij,ij,ij->i", dUi, dUi, Mi) + 2.0 * rho * dd[idx]
                 return g, h
 
             t, gt, _ = _line_search(phi, slope, -slope / np.maximum(curv0, TINY))
         else:
             def phi(t, idx):
-                G = grad_u(U + t[0] * dU)
+                G = grad_u(U + t[0] * dU)[0]
                 return np.array([lam * np.sum(dU * G) + 2.0 * rho * (wd.sum() + t[0] * dd.sum())]), None
 
             tt, gtt, _ = _line_search(phi, np.array([slope.sum()]),
@@ -540,7 +560,17 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
         W = W + t[:, None] * dW
         c = c + t * dc
         U += t[:, None] * dU
-        P = grad_u(U)
+        if rows:   # P (and mask) hold the gradient at the last trial of each row: redo the others
+            stale = np.flatnonzero(~(t_seen == t))
+            if stale.size == q:
+                P, mask = grad_u(U)
+            elif stale.size:
+                G, Mi = _rows_gradient(d, form, box, U[stale], Z[stale])
+                P[stale] = G
+                if box:
+                    mask[stale] = Mi
+        else:
+            P, mask = grad_u(U)
     b = c - W @ abar
     layer.store_preactivation(W, b, U)
     return W, b, it, cert, bool(cert <= tol)
