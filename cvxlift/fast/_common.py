@@ -66,7 +66,7 @@ def add_flops(n):
         c.flops += float(n)
 
 
-def mm(A, B):
+def mm(A, B, out=None):
     """``A @ B``; inside :func:`count_flops` its ``2 n k m`` flops are counted (a Gram product
     ``A @ A.T``, which BLAS computes as a symmetric rank-k update, counts half).
 
@@ -74,6 +74,8 @@ def mm(A, B):
     ----------
     A : (n, k) array
     B : (k, m) or (k,) array
+    out : array, optional
+        Where to write the product (a buffer reused across iterations saves the allocation).
 
     Returns
     -------
@@ -85,7 +87,9 @@ def mm(A, B):
         if B.ndim == 2 and B.shape == A.shape[::-1] and np.shares_memory(A, B):
             flops /= 2.0
         add_flops(flops)
-    return A @ B
+    if out is None:
+        return A @ B
+    return np.matmul(A, B, out=out)
 
 
 def as_matrix(a, name, rows=None, cols=None):

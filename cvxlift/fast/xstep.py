@@ -205,12 +205,17 @@ def _dual_newton(pb, Z0, tol, max_iter):
     """
     a = pb.lam_prev * pb.prev.mu
     proj = pb.d_prev.project_domain
+    uu = colsum_sq(pb.U0)
 
     def value(U, Z, cols):
-        return a * colsum_sq(Z - U)
+        # a ||z - u||^2 = a (z.z - 2 z.u + u.u) without a p x m temporary; its rounding error
+        # (eps (z.z + u.u)) enters P and h alike and cancels in the gap P - h
+        return a * (colsum_sq(Z) - 2.0 * colsum_sq2(Z, U) + (uu if cols is None else uu[cols]))
 
-    def curvature(V, Z):
-        return (Z == V).astype(np.float64)
+    def curvature(V, Z, out=None):
+        if out is None or out.shape != Z.shape:
+            out = np.empty(Z.shape)
+        return np.equal(Z, V, out=out, casting="unsafe")
 
     return _dual_newton_core(pb, Z0, tol, max_iter, 1.0 / (2.0 * a), proj, value,
                              None if pb.prev.domain == "real" else curvature)
@@ -259,7 +264,7 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
         # lam_p D(u, z) = lam_p (Phi(z) + Phi*(u) - u.z), Phi*(u) precomputed; U holds the columns `cols`
         return lam_p * (d.phi_value(Z) + (phi_star_u if cols is None else phi_star_u[cols]) - colsum_sq2(U, Z))
 
-    def curvature(V, Z):
+    def curvature(V, Z, out=None):
         Vh = V + FD_STEP * (1.0 + np.abs(V))
         h = Vh - V                               # the step actually taken (exact in floating point)
         return np.clip((forward(Vh) - Z) / h, 0.0, L)
@@ -291,12 +296,17 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
     eye = np.eye(q) / (2.0 * B)
     Z0 = zmap(U) if Z0 is None else Z0
     Y = (2.0 * B) * (mm(W, Z0) - C)
-    def evaluate(Uc, Cc, Yc, cols):
-        V = Uc - s * mm(W.T, Yc)
+    WT = W.T
+
+    def evaluate(Uc, Cc, Yc, cols, out=None):
+        # V = u - s W^T y, written into `out` (a p x m buffer reused across iterations)
+        V = mm(WT, Yc * (-s), out=out if out is not None and out.shape == Uc.shape else None)
+        V += Uc
         Z = zmap(V)
-        R = mm(W, Z) - Cc
+        R = mm(W, Z)
+        R -= Cc
         dz = value(Uc, Z, cols)
-        h = dz + np.einsum("ij,ij->j", Yc, R) - colsum_sq(Yc) / (4.0 * B)
+        h = dz + colsum_sq2(Yc, R) - colsum_sq(Yc) / (4.0 * B)
         return V, Z, R, dz, h
 
     Zout = np.empty((p, m))
@@ -304,6 +314,8 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
     idx = np.arange(m)
     Uc, Cc = U, C
     V, Z, R, dz, h = evaluate(Uc, Cc, Y, None)
+    spare = np.empty_like(V)      # the trial's V buffer
+    dbuf = None                   # the curvature buffer
     it = 0
     while True:
         P = dz + B * colsum_sq(R)
@@ -312,6 +324,9 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
         done = gap <= tol
         # converged columns leave the active set (a gather of every array): when all, or at
         # least a tenth of them, are done; until then they ride along, frozen in Zout
+        if done.all() and idx.size == m:    # every column at once: no gathers
+            Zout, cert = Z, gap
+            break
         if done.all() or done.sum() >= max(1, idx.size // 10):
             Zout[:, idx[done]] = Z[:, done]
             cert[idx[done]] = gap[done]
@@ -322,6 +337,7 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
             Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
                                          R[:, keep], dz[keep], h[keep])
             gap, done = gap[keep], done[keep]
+            spare, dbuf = np.empty_like(V), None
         if it >= max_iter or done.all():
             Zout[:, idx] = Z
             cert[idx] = gap
@@ -331,21 +347,28 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
         if curvature is None:
             H = np.broadcast_to((WW.sum(axis=1) * (s * const_curvature)).reshape(q, q), (idx.size, q, q)) + eye
         else:
-            H = mm(WW, curvature(V, Z)).T.reshape(-1, q, q) * s + eye
+            dbuf = curvature(V, Z, out=dbuf)
+            H = mm(WW, dbuf).T.reshape(-1, q, q)
+            H *= s
+            H += eye
         step = np.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
         slope = np.einsum("ij,ij->j", F, step)
         # full Newton step on every column first (no gathers): usually all are accepted
         step[:, done] = 0.0                              # converged columns waiting to retire
         Yt = Y + step
         cols = None if idx.size == m else idx
-        Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt, cols)
+        Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt, cols, out=spare)
         ok = (ht >= h + ARMIJO * slope) | done
         if ok.all():
+            spare = V
             Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
             continue
-        Y[:, ok], V[:, ok], Z[:, ok], R[:, ok] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Rt[:, ok]
-        dz[ok], h[ok] = dzt[ok], ht[ok]
+        # keep the trial arrays and copy back the (few) rejected columns
         todo = np.flatnonzero(~ok)
+        Yt[:, todo], Vt[:, todo], Zt[:, todo], Rt[:, todo] = Y[:, todo], V[:, todo], Z[:, todo], R[:, todo]
+        dzt[todo], ht[todo] = dz[todo], h[todo]
+        spare = V
+        Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
         t = np.full(idx.size, 0.5)
         for _ in range(MAX_HALVINGS):
             Yt = Y[:, todo] + t[todo] * step[:, todo]
