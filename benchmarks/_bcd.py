@@ -27,7 +27,7 @@ class LiftedBCD:
     """Lifted ReLU network (Fenchel-Young hidden layers, simplex output, cross-entropy)."""
 
     def __init__(self, sizes, lam=1.0, rho=8.0, form="fenchel_hidden", loss="cross_entropy", activation="relu",
-                 seed=0, w_iter=20, w_tol=1e-10, x_iter=20000, x_tol=1e-9):
+                 seed=0, w_iter=20, w_tol=1e-10, x_iter=20000, x_tol=1e-9, extrapolate=0.0):
         self.net = cvxlift.LiftedNetwork(sizes, activation, loss=loss, lam=lam, rho=rho, form=form, random_state=seed)
         self.net.init_weights()
         self.L1 = self.net.n_layers
@@ -36,6 +36,8 @@ class LiftedBCD:
         self.w_iter, self.w_tol, self.x_iter, self.x_tol = w_iter, w_tol, x_iter, x_tol
         self.caches = [fast.WStepCache() for _ in range(self.L1)]
         self.info = {}
+        self.extrapolate = float(extrapolate)
+        self._last = None
 
     # -------------------------------------------------------------- pieces
     @property
@@ -72,6 +74,16 @@ class LiftedBCD:
                                      evaluate=False, cache=self.caches[l])
             net.weights_[l], net.biases_[l] = W, b
             self.info[f"W{l}"] = info
+        if self.extrapolate:
+            # inertial BCD: the weights move on by `extrapolate` times their change since the last
+            # sweep's W-steps (experimental; the pre-activation cache then misses once)
+            current = [(W, b) for W, b in zip(self.W, self.b)]
+            if self._last is not None:
+                beta = self.extrapolate
+                for l, (Wp, bp) in enumerate(self._last):
+                    net.weights_[l] = self.W[l] + beta * (self.W[l] - Wp)
+                    net.biases_[l] = self.b[l] + beta * (self.b[l] - bp)
+            self._last = current
         for l in range(1, self.L1):
             prev = X if l == 1 else S[l - 2]
             Z, info = fast.x_step(self.pre(l - 1, prev), self.W[l], self.b[l], S[l], net.activations_[l - 1],
@@ -84,6 +96,24 @@ class LiftedBCD:
                                    self.lam[-1], net.loss_.name)
         S[-1] = Z
         self.info["output"] = info
+
+    def refit_readout(self, X, Y, rounds=5):
+        """Replace the hidden states by the forward pass of the current weights and fit the last
+        layer and the output state to them (``rounds`` alternations of its W-step and the output
+        step): the readout then sees at training the features it sees at prediction."""
+        net, S = self.net, self.states
+        states = net.forward(X)
+        for l in range(self.L1 - 1):
+            S[l] = states[l]
+        A = X if self.L1 == 1 else S[-2]
+        l = self.L1 - 1
+        for _ in range(rounds):
+            W, b, _ = fast.w_step(A, S[l], net.activations_[l], net.forms_[l], self.lam[l], self.rho[l],
+                                  W0=self.W[l], b0=self.b[l], tol=self.w_tol, max_iter=self.w_iter, evaluate=False,
+                                  cache=self.caches[l])
+            net.weights_[l], net.biases_[l] = W, b
+            S[l], _ = fast.output_step(self.pre(l, A), Y, net.activations_[l], net.forms_[l], self.lam[l],
+                                       net.loss_.name)
 
     def objective(self, X, Y):
         return self.net._objective(X, Y, self.states, cached=False) if hasattr(self.net, "_objective") else None

@@ -37,6 +37,7 @@ from .base import Divergence, colsum, domain_indicator
 
 HALF_PI = 0.5 * math.pi
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to [-1, 1] (and clipped onto it)
+_XTOL = 1e-17  # absolute tolerance of the prox's Newton iteration in theta = arcsin(z) (|dz| <= |dtheta|)
 
 
 def _phi(z):
@@ -128,5 +129,5 @@ class Sin(Divergence):
             return theta + (np.sin(theta) - wf[idx]) / ti, 1.0 + np.cos(theta) / ti
 
         theta = newton_increasing(g, np.full(w.shape, -HALF_PI), np.full(w.shape, HALF_PI),
-                                  np.arcsin(np.clip(w, -1.0, 1.0)))
+                                  np.arcsin(np.clip(w, -1.0, 1.0)), xtol=_XTOL)
         return np.sin(theta)
