@@ -8,7 +8,12 @@ X-steps in order, the output step) by calling ``cvxlift.fast.w_step`` / ``x_step
   factorisations are computed once per run, and each W-step hands back the pre-activation
   :math:`W_lX_l + b_l` of its solution, so no product is formed twice;
 * a per-layer penalty schedule (``lam_schedule(sweep) -> [lam_1, ..., lam_{L+1}]``), e.g. a
-  continuation of the hidden layers' penalties only.
+  continuation of the hidden layers' penalties only;
+* inertia (``extrapolate=beta``): after the W-steps of every sweep but the first, each
+  :math:`(W_l, b_l)` moves on by ``beta`` times its change since the previous sweep's W-steps,
+  :math:`W_l \leftarrow W_l + \beta(W_l - W_l^{prev})` (an inertial block-coordinate method; the
+  X-steps then see the extrapolated weights). The lifted objective may rise at that move; the
+  blocks after it are descent steps again.
 
 It keeps no accept/undo guard: every block solver is a descent method from its warm start
 (the W-steps' line searches, exact X- and output steps), so the lifted objective does not
@@ -38,6 +43,7 @@ class LiftedBCD:
         self.info = {}
         self.extrapolate = float(extrapolate)
         self._last = None
+        self.moves = 0
 
     # -------------------------------------------------------------- pieces
     @property
@@ -80,6 +86,7 @@ class LiftedBCD:
             current = [(W, b) for W, b in zip(self.W, self.b)]
             if self._last is not None:
                 beta = self.extrapolate
+                self.moves += 1
                 for l, (Wp, bp) in enumerate(self._last):
                     net.weights_[l] = self.W[l] + beta * (self.W[l] - Wp)
                     net.biases_[l] = self.b[l] + beta * (self.b[l] - bp)

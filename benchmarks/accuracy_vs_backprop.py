@@ -41,33 +41,29 @@ from _bcd import LiftedBCD, run  # noqa: E402
 DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "mnist10k.npz")
 
 
-def _hidden_growth(growth, cap):
-    """Schedule: the hidden layers' penalties times ``growth`` per sweep, capped; the output's fixed."""
-    def schedule(lam0):
-        def at(k):
-            return [min(v * growth ** k, cap) for v in lam0[:-1]] + [lam0[-1]]
-        return at
-    return schedule
+def _per_layer(hidden, output):
+    """``rho`` (or ``lam``) per layer: ``hidden`` for every hidden layer, ``output`` for the output layer."""
+    return lambda arch: [hidden] * len(arch) + [output]
 
 
-#: name -> (kind, network keyword arguments, fit / driver keyword arguments, prediction rules, note)
+#: name -> (kind, network keyword arguments, fit / driver keyword arguments, prediction rules, note).
+#: A callable keyword value is called with the hidden sizes (per-layer values).
 VARIANTS = {
     "paper": ("fit", dict(loss="cross_entropy", lam=1.0, rho=1e-3), dict(max_iter=5), ("forward", "lifted"),
               "joint forms, CE + simplex, lam 1, rho 1e-3, 5 sweeps"),
-    "weight decay": ("fit", dict(loss="cross_entropy", lam=1.0, rho=8.0), dict(max_iter=5), ("forward",),
-                     "joint forms, rho 8 (= 1e-3 per sample)"),
     "fenchel_hidden": ("fit", dict(loss="cross_entropy", lam=1.0, rho=8.0, form="fenchel_hidden"),
                        dict(max_iter=10, fast_options={"w_step": {"max_iter": 10}}), ("forward", "lifted"),
                        "Fenchel-Young hidden layers, rho 8, 10 sweeps, 10 pncg iterations per W-step"),
     "fenchel_hidden, cached": ("bcd", dict(lam=1.0, rho=8.0, form="fenchel_hidden"),
                                dict(sweeps=10, w_iter=10), ("forward",),
                                "as above through the driver: WStepCache, pre-activations reused"),
-    "fenchel_hidden, rho 2, 16 sweeps": ("bcd", dict(lam=1.0, rho=2.0, form="fenchel_hidden"),
-                                         dict(sweeps=16, w_iter=10), ("forward",),
-                                         "less weight decay, more sweeps"),
-    "fenchel_hidden, continuation": ("bcd", dict(lam=1.0, rho=8.0, form="fenchel_hidden"),
-                                     dict(sweeps=16, w_iter=10, schedule=_hidden_growth(1.5, 30.0)), ("forward",),
-                                     "hidden lam x1.5 per sweep up to 30, output lam 1, 16 sweeps"),
+    "per-layer rho": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5), form="fenchel_hidden"),
+                      dict(sweeps=16, w_iter=3), ("forward",),
+                      "rho 4 on the hidden layers, 0.5 on the output layer, 3 pncg iterations, 16 sweeps"),
+    "per-layer rho + inertia": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5), form="fenchel_hidden"),
+                                dict(sweeps=24, w_iter=3, extrapolate=0.8), ("forward",),
+                                "as above, weights extrapolated by 0.8 x their last change after each "
+                                "sweep's W-steps, 24 sweeps"),
 }
 
 
@@ -96,9 +92,11 @@ def lifted_run(arch, variant, seed, Xtr, ytr, Xte, yte):
     def acc(net, rule="forward"):
         return float(np.mean(net.predict(Xte.T, rule=rule, solver="fast").argmax(0) == yte))
 
+    net_kw = {k: (v(arch) if callable(v) else v) for k, v in net_kw.items()}
     if kind == "bcd":
         lam = _lams(net_kw.pop("lam"), arch)
-        model = LiftedBCD(sizes, lam=lam, seed=seed, w_iter=run_kw.get("w_iter", 10), **net_kw)
+        model = LiftedBCD(sizes, lam=lam, seed=seed, w_iter=run_kw.get("w_iter", 10),
+                          extrapolate=run_kw.get("extrapolate", 0.0), **net_kw)
         sched = run_kw.get("schedule")
         curve = run(model, X, Y, run_kw["sweeps"], evaluate=lambda mdl: acc(mdl.net),
                     lam_schedule=None if sched is None else sched(lam))
