@@ -133,8 +133,9 @@ class LiftedBCD:
         self.net.lam_ = self.lam.copy()
 
 
-def run(model, X, Y, sweeps, evaluate=None, lam_schedule=None, verbose=False):
-    """``sweeps`` sweeps; after each, ``evaluate(model)`` (not timed). Returns ``[(seconds, value)]``."""
+def run(model, X, Y, sweeps, evaluate=None, lam_schedule=None, verbose=False, report=None):
+    """``sweeps`` sweeps; after each, ``evaluate(model)`` (not timed) and ``report(sweep, seconds,
+    value)``. Returns ``[(seconds, value)]``."""
     model.start(X, Y)
     curve, clock = [], 0.0
     for k in range(sweeps):
@@ -145,6 +146,8 @@ def run(model, X, Y, sweeps, evaluate=None, lam_schedule=None, verbose=False):
         clock += time.perf_counter() - t0
         value = evaluate(model) if evaluate is not None else None
         curve.append((clock, value))
+        if report is not None:
+            report(k + 1, clock, value)
         if verbose:
             blocks = {k2: (v.solver.split("/")[1], v.iterations) for k2, v in model.info.items()}
             print(f"  sweep {k + 1:3d} {clock:8.2f} s  {value}  lam {np.round(model.lam, 3).tolist()} {blocks}",

@@ -407,6 +407,9 @@ def _line_search(phi, g0, t1, c2=LS_C2, max_trials=LS_MAX):
         trials += 1
         t[idx], g[idx] = tt, gt
         ok = np.abs(gt) <= c2 * np.abs(g0[idx])
+        if ok.all():
+            idx = idx[:0]
+            break
         below, above = gt < 0, gt > 0
         lo_i = np.where(below, tt, lo[idx])
         glo_i = np.where(below, gt, glo[idx])
