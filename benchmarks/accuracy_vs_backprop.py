@@ -61,9 +61,9 @@ VARIANTS = {
                       dict(sweeps=16, w_iter=3), ("forward",),
                       "rho 4 on the hidden layers, 0.5 on the output layer, 3 pncg iterations, 16 sweeps"),
     "per-layer rho + inertia": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5), form="fenchel_hidden"),
-                                dict(sweeps=24, w_iter=3, extrapolate=0.8), ("forward",),
+                                dict(sweeps=32, w_iter=3, extrapolate=0.8), ("forward",),
                                 "as above, weights extrapolated by 0.8 x their last change after each "
-                                "sweep's W-steps, 24 sweeps"),
+                                "sweep's W-steps, 32 sweeps"),
 }
 
 
