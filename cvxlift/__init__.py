@@ -2,15 +2,26 @@
 
 Each activation :math:`x_{l+1} = \\phi(W_l x_l + b_l)` is replaced by the penalty
 :math:`\\lambda D_\\phi(W_l x_l + b_l, x_{l+1})`, with :math:`\\phi(u) = \\arg\\min_z D_\\phi(u, z)`.
+
+Subpackages: :mod:`cvxlift.divergences` (the atoms), :mod:`cvxlift.assembly` (the CVXPY
+blocks), :mod:`cvxlift.fast` (the certified fast block solvers), :mod:`cvxlift.training`
+(the block-coordinate-descent engine and its backends).
 """
 from ._version import __version__
 from .divergences import *  # noqa: F401,F403  (every atom, registered)
+from .divergences import __all__ as _atoms
 from .divergences import Divergence, available, get_divergence, register
 from .divergences.custom import declare_divergence
 from .exceptions import (
+    BlockMemoryError,
+    CertificationError,
+    CommandError,
     CvxliftError,
+    FastPathFallbackWarning,
     FormError,
+    NoFastSolver,
     NotFittedError,
+    PersistenceError,
     SolverError,
     UnknownAtomError,
     ValidationError,
@@ -18,8 +29,9 @@ from .exceptions import (
 from .verify import VerifyReport, verify
 from .network import LiftedNetwork
 from .losses import get_loss
-from .exceptions import PersistenceError
 from .persistence import save, load
+from .reference import BlockReference, block_reference, reference
+from .certify import certify, register_solver
 
 # Optional-dependency exports, resolved on first access (``import cvxlift`` must not import
 # scikit-learn). Other lazy exports can be added to this table: name -> (module, extra).
@@ -27,6 +39,14 @@ _LAZY_EXPORTS = {
     "LiftedMLPClassifier": ("cvxlift.estimators", "sklearn"),
     "LiftedMLPRegressor": ("cvxlift.estimators", "sklearn"),
 }
+
+__all__ = sorted(set(_atoms) | {
+    "__version__", "Divergence", "available", "get_divergence", "register", "declare_divergence",
+    "BlockMemoryError", "CommandError", "CvxliftError", "FastPathFallbackWarning", "FormError", "NoFastSolver",
+    "NotFittedError", "PersistenceError", "SolverError", "UnknownAtomError", "ValidationError",
+    "VerifyReport", "verify", "LiftedNetwork", "get_loss", "save", "load",
+    "CertificationError", "BlockReference", "block_reference", "reference", "certify", "register_solver",
+} | set(_LAZY_EXPORTS))
 
 
 def __getattr__(name):

@@ -16,7 +16,6 @@ error, 2 a usage or input error (unknown atom name, missing solver, missing file
 arrays), reported as one line ``cvxlift <command>: error: ...`` on standard error.
 """
 import argparse
-import io
 import math
 import os
 import sys
@@ -26,7 +25,8 @@ from typing import Callable
 from . import __version__, cvxsolve
 from .divergences import available, get_divergence
 from .divergences.base import FORMS
-from .exceptions import SolverError, UnknownAtomError
+from .exceptions import CommandError, SolverError, UnknownAtomError
+from .validation import available_memory
 from .verify import verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -53,12 +53,12 @@ def _add_verify_arguments(parser):
         "names", nargs="*", metavar="NAME",
         help="registered atoms to check (default: every name in cvxlift.available())",
     )
-    parser.add_argument("--n-grid", type=int, default=2001,
+    parser.add_argument("--n-grid", type=_positive_int, default=2001,
                         help="grid points for elementwise atoms (default: %(default)s)")
-    parser.add_argument("--n-random", type=int, default=200,
+    parser.add_argument("--n-random", type=_positive_int, default=200,
                         help="random input columns (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the random inputs (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="seed of the random inputs, an integer in [0, 2**32 - 1] (default: %(default)s)")
     parser.add_argument("--solver", default=None,
                         help="pin one CVXPY solver (default: picked from each atom's cones)")
 
@@ -127,10 +127,6 @@ def run_verify(args):
 
 
 # ---------------------------------------------------------------------- shared helpers
-class CommandError(Exception):
-    """A usage or input error of a subcommand: reported as one line, exit status 2."""
-
-
 def _guarded(prog, run):
     """Run ``run(args)``; turn expected failures into one line on stderr, never a traceback.
 
@@ -175,6 +171,35 @@ def _positive(convert, what):
 
 _positive_int = _positive(int, "integer")
 _positive_float = _positive(float, "number")
+SEED_MAX = 2 ** 32 - 1
+
+
+def _seed(text):
+    """An argparse ``type``: a seed, an integer in [0, 2**32 - 1] (what numpy's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer in [0, {SEED_MAX}], got {text!r}")
+    return value
+
+
+def _delimiter(text):
+    """An argparse ``type``: one delimiter character (``tab`` or ``\\t`` for a tab)."""
+    value = {"tab": "\t", "\\t": "\t"}.get(text, text)
+    if len(value) != 1 or value in "\"'\r\n" or value.isalnum() or value in ".+-_":
+        raise argparse.ArgumentTypeError(f"expected one delimiter character such as ',' ';' '|' or 'tab', got {text!r}")
+    return value
+
+
+def _add_table_arguments(parser):
+    """``--delimiter`` and ``--header``: how a text (CSV) data file is read."""
+    parser.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                        help="delimiter of a CSV data file (default: detected among , ; tab |)")
+    parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
+                        help="whether a CSV data file's first row is a header (default: %(default)s: it is when "
+                             "its cells are text in the columns where the other rows hold numbers)")
 
 
 def _check_activation(name):
@@ -185,45 +210,47 @@ def _check_activation(name):
         raise CommandError(f"unknown activation {name!r}; known: {', '.join(available())}") from exc
 
 
-def load_xy(path, need_y=True):
-    """``X`` (rows are samples, float64, finite) and ``y`` (or None) from ``path`` (.npz).
+def load_xy(path, need_y=True, task=None, n_features=None, delimiter=None, header="auto"):
+    """``X`` (rows are samples, float64, finite) and ``y`` (or None) from ``path``.
 
-    Raises :class:`CommandError` with a one-line reason for a missing or unreadable file,
-    a missing array, a wrong shape or non-finite values.
+    Parameters
+    ----------
+    path : str
+        A ``.csv``/``.tsv``/``.txt`` table, a ``.npy`` array or an ``.npz`` archive with ``X``
+        and ``y`` (see :func:`cvxlift.dataio.read_xy`; the last column of a table is ``y``).
+    need_y : bool
+        Whether ``y`` is required (``train``) or optional (``predict``).
+    task : {"classify", "regress"}, optional
+        Checks ``y`` for the task: one label per row (a column vector is flattened) to
+        classify, numbers to regress.
+    n_features, delimiter, header
+        Passed to :func:`cvxlift.dataio.read_xy`.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray or None
+
+    Raises
+    ------
+    CommandError
+        A one-line reason naming the file (and the row and column, or ``X``/``y``).
     """
-    import numpy as np
+    from .dataio import read_xy
+    from .exceptions import ValidationError
 
-    if not os.path.isfile(path):
-        raise CommandError(f"no such file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            arrays = {k: data[k] for k in ("X", "y") if k in names}
-    except (OSError, ValueError, EOFError) as exc:  # not an npz, pickled arrays, truncated
-        raise CommandError(f"{path}: not a readable .npz archive of arrays ({exc})") from None
-    if "X" not in arrays:
-        raise CommandError(f"{path}: has no array 'X' (found: {', '.join(names) or 'none'}); "
-                           "expected X (rows are samples) and y")
-    X = arrays["X"]
-    if X.dtype.kind not in "biuf":
-        raise CommandError(f"{path}: X must be numeric, got dtype {X.dtype}")
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise CommandError(f"{path}: X must be a 2-D array (rows are samples), got shape {X.shape}")
-    X = X.astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise CommandError(f"{path}: X has NaN or infinite entries")
-    y = arrays.get("y")
-    if y is None:
-        if need_y:
-            raise CommandError(f"{path}: has no array 'y' (found: {', '.join(names)})")
-        return X, None
-    if y.dtype.kind not in "biuf":
-        raise CommandError(f"{path}: y must be numeric, got dtype {y.dtype}")
-    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-        raise CommandError(f"{path}: y must have one entry (or row) per row of X "
-                           f"({X.shape[0]}), got shape {y.shape}")
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise CommandError(f"{path}: y has NaN or infinite entries")
+        X, y = read_xy(path, need_y=need_y, n_features=n_features, delimiter=delimiter, header=header)
+    except ValidationError as exc:
+        raise CommandError(str(exc)) from None
+    if y is not None and task == "classify":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise CommandError(f"{path}: y must hold one class label per row of X for --task classify "
+                               f"(shape ({X.shape[0]},)), got shape {y.shape}")
+    if y is not None and task == "regress" and y.dtype.kind not in "biuf":
+        raise CommandError(f"{path}: y must be numeric for --task regress, got text labels such as {str(y.flat[0])!r}")
     return X, y
 
 
@@ -246,7 +273,7 @@ def _add_demo_arguments(parser):
                         help="divergence penalty weight lambda, every layer (default: %(default)s)")
     parser.add_argument("--rho", type=_positive_float, default=d["rho"],
                         help="weight regularisation rho, every layer (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=d["seed"],
+    parser.add_argument("--seed", type=_seed, default=d["seed"],
                         help="seed of the weight initialisation (default: %(default)s)")
     parser.add_argument("--form", choices=("fenchel_hidden", "joint"), default="fenchel_hidden",
                         help="divergence form of the hidden layer: Fenchel-Young (default) or the paper's "
@@ -267,11 +294,9 @@ def run_demo(args):
     from .datasets import load_mnist_sample
     from .network import LiftedNetwork
     from .progress import progress
+    from .training import Callback
 
-    if not args.no_plot:
-        folder = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(folder):
-            raise CommandError(f"cannot write the plot to {args.out}: directory {folder} does not exist")
+    plot_path = None if args.no_plot else _plot_path(args.out)
     X_tr, Y_tr, X_te, Y_te = load_mnist_sample(as_columns=True)
     if args.train_size is not None:
         X_tr, Y_tr = X_tr[:, : args.train_size], Y_tr[:, : args.train_size]
@@ -292,26 +317,32 @@ def run_demo(args):
     print(f"{0:>5}  {'-':>11}  {100 * train_acc[0]:8.1f}%  {100 * test_acc[0]:7.1f}%  {'':>7}")
     t0 = time.perf_counter()
 
-    with progress(total=args.sweeps, desc="sweeps") as bar:
-        def callback(net_, sweep, obj):
-            if not objective:
-                objective.append(float(net_.history_[0]))
+    class Table(Callback):
+        """One row per sweep: objective, train and test accuracy, time; the bar advances."""
+
+        def on_fit_begin(self, run):
+            objective.append(float(run.history[0]))
+
+        def on_sweep_end(self, run, sweep, obj):
             objective.append(float(obj))
-            test_acc.append(_accuracy(net_, X_te, y_te))
-            train_acc.append(_accuracy(net_, X_tr, y_tr))
+            test_acc.append(_accuracy(run.net, X_te, y_te))
+            train_acc.append(_accuracy(run.net, X_tr, y_tr))
             bar.write(f"{sweep + 1:>5}  {obj:11.5g}  {100 * train_acc[-1]:8.1f}%  {100 * test_acc[-1]:7.1f}%  "
                       f"{time.perf_counter() - t0:6.1f}s")
             bar.update(1, objective=float(obj), test_acc=f"{100 * test_acc[-1]:.1f}%")
+            return False
 
-        net.fit(X_tr, Y_tr, solver="fast", max_iter=args.sweeps, tol=0.0, callback=callback,
+    with progress(total=args.sweeps, desc="sweeps") as bar:
+        net.fit(X_tr, Y_tr, solver="fast", max_iter=args.sweeps, tol=0.0, callbacks=[Table()],
                 fast_options={"w_step": {"max_iter": 20}})
     seconds = time.perf_counter() - t0
     if net.interrupted_:
         print("interrupted: keeping the sweeps done so far")
-    print(f"test accuracy (forward prediction): {100 * test_acc[-1]:.1f}% after {len(objective) - 1} sweep{'s' if len(objective) != 2 else ''} "
+    sweeps = len(objective) - 1
+    print(f"test accuracy (forward prediction): {100 * test_acc[-1]:.1f}% after {sweeps} sweep{'s' if sweeps != 1 else ''} "
           f"in {seconds:.1f} s; lifted objective {objective[0]:.5g} -> {objective[-1]:.5g}"
-          if objective else "no sweep completed")
-    if args.no_plot or not objective:
+          if sweeps > 0 else "no sweep completed")
+    if args.no_plot or sweeps == 0:
         return EXIT_OK
     from .plotting import matplotlib_available, plot_training
 
@@ -321,48 +352,43 @@ def run_demo(args):
         return EXIT_OK
     title = (f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network on "
              f"{X_tr.shape[1]} MNIST digits")
-    try:
-        plot_training(objective, test_acc, args.out, title=title)
-    except OSError as exc:
-        raise CommandError(f"cannot write the plot to {args.out}: {exc.strerror or exc}") from None
-    print(f"plot written to {args.out}")
+    from .safeio import atomic_write
+
+    with atomic_write(plot_path, CommandError, "write the plot to") as fh:
+        plot_training(objective, test_acc, fh, title=title)  # a file object: PNG, whatever the name
+    print(f"plot written to {plot_path}")
     return EXIT_OK
 
 
-# ---------------------------------------------------------------------- train
-class _SweepLines(io.TextIOBase):
-    """Stand-in standard output while an estimator fits with ``verbose=True``.
+def _plot_path(out):
+    """The file ``demo`` writes for ``--out``: ``.png`` appended when there is no suffix; checked now.
 
-    The estimator's per-sweep lines (``sweep k: lifted objective ...``) advance the
-    progress bar; the network's own duplicate ``sweep k: objective ...`` lines are dropped;
-    anything else is passed through.
+    Another suffix is refused (the plot is a PNG), and so is a target that
+    :func:`cvxlift.safeio.atomic_write` would refuse (missing directory, a link, a directory,
+    a device), before any training.
     """
+    from .safeio import check_path, check_target
 
-    def __init__(self, bar, out):
-        self.bar, self.out, self.buf = bar, out, ""
-
-    def writable(self):
-        return True
-
-    def write(self, text):
-        self.buf += text
-        while "\n" in self.buf:
-            line, self.buf = self.buf.split("\n", 1)
-            if line.startswith("sweep ") and ": lifted objective" in line:
-                self.bar.write("  " + line, file=self.out)
-                self.bar.update(1)
-            elif not (line.startswith("sweep ") and ": objective" in line):
-                self.out.write(line + "\n")
-        return len(text)
-
-    def flush(self):
-        self.out.flush()
+    path = check_path(out, CommandError, "write the plot to")
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write the plot to {out}: it is a directory; give a file name such as "
+                           f"{os.path.join(out, DEMO_DEFAULTS['out'])}")
+    suffix = os.path.splitext(os.path.basename(path))[1]
+    if not suffix:
+        path += ".png"
+    elif suffix.lower() != ".png":
+        raise CommandError(f"cannot write the plot to {out}: the plot is a PNG image; use a name ending with .png "
+                           f"(or no suffix), not {suffix!r}")
+    check_target(path, CommandError, "write the plot to")
+    return path
 
 
+# ---------------------------------------------------------------------- train
 def _add_train_arguments(parser):
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", metavar="FILE.npz",
-                     help="training data: an .npz with arrays X (rows are samples) and y")
+    src.add_argument("--data", metavar="FILE",
+                     help="training data, rows are samples: a CSV table or a .npy array whose last column is y, "
+                          "or an .npz with arrays X and y")
     src.add_argument("--builtin", action="store_true",
                      help="train on the built-in MNIST sample (1500 digits; reports accuracy on its 500 test digits)")
     parser.add_argument("--task", choices=("classify", "regress"), default="classify",
@@ -379,8 +405,9 @@ def _add_train_arguments(parser):
                         help="maximum block-coordinate descent sweeps (default: %(default)s)")
     parser.add_argument("--solver", choices=("fast", "cvxpy"), default="fast",
                         help="block solvers (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random_state (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random_state (default: %(default)s)")
     parser.add_argument("--out", default="model.npz", help="model file to write (default: %(default)s)")
+    _add_table_arguments(parser)
 
 
 def _import_estimators():
@@ -398,11 +425,13 @@ def run_train(args):
     """``cvxlift train``: fit a LiftedMLPClassifier/Regressor and save it with cvxlift.save."""
     import time
     import warnings
-    from contextlib import redirect_stdout
 
     from .progress import progress
+    from .safeio import check_target
+    from .training import PrintSweeps, ProgressBar
 
     _check_activation(args.activation)
+    check_target(args.out, CommandError, "write the model to")   # a bad --out fails before training
     Classifier, Regressor = _import_estimators()
     from . import save
 
@@ -413,11 +442,11 @@ def run_train(args):
         X, y, X_test, y_test = load_mnist_sample()
         source = "built-in MNIST sample"
     else:
-        X, y = load_xy(args.data)
+        X, y = load_xy(args.data, task=args.task, delimiter=args.delimiter, header=args.header)
         source = args.data
     Est = Classifier if args.task == "classify" else Regressor
     model = Est(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, lam=args.lam, rho=args.rho,
-                max_iter=args.sweeps, solver=args.solver, random_state=args.seed, verbose=True)
+                max_iter=args.sweeps, solver=args.solver, random_state=args.seed)
     print(f"cvxlift train: {Est.__name__}(hidden_layer_sizes={tuple(args.hidden)}, activation={args.activation!r}, "
           f"lam={args.lam:g}, rho={args.rho:g}, max_iter={args.sweeps}, solver={args.solver!r}) "
           f"on {source}: {X.shape[0]} samples, {X.shape[1]} features")
@@ -425,8 +454,7 @@ def run_train(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with progress(total=args.sweeps, desc="sweeps") as bar:
-            with redirect_stdout(_SweepLines(bar, sys.stdout)):
-                model.fit(X, y)
+            model.fit(X, y, callbacks=[PrintSweeps(write=lambda line: bar.write("  " + line)), ProgressBar(bar)])
     seconds = time.perf_counter() - t0
     for w in caught:
         first = str(w.message).splitlines()[0] if str(w.message) else type(w.message).__name__
@@ -444,13 +472,15 @@ def run_train(args):
 # ---------------------------------------------------------------------- predict
 def _add_predict_arguments(parser):
     parser.add_argument("--model", required=True, metavar="MODEL.npz", help="a model written by cvxlift train / cvxlift.save")
-    parser.add_argument("--data", required=True, metavar="FILE.npz",
-                        help="an .npz with array X (rows are samples); y, when present, is scored")
+    parser.add_argument("--data", required=True, metavar="FILE",
+                        help="rows to predict: a CSV table or a .npy array (a column beyond the model's features "
+                             "is y), or an .npz with array X; y, when present, is scored")
     parser.add_argument("--rule", choices=("forward", "lifted"), default="forward",
                         help="prediction rule: the plain network (eq. 2) or the lifted rule (eq. 12) "
                              "(default: %(default)s)")
     parser.add_argument("--out", default=None, metavar="PREDS.csv",
                         help="write the predictions here as CSV (default: CSV on standard output)")
+    _add_table_arguments(parser)
 
 
 def _predict_rows(model, X, rule):
@@ -476,61 +506,65 @@ def _predict_rows(model, X, rule):
     return np.asarray(model.predict(X)), kind
 
 
-def _write_csv(fh, preds):
+def _score(y, preds, kind):
+    """The summary's score of ``preds`` against ``y``; :class:`CommandError` naming ``y`` if the shapes differ."""
     import numpy as np
 
-    preds = np.asarray(preds)
-    if preds.ndim == 1:
-        fh.write("index,prediction\n")
-        for i, p in enumerate(preds):
-            fh.write(f"{i},{_csv_value(p)}\n")
-    else:
-        fh.write("index," + ",".join(f"output_{j}" for j in range(preds.shape[1])) + "\n")
-        for i, row in enumerate(preds):
-            fh.write(f"{i}," + ",".join(_csv_value(v) for v in row) + "\n")
-
-
-def _csv_value(v):
-    import numpy as np
-
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, (np.integer, np.bool_)):
-        return str(v.item())
-    return str(v)
+    y = np.asarray(y)
+    if kind == "classifier":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.shape != preds.shape:
+            raise CommandError(f"y has shape {y.shape} but the model predicts one label per row, shape {preds.shape}")
+        return f"accuracy {float(np.mean(y.astype(str) == preds.astype(str))):.4f}"
+    if y.dtype.kind not in "biuf":
+        raise CommandError(f"y must be numeric to score a {kind}'s predictions, got dtype {y.dtype}")
+    if y.ndim == 1 and preds.ndim == 2 and preds.shape[1] == 1:
+        preds = preds[:, 0]
+    if y.shape != preds.shape:
+        raise CommandError(f"y has shape {y.shape} but the model predicts shape {preds.shape}")
+    yy = y.astype(float).reshape(len(y), -1)
+    pp = preds.reshape(len(preds), -1)
+    ss = float(np.sum((yy - yy.mean(axis=0)) ** 2))
+    r2 = 1.0 - float(np.sum((yy - pp) ** 2)) / ss if ss > 0 else float("nan")
+    return f"R^2 {r2:.4f}"
 
 
 def run_predict(args):
     """``cvxlift predict``: load a model with cvxlift.load and predict the rows of X."""
+    import io
+
     import numpy as np
+
+    from .dataio import write_predictions
+    from .safeio import atomic_write, check_target
 
     try:
         from .persistence import load
     except ImportError as exc:
         raise CommandError(f"model loading is not available ({exc})") from None
-    if not os.path.isfile(args.model):
-        raise CommandError(f"no such file: {args.model}")
-    X, y = load_xy(args.data, need_y=False)
+    for path, alt in ((args.model, args.model + ".npz"), (args.data, args.data)):  # name a missing file first
+        if not (os.path.lexists(path) or os.path.lexists(alt)):
+            raise CommandError(f"no such file: {path}")
+    if args.out is not None:
+        check_target(args.out, CommandError, "write the predictions to")
     model = load(args.model)
+    n_in = model.sizes[0] if hasattr(model, "sizes") else getattr(model, "n_features_in_", None)
+    X, y = load_xy(args.data, need_y=False, n_features=n_in, delimiter=args.delimiter, header=args.header)
     preds, kind = _predict_rows(model, X, args.rule)
+    preds = np.asarray(preds)
     summary = f"{len(preds)} predictions ({args.rule} rule)"
     if y is not None:
-        if kind == "classifier":
-            summary += f"; accuracy {float(np.mean(preds == np.asarray(y).reshape(preds.shape))):.4f}"
-        else:
-            yy = np.asarray(y, dtype=float).reshape(np.shape(preds))
-            ss = float(np.sum((yy - yy.mean(axis=0)) ** 2))
-            r2 = 1.0 - float(np.sum((yy - preds) ** 2)) / ss if ss > 0 else float("nan")
-            summary += f"; R^2 {r2:.4f}"
+        summary += "; " + _score(y, preds, kind)
     if args.out is None:
-        _write_csv(sys.stdout, preds)
+        write_predictions(sys.stdout, preds)
         print(summary, file=sys.stderr)
     else:
-        try:
-            with open(args.out, "w", encoding="utf-8", newline="") as fh:
-                _write_csv(fh, preds)
-        except OSError as exc:
-            raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        with atomic_write(args.out, CommandError, "write the predictions to") as fh:
+            text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+            write_predictions(text, preds)
+            text.flush()
+            text.detach()  # atomic_write closes the file
         print(f"{summary}; written to {args.out}")
     return EXIT_OK
 
@@ -543,7 +577,7 @@ def _add_bench_arguments(parser):
                         help="hidden units of the 784-H-10 ReLU network (default: %(default)s)")
     parser.add_argument("--repeat", type=_positive_int, default=3,
                         help="runs of each fast solver; the median is reported (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed (default: %(default)s)")
 
 
 def run_bench(args):
@@ -554,7 +588,9 @@ def run_bench(args):
 
     from .datasets import load_mnist_sample
     from .network import LiftedNetwork
+    from .training import CvxpyBackend, FastBackend
 
+    _check_bench_size(args.m, args.hidden)
     X, Y = load_mnist_sample("train", as_columns=True)
     m = min(args.m, X.shape[1])
     X, Y = X[:, :m], Y[:, :m]
@@ -580,10 +616,11 @@ def run_bench(args):
         return value
 
     blocks = {
-        "W-step 0": lambda: net._step_w(0, X, base_s[0]),
-        "X-step 1": lambda: net._step_x(1, net.preactivation(0, X), base_s[1]),
-        "output step": lambda: net._step_output(net.preactivation(1, base_s[0]), Y),
+        "W-step 0": lambda be: (lambda W, b, info: ((W, b), info))(*be.w_step(net, 0, X, base_s[0])),
+        "X-step 1": lambda be: be.x_step(net, 1, net.preactivation(0, X), base_s[1], base_s[0]),
+        "output step": lambda be: be.output_step(net, net.preactivation(1, base_s[0]), Y),
     }
+    backends = {"fast": FastBackend(), "cvxpy": CvxpyBackend()}
     print(f"cvxlift bench: lifted {X.shape[0]}-{args.hidden}-10 ReLU network, cross-entropy, "
           f"m = {m} built-in MNIST digits; each block solved from the state after one fast sweep")
     rows = [("block", "fast (s)", "cvxpy (s)", "speed-up", "objective fast", "objective cvxpy", "rel. gap")]
@@ -592,18 +629,17 @@ def run_bench(args):
         times = {}
         results = {}
         for solver, repeat in (("fast", args.repeat), ("cvxpy", 1)):
-            net._solver, net._cvxpy_solver, net.block_info_ = solver, None, {}
             runs = []
             for _ in range(repeat):
                 reset()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     t = time.perf_counter()
-                    results[solver] = solve()
+                    results[solver], info = solve(backends[solver])
                     runs.append(time.perf_counter() - t)
             times[solver] = statistics.median(runs)
-            for blk, used, status in net.block_info_.get("inaccurate", [])[:1]:
-                notes.append(f"note: {name}, {solver}: {used} stopped at {status} (solution used as is)")
+            if getattr(info, "status", "optimal") != "optimal":
+                notes.append(f"note: {name}, {solver}: {info.solver} stopped at {info.status} (solution used as is)")
         f_fast, f_cvx = objective_after(name, results["fast"]), objective_after(name, results["cvxpy"])
         gap = (f_fast - f_cvx) / max(abs(f_cvx), 1e-300)
         rows.append((name, f"{times['fast']:.4f}", f"{times['cvxpy']:.3f}",
@@ -615,6 +651,88 @@ def run_bench(args):
     for note in notes:
         print(note)
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------- plot
+_PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def _add_plot_arguments(parser):
+    parser.add_argument("name", metavar="NAME", help="a registered atom (see cvxlift.available())")
+    parser.add_argument("--form", choices=FORMS, default=None,
+                        help="divergence form (default: the atom's default form)")
+    parser.add_argument("--range", type=_positive_float, default=None, metavar="R", dest="u_range",
+                        help="draw the inputs s in [-R, R] (default: max(4, twice the largest kink))")
+    parser.add_argument("--u", type=float, nargs="+", default=None, metavar="S",
+                        help="line parameters of the sample inputs whose D(u, .) is drawn (default: four)")
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help="where to write the figure (.png, .svg or .pdf; default: NAME-divergence.png)")
+
+
+def run_plot(args):
+    """``cvxlift plot NAME``: draw D(u, .) for a few u and the argmin over the line against forward."""
+    from .plotting import matplotlib_available, plot_divergence
+
+    atom = _check_activation(args.name)
+    out = args.out if args.out is not None else f"{args.name}-divergence.png"
+    ext = os.path.splitext(out)[1].lower().lstrip(".")
+    if ext not in _PLOT_FORMATS:
+        raise CommandError(f"--out {out}: unknown figure format {ext or '(none)'!r}; use a name ending in "
+                           + ", ".join("." + f for f in _PLOT_FORMATS))
+    from .safeio import atomic_write, check_target
+
+    check_target(out, CommandError, "write the figure to")   # before any work
+    if not matplotlib_available():
+        raise CommandError("matplotlib is not installed; install it with `pip install \"cvxlift[plot]\"`")
+    fig = plot_divergence(atom, form=args.form, u=args.u, u_range=args.u_range)
+    with atomic_write(out, CommandError, "write the figure to") as fh:
+        fig.savefig(fh, format=ext, dpi=110)
+    curves = fig.cvxlift_curves
+    print(f"{atom!r}, form={curves.form!r} ({curves.slice}): largest scaled gap between the CVXPY argmin "
+          f"and forward over s in [{curves.s[0]:g}, {curves.s[-1]:g}]: {curves.max_error:.2e} "
+          f"(solver {curves.solver})")
+    print(f"figure written to {out}")
+    return EXIT_OK
+
+
+#: Training digits of the built-in sample (the most columns ``bench --m`` can take).
+BENCH_MAX_M = 1500
+
+
+def bench_memory(m, hidden, n_in=784, n_out=10):
+    r"""An upper estimate of the peak memory (bytes) of ``cvxlift bench --m m --hidden hidden``.
+
+    Parameters
+    ----------
+    m, hidden : int
+        Columns per block and hidden units.
+    n_in, n_out : int
+        Input and output sizes of the network.
+
+    Returns
+    -------
+    int
+        :math:`1.5\cdot 10^8 + 200\, n_{in} H m + 160\, (n_{out} m)^2` bytes: the process, the
+        CVXPY W-step of layer 0 (its problem data grow with :math:`n_{in} H m`) and the CVXPY
+        output step (cross-entropy, exponential cones: CVXPY's canonicalisation forms a sparse
+        matrix with about :math:`6 (n_{out} m)^2` entries). Peak resident memory measured with
+        ``/usr/bin/time -f %M cvxlift bench --m M --hidden H --repeat 1`` for (M, H) = (50, 20),
+        (300, 20), (500, 20), (50, 400): 283, 2008, 4668, 2640 MB; the estimates are 347, 2531,
+        5718, 3326 MB. ``--m 1500`` (the whole sample) is estimated at 41 GB.
+    """
+    return int(1.5e8 + 200 * n_in * hidden * m + 160 * (n_out * m) ** 2)
+
+
+def _check_bench_size(m, hidden):
+    """Refuse, before any allocation, a bench the built-in sample or the memory cannot hold."""
+    if m > BENCH_MAX_M:
+        raise CommandError(f"--m {m}: the built-in sample has {BENCH_MAX_M} training digits; use --m {BENCH_MAX_M} "
+                           "or fewer")
+    need, have = bench_memory(m, hidden), available_memory()
+    if have is not None and need > have:
+        raise CommandError(f"--m {m} --hidden {hidden} needs about {need / 1e9:.1f} GB of memory (estimate: "
+                           f"cvxlift.cli.bench_memory), more than the {have / 1e9:.1f} GB available; use a smaller "
+                           "--m or --hidden")
 
 
 def _ratio(r):
@@ -645,6 +763,8 @@ COMMANDS = {
         "time the fast block solvers against their CVXPY problems on the built-in sample",
         _add_bench_arguments, _guarded("cvxlift bench", run_bench),
     ),
+    "plot": Command("draw an atom: D(u, .) for a few u and the argmin over a line against forward",
+                    _add_plot_arguments, _guarded("cvxlift plot", run_plot)),
 }
 
 
@@ -666,13 +786,11 @@ def build_parser(commands=None):
 def main(argv=None):
     """Run the ``cvxlift`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "_accept_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return int(args._run(args))
+    return int(_guarded(f"cvxlift {args.command}", args._run)(args))  # never a traceback, whatever the command
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,14 +35,9 @@ PREFERENCE = {
     "SOC": ("CLARABEL", "ECOS", "SCS"),
     "EXP": ("CLARABEL", "ECOS", "SCS"),
 }
-#: With ``accuracy="tight"``: OSQP's polished solution is exact at kinks, where an
-#: interior-point method stops ~sqrt(tol) away (degenerate multipliers); an atom with many
-#: affine pieces (``Sin``) declares ``"SOC"`` so that Clarabel goes first for it.
-PREFERENCE_TIGHT = {
-    "QP": ("OSQP", "CLARABEL", "ECOS", "SCS"),
-    "SOC": ("CLARABEL", "ECOS", "SCS"),
-    "EXP": ("CLARABEL", "ECOS", "SCS"),
-}
+# The same order serves ``accuracy="tight"``: OSQP's polished solution is exact at kinks, where
+# an interior-point method stops ~sqrt(tol) away (degenerate multipliers); an atom with many
+# affine pieces (``Sin``) declares ``"SOC"`` so that Clarabel goes first for it.
 _RANK = {"QP": 0, "SOC": 1, "EXP": 2}
 
 def _osqp_polish_key():
@@ -111,8 +106,7 @@ def candidate_solvers(problem_class="QP", solver=None, accuracy="default"):
         return [name]
     if problem_class not in PREFERENCE:
         raise ValueError(f"problem_class must be one of {sorted(PREFERENCE)}, got {problem_class!r}")
-    prefs = PREFERENCE_TIGHT if accuracy == "tight" else PREFERENCE
-    names = [s for s in prefs[problem_class] if s in have]
+    names = [s for s in PREFERENCE[problem_class] if s in have]
     if not names:
         raise SolverError(
             f"no installed solver handles a {problem_class} problem; install one of "

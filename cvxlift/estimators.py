@@ -36,22 +36,51 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "`pip install cvxlift[sklearn]` (or `pip install scikit-learn`)"
     ) from exc
 
-from .divergences import Divergence, get_divergence
-from .divergences.custom import CustomDivergence
+from .divergences import get_divergence
 from .divergences.simplex import Simplex
-from .exceptions import UnknownAtomError, ValidationError
+from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
 from .network import LiftedNetwork
 from .numeric import project_simplex
-from .validation import check_positive
+from .validation import check_int, check_memory, check_positive
 
 __all__ = ["LiftedMLPClassifier", "LiftedMLPRegressor", "UnknownActivationError"]
 
 SOLVERS = ("fast", "cvxpy")
 PREDICTIONS = ("forward", "lifted")
-STATE_FORMAT = "cvxlift.estimator"
-STATE_VERSION = 1
 _SEED_MAX = np.iinfo(np.int32).max
+#: Input dtypes kept by scikit-learn's validation (float32 is kept for ``coefs_``; the solvers
+#: work in float64) and the sparse formats accepted (densified: the lifted problems are dense).
+_DTYPES = (np.float64, np.float32)
+_SPARSE = ("csr", "csc", "coo")
 
+
+
+def _numeric_input(X, name="X"):
+    """Refuse text input before scikit-learn's validation would parse ``"1.5"`` as a number."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):  # sparse: numeric by construction
+        return
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError):
+        return  # ragged input: scikit-learn's validation names it
+    if arr.dtype.kind in "USV" or (arr.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in arr.flat)):
+        raise ValidationError(f"{name} must be numeric; got text (dtype {arr.dtype}): convert or encode it first")
+
+
+def _dense(X, name="X"):
+    """A sparse ``X`` as a dense float64 array (the lifted problems are dense), after a memory check."""
+    if not hasattr(X, "toarray"):
+        return X
+    check_memory(2 * 8.0 * X.shape[0] * X.shape[1], f"the dense form of a sparse {X.shape} array", name)
+    return np.asarray(X.toarray(), dtype=np.float64)
+
+
+def _random_state(seed):
+    try:
+        return check_random_state(seed)
+    except (ValueError, TypeError):
+        raise ValidationError(f"random_state must be None, an integer in [0, 2**32 - 1] or a "
+                              f"numpy.random.RandomState, got {seed!r}") from None
 
 
 def _validated(validate, *args, **kwargs):
@@ -65,19 +94,10 @@ def _validated(validate, *args, **kwargs):
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
 
-class UnknownActivationError(UnknownAtomError, ValidationError):
-    """``activation`` names no registered atom.
-
-    Both a :class:`~cvxlift.exceptions.UnknownAtomError` (a ``KeyError``, as the registry
-    raises) and a ``ValueError`` (what scikit-learn code expects from a bad parameter).
-    """
-
 
 # ---------------------------------------------------------------------------- helpers
 def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValidationError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_int(value, name, low)
 
 
 def _check_hidden(hidden):
@@ -112,49 +132,98 @@ def _resolve_activation(spec):
         raise ValidationError(f"activation: {exc}") from None
 
 
-def _activation_to_json(spec):
-    """``activation`` as JSON: a name, ``{"name", "params"}`` for an instance (plus
-    ``"class": True`` for a Divergence subclass, ``"custom": True`` for a declared atom)."""
-    if spec is None or isinstance(spec, str):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Divergence):
-        if not spec.name:
-            raise ValidationError(f"activation class {spec.__qualname__} has no registry name; cannot store it")
-        return {"name": spec.name, "params": {}, "class": True}
-    if isinstance(spec, Divergence):
-        if isinstance(spec, CustomDivergence):
-            return {"name": spec.name, "params": {}, "custom": True}
-        return {"name": spec.name, "params": _jsonable(spec.get_params(), "activation")}
-    raise ValidationError(f"activation {spec!r} cannot be stored as JSON")
-
-
-def _activation_from_json(spec):
-    if spec is None or isinstance(spec, str):
-        return spec
-    if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
-        raise ValidationError(f"activation entry must be a name or {{'name', 'params'}}, got {spec!r}")
-    if spec.get("custom"):
-        return get_divergence(spec["name"])
-    if spec.get("class"):
-        return type(get_divergence(spec["name"]))
-    return get_divergence(spec["name"], **dict(spec.get("params") or {}))
-
-
-def _jsonable(value, name):
-    """``value`` with tuples -> lists and numpy scalars/arrays -> Python (JSON-ready)."""
-    if value is None or isinstance(value, (bool, str)):
+def _check_choice(choices):
+    def check(value, name, est):
+        if not isinstance(value, str) or value not in choices:
+            raise ValidationError(f"{name} must be one of {choices}, got {value!r}")
         return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist(), name)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, name) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, name) for k, v in value.items()}
-    raise ValidationError(f"{name}={value!r} ({type(value).__name__}) cannot be stored as JSON")
+    return check
+
+
+def _check_inner(value, name, est):
+    if value is None:
+        return None
+    return _check_int(value, name, 1)
+
+
+def _check_fraction(value, name, est):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
+        raise ValidationError(f"{name} must be a number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_tol(value, name, est):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value >= 0):
+        raise ValidationError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_flag(value, name, est):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValidationError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_verbose(value, name, est):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return _check_int(value, name, 0) > 0
+
+
+def _check_form(value, name, est):
+    if value is None or value in ("fenchel", "joint", "fenchel_hidden"):
+        return value
+    raise ValidationError(f"{name} must be None, 'fenchel', 'joint' or 'fenchel_hidden', got {value!r}")
+
+
+def _any(value, name, est):
+    return value
+
+
+#: The hyper-parameters and their checks, in ``__init__``'s order; ``lam``, ``rho`` (one per
+#: layer or one for all) and ``loss`` (per estimator) are resolved by ``_check_params``.
+PARAMETERS = {
+    "hidden_layer_sizes": lambda v, n, est: _check_hidden(v),
+    "activation": lambda v, n, est: _resolve_activation(v),
+    "lam": _any,
+    "rho": _any,
+    "max_iter": lambda v, n, est: _check_int(v, n, 1),
+    "tol": _check_tol,
+    "solver": _check_choice(SOLVERS),
+    "prediction": _check_choice(PREDICTIONS),
+    "form": _check_form,
+    "inner_max_iter": _check_inner,
+    "loss": _any,
+    "early_stopping": _check_flag,
+    "validation_fraction": _check_fraction,
+    "n_iter_no_change": lambda v, n, est: _check_int(v, n, 1),
+    "random_state": _any,
+    "verbose": _check_verbose,
+}
+
+
+def _max_abs(A):
+    """Per column of ``A`` (samples are rows): the largest magnitude, 1 for an all-zero column
+    (scikit-learn's ``MaxAbsScaler``: no shift, so zeros and signs stay)."""
+    top = np.max(np.abs(A), axis=0) if A.shape[0] else np.ones(A.shape[1])
+    return np.where((top > 0) & np.isfinite(top), top, 1.0)
+
+
+def _fold_units(net, x_scale, y_scale):
+    r"""Make ``net`` (trained on features divided by :math:`s` and targets by :math:`t`, entrywise)
+    act in the user's units: :math:`W_0 \leftarrow W_0\,\mathrm{diag}(s)^{-1}`, and for the linear
+    output layer of a regressor :math:`W_L \leftarrow \mathrm{diag}(t)W_L`,
+    :math:`b_L \leftarrow \mathrm{diag}(t)b_L` and the output state likewise. Exact for the forward
+    pass and for the lifted rule (the input enters only through :math:`W_0X`; a linear output is a
+    linear map of the last state)."""
+    W, b = list(net.weights_), list(net.biases_)
+    W[0] = W[0] / np.asarray(x_scale)[None, :]
+    y_scale = np.asarray(y_scale, dtype=float)
+    if np.any(y_scale != 1.0):
+        W[-1], b[-1] = W[-1] * y_scale[:, None], b[-1] * y_scale
+        if getattr(net, "states_", None) is not None:
+            net.states_ = list(net.states_[:-1]) + [net.states_[-1] * y_scale[:, None]]
+    net.weights_, net.biases_ = W, b
 
 
 def _probabilities(net, out):
@@ -171,10 +240,6 @@ def _probabilities(net, out):
     return P / np.where(s > 0, s, 1.0)
 
 
-def _float_list(values):
-    return None if values is None else [float(v) for v in values]
-
-
 # ---------------------------------------------------------------------------- base class
 class _BaseLiftedMLP(BaseEstimator):
     """Shared machinery of the lifted MLP estimators (not public)."""
@@ -182,7 +247,7 @@ class _BaseLiftedMLP(BaseEstimator):
     _default_loss = None
     _losses = ()
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=10,
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=3, random_state=None, verbose=False):
@@ -218,51 +283,24 @@ class _BaseLiftedMLP(BaseEstimator):
         params = {k: copy.deepcopy(v) for k, v in self.get_params(deep=False).items()}
         return type(self)(**params)
 
-    def __getstate__(self):
-        # The network caches compiled CVXPY blocks (``_blocks``), which hold solver objects
-        # that cannot be pickled (OSQP, Clarabel); the cache is rebuilt on demand, so the
-        # pickled network is a shallow copy without it.
-        state = dict(super().__getstate__())  # may be the live __dict__: copy before editing
-        net = state.get("network_")
-        if net is not None and getattr(net, "_blocks", None):
-            net = copy.copy(net)
-            net._blocks = {}
-            state["network_"] = net
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.input_tags.allow_nan = False
         return tags
 
     # -- parameters -----------------------------------------------------------------
     def _check_params(self):
-        """Validate the hyper-parameters (at ``fit``); return the resolved ones."""
-        hidden = _check_hidden(self.hidden_layer_sizes)
-        atom = _resolve_activation(self.activation)
-        n_layers = len(hidden) + 1
-        lam = check_positive(self.lam, "lam", n_layers)
-        rho = check_positive(self.rho, "rho", n_layers)
-        max_iter = _check_int(self.max_iter, "max_iter", 1)
-        tol = self.tol
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (np.isfinite(tol) and tol >= 0):
-            raise ValidationError(f"tol must be a finite number >= 0, got {tol!r}")
-        if self.solver not in SOLVERS:
-            raise ValidationError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if self.prediction not in PREDICTIONS:
-            raise ValidationError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
-        loss = self._default_loss if self.loss is None else self.loss
-        if loss not in self._losses:
-            raise ValidationError(f"loss must be one of {self._losses} for {type(self).__name__}, got {loss!r}")
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ValidationError(f"early_stopping must be True or False, got {self.early_stopping!r}")
-        vf = self.validation_fraction
-        if isinstance(vf, bool) or not isinstance(vf, numbers.Real) or not 0.0 < vf < 1.0:
-            raise ValidationError(f"validation_fraction must be a number in (0, 1), got {vf!r}")
-        n_no_change = _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
-        return {"hidden": hidden, "atom": atom, "lam": lam, "rho": rho, "max_iter": max_iter, "tol": float(tol),
-                "loss": loss, "n_iter_no_change": n_no_change}
+        """Validate every hyper-parameter against :data:`PARAMETERS` (at ``fit``, before any
+        work); return the resolved values by name."""
+        out = {name: check(getattr(self, name), name, self) for name, check in PARAMETERS.items()}
+        n_layers = len(out["hidden_layer_sizes"]) + 1
+        out["lam"] = check_positive(self.lam, "lam", n_layers)
+        out["rho"] = check_positive(self.rho, "rho", n_layers, allow_zero=True)
+        out["loss"] = self._default_loss if self.loss is None else self.loss
+        if out["loss"] not in self._losses:
+            raise ValidationError(f"loss must be one of {self._losses} for {type(self).__name__}, got {self.loss!r}")
+        return out
 
     # -- hooks of the subclasses ------------------------------------------------------
     def _encode_targets(self, y):  # pragma: no cover - abstract
@@ -277,6 +315,20 @@ class _BaseLiftedMLP(BaseEstimator):
     def _validate_fit_data(self, X, y):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _target_scale(self, Y):
+        """The targets' internal units (1: targets are used as given)."""
+        return np.ones(Y.shape[1])
+
+    def _split(self, m, y_score, seed):
+        """Training and validation indices for early stopping (checked: both parts usable)."""
+        n_val = int(np.ceil(self.validation_fraction * m))
+        if n_val < 2 or m - n_val < 1:
+            raise ValidationError(
+                f"validation_fraction={self.validation_fraction} of {m} samples leaves {n_val} validation and "
+                f"{m - n_val} training samples; early stopping needs at least 2 validation samples and 1 "
+                f"training sample (raise validation_fraction, add samples, or set early_stopping=False)")
+        return train_test_split(np.arange(m), test_size=n_val, random_state=seed)
+
     # -- fitting --------------------------------------------------------------------
     def _network_output(self, net, Xrows):
         """The network output for ``Xrows`` (samples as rows), as rows ``(n_samples, n_out)``."""
@@ -287,16 +339,7 @@ class _BaseLiftedMLP(BaseEstimator):
             out = net.predict(cols, rule="lifted", solver=self.solver)
         return np.asarray(out, dtype=np.float64).T
 
-    def _fast_options(self):
-        """Caps of the iterative fast block solvers (inexact BCD, still monotone)."""
-        if self.solver != "fast" or self.inner_max_iter is None:
-            return None
-        it = self.inner_max_iter
-        if isinstance(it, bool) or not isinstance(it, (int, np.integer)) or it < 1:
-            raise ValueError(f"inner_max_iter must be a positive integer or None, got {it!r}")
-        return {"w_step": {"max_iter": int(it)}}
-
-    def fit(self, X, y):
+    def fit(self, X, y, callbacks=None):
         """Fit the lifted network to ``(X, y)`` by block-coordinate descent.
 
         Parameters
@@ -305,6 +348,9 @@ class _BaseLiftedMLP(BaseEstimator):
             Training inputs, one **row** per sample.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier) or real targets (regressor).
+        callbacks : sequence of cvxlift.training.Callback, optional
+            Extra callbacks of the training engine (e.g. a progress bar), called after the
+            estimator's own (scores, early stopping).
 
         Returns
         -------
@@ -319,101 +365,112 @@ class _BaseLiftedMLP(BaseEstimator):
         when a sweep lowers the objective by less than ``tol`` (relative), or, with
         ``early_stopping``, after ``n_iter_no_change`` sweeps in which the validation score
         did not rise by more than ``tol``; the weights of the best sweep are then restored.
+        A ``KeyboardInterrupt`` ends the fit with the iterate of the last complete sweep
+        (``interrupted_`` is True, with a warning), as scikit-learn's MLP does.
         """
+        return self._fit(X, y, callbacks)
+
+    def _fit(self, X, y, callbacks):
+        from .training import BCD, Callback, EarlyStopping, PrintSweeps, Scores, make_backend
+
         p = self._check_params()
+        extra = list(callbacks or ())
+        for cb in extra:
+            if not isinstance(cb, Callback):
+                raise ValidationError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
+        _numeric_input(X)
+        rng = _random_state(self.random_state)
         X, y = self._validate_fit_data(X, y)
+        in_dtype = X.dtype
+        X = np.asarray(_dense(X), dtype=np.float64)
         Y, y_score = self._encode_targets(y)
         m = X.shape[0]
-        rng = check_random_state(self.random_state)
+        # internal units: each feature divided by its largest magnitude, and for regression each
+        # target likewise (a change of units leaves the fit unchanged); folded back into the first
+        # and last layers after training
+        x_scale = _max_abs(X)
+        y_scale = self._target_scale(Y)
+        X = X / x_scale
+        Y = Y / y_scale
+        if isinstance(self, RegressorMixin):   # R^2 is scored in the same (internal) units
+            y_score = Y
         net_seed = int(rng.randint(_SEED_MAX))
         if self.early_stopping:
             split_seed = int(rng.randint(_SEED_MAX))
-            stratify = y_score if isinstance(self, ClassifierMixin) else None
-            idx_train, idx_val = train_test_split(np.arange(m), test_size=self.validation_fraction,
-                                                  random_state=split_seed, stratify=stratify)
+            idx_train, idx_val = self._split(m, y_score, split_seed)
             X_train, Y_train, s_train = X[idx_train], Y[idx_train], y_score[idx_train]
             X_val, s_val = X[idx_val], y_score[idx_val]
         else:
             X_train, Y_train, s_train = X, Y, y_score
             X_val = s_val = None
 
-        sizes = [X.shape[1], *p["hidden"], Y.shape[1]]
-        try:
-            net = LiftedNetwork(sizes, activations=p["atom"], loss=p["loss"], lam=p["lam"],
-                                rho=p["rho"] * X_train.shape[0],
-                                form=self.form, random_state=net_seed)
-        except UnknownAtomError as exc:  # pragma: no cover - names are resolved above
-            raise UnknownActivationError(str(exc)) from None
+        sizes = [X.shape[1], *p["hidden_layer_sizes"], Y.shape[1]]
+        net = LiftedNetwork(sizes, activations=p["activation"], loss=p["loss"], lam=p["lam"],
+                            rho=p["rho"] * X_train.shape[0], form=self.form, random_state=net_seed)
 
-        record = {"loss": [], "train": [], "val": [], "best": -np.inf, "best_weights": None,
-                  "no_change": 0, "stopped_early": False, "prev": None}
+        def train_score(run):
+            if self.prediction == "forward":   # the first layer's product comes from the engine's cache
+                out = run.state.forward_output().T
+            else:
+                out = self._network_output(run.net, X_train)
+            return self._score_output(run.net, out, s_train)
 
-        def callback(net_, sweep, obj):
-            prev = net_.history_[0] if record["prev"] is None else record["prev"]
-            record["prev"] = obj
-            record["last_decrease"] = (prev - obj, prev)
-            record["loss"].append(float(obj))
-            train_score = self._score_output(net_, self._network_output(net_, X_train), s_train)
-            record["train"].append(float(train_score))
-            msg = f"sweep {sweep + 1}: lifted objective {obj:.6g}, train score {train_score:.4f}"
-            stop = False
-            if X_val is not None:
-                score = float(self._score_output(net_, self._network_output(net_, X_val), s_val))
-                record["val"].append(score)
-                msg += f", validation score {score:.4f}"
-                if score > record["best"] + p["tol"]:
-                    record["no_change"] = 0
-                else:
-                    record["no_change"] += 1
-                if score > record["best"]:
-                    record["best"] = score
-                    record["best_weights"] = ([W.copy() for W in net_.weights_], [b.copy() for b in net_.biases_],
-                                              [S.copy() for S in net_.states_])
-                if record["no_change"] >= p["n_iter_no_change"]:
-                    record["stopped_early"] = stop = True
-                    msg += f" (no improvement in {p['n_iter_no_change']} sweeps: stopping)"
-            if self.verbose:
-                print(msg)
-            return stop
-
-        net.fit(np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T), solver=self.solver,
-                max_iter=p["max_iter"], tol=p["tol"], callback=callback,
-                fast_options=self._fast_options())
-        if record["best_weights"] is not None:  # early stopping: back to the best sweep
-            W, b, S = record["best_weights"]
-            net.set_weights(W, b)
-            net.states_ = S
+        validation = None if X_val is None else (
+            lambda run: self._score_output(run.net, self._network_output(run.net, X_val), s_val))
+        scores = Scores(train=train_score, validation=validation)
+        cbs = [scores]
+        early = None
+        if self.early_stopping:
+            early = EarlyStopping(scores, p["n_iter_no_change"], p["tol"])
+            cbs.append(early)
+        if self.verbose:
+            cbs.append(PrintSweeps(scores))
+        cbs += extra
+        fast_options = None
+        if self.solver == "fast" and p["inner_max_iter"] is not None:
+            fast_options = {"w_step": {"max_iter": p["inner_max_iter"]}}
+        run = BCD(make_backend(self.solver, fast_options=fast_options), max_iter=p["max_iter"], tol=p["tol"],
+                  callbacks=cbs)
+        run.fit(net, np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T))
+        net.history_, net.history_blocks_, net.block_info_ = run.history, run.history_blocks, run.block_info
+        net.n_iter_, net.interrupted_, net.fit_seconds_ = run.n_iter, run.interrupted, run.seconds
+        _fold_units(net, x_scale, y_scale)
 
         self.network_ = net
-        self.coefs_ = [np.array(W.T) for W in net.weights_]
-        self.intercepts_ = [np.array(b) for b in net.biases_]
-        self.n_iter_ = int(net.n_iter_)
+        out_dtype = in_dtype if in_dtype == np.float32 else np.float64
+        self.coefs_ = [np.array(W.T, dtype=out_dtype) for W in net.weights_]
+        self.intercepts_ = [np.array(b, dtype=out_dtype) for b in net.biases_]
+        self.n_iter_ = int(run.n_iter)
         self.n_layers_ = len(sizes)
         self.out_activation_ = net.activations_[-1].name
-        self.loss_curve_ = record["loss"]
-        self.train_scores_ = record["train"]
+        self.loss_curve_ = [float(v) for v in run.loss_curve]
+        self.train_scores_ = list(scores.train)
+        self.interrupted_ = bool(run.interrupted)
         if self.early_stopping:
-            self.validation_scores_ = record["val"]
-            self.best_validation_score_ = float(record["best"]) if record["val"] else None
+            self.validation_scores_ = list(scores.validation)
+            self.best_validation_score_ = float(early.best_score) if scores.validation else None
             self.best_loss_ = None
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-            self.best_loss_ = float(min(record["loss"])) if record["loss"] else None
-        if self.n_iter_ == p["max_iter"] and not record["stopped_early"] and "last_decrease" in record:
-            dec, prev = record["last_decrease"]
+            self.best_loss_ = float(min(self.loss_curve_)) if self.loss_curve_ else None
+        if self.n_iter_ == p["max_iter"] and self.loss_curve_ and not run.interrupted \
+                and not (early is not None and early.stopped):
+            prev = run.history[0] if len(self.loss_curve_) == 1 else self.loss_curve_[-2]
+            dec = prev - self.loss_curve_[-1]
             if dec > p["tol"] * max(1.0, abs(prev)):
                 warnings.warn(f"{type(self).__name__}: maximum number of sweeps max_iter={p['max_iter']} "
                               "reached and the lifted objective has not converged (relative decrease "
                               f"{dec / max(1.0, abs(prev)):.3g} > tol={p['tol']:g})", ConvergenceWarning,
-                              stacklevel=2)
+                              stacklevel=3)
         return self
 
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):
         check_is_fitted(self, "network_")
-        X = _validated(validate_data, self, X, reset=False, dtype=np.float64)
-        return self._network_output(self.network_, X)
+        _numeric_input(X)
+        X = _validated(validate_data, self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
+        return self._network_output(self.network_, np.asarray(_dense(X), dtype=np.float64))
 
     def to_torch(self, dtype=None, output="activation"):
         """The fitted network as a :class:`torch.nn.Sequential` (see :func:`cvxlift.torch_export.to_torch`).
@@ -436,95 +493,6 @@ class _BaseLiftedMLP(BaseEstimator):
         from .torch_export import to_torch
 
         return to_torch(self.network_, dtype=dtype, output=output)
-
-    # -- persistence hooks (used by cvxlift.persistence.save / load) --------------------
-    def _to_state(self, include_states=True):
-        """``(meta, arrays)`` describing this estimator for :func:`cvxlift.persistence.save`.
-
-        ``meta`` (JSON-ready) holds the parameters (``get_params()``; a Divergence
-        ``activation`` as ``{"name", "params"}``) and, when fitted, the fitted scalars and
-        lists and the network description (``"network_state"``, from
-        :func:`cvxlift.persistence.network_to_state`); ``arrays`` are the network's arrays.
-        """
-        params = {}
-        for key, value in self.get_params(deep=False).items():
-            if key == "activation":
-                params[key] = _activation_to_json(value)
-            elif key == "random_state" and not (value is None or (isinstance(value, numbers.Integral)
-                                                                 and not isinstance(value, bool))):
-                warnings.warn(f"random_state={value!r} cannot be stored; it is saved as None", UserWarning,
-                              stacklevel=2)
-                params[key] = None
-            else:
-                params[key] = _jsonable(value, key)
-        tuples = sorted(k for k, v in self.get_params(deep=False).items() if isinstance(v, tuple))
-        meta = {"format": STATE_FORMAT, "version": STATE_VERSION, "estimator": type(self).__name__,
-                "params": params, "tuple_params": tuples, "fitted": hasattr(self, "network_")}
-        arrays = {}
-        if meta["fitted"]:
-            import importlib
-
-            persistence = importlib.import_module("cvxlift.persistence")
-            net_meta, arrays = persistence.network_to_state(self.network_, include_states=include_states)
-            meta["network_state"] = net_meta
-            attrs = {
-                "n_features_in_": int(self.n_features_in_),
-                "n_iter_": int(self.n_iter_),
-                "loss_curve_": _float_list(self.loss_curve_),
-                "train_scores_": _float_list(self.train_scores_),
-                "validation_scores_": _float_list(self.validation_scores_),
-                "best_validation_score_": None if self.best_validation_score_ is None
-                else float(self.best_validation_score_),
-                "best_loss_": None if self.best_loss_ is None else float(self.best_loss_),
-            }
-            if hasattr(self, "feature_names_in_"):
-                attrs["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
-            attrs.update(self._target_state())
-            meta["attributes"] = attrs
-        return meta, dict(arrays)
-
-    @classmethod
-    def _from_state(cls, meta, arrays):
-        """Rebuild an estimator from :meth:`_to_state`'s ``(meta, arrays)``."""
-        if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
-            raise ValidationError(f"not a cvxlift estimator state (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-        if meta.get("estimator") != cls.__name__:
-            raise ValidationError(f"state describes a {meta.get('estimator')!r}, not a {cls.__name__}")
-        if not isinstance(meta.get("version"), int) or meta["version"] > STATE_VERSION:
-            raise ValidationError(f"estimator state version {meta.get('version')!r} is newer than this "
-                                  f"cvxlift reads ({STATE_VERSION})")
-        params = dict(meta["params"])
-        params["activation"] = _activation_from_json(params.get("activation"))
-        for key in meta.get("tuple_params", ["hidden_layer_sizes"]):  # JSON has lists only
-            if isinstance(params.get(key), list):
-                params[key] = tuple(params[key])
-        est = cls(**params)
-        if not meta.get("fitted"):
-            return est
-        import importlib
-
-        persistence = importlib.import_module("cvxlift.persistence")
-        net = persistence.network_from_state(meta["network_state"], arrays)
-        attrs = meta["attributes"]
-        est.network_ = net
-        est.coefs_ = [np.array(W.T) for W in net.weights_]
-        est.intercepts_ = [np.array(b) for b in net.biases_]
-        est.n_features_in_ = int(attrs["n_features_in_"])
-        if est.n_features_in_ != net.sizes[0]:
-            raise ValidationError(f"n_features_in_={est.n_features_in_} does not match the network input size "
-                                  f"{net.sizes[0]}")
-        if "feature_names_in_" in attrs:
-            est.feature_names_in_ = np.asarray(attrs["feature_names_in_"], dtype=object)
-        est.n_iter_ = int(attrs["n_iter_"])
-        est.n_layers_ = len(net.sizes)
-        est.out_activation_ = net.activations_[-1].name
-        est.loss_curve_ = _float_list(attrs["loss_curve_"])
-        est.train_scores_ = _float_list(attrs["train_scores_"])
-        est.validation_scores_ = _float_list(attrs["validation_scores_"])
-        est.best_validation_score_ = attrs["best_validation_score_"]
-        est.best_loss_ = attrs["best_loss_"]
-        est._set_target_state(attrs, net)
-        return est
 
 
 # ---------------------------------------------------------------------------- classifier
@@ -555,14 +523,19 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
     lam : float or sequence of float, default=1.0
         Penalty weight :math:`\lambda > 0` of the divergences (one per layer allowed).
     rho : float or sequence of float, default=1e-3
-        Weight regularisation per training sample: the network gets
+        Weight regularisation per training sample, >= 0: the network gets
         :math:`\rho\, m \|W_l\|_F^2` for :math:`m` training samples (the loss and the
-        divergences are sums over samples, so this keeps the balance independent of
-        :math:`m`, as scikit-learn's ``alpha``). ``1e-3`` at :math:`m = 8000` is a network
-        :math:`\rho = 8`, near the best of {1e-3, 10, 100} measured on MNIST
+        divergences are sums over samples, so the balance does not depend on :math:`m`).
+        Not the same number as scikit-learn's ``alpha``: its MLP minimises the *mean* loss plus
+        :math:`\tfrac{\alpha}{2m}\|W\|^2`, i.e. the summed loss plus
+        :math:`\tfrac{\alpha}{2}\|W\|^2`, so ``rho = alpha / (2 m)`` is the same penalty
+        (a given number is :math:`2m` times stronger here). ``1e-3`` at :math:`m = 8000` is a
+        network :math:`\rho = 8`, near the best of {1e-3, 10, 100} measured on MNIST
         (``docs/benchmarks.md``).
-    max_iter : int, default=10
-        Maximum number of block-coordinate-descent sweeps.
+    max_iter : int, default=300
+        Maximum number of block-coordinate-descent sweeps (as scikit-learn's MLP's epochs: the
+        small data sets of ``sklearn.datasets`` converge within it; a large data set needs a
+        few sweeps, so set it lower there).
     tol : float, default=1e-4
         Stop when a sweep lowers the lifted objective by less than ``tol`` (relative);
         also the minimum validation-score gain that counts as improvement.
@@ -641,7 +614,7 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
     _default_loss = "cross_entropy"
     _losses = ("cross_entropy", "squared")
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=10,
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss="cross_entropy",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
@@ -661,10 +634,18 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         return tags
 
     def _validate_fit_data(self, X, y):
-        return _validated(validate_data, self, X, y, dtype=np.float64)
+        return _validated(validate_data, self, X, y, dtype=_DTYPES, accept_sparse=_SPARSE)
 
     def _encode_targets(self, y):
-        check_classification_targets(y)
+        arr = np.asarray(y)
+        if arr.dtype.kind == "O":
+            kinds = {"text" if isinstance(v, (str, bytes)) else "number" for v in arr.ravel()}
+            if len(kinds) > 1:
+                raise ValidationError("y: class labels must be all numbers or all strings; got a mix of both")
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValidationError(f"y: {exc}") from None
         classes, y_idx = np.unique(y, return_inverse=True)
         if classes.size < 2:
             raise ValidationError(
@@ -678,6 +659,25 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
 
     def _score_output(self, net, out, y_idx):
         return accuracy_score(y_idx, np.argmax(_probabilities(net, out), axis=1))
+
+    def _split(self, m, y_idx, seed):
+        """Stratified split; every class needs a sample on each side (named by its label)."""
+        k = self.classes_.size
+        n_val = int(np.ceil(self.validation_fraction * m))
+        if n_val < max(2, k) or m - n_val < k:
+            raise ValidationError(
+                f"validation_fraction={self.validation_fraction} of {m} samples gives {n_val} validation and "
+                f"{m - n_val} training samples; early stopping stratifies by class and needs at least "
+                f"{max(2, k)} validation and {k} training samples for {k} classes (raise validation_fraction, "
+                f"add samples, or set early_stopping=False)")
+        counts = np.bincount(y_idx, minlength=k)
+        few = [self.classes_[i].item() if hasattr(self.classes_[i], "item") else self.classes_[i]
+               for i in np.flatnonzero(counts < 2)]
+        if few:
+            raise ValidationError(
+                f"early stopping stratifies by class and needs at least 2 samples of each class; class(es) "
+                f"{few!r} of y have only 1 (set early_stopping=False or add samples)")
+        return train_test_split(np.arange(m), test_size=n_val, random_state=seed, stratify=y_idx)
 
     def predict_proba(self, X):
         r"""Class probabilities, shape ``(n_samples, n_classes)``.
@@ -696,26 +696,6 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def _target_state(self):
-        classes = np.asarray(self.classes_)
-        if classes.dtype.kind not in "biufUO":
-            raise ValidationError(f"classes_ of dtype {classes.dtype} cannot be stored as JSON")
-        values = classes.tolist()
-        if classes.dtype.kind == "O" and not all(isinstance(v, (str, int, float, bool)) for v in values):
-            raise ValidationError("classes_ holds objects other than str/int/float/bool; cannot store them as JSON")
-        return {"classes_": {"values": _jsonable(values, "classes_"), "dtype": classes.dtype.str,
-                             "kind": classes.dtype.kind}}
-
-    def _set_target_state(self, attrs, net):
-        spec = attrs["classes_"]
-        kind = spec.get("kind")
-        if kind == "O":
-            self.classes_ = np.array(spec["values"], dtype=object)
-        else:
-            self.classes_ = np.asarray(spec["values"], dtype=np.dtype(spec["dtype"]))
-        if self.classes_.shape != (net.sizes[-1],):
-            raise ValidationError(f"{self.classes_.size} classes for {net.sizes[-1]} network outputs")
-
 
 # ---------------------------------------------------------------------------- regressor
 class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
@@ -729,9 +709,9 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         + \lambda \sum_{l=0}^{L} D_l(W_l X_l + b_l \mathbf 1^T, X_{l+1}),
 
     solved by block-coordinate descent. ``y`` may be 1-D (predictions are 1-D) or 2-D
-    (multi-output; predictions are 2-D). Targets are not rescaled: standardise ``y``
-    (e.g. with :class:`sklearn.compose.TransformedTargetRegressor`) when its scale is far
-    from 1, since ``lam`` and ``rho`` are absolute weights.
+    (multi-output; predictions are 2-D). Features and targets are used in internal units
+    (each divided by its largest magnitude, folded back into the first and last layers after
+    training), so a change of units of ``X`` or ``y`` leaves the fit unchanged.
 
     Parameters
     ----------
@@ -742,13 +722,16 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
     lam : float or sequence of float, default=1.0
         Penalty weight :math:`\lambda > 0` of the divergences.
     rho : float or sequence of float, default=1e-3
-        Weight regularisation per training sample: the network gets
+        Weight regularisation per training sample, >= 0: the network gets
         :math:`\rho\, m \|W_l\|_F^2` for :math:`m` training samples (the loss and the
-        divergences are sums over samples, so this keeps the balance independent of
-        :math:`m`, as scikit-learn's ``alpha``). ``1e-3`` at :math:`m = 8000` is a network
-        :math:`\rho = 8`, near the best of {1e-3, 10, 100} measured on MNIST
+        divergences are sums over samples, so the balance does not depend on :math:`m`).
+        Not the same number as scikit-learn's ``alpha``: its MLP minimises the *mean* loss plus
+        :math:`\tfrac{\alpha}{2m}\|W\|^2`, i.e. the summed loss plus
+        :math:`\tfrac{\alpha}{2}\|W\|^2`, so ``rho = alpha / (2 m)`` is the same penalty
+        (a given number is :math:`2m` times stronger here). ``1e-3`` at :math:`m = 8000` is a
+        network :math:`\rho = 8`, near the best of {1e-3, 10, 100} measured on MNIST
         (``docs/benchmarks.md``).
-    max_iter : int, default=10
+    max_iter : int, default=300
         Maximum number of block-coordinate-descent sweeps.
     tol : float, default=1e-4
         Relative objective decrease below which training stops; minimum validation gain.
@@ -819,7 +802,7 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
     _default_loss = "squared"
     _losses = ("squared",)
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=10,
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss="squared",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
@@ -837,7 +820,8 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         return tags
 
     def _validate_fit_data(self, X, y):
-        return _validated(validate_data, self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        return _validated(validate_data, self, X, y, dtype=_DTYPES, accept_sparse=_SPARSE, multi_output=True,
+                          y_numeric=True)
 
     def _encode_targets(self, y):
         y = np.asarray(y, dtype=np.float64)
@@ -854,17 +838,11 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
     def _score_output(self, net, out, Y):
         return r2_score(Y, out)
 
+    def _target_scale(self, Y):
+        """Per output, the largest magnitude (see :func:`_max_abs`): a change of units leaves the fit as is."""
+        return _max_abs(Y)
+
     def predict(self, X):
         """Predicted targets: shape ``(n_samples,)`` when fitted on 1-D ``y``, else ``(n_samples, n_outputs)``."""
         out = self._output(X)
         return out[:, 0].copy() if self._y_ndim == 1 else out
-
-    def _target_state(self):
-        return {"n_outputs_": int(self.n_outputs_), "y_ndim": int(self._y_ndim)}
-
-    def _set_target_state(self, attrs, net):
-        self.n_outputs_ = int(attrs["n_outputs_"])
-        self._y_ndim = int(attrs["y_ndim"])
-        if self.n_outputs_ != net.sizes[-1]:
-            raise ValidationError(f"n_outputs_={self.n_outputs_} does not match the network output size "
-                                  f"{net.sizes[-1]}")

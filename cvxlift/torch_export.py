@@ -38,7 +38,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .exceptions import CvxliftError, NotFittedError, ValidationError
+from .exceptions import CvxliftError, NoTorchEquivalent, NotFittedError, ValidationError
 
 __all__ = ["NoTorchEquivalent", "OUTPUTS", "TORCH_ACTIVATIONS", "register_torch_activation", "to_torch",
            "SimplexProjection", "GroupMax", "ClippedSine"]
@@ -46,10 +46,6 @@ __all__ = ["NoTorchEquivalent", "OUTPUTS", "TORCH_ACTIVATIONS", "register_torch_
 #: Values of the ``output`` argument of :func:`to_torch`.
 OUTPUTS = ("activation", "logits")
 _MODULE_CLASSES = ("SimplexProjection", "GroupMax", "ClippedSine")
-
-
-class NoTorchEquivalent(CvxliftError, NotImplementedError):
-    """An atom has no torch module in :data:`TORCH_ACTIVATIONS`."""
 
 
 def _import_torch():

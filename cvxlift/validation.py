@@ -53,30 +53,98 @@ def check_matrix(a, name, rows=None, shape=None, allow_empty=False):
     return arr
 
 
-def check_positive(value, name, n):
-    """A scalar or a length-``n`` sequence of finite positive numbers, as a length-``n`` array."""
+def check_positive(value, name, n, allow_zero=False):
+    """A scalar or a length-``n`` sequence of finite positive (``allow_zero``: nonnegative)
+    numbers, as a length-``n`` float array. Booleans are refused."""
+    what = "nonnegative" if allow_zero else "positive"
     try:
         arr = as_real_array(value, name)
     except ValidationError:
-        raise ValidationError(f"{name} must be a positive number or a sequence of {n} of them; got {value!r}") from None
+        raise ValidationError(f"{name} must be a {what} number or a sequence of {n} of them; got {value!r}") from None
+    if np.asarray(value).dtype.kind == "b":
+        raise ValidationError(f"{name} must be a {what} number or a sequence of {n} of them; got a boolean {value!r}")
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     if arr.shape != (n,):
-        raise ValidationError(f"{name} must be a positive number or a sequence of {n} of them; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValidationError(f"{name} must be finite and > 0; got {value!r}")
+        raise ValidationError(f"{name} must be a {what} number or a sequence of {n} of them; got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or (not allow_zero and np.any(arr == 0)):
+        raise ValidationError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}; got {value!r}")
     return arr
 
 
-def check_scalar(value, name, low=None, high=None, integer=False):
-    if isinstance(value, bool):
-        raise ValidationError(f"{name} must be a number, got {value!r}")
+def check_int(value, name, low=None):
+    """An integer (not a bool) ``>= low``; a clear error otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) \
+            or (low is not None and value < low):
+        what = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+            low, f"an integer >= {low}")
+        raise ValidationError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_number(value, name, low=None, high=None, low_open=False):
+    """A finite real number (not a bool) in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (numbers.Real, np.integer, np.floating))
+    v = float(value) if ok else float("nan")
+    if ok and math.isfinite(v):
+        ok = (low is None or (v > low if low_open else v >= low)) and (high is None or v <= high)
+    else:
+        ok = False
+    if not ok:
+        lo = "" if low is None else (f" > {low:g}" if low_open else f" >= {low:g}")
+        hi = "" if high is None else f" <= {high:g}"
+        raise ValidationError(f"{name} must be a finite number{lo}{' and' if lo and hi else ''}{hi}, got {value!r}")
+    return v
+
+
+def check_bool(value, name):
+    """``True`` or ``False`` (numpy booleans too); a clear error for anything else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValidationError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(value, name, choices):
+    """One of ``choices`` (compared with ``==`` on hashable values)."""
     try:
-        v = float(value)
+        ok = value in choices
     except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or (integer and v != int(v)):
-        raise ValidationError(f"{name} must be a finite {'integer' if integer else 'number'}, got {value!r}")
-    if low is not None and v < low or high is not None and v > high:
-        raise ValidationError(f"{name} must be in [{low}, {high}], got {value!r}")
-    return int(v) if integer else v
+        ok = False
+    if not ok:
+        raise ValidationError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine (64 GiB where the OS does not say)."""
+    import os
+
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return float(2**36)
+
+
+def available_memory():
+    """Bytes of memory available now (``MemAvailable`` on Linux), or None when unknown."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(nbytes, what, name):
+    """Refuse, naming ``name``, work whose arrays (``nbytes``) would not fit in this machine's memory."""
+    have = physical_memory()
+    if nbytes > have:
+        raise ValidationError(f"{name}: {what} would take {nbytes / 2**30:.3g} GiB, more than this machine's "
+                              f"{have / 2**30:.3g} GiB of memory")

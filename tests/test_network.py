@@ -4,6 +4,7 @@ import cvxpy as cp
 import pytest
 
 import cvxlift
+from cvxlift.training import CvxpyBackend
 from cvxlift import LiftedNetwork
 
 RNG = np.random.default_rng(0)
@@ -52,7 +53,7 @@ def test_every_block_is_dpp(name):
 
 def test_blocks_are_compiled_once_and_cached():
     net = LiftedNetwork([4, 5, 3], "relu", random_state=0).fit(X, Y_REG, max_iter=2)
-    blk = net.block("x_step", 1, net._chunk("x_step", 1, X.shape[1]))
+    blk = net.block("x_step", 1, CvxpyBackend().chunk(net, "x_step", 1, X.shape[1]))
     assert net.block("x_step", 1, blk.variables["Z"].shape[1]) is blk
 
 
@@ -60,10 +61,11 @@ def test_chunked_x_step_equals_one_chunk():
     net = LiftedNetwork([4, 6, 3], "relu", random_state=0).init_weights()
     states = net.forward(X)
     U0 = net.preactivation(0, X)
-    whole = net._cvx_x_step(1, U0, states[1], None)
-    net.chunk_budget = 6 * 3 * 5  # chunks of a few columns, with a padded last chunk
-    assert net._chunk("x_step", 1, X.shape[1]) < X.shape[1]
-    chunked = net._cvx_x_step(1, U0, states[1], None)
+    whole, _ = CvxpyBackend().x_step(net, 1, U0, states[1])
+    backend = CvxpyBackend(chunk_budget=6 * 3 * 5)  # chunks of a few columns, with a padded last chunk
+    assert backend.chunk(net, "x_step", 1, X.shape[1]) < X.shape[1]
+    chunked, info = backend.x_step(net, 1, U0, states[1])
+    assert info.chunks > 1
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
 
 

@@ -31,6 +31,7 @@ from hypothesis import given, note  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cvxlift  # noqa: E402
+from cvxlift.training import CvxpyBackend
 from cvxlift import LiftedNetwork, fast  # noqa: E402
 from cvxlift.fast.xstep import XStepProblem  # noqa: E402
 from cvxlift.fast.output import loss_value  # noqa: E402
@@ -179,7 +180,7 @@ def test_fast_and_dsl_blocks_agree(cfg):
         blk = net.block("x_step", l, cfg.m)
         blk.set(U0, net.weights_[l], net.biases_[l], states[l])
         st_ = blk.solve(accuracy="tight", allow_inaccurate=True)
-        Zd = net._clean(l - 1, blk.result())
+        Zd = CvxpyBackend.project_state(net, l - 1, blk.result())
         _agree(f"X{l}", pb.objective(Z), pb.objective(Zd), st_.attempts)
         checked.append(f"X{l}")
     # output step
@@ -193,7 +194,7 @@ def test_fast_and_dsl_blocks_agree(cfg):
         blk = net.block("output_step", None, cfg.m)
         blk.set(U0, cfg.Y)
         st_ = blk.solve(accuracy="tight", allow_inaccurate=True)
-        Zd = net._clean(L1 - 1, blk.result())
+        Zd = CvxpyBackend.project_state(net, L1 - 1, blk.result())
 
         def obj(Zo):
             return loss_value(cfg.Y, Zo, cfg.loss) + lam * float(np.sum(d.divergence_value(U0, Zo, f)))

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import cvxlift
+from cvxlift.training import compiled_blocks
 from cvxlift import LiftedNetwork, cvxsolve
 
 ORIGINAL_SOLVE = cp.Problem.solve
@@ -183,7 +184,7 @@ def test_fit_falls_back_and_matches_the_unpatched_fit(monkeypatch, failure):
     ref = LiftedNetwork([4, 5, 3], "relu", lam=1.0, rho=0.01, random_state=0).fit(X, Y, xstep="cyclic", max_iter=2)
     inject(monkeypatch, {QP[0]: failure})
     net = LiftedNetwork([4, 5, 3], "relu", lam=1.0, rho=0.01, random_state=0).fit(X, Y, xstep="cyclic", max_iter=2)
-    for blk in net._blocks.values():
+    for blk in compiled_blocks(net).values():
         assert blk.last.attempts[0][0] == QP[0] and blk.last.solver == QP[1]
     h = np.asarray(net.history_)
     assert np.all(np.diff(h) <= 1e-12 * np.abs(h[:-1]))

@@ -27,13 +27,9 @@ candidate needed. No solver looks at an atom's name.
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..exceptions import CvxliftError, FormError, ValidationError
+from ..exceptions import FormError, NoFastSolver, ValidationError
 
 KINDS = ("w_step", "x_step", "output_step", "joint_x_step", "lifted_predict")
-
-
-class NoFastSolver(CvxliftError, NotImplementedError):
-    """No fast solver handles this block (the caller falls back to the CVXPY path)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +151,11 @@ _CERTIFIED = set()
 
 
 def _atom_key(d):
-    return (type(d).__module__, type(d).__qualname__, tuple(sorted((k, repr(v)) for k, v in d.get_params().items())))
+    """Identity of an atom for certification: its class object, its parameters, and the user
+    callables it holds (two declarations with the same name and new callables differ)."""
+    params = tuple(sorted((k, repr(v)) for k, v in d.get_params().items()))
+    callables = tuple(sorted((k, id(v)) for k, v in vars(d).items() if callable(v)))
+    return (id(type(d)), type(d).__qualname__, params, callables)
 
 
 def mark_certified(d, form, part="prox"):

@@ -1,8 +1,13 @@
-"""Shared pieces of the fast-solver certification tests: random instances, the CVXPY
-formulations of each block built from the atoms' own expressions, and the tolerances.
+"""Shared pieces of the fast-solver certification tests.
 
-Constant data enter the CVXPY problems as ``cp.Parameter`` values: CVXPY 1.x cannot
-canonicalise ``indicator([Z >= 0])`` on a *constant* ``Z`` in a QP objective (an
+The instances and the reference checks live in the package (one mechanism for the tests
+and for ``cvxlift.certify``): :mod:`cvxlift.battery` holds the random and ill-conditioned
+instances of every block, :mod:`cvxlift.reference` builds each block's CVXPY problem with
+:mod:`cvxlift.assembly`, solves it tightly, and grades a candidate (objective gap,
+distance to the reference iterate, optimality residual) with the tolerances below.
+
+Constant data enter hand-written CVXPY problems as ``cp.Parameter`` values: CVXPY 1.x
+cannot canonicalise ``indicator([Z >= 0])`` on a *constant* ``Z`` in a QP objective (an
 ``AttributeError`` in ``coeff_extractor``), while a Parameter works.
 """
 import math
@@ -10,23 +15,9 @@ import math
 import cvxpy as cp
 import numpy as np
 
-import cvxlift
 from cvxlift import cvxsolve
-
-#: Objective agreement (relative): the fast solution must not be worse than CVXPY's by more.
-OBJ_RTOL = 1e-6
-#: Iterate agreement where the block is strongly convex: ||fast - cvxpy||_F <= ITER_RTOL (1 + ||cvxpy||_F).
-ITER_RTOL = 1e-5
-#: Absolute floor of the objective comparison (objectives near 0).
-OBJ_ATOL = 1e-10
-
-
-def ill_conditioned(rng, q, p, lo=-3.0, hi=2.0):
-    """A ``q x p`` matrix with singular values ``logspace(lo, hi, min(q, p))``."""
-    U, _ = np.linalg.qr(rng.normal(size=(q, q)))
-    V, _ = np.linalg.qr(rng.normal(size=(p, p)))
-    k = min(q, p)
-    return U[:, :k] @ np.diag(np.logspace(lo, hi, k)) @ V[:, :k].T
+from cvxlift.battery import ATOMS, ill_conditioned, seed_of  # noqa: F401  (re-exported for the tests)
+from cvxlift.reference import ITER_RTOL, OBJ_ATOL, OBJ_RTOL  # noqa: F401  (the tolerances of the checks)
 
 
 def param(value):
@@ -48,7 +39,7 @@ def approx_errors(d):
     """``(phi_error, phi_star_error)`` per entry of an approximate atom's DCP expressions (0 if exact)."""
     if not getattr(d, "approximate", False):
         return 0.0, 0.0
-    return float(d.phi_error), float(d.phi_star_error)
+    return float(d.phi_error), float(getattr(d, "phi_star_error", d.phi_error))
 
 
 def assert_objectives(F_fast, F_cvx, slack=0.0, what=""):
@@ -72,20 +63,24 @@ def sqrt_bound(x):
     return math.sqrt(max(x, 0.0))
 
 
-ATOMS = {
-    "relu": cvxlift.ReLU(),
-    "leaky_relu": cvxlift.LeakyReLU(0.1),
-    "clipped": cvxlift.Clipped(),
-    "sigmoid": cvxlift.Sigmoid(),
-    "tanh": cvxlift.Tanh(),
-    "identity": cvxlift.Identity(),
-    "simplex": cvxlift.Simplex(),
-    "sin": cvxlift.Sin(),
-}
-
-
-def seed_of(*parts):
-    """A deterministic seed from the test parameters (``hash`` of a str is salted per process)."""
-    import zlib
-
-    return zlib.crc32(repr(parts).encode())
+def assert_check(rep, ref, candidate, what="", residual=True, known_unique=()):
+    """``rep = ref.check(candidate)`` passed: the objective gap, every distance row and (with
+    ``residual``) the optimality residual. A distance the reference cannot decide from the atoms'
+    structure (``n/a``) is compared here, to ITER_RTOL, for the variables in ``known_unique``:
+    e.g. the jointly convex leaky ReLU, ``||z - u||^2`` on ``z >= a u``, is 2-strongly convex in z
+    without being ``z_quadratic``."""
+    label = f"{what}\n{rep}"
+    assert rep.row("objective gap").passed, label
+    parts = dict(ref.problem.parts(ref.problem.normalize(candidate)))
+    refs = dict(ref.problem.parts(ref.solution))
+    for row in rep.rows:
+        if not row.name.startswith("distance"):
+            continue
+        key = row.name.split(" ", 1)[1]
+        if row.passed is None:
+            if ref.status == "optimal" and key in known_unique:
+                assert_close(parts[key], refs[key], what=f"{what} {key}")
+        else:
+            assert row.passed, label
+    if residual:
+        assert rep.row("residual").passed is not False, label

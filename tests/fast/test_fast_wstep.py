@@ -1,39 +1,23 @@
 """Certification of the fast W-step against the CVXPY formulation of the same block.
 
-min_{W,b} lam * D(W A + b 1^T, Z) + rho ||W||_F^2, CVXPY built from ``d.divergence``.
-Every registered candidate that applies to the atom (``ridge``, ``pncg``, ``majorize``) runs
-against the same CVXPY solution. Iterates: W is unique (rho > 0 makes the problem strongly
-convex in W), b too for the ridge solver; both compared to ITER_RTOL. For the approximate
-``Sin`` atom the CVXPY Phi* is a tangent under-estimate with error <= phi_star_error per
-entry, so the CVXPY minimiser is suboptimal for the exact objective by at most
-lam * q * m * phi_star_error (the slack) and ||W_cvx - W*||_F <= sqrt(slack / rho).
+min_{W,b} lam * D(W A + b 1^T, Z) + rho ||W||_F^2: the instances come from
+``cvxlift.battery`` and the reference is ``cvxlift.reference`` (the block assembled by
+``cvxlift.assembly`` from ``d.divergence``, solved tightly). Every registered candidate that
+applies to the atom (``ridge``, ``pncg``, ``majorize``) runs against the same reference.
+Iterates: W is unique (rho > 0 makes the problem strongly convex in W), b too for the ridge
+solver; both compared to ITER_RTOL. For the approximate ``Sin`` atom the CVXPY Phi* is a
+tangent under-estimate with error <= phi_star_error per entry, so the CVXPY minimiser is
+suboptimal for the exact objective by at most lam * q * m * phi_star_error (the slack) and
+||W_cvx - W*||_F <= sqrt(slack / rho); the reference's check allows exactly that.
 """
 import numpy as np
 import pytest
 
-import cvxpy as cp
-from cvxlift import fast
+from cvxlift import battery, fast
 from cvxlift.exceptions import ValidationError
-from fast_helpers import ATOMS, approx_errors, assert_close, assert_objectives, bias, cvx_solve, ill_conditioned, param, seed_of
+from fast_helpers import ATOMS, assert_check, assert_close, seed_of
 
-CASES = [
-    ("relu", "joint"), ("relu", "fenchel"), ("leaky_relu", "fenchel"), ("clipped", "joint"),
-    ("clipped", "fenchel"), ("sigmoid", "fenchel"), ("tanh", "fenchel"), ("identity", "fenchel"),
-    ("identity", "joint"), ("simplex", "joint"), ("simplex", "fenchel"), ("sin", "fenchel"),
-]
-
-
-def _instance(name, ratio, shape):
-    d = ATOMS[name]
-    rng = np.random.default_rng(seed_of(name, ratio, shape))
-    if shape == "well":
-        p, q, m = 6, 4, 25
-        A = rng.normal(size=(p, m))
-    else:  # input with singular values 1e-3 .. 1e2 and a large mean
-        p, q, m = 8, 3, 30
-        A = ill_conditioned(rng, p, m) + 5.0
-    Z = d.forward(2.0 * rng.normal(size=(q, m)))
-    return A, Z
+INSTANCES = battery.instances("w_step")
 
 
 def _methods(d, form):
@@ -41,37 +25,35 @@ def _methods(d, form):
     return [c.name for c in fast.candidates("w_step") if c.predicate(atom=props)]
 
 
-@pytest.mark.parametrize("shape", ["well", "ill"])
-@pytest.mark.parametrize("ratio", [0.1, 1.0, 10.0])
-@pytest.mark.parametrize("name,form", CASES)
-def test_w_step_matches_cvxpy(name, form, ratio, shape):
-    d = ATOMS[name]
-    A, Z = _instance(name, ratio, shape)
-    (p, m), q = A.shape, Z.shape[0]
-    lam, rho = ratio, 1.0
+def _instance(name, seed=0):
+    """A small well-conditioned W-step instance: ``A`` (6 x 25) and states of the atom."""
+    rng = np.random.default_rng(seed_of("wstep", name, seed))
+    return rng.normal(size=(6, 25)), ATOMS[name].forward(2.0 * rng.normal(size=(4, 25)))
+
+
+@pytest.mark.parametrize("inst", INSTANCES, ids=[i.id for i in INSTANCES])
+def test_w_step_matches_cvxpy(inst):
+    A, Z, d, form, lam, rho = inst.args
+    name = inst.meta["atom"]
 
     methods = _methods(d, form)
     expected = ["ridge"] if (form == "joint" or name == "identity") else ["pncg", "majorize"]
     assert methods[: len(expected)] == expected
-    results = {k: fast.w_step(A, Z, d, form, lam, rho, method=k) for k in methods}
-    W, b, info = fast.w_step(A, Z, d, form, lam, rho)
+    W, b, info = fast.w_step(*inst.args)
     assert info.solver == f"w_step/{methods[0]}"   # the default is the first candidate that applies
 
-    Wv, bv = cp.Variable((q, p)), cp.Variable(q)
-    obj = lam * d.divergence(Wv @ A + bias(bv, m), param(Z), form) + rho * cp.sum_squares(Wv)
-    cvx_solve(cp.Problem(cp.Minimize(obj)), d.problem_class(form))
-    F_cvx = fast.w_objective(A, Z, Wv.value, bv.value, d, form, lam, rho)
-    _, star_err = approx_errors(d)
-    slack = lam * q * m * star_err
-    tol = None if slack == 0 else np.sqrt(slack / rho) + 1e-5 * (1 + np.linalg.norm(Wv.value))
-    for k, (W, b, info) in results.items():
+    ref = inst.reference()
+    for k in methods:   # every applicable registered solver against the same reference
+        W, b, info = fast.w_step(*inst.args, method=k)
         assert info.solver == f"w_step/{k}"
         assert info.converged and info.certificate <= 1e-10, info
-        assert_objectives(info.objective, F_cvx, slack, what=f"{k}: {d!r} {form}")
+        rep = ref.check((W, b, info))
+        assert_check(rep, ref, (W, b), what=f"{k}: {d!r} {form}")
         assert np.isclose(info.objective, fast.w_objective(A, Z, W, b, d, form, lam, rho))
-        assert_close(W, Wv.value, tol, what=f"W ({k})")
+        assert np.isclose(rep.objective, info.objective)
+        assert rep.row("distance W").passed      # W is unique (rho > 0)
         if k == "ridge":
-            assert_close(b, bv.value, what="b")
+            assert rep.row("distance b").passed  # and so is b where D is quadratic in u
 
 
 @pytest.mark.parametrize("name,form", [("relu", "fenchel"), ("sigmoid", "fenchel"), ("sin", "fenchel"),
@@ -135,7 +117,7 @@ def test_w_step_cache():
 
 
 def test_w_step_method_must_apply():
-    A, Z = _instance("relu", 1.0, "well")
+    A, Z = _instance("relu")
     with pytest.raises(fast.NoFastSolver, match="does not apply"):
         fast.w_step(A, Z, ATOMS["relu"], "fenchel", 1.0, 1.0, method="ridge")   # not quadratic in u
     with pytest.raises(fast.NoFastSolver):
