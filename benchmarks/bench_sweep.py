@@ -8,7 +8,9 @@ W-step capped at ``--w-iter`` iterations). Two drivers run the same sweep, side 
 
 ``fit``
     ``LiftedNetwork.fit(solver="fast")``: everything ``fit`` does per sweep between two
-    callbacks (objective checks and the training score included);
+    callbacks (objective checks and the training score included; the flops counted are the
+    fast solvers' only, the training engine's own products are plain ``@``; the block times
+    shown are those of the last sweep);
 ``cached``
     the benchmark driver ``_bcd.LiftedBCD``, which calls the fast blocks with one
     ``cvxlift.fast.WStepCache`` per layer: the input Gram matrix and its factorisations are
@@ -82,14 +84,15 @@ def time_fit(X, Y, hidden, form, repeat, w_iter):
     marks = []
     with fast.count_flops() as counter:
         def callback(net_, sweep, obj):
-            marks.append((time.perf_counter(), counter.flops,
-                          {k: v for k, v in net_.block_info_.items() if hasattr(v, "seconds")}))
+            marks.append((time.perf_counter(), counter.flops))
 
-        marks.append((time.perf_counter(), counter.flops, {}))
+        marks.append((time.perf_counter(), counter.flops))
         net.fit(X, Y, solver="fast", max_iter=1 + repeat, tol=0, callback=callback,
                 fast_options={"w_step": {"max_iter": w_iter}})
+    # the blocks' reports of the last sweep (fit keeps the last one of each block)
+    info = {k: v for k, v in net.block_info_.items() if hasattr(v, "seconds")}
     # sweep k runs between marks k and k + 1; sweep 1 (from the initialisation) is not timed
-    return [(marks[k + 1][0] - marks[k][0], marks[k + 1][1] - marks[k][1], marks[k + 1][2])
+    return [(marks[k + 1][0] - marks[k][0], marks[k + 1][1] - marks[k][1], info)
             for k in range(1, len(marks) - 1)]
 
 
