@@ -383,7 +383,9 @@ class LiftedNetwork:
             ``tol`` (relative) or after ``max_iter`` sweeps.
         solver : {"cvxpy", "fast"}
             Solvers of the lifted rule (a fast rule without a solver falls back to CVXPY with
-            a warning). ``predict_info_`` holds what the solve reported.
+            a warning). ``predict_info_`` holds what the solve reported (for the fast solvers a
+            :class:`~cvxlift.fast.BlockResult` with a certificate per column); columns that miss
+            the certificate tolerance are reported with a warning, never silently.
         max_iter : int
         tol : float
         return_states : bool
@@ -409,6 +411,11 @@ class LiftedNetwork:
             states, info = make_backend(solver).predict(self, X, max_iter=max_iter, tol=tol)
             self.predict_info_ = info
             self.predict_history_ = getattr(info, "history", None)
+            if getattr(info, "converged", True) is False:
+                left = getattr(info, "n_uncertified", None)
+                warnings.warn(f"lifted prediction: {'some' if left is None else left} column(s) did not reach the "
+                              f"certificate tolerance (see predict_info_); their states are the best found",
+                              stacklevel=2)
         return (states[-1], states) if return_states else states[-1]
 
 

@@ -8,6 +8,7 @@ Gram matrix across columns, and stop on a certificate (see each module):
   :class:`WStepCache` across calls);
 - :func:`x_step`: the hidden-layer X-step (paper eq. 13);
 - :func:`output_step`: the output step (eq. 14/15, Appendix A);
+- :func:`joint_x_step`: every state at once, with the loss (jointly convex networks);
 - :func:`lifted_predict`: the lifted prediction rule (eq. 12).
 
 :func:`count_flops` counts their matrix-product flops (benchmarks).
@@ -22,6 +23,7 @@ from .xstep import XStepProblem, x_step
 from .output import output_step
 from ._common import FlopCounter, add_flops, count_flops
 from .predict import lifted_predict, prediction_objective
+from .jointx import joint_x_step
 
 __all__ = [
     "AtomProps",
@@ -35,6 +37,7 @@ __all__ = [
     "atom_props",
     "candidates",
     "count_flops",
+    "joint_x_step",
     "lifted_predict",
     "output_step",
     "prediction_objective",
