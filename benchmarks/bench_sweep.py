@@ -7,7 +7,9 @@ block solvers; ``--form fenchel_hidden`` takes the Fenchel-Young hidden layer (r
 W-step capped at ``--w-iter`` iterations). Two drivers run the same sweep, side by side:
 
 ``fit``
-    ``LiftedNetwork.fit(solver="fast")``: everything ``fit`` does per sweep between two
+    ``LiftedNetwork.fit(solver="fast", xstep=...)`` (``--xstep``, default ``cyclic``: the hidden
+    X-steps and then the output step, the schedule of the driver; ``auto`` takes the joint X-step
+    for a jointly convex network): everything ``fit`` does per sweep between two
     callbacks (objective checks and the training score included; the flops counted are the
     fast solvers' only, the training engine's own products are plain ``@``; the block times
     shown are those of the last sweep);
@@ -27,7 +29,7 @@ of the sweep's two largest shapes (300 x 8000 by 8000 x 784 and 300 x 784 by 784
 measured before and after.
 
 Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/bench_sweep.py [--m 8000] [--hidden 300] [--repeat 3]
-      [--form joint|fenchel_hidden] [--w-iter 10] [--data PATH]
+      [--form joint|fenchel_hidden] [--w-iter 10] [--xstep cyclic|auto|joint] [--data PATH]
 """
 import argparse
 import os
@@ -78,7 +80,7 @@ def settings(form):
             "ReLU Fenchel-Young form, simplex output, cross-entropy, lambda 1, rho 8")
 
 
-def time_fit(X, Y, hidden, form, repeat, w_iter):
+def time_fit(X, Y, hidden, form, repeat, w_iter, xstep):
     kw, _ = settings(form)
     net = cvxlift.LiftedNetwork([784, hidden, 10], "relu", loss="cross_entropy", random_state=0, **kw)
     marks = []
@@ -87,7 +89,7 @@ def time_fit(X, Y, hidden, form, repeat, w_iter):
             marks.append((time.perf_counter(), counter.flops))
 
         marks.append((time.perf_counter(), counter.flops))
-        net.fit(X, Y, solver="fast", max_iter=1 + repeat, tol=0, callback=callback,
+        net.fit(X, Y, solver="fast", max_iter=1 + repeat, tol=0, callback=callback, xstep=xstep,
                 fast_options={"w_step": {"max_iter": w_iter}})
     # the blocks' reports of the last sweep (fit keeps the last one of each block)
     info = {k: v for k, v in net.block_info_.items() if hasattr(v, "seconds")}
@@ -118,6 +120,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--form", choices=("joint", "fenchel_hidden"), default="joint")
     ap.add_argument("--w-iter", type=int, default=10, help="cap of an iterative W-step (Fenchel-Young form)")
+    ap.add_argument("--xstep", choices=("cyclic", "auto", "joint"), default="cyclic",
+                    help="fit's X-step schedule (cyclic: hidden X-steps then the output step, as the driver)")
     ap.add_argument("--data", default=DATA)
     args = ap.parse_args(argv)
     X, Y = load(args.data, args.m)
@@ -130,7 +134,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     shapes = [(args.hidden, m, 784), (args.hidden, 784, m)]
     before = gemm_rate(shapes, args.repeat, rng)
-    results = {"fit": time_fit(X, Y, args.hidden, args.form, args.repeat, args.w_iter),
+    results = {"fit": time_fit(X, Y, args.hidden, args.form, args.repeat, args.w_iter, args.xstep),
                "cached": time_cached(X, Y, args.hidden, args.form, args.repeat, args.w_iter)}
     after = gemm_rate(shapes, args.repeat, rng)
     gemm = statistics.median(before + after)
