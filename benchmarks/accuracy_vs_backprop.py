@@ -41,9 +41,10 @@ from _bcd import LiftedBCD, run  # noqa: E402
 DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "mnist10k.npz")
 
 
-def _per_layer(hidden, output):
-    """``rho`` (or ``lam``) per layer: ``hidden`` for every hidden layer, ``output`` for the output layer."""
-    return lambda arch: [hidden] * len(arch) + [output]
+def _per_layer(hidden, output, deeper=None):
+    """``rho`` (or ``lam``) per layer: ``hidden`` for the first hidden layer, ``deeper`` (default
+    ``hidden``) for the later hidden layers, ``output`` for the output layer."""
+    return lambda arch: [hidden] + [hidden if deeper is None else deeper] * (len(arch) - 1) + [output]
 
 
 #: name -> (kind, network keyword arguments, fit / driver keyword arguments, prediction rules, note).
@@ -60,10 +61,10 @@ VARIANTS = {
     "per-layer rho": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5), form="fenchel_hidden"),
                       dict(sweeps=16, w_iter=3), ("forward",),
                       "rho 4 on the hidden layers, 0.5 on the output layer, 3 pncg iterations, 16 sweeps"),
-    "per-layer rho + inertia": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5), form="fenchel_hidden"),
+    "per-layer rho + inertia": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5, deeper=2.0), form="fenchel_hidden"),
                                 dict(sweeps=32, w_iter=3, extrapolate=0.8), ("forward",),
-                                "as above, weights extrapolated by 0.8 x their last change after each "
-                                "sweep's W-steps, 32 sweeps"),
+                                "as above (rho 2 on later hidden layers), weights extrapolated by 0.8 x "
+                                "their last change after each sweep's W-steps, 32 sweeps"),
 }
 
 
