@@ -169,7 +169,8 @@ def main(argv=None):
         torch = None
     lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}; "
              f"load average at start {os.getloadavg()[0]:.1f}.",
-             f"Command: `python benchmarks/accuracy_vs_backprop.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+             "Command: `python benchmarks/accuracy_vs_backprop.py "
+             f"{' '.join(argv if argv is not None else sys.argv[1:])}`",
              ""]
     for arch_s in args.arch:
         arch = [int(a) for a in arch_s.split("-")]
@@ -186,8 +187,9 @@ def main(argv=None):
                 target = float(np.mean(accs))
             walls = [r["time"][-1] for r in runs]
             tts = [first_time(list(zip(r["time"][1:], r["test_accuracy"][1:])), target) for r in runs]
-            row = (f"| SGD, batch {batch}, lr {lr} (validation: {', '.join(f'{k}: {v:.3f}' for k, v in scores.items())})"
-                   f" | {fmt_ms(accs)} | {np.mean(walls):.1f} s | {fmt_t(tts)} | 17 epochs, weight decay 2e-3 |")
+            val = ", ".join(f"{k}: {v:.3f}" for k, v in scores.items())
+            row = (f"| SGD, batch {batch}, lr {lr} (validation: {val}) | {fmt_ms(accs)} | {np.mean(walls):.1f} s | "
+                   f"{fmt_t(tts)} | 17 epochs, weight decay 2e-3 |")
             rows.append(row)
             print(row, flush=True)
         for variant in args.variants:

@@ -83,8 +83,8 @@ def main(argv=None):
         if atom != "relu" and args.old_sweeps:
             dt, obj, _ = fit_time(atom, X, Y, args.hidden, args.old_sweeps, x_method="fista")
             per = dt / args.old_sweeps
-            print(f"| {atom} | fista (before) | {args.old_sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | {per / base:.2f}x | "
-                  f"{obj:.6g} | |", flush=True)
+            print(f"| {atom} | fista (before) | {args.old_sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | "
+                  f"{per / base:.2f}x | {obj:.6g} | |", flush=True)
     print()
     print("| atom | prox, Newton | prox, bisection | ratio | max difference |")
     print("|---|---|---|---|---|")
