@@ -180,18 +180,23 @@ class WStepCache:
         """Record :math:`U = WA + b\\mathbf 1^T` of the solution ``(W, b)`` just returned."""
         self._u = (W, b, U)
 
-    def preactivation(self, W, b):
+    def preactivation(self, W, b, A=None):
         """:math:`WA + b\\mathbf 1^T` for the bound input if ``(W, b)`` are the very arrays the
         last ``w_step`` returned (identity, not equality), else ``None``.
 
         Parameters
         ----------
         W : (q, p) array, b : (q,) array
+        A : (p, m) array, optional
+            When given, the product is returned only if ``A`` is the very input the cache is
+            bound to (a layer whose input state was replaced since gets ``None``).
 
         Returns
         -------
         (q, m) array or None
         """
+        if A is not None and A is not self._src:
+            return None
         if self._u is not None and self._u[0] is W and self._u[1] is b:
             return self._u[2]
         return None
