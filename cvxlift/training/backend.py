@@ -71,6 +71,11 @@ class Backend:
     def begin(self, net):
         """Called once at the start of each fit (resets per-fit warnings)."""
 
+    def cached_preactivation(self, l, W, b, A):
+        """:math:`WA + b\\mathbf 1^T` when the backend formed it already (e.g. inside the W-step of
+        layer ``l`` that had input ``A`` and returned ``W``, ``b``), else ``None``."""
+        return None
+
     def w_step(self, net, l, A, Z):
         """``(W, b, info)``: the W-step of layer ``l`` with input ``A`` and target state ``Z``."""
         raise NotImplementedError
