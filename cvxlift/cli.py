@@ -18,6 +18,7 @@ arrays), reported as one line ``cvxlift <command>: error: ...`` on standard erro
 import argparse
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -680,7 +681,9 @@ _PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 def _add_plot_arguments(parser):
-    parser.add_argument("name", metavar="NAME", help="a registered atom (see cvxlift.available())")
+    parser.add_argument("name", metavar="NAME",
+                        help="a registered atom (see cvxlift.available()), or a user's atom as PATH.py:NAME or "
+                             "module:NAME (as for cvxlift verify)")
     parser.add_argument("--form", choices=FORMS, default=None,
                         help="divergence form (default: the atom's default form)")
     parser.add_argument("--range", type=_positive_float, default=None, metavar="R", dest="u_range",
@@ -688,15 +691,31 @@ def _add_plot_arguments(parser):
     parser.add_argument("--u", type=float, nargs="+", default=None, metavar="S",
                         help="line parameters of the sample inputs whose D(u, .) is drawn (default: four)")
     parser.add_argument("--out", default=None, metavar="FILE",
-                        help="where to write the figure (.png, .svg or .pdf; default: NAME-divergence.png)")
+                        help="where to write the figure (.png, .svg or .pdf; default: NAME-divergence.png, NAME "
+                             "the atom's name)")
+
+
+def _plot_atom(spec):
+    """The atom ``cvxlift plot`` draws: a registered name, ``PATH.py:NAME`` or ``module:NAME``
+    (the loader of ``cvxlift verify``), and the stem of its default figure name."""
+    if ":" not in spec and not spec.endswith(".py"):
+        atom = _check_activation(spec)      # a registered name: the error lists the known ones
+        return atom, spec
+    atom = load_atom(spec)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(getattr(atom, "name", "") or spec.rpartition(":")[2])).strip("._")
+    return atom, stem or "atom"
 
 
 def run_plot(args):
-    """``cvxlift plot NAME``: draw D(u, .) for a few u and the argmin over the line against forward."""
+    """``cvxlift plot NAME``: draw D(u, .) for a few u and the argmin over the line against forward.
+
+    ``NAME`` is a registered atom, or a user's atom as ``PATH.py:NAME`` or ``module:NAME``
+    (:func:`cvxlift.verify.load_atom`, as for ``cvxlift verify``).
+    """
     from .plotting import matplotlib_available, plot_divergence
 
-    atom = _check_activation(args.name)
-    out = args.out if args.out is not None else f"{args.name}-divergence.png"
+    atom, stem = _plot_atom(args.name)
+    out = args.out if args.out is not None else f"{stem}-divergence.png"
     ext = os.path.splitext(out)[1].lower().lstrip(".")
     if ext not in _PLOT_FORMATS:
         raise CommandError(f"--out {out}: unknown figure format {ext or '(none)'!r}; use a name ending in "

@@ -164,3 +164,64 @@ def test_cli_plot_never_writes_through_a_symlink(tmp_path, capsys):
     assert cli.main(["plot", "relu", "--out", str(link)]) == 2
     assert "symbolic link" in capsys.readouterr().err
     assert not target.exists()
+
+
+_USER_ATOMS = '''
+import cvxpy as cp
+import numpy as np
+from cvxpy.transforms import indicator
+
+import cvxlift
+
+
+def _clip2(name, forward):
+    return cvxlift.declare_divergence(
+        name, forward=forward,
+        phi=lambda z: 0.25 * cp.sum_squares(z) + indicator([z >= 0, z <= 1]),
+        phi_star=lambda u: cp.sum(cp.huber(cp.pos(u), 0.5)),
+        domain=(0.0, 1.0), lipschitz=2.0, kinks=(0.0, 0.5))
+
+
+def clip2():
+    return _clip2("clip2", lambda U: np.clip(2.0 * U, 0.0, 1.0))
+
+
+wrong = _clip2("clip2 wrong", lambda U: np.clip(U, 0.0, 1.0))   # claims clip(u, 0, 1)
+'''
+
+
+def _gap(text):
+    import re
+
+    return float(re.search(r"largest scaled gap .*?: ([0-9.e+-]+) \(solver", text).group(1))
+
+
+def test_cli_plot_draws_a_users_atom(tmp_path, capsys, monkeypatch):
+    """``cvxlift plot`` loads a user's atom as ``cvxlift verify`` does (PATH.py:NAME, module:NAME),
+    draws it (the default figure name is the atom's) and reports its own CVXPY argmin: right for
+    the declared ``clip(2u, 0, 1)``, far from a wrong claim."""
+    (tmp_path / "my_atoms.py").write_text(_USER_ATOMS)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["plot", "my_atoms.py:clip2", "--u", "0.25", "--range", "2"]) == 0
+    text = capsys.readouterr().out
+    assert (tmp_path / "clip2-divergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "declare_divergence('clip2'), form='fenchel'" in text and _gap(text) < 1e-3
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli.main(["plot", "my_atoms:wrong", "--u", "0.25", "--range", "2", "--out", "w.svg"]) == 0
+    text = capsys.readouterr().out
+    assert (tmp_path / "w.svg").is_file() and _gap(text) > 0.1
+    assert not (tmp_path / "clip2_wrong-divergence.png").exists()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("my_atoms.py:nope", "has no attribute 'nope'; atoms there: wrong"),
+    ("missing.py:clip2", "no such file 'missing.py'"),
+    ("my_atoms.py", "name the atom in the file as PATH.py:NAME"),
+])
+def test_cli_plot_users_atom_errors_are_one_line(spec, message, tmp_path, capsys, monkeypatch):
+    (tmp_path / "my_atoms.py").write_text(_USER_ATOMS)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["plot", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("cvxlift plot: error: ") and message in err
+    assert sorted(os.listdir(tmp_path)) in (["my_atoms.py"], ["__pycache__", "my_atoms.py"])

@@ -42,12 +42,10 @@ import numpy as np
 from ._common import colnorm, fista, mm, spd_factor
 from .numeric_prox import fd_derivative
 from .registry import register
-from .xstep import DUAL_MAX_Q
+from .xstep import DUAL_MAX_Q, dual_newton_core
 
 #: Certificate floor of the X-step through a values-only prox.
 NUMERIC_TOL = 1e-6
-#: Armijo parameter and step halvings of ``tilt_newton``'s line search.
-ARMIJO, MAX_HALVINGS = 1e-4, 40
 #: ``tilt_newton`` iterates a column until its gap is ``TIGHTEN * tol`` (or until its line search
 #: stalls with the gap below ``tol``): the gap bounds the objective error, the states' error only
 #: by its square root, and one more Newton step costs little.
@@ -56,10 +54,6 @@ TIGHTEN = 1e-4
 BALANCE_RATIO, BALANCE_EVERY, MAX_CHANGES = 10.0, 5, 10**6
 #: ADMM over-relaxation parameter (1: plain ADMM; 1.5-1.8 is usually faster).
 RELAX = 1.6
-
-
-def _colsum_sq(A):
-    return np.einsum("ij,ij->j", A, A)
 
 
 # ---------------------------------------------------------------------------- X-step: tilt Newton
@@ -73,88 +67,21 @@ def _tilt_ok(prev, next, q=None):
           f"(u_quadratic not None), and a next layer of at most DUAL_MAX_Q = {DUAL_MAX_Q} rows",
           before="fista")
 def _tilt_newton(pb, Z0, tol, max_iter):
-    q, p = pb.W.shape
+    # the dual Newton iteration of x_step/dual_newton with z(y) = forward(u - W^T y / (kappa lam_prev)),
+    # the atom's exact values and a central-difference derivative of forward
     d = pb.d_prev
     lam_p = pb.lam_prev
-    s = 1.0 / (pb.prev.coupling * lam_p)
-    B = pb.lam_next * pb.next.u_quadratic
-    W = pb.W
-    f = d.forward
     lip = getattr(d, "lipschitz", None)
-    U = pb.U0
-    C = pb.Znext - pb.b[:, None]
-    m = U.shape[1]
-    WW = (W[:, None, :] * W[None, :, :]).reshape(q * q, p)
-    eye = np.eye(q) / (2.0 * B)
-    Z0 = f(U) if Z0 is None else Z0
-    Y = (2.0 * B) * (mm(W, Z0) - C)
 
-    def evaluate(Uc, Cc, Yc):
-        V = Uc - s * mm(W.T, Yc)
-        Z = f(V)
-        R = mm(W, Z) - Cc
-        dz = lam_p * np.asarray(d.divergence_value(Uc, Z, pb.f_prev), dtype=float)
-        h = dz + np.einsum("ij,ij->j", Yc, R) - _colsum_sq(Yc) / (4.0 * B)
-        return V, Z, R, dz, h
+    def value(U, Z, cols):
+        return lam_p * np.asarray(d.divergence_value(U, Z, pb.f_prev), dtype=float)
 
-    Zout = np.empty((p, m))
-    cert = np.full(m, np.inf)
-    idx = np.arange(m)
-    Uc, Cc = U, C
-    V, Z, R, dz, h = evaluate(Uc, Cc, Y)
-    stalled = np.zeros(m, dtype=bool)
-    tight = max(tol * TIGHTEN, 64.0 * np.finfo(float).eps)
-    it = 0
-    while True:
-        P = dz + B * _colsum_sq(R)
-        with np.errstate(invalid="ignore"):
-            gap = np.where(np.isfinite(P) & np.isfinite(h), np.maximum(P - h, 0.0) / (1.0 + np.abs(P)), np.inf)
-        done = (gap <= tight) | ((gap <= tol) & stalled)
-        if done.all() or done.sum() >= max(1, idx.size // 10):
-            Zout[:, idx[done]] = Z[:, done]
-            cert[idx[done]] = gap[done]
-            keep = ~done
-            idx = idx[keep]
-            if not idx.size:
-                break
-            Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
-                                         R[:, keep], dz[keep], h[keep])
-            gap, done, stalled = gap[keep], done[keep], stalled[keep]
-        if it >= max_iter:
-            Zout[:, idx] = Z
-            cert[idx] = gap
-            break
-        it += 1
-        F = R - Y / (2.0 * B)
-        delta = fd_derivative(f, V, lip)
-        H = mm(WW, delta).T.reshape(-1, q, q) * s + eye
-        step = np.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
-        slope = np.einsum("ij,ij->j", F, step)
-        step[:, done] = 0.0
-        Yt = Y + step
-        Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt)
-        ok = (ht >= h + ARMIJO * slope) | done
-        if ok.all():
-            Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
-            continue
-        Y[:, ok], V[:, ok], Z[:, ok], R[:, ok] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Rt[:, ok]
-        dz[ok], h[ok] = dzt[ok], ht[ok]
-        todo = np.flatnonzero(~ok)
-        t = np.full(idx.size, 0.5)
-        for _ in range(MAX_HALVINGS):
-            Yt = Y[:, todo] + t[todo] * step[:, todo]
-            Vt, Zt, Rt, dzt, ht = evaluate(Uc[:, todo], Cc[:, todo], Yt)
-            acc = ht >= h[todo] + ARMIJO * t[todo] * slope[todo]
-            sel = todo[acc]
-            Y[:, sel], V[:, sel], Z[:, sel], R[:, sel] = Yt[:, acc], Vt[:, acc], Zt[:, acc], Rt[:, acc]
-            dz[sel], h[sel] = dzt[acc], ht[acc]
-            todo = todo[~acc]
-            if not todo.size:
-                break
-            t[todo] *= 0.5
-        stalled[todo] = True      # no step found: at the dual optimum to rounding
-    c = float(np.max(cert, initial=0.0))
-    return Zout, it, c, bool(c <= tol)
+    def curvature(V, Z, out=None):
+        return fd_derivative(d.forward, V, lip)
+
+    Z, it, c, _ = dual_newton_core(pb, Z0, max(tol * TIGHTEN, 64.0 * np.finfo(float).eps), max_iter,
+                                   1.0 / (pb.prev.coupling * lam_p), d.forward, value, curvature, stall_tol=tol)
+    return Z, it, c, bool(c <= tol)
 
 
 # ---------------------------------------------------------------------------- X-step: FISTA, numeric prox

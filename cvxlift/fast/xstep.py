@@ -217,7 +217,7 @@ def _dual_newton(pb, Z0, tol, max_iter):
             out = np.empty(Z.shape)
         return np.equal(Z, V, out=out, casting="unsafe")
 
-    return _dual_newton_core(pb, Z0, tol, max_iter, 1.0 / (2.0 * a), proj, value,
+    return dual_newton_core(pb, Z0, tol, max_iter, 1.0 / (2.0 * a), proj, value,
                              None if pb.prev.domain == "real" else curvature)
 
 
@@ -277,7 +277,7 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
     # the gap is driven FENCHEL_GAP_FACTOR below tol: with a difference-quotient Hessian the last
     # steps converge superlinearly, not quadratically, and a gap of tol (1 + |P|) alone leaves an
     # iterate error of sqrt(tol); one more iteration or two put it at rounding level
-    Z, it, c, _ = _dual_newton_core(pb, Z0, tol * FENCHEL_GAP_FACTOR, max_iter, 1.0 / lam_p, forward, value,
+    Z, it, c, _ = dual_newton_core(pb, Z0, tol * FENCHEL_GAP_FACTOR, max_iter, 1.0 / lam_p, forward, value,
                                     curvature if elementwise else None, const_curvature=L)
     return Z, it, c, bool(c <= tol)
 
@@ -286,13 +286,16 @@ def colsum_sq2(A, B):
     return np.einsum("ij,ij->j", A, B)
 
 
-def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_curvature=1.0):
-    r"""The dual Newton iteration shared by ``dual_newton`` and ``dual_newton_fenchel``.
+def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_curvature=1.0, stall_tol=None):
+    r"""The dual Newton iteration shared by ``dual_newton``, ``dual_newton_fenchel`` and
+    ``tilt_newton`` (:mod:`cvxlift.fast.generic`).
 
     ``z(y) = zmap(u - s W^T y)``; ``value(U, Z, cols)`` is :math:`\lambda_{prev} D_{prev}(u, z)`
     per column (up to a per-column constant) for the columns ``cols`` of the block (``None``:
     all); ``curvature(V, Z)`` the diagonal of the Jacobian of ``zmap`` at ``V`` (``p x m``), or
-    ``None`` for the constant ``const_curvature`` (a full domain, or a bound).
+    ``None`` for the constant ``const_curvature`` (a full domain, or a bound). A column stops at
+    a relative duality gap ``tol``, or (``stall_tol`` given) at ``stall_tol`` once its line search
+    found no ascent step (the dual optimum to rounding).
     """
     q, p = pb.W.shape
     B = pb.lam_next * pb.next.u_quadratic
@@ -324,12 +327,15 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
     V, Z, R, dz, h = evaluate(Uc, Cc, Y, None)
     spare = np.empty_like(V)      # the trial's V buffer
     dbuf = None                   # the curvature buffer
+    stalled = np.zeros(m, dtype=bool)
     it = 0
     while True:
         P = dz + B * colsum_sq(R)
         with np.errstate(invalid="ignore"):
             gap = np.where(np.isfinite(P) & np.isfinite(h), np.maximum(P - h, 0.0) / (1.0 + np.abs(P)), np.inf)
         done = gap <= tol
+        if stall_tol is not None:
+            done |= stalled & (gap <= stall_tol)
         # converged columns leave the active set (a gather of every array): when all, or at
         # least a tenth of them, are done; until then they ride along, frozen in Zout
         if done.all() and idx.size == m:    # every column at once: no gathers
@@ -344,7 +350,7 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
                 break
             Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
                                          R[:, keep], dz[keep], h[keep])
-            gap, done = gap[keep], done[keep]
+            gap, done, stalled = gap[keep], done[keep], stalled[keep]
             spare, dbuf = np.empty_like(V), None
         if it >= max_iter or done.all():
             Zout[:, idx] = Z
@@ -390,6 +396,7 @@ def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cu
                 break
             t[todo] *= 0.5
         # a column whose line search failed is at the dual optimum to rounding: the gap test decides
+        stalled[todo] = True
     c = float(np.max(cert, initial=0.0))
     return Zout, it, c, bool(c <= tol)
 
