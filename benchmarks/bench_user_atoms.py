@@ -25,7 +25,8 @@ the exact numpy divergences (negative: the fast solution is better).
 Run (one BLAS thread, as every benchmark here):
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_user_atoms.py
 Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --block-m 1000 --repeat 3 --timeout 300 --skip-train --skip-blocks
---rejected (also train ``omega``, which verify rejects) --only NAME [NAME ...]
+--rejected (also train ``omega``, which verify rejects) --only NAME [NAME ...] --selected-only (blocks: no
+"admm, not selected" rows) --kinds w x (blocks: W- and/or X-steps)
 """
 import argparse
 import os
@@ -126,7 +127,7 @@ def pinned(value):
     return v, [v == value]
 
 
-def block_cases(name, form, m, rng, X0):
+def block_cases(name, form, m, rng, X0, alternatives=True):
     """(label, run_fast, result getter, CVXPY builder, CVXPY getter, objective, problem class)."""
     d = atom(name)
     certified(d)
@@ -162,7 +163,7 @@ def block_cases(name, form, m, rng, X0):
                 lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho), d.problem_class(form),
                 d.has_dsl(form)))
     props = fast.atom_props(d, form)
-    if fast.select("w_step", atom=props).name != "admm" and props.u_prox in ("exact", "numeric"):
+    if alternatives and fast.select("w_step", atom=props).name != "admm" and props.u_prox in ("exact", "numeric"):
         # the other W-step that applies (a nonsmooth-capable one), for comparison
         (cand,) = [c for c in fast.candidates("w_step") if c.name == "admm"]
 
@@ -208,6 +209,9 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-blocks", action="store_true")
+    ap.add_argument("--selected-only", action="store_true",
+                    help="blocks: only the selected solvers (no 'admm, not selected' rows)")
+    ap.add_argument("--kinds", nargs="+", choices=("w", "x"), default=["w", "x"], help="blocks: W- and/or X-steps")
     ap.add_argument("--only", nargs="*", default=[], help="run only the atoms whose name contains one of these")
     ap.add_argument("--rejected", action="store_true", help="also train the atoms verify rejects (no blocks)")
     args = ap.parse_args(argv)
@@ -245,7 +249,10 @@ def main(argv=None):
         for name, form in cases:
             if name == "relu" or (name, form) in REJECTED:
                 continue
-            for label, run_fast, get, build, get_cvx, objective, pclass, dsl in block_cases(name, form, m, rng, X0):
+            for label, run_fast, get, build, get_cvx, objective, pclass, dsl in block_cases(
+                    name, form, m, rng, X0, alternatives=not args.selected_only):
+                if label[0].lower() not in args.kinds:
+                    continue
                 tf, res = timed(run_fast, args.repeat)
                 info = res[-1]
                 F_fast = objective(get(res))
