@@ -26,7 +26,7 @@ from typing import Callable
 from . import __version__, cvxsolve
 from .divergences import available, get_divergence
 from .divergences.base import FORMS
-from .exceptions import CommandError, CvxliftError, SolverError, UnknownAtomError, ValidationError
+from .exceptions import CommandError, SolverError, UnknownAtomError, ValidationError
 from .validation import available_memory
 from .verify import load_atom, verify
 
@@ -101,19 +101,7 @@ def run_verify(args):
     installed or cannot take an atom's problems) -- one line on stderr, never a traceback.
     """
     prog = "cvxlift verify"
-    try:
-        return _run_verify(args, prog)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except (CvxliftError, ValueError, OSError) as exc:
-        return _error(prog, " ".join(str(exc).split()))
-    except Exception as exc:  # pragma: no cover - a bug, reported in one line
-        if os.environ.get("CVXLIFT_DEBUG"):
-            raise
-        print(f"{prog}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
-              "(set CVXLIFT_DEBUG=1 for the traceback)", file=sys.stderr)
-        return EXIT_FAILED
+    return _guarded(prog, lambda a: _run_verify(a, prog))(args)
 
 
 def _run_verify(args, prog):

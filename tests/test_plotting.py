@@ -6,6 +6,7 @@ differs where a declared claim is wrong, and the minimiser markers sit at the mi
 their curves.
 """
 import os
+import sys
 
 import cvxpy as cp
 import numpy as np
@@ -200,28 +201,31 @@ def test_cli_plot_draws_a_users_atom(tmp_path, capsys, monkeypatch):
     """``cvxlift plot`` loads a user's atom as ``cvxlift verify`` does (PATH.py:NAME, module:NAME),
     draws it (the default figure name is the atom's) and reports its own CVXPY argmin: right for
     the declared ``clip(2u, 0, 1)``, far from a wrong claim."""
-    (tmp_path / "my_atoms.py").write_text(_USER_ATOMS)
+    (tmp_path / "plot_user_atoms.py").write_text(_USER_ATOMS)
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["plot", "my_atoms.py:clip2", "--u", "0.25", "--range", "2"]) == 0
+    assert cli.main(["plot", "plot_user_atoms.py:clip2", "--u", "0.25", "--range", "2"]) == 0
     text = capsys.readouterr().out
     assert (tmp_path / "clip2-divergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "declare_divergence('clip2'), form='fenchel'" in text and _gap(text) < 1e-3
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert cli.main(["plot", "my_atoms:wrong", "--u", "0.25", "--range", "2", "--out", "w.svg"]) == 0
+    try:
+        assert cli.main(["plot", "plot_user_atoms:wrong", "--u", "0.25", "--range", "2", "--out", "w.svg"]) == 0
+    finally:
+        sys.modules.pop("plot_user_atoms", None)
     text = capsys.readouterr().out
     assert (tmp_path / "w.svg").is_file() and _gap(text) > 0.1
     assert not (tmp_path / "clip2_wrong-divergence.png").exists()
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("my_atoms.py:nope", "has no attribute 'nope'; atoms there: wrong"),
+    ("plot_user_atoms.py:nope", "has no attribute 'nope'; atoms there: wrong"),
     ("missing.py:clip2", "no such file 'missing.py'"),
-    ("my_atoms.py", "name the atom in the file as PATH.py:NAME"),
+    ("plot_user_atoms.py", "name the atom in the file as PATH.py:NAME"),
 ])
 def test_cli_plot_users_atom_errors_are_one_line(spec, message, tmp_path, capsys, monkeypatch):
-    (tmp_path / "my_atoms.py").write_text(_USER_ATOMS)
+    (tmp_path / "plot_user_atoms.py").write_text(_USER_ATOMS)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["plot", spec]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("cvxlift plot: error: ") and message in err
-    assert sorted(os.listdir(tmp_path)) in (["my_atoms.py"], ["__pycache__", "my_atoms.py"])
+    assert sorted(os.listdir(tmp_path)) in (["plot_user_atoms.py"], ["__pycache__", "plot_user_atoms.py"])
