@@ -165,12 +165,8 @@ def block_cases(name, form, m, rng, X0, alternatives=True):
     props = fast.atom_props(d, form)
     if alternatives and fast.select("w_step", atom=props).name != "admm" and props.u_prox in ("exact", "numeric"):
         # the other W-step that applies (a nonsmooth-capable one), for comparison
-        (cand,) = [c for c in fast.candidates("w_step") if c.name == "admm"]
-
         def run_admm():
-            t0 = time.perf_counter()
-            W, b, it, cert, conv = cand.solver(X1, Z2, d, form, lam, rho, props, None, None, 1e-9, 2000)
-            return W, b, fast.BlockResult(it, cert, conv, time.perf_counter() - t0, float("nan"), cand.label)
+            return fast.w_step(X1, Z2, d, form, lam, rho, method="admm", tol=1e-9, max_iter=2000, evaluate=False)
 
         out.append((f"W-step p=300 q=300 {name} {form} (admm, not selected)", run_admm, lambda r: (r[0], r[1]),
                     None, None, lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho), None,

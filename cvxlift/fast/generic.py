@@ -29,7 +29,8 @@ quadratic in ``u``, a next layer of at most ``DUAL_MAX_Q`` rows)
 ``w_step/admm`` (``D`` with a u-prox: nonsmooth in ``u`` allowed)
     ADMM on the split :math:`U = WA_c + c\mathbf 1^T`: the (W, c)-part is a ridge solve with one
     Cholesky factor of :math:`\sigma A_cA_c^T + 2\rho I` (refactored only when residual balancing
-    changes :math:`\sigma`; the Gram matrix, the factor and the dual are remembered for the next
+    changes :math:`\sigma`; the Gram matrix and the factor come from the layer's
+    :class:`~cvxlift.fast.WStepCache`, which also keeps the penalty and the dual for the next
     W-step with the same input -- the first layer's, every sweep), the U-part the atom's elementwise
     u-prox
     :math:`\arg\min_U \lambda D(U, Z) + \tfrac\sigma2\|U - V\|^2`. Two products of the size of
@@ -39,9 +40,10 @@ quadratic in ``u``, a next layer of at most ``DUAL_MAX_Q`` rows)
 """
 import numpy as np
 
-from ._common import colnorm, fista, mm, spd_factor
+from ._common import colnorm, fista, mm
 from .numeric_prox import fd_derivative
 from .registry import register
+from .wstep import uses_cache
 from .xstep import DUAL_MAX_Q, dual_newton_core
 
 #: Certificate floor of the X-step through a values-only prox.
@@ -178,45 +180,20 @@ def _w_objective(A, Z, W, b, d, form, lam, rho):
         return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
 
 
-class _AdmmMemory:
-    """What one W-step leaves for the next with the same input ``A`` (the first layer's input
-    is the same in every sweep): the Gram matrix, the penalty and its Cholesky factor (the
-    "cached ridge factor"), and the scaled dual ``Y`` -- a warm start only: ADMM converges from
-    any ``Y``, so a memory that belongs to another problem costs speed, never correctness. The
-    input is compared entry by entry with a stored copy before the Gram matrix is reused."""
-
-    SIZE = 2
-
-    def __init__(self):
-        self.entries = []
-
-    def find(self, A):
-        for e in self.entries:
-            if e["A"].shape == A.shape and (e["A"] is A or np.array_equal(e["A"], A)):
-                return e
-        return None
-
-    def store(self, A, **values):
-        e = self.find(A)
-        if e is None:
-            e = {"A": np.array(A, copy=True)}
-            self.entries = ([e] + self.entries)[: self.SIZE]
-        e.update(values)
-
-
-_MEMORY = _AdmmMemory()
-
-
 @register("w_step", "admm", lambda atom: atom.u_prox in ("exact", "numeric"),
           "a u-prox (u_prox 'exact' or 'numeric': an elementwise atom, or a certified numpy prox_u); "
           "D may be nonsmooth in u")
-def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
+@uses_cache
+def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer):
+    # layer: the WStepCache bound to A (its Gram matrix, the factors of G + sI, and ADMM's
+    # penalty and dual from the last W-step with this input: a warm start only, since ADMM
+    # converges from any dual)
     p, m = A.shape
     q = d.in_dim(Z.shape[0]) if W0 is None else W0.shape[0]
-    abar = A.mean(axis=1)
+    abar = layer.abar
     Ac = A - abar[:, None]
-    mem = _MEMORY.find(A)
-    G = mem["G"] if mem is not None else mm(Ac, Ac.T)
+    mem = layer.state.get("admm")
+    G = layer.gram
     W = np.zeros((q, p)) if W0 is None else W0.copy()
     b = np.zeros(q) if b0 is None else b0.copy()
     best = (_w_objective(A, Z, W, b, d, form, lam, rho), W.copy(), b.copy())
@@ -225,15 +202,15 @@ def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     T = mm(U, Ac.T)                        # U Ac^T
 
     def factor(sig):
-        M = sig * G
-        M[np.diag_indices(p)] += 2.0 * rho
-        return spd_factor(M)
+        # (sig G + 2 rho I)^{-1} X = (G + (2 rho / sig) I)^{-1} X / sig: the layer's cached factor
+        inv = layer.factor(2.0 * rho / sig)
+        return lambda X: inv(X) / sig
 
-    if mem is not None and mem.get("Y") is not None and mem["Y"].shape == (q, m):
+    if mem is not None and mem["Y"].shape == (q, m):
         # warm start of the dual and the penalty from the last W-step with this input
         sigma, Y = mem["sigma"], mem["Y"].copy()
         S = mm(Y, Ac.T)
-        solve = mem["solve"] if mem.get("key") == (sigma, rho) else factor(sigma)
+        solve = factor(sigma)
     else:
         S = np.zeros((q, p))                   # Y Ac^T (Y = 0)
         Y = np.zeros((q, m))
@@ -287,7 +264,7 @@ def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     F = _w_objective(A, Z, W, bW, d, form, lam, rho)
     if np.isfinite(F) and F <= best[0]:
         best = (F, W, bW)
-    _MEMORY.store(A, G=G, sigma=sigma, solve=solve, key=(sigma, rho), Y=Y)
+    layer.state["admm"] = {"sigma": sigma, "Y": Y}
     return best[1], best[2], it, cert, bool(cert <= tol_r)
 
 

@@ -91,6 +91,9 @@ class WStepCache:
     ----------
     hits, misses : int
         Calls that found / did not find the input's Gram matrix in the cache.
+    state : dict
+        What a solver keeps for its next call with the same input, by solver name (``admm``:
+        its penalty and scaled dual, a warm start); emptied with the rest when the input changes.
     """
 
     def __init__(self):
@@ -106,6 +109,7 @@ class WStepCache:
         self._eig = None
         self._factor = (None, None)
         self._u = None
+        self.state = {}
 
     @staticmethod
     def _fingerprint(A_in):
@@ -309,7 +313,7 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, 
     return W, b, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
 
-def _uses_cache(solver):
+def uses_cache(solver):
     """Mark a solver as taking the ``layer`` keyword (a bound :class:`WStepCache`)."""
     solver.uses_cache = True
     return solver
@@ -336,7 +340,7 @@ def _centred_product(G, A, abar):
 
 @register("w_step", "ridge", lambda atom: atom.u_quadratic is not None,
           "D = mu ||u - z||^2 + g(z) in u (z_quadratic with the joint form, or the 'real' domain)")
-@_uses_cache
+@uses_cache
 def _ridge(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     mu = props.u_quadratic
     p, m = A.shape
@@ -450,7 +454,7 @@ def _line_search(phi, g0, t1, c2=LS_C2, max_trials=LS_MAX):
 
 @register("w_step", "pncg", lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
           "D smooth in u (u_lipschitz not None)")
-@_uses_cache
+@uses_cache
 def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     Lu = props.u_lipschitz
     p, m = A.shape
@@ -586,7 +590,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
 
 @register("w_step", "majorize", lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
           "D smooth in u (u_lipschitz not None)")
-@_uses_cache
+@uses_cache
 def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     Lu = props.u_lipschitz
     p, m = A.shape

@@ -137,6 +137,24 @@ def test_admm_is_monotone_from_a_warm_start_with_few_iterations():
         assert info.objective <= F0
 
 
+def test_admm_keeps_its_dual_in_the_layer_cache():
+    """The layer's WStepCache gives ADMM the Gram matrix and its factors and keeps ADMM's penalty
+    and dual for the next W-step with the same input (a warm start: the same answer in fewer
+    iterations); another input starts afresh."""
+    d = cvxlift.LeakyReLU(0.1)
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(6, 60)) + 1.0
+    Z = d.forward(rng.normal(size=(4, 60)))
+    cache = fast.WStepCache()
+    W1, b1, first = fast.w_step(A, Z, d, "joint", 1.0, 0.1, tol=1e-7, max_iter=5000, cache=cache)
+    assert first.solver == "w_step/admm" and first.converged and "admm" in cache.state
+    W2, b2, again = fast.w_step(A, Z, d, "joint", 1.0, 0.1, W0=W1, b0=b1, tol=1e-7, max_iter=5000, cache=cache)
+    assert again.converged and again.iterations < first.iterations and cache.hits == 1
+    assert abs(again.objective - first.objective) <= 1e-6 * abs(first.objective)
+    fast.w_step(A.copy(), Z, d, "joint", 1.0, 0.1, max_iter=1, cache=cache)    # another array: rebound
+    assert cache.misses == 2 and cache.state["admm"]["Y"].shape == Z.shape
+
+
 @pytest.mark.parametrize("name,form", [("steep_hard_sigmoid", "fenchel"), ("omega", "joint"),
                                        ("l1_hard_sigmoid", "joint"), ("sigmoid", "fenchel")])
 def test_derived_and_numeric_prox_match_cvxpy(name, form):
