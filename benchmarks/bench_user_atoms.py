@@ -224,7 +224,10 @@ def main(argv=None):
         print("| atom | form | verify | solver per block | sweep | vs ReLU | CVXPY blocks | monotone | rejected | "
               "objective | test accuracy |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
-        rows = [train(name, form, X, Y, Xt, Yt, args) for name, form in cases]
+        rows = []
+        for name, form in cases:
+            rows.append(train(name, form, X, Y, Xt, Yt, args))
+            print(f"# trained {name} ({form}): sweep {rows[-1]['sweep']:.2f} s", file=sys.stderr, flush=True)
         ref = {r["form"]: r["sweep"] for r in rows if r["atom"] == "relu"}
         for r in rows:
             blocks = ", ".join(f"{k} {v}" for k, v in sorted(r["solvers"].items()))

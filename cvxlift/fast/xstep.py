@@ -277,8 +277,10 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
     # the gap is driven FENCHEL_GAP_FACTOR below tol: with a difference-quotient Hessian the last
     # steps converge superlinearly, not quadratically, and a gap of tol (1 + |P|) alone leaves an
     # iterate error of sqrt(tol); one more iteration or two put it at rounding level
+    # (a column whose line search stalls -- the dual optimum to rounding -- stops at tol: with
+    # lam_prev = 1e6 the gap's rounding floor can sit above tol * FENCHEL_GAP_FACTOR)
     Z, it, c, _ = dual_newton_core(pb, Z0, tol * FENCHEL_GAP_FACTOR, max_iter, 1.0 / lam_p, forward, value,
-                                    curvature if elementwise else None, const_curvature=L)
+                                    curvature if elementwise else None, const_curvature=L, stall_tol=tol)
     return Z, it, c, bool(c <= tol)
 
 
