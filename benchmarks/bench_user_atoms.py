@@ -10,7 +10,8 @@ built-in ReLU in the same form is the reference.
 Part 1, training (``--m``, default 8,000 training digits; test on the 2,000 test digits):
 ``LiftedNetwork([784, 300, 10], atom, loss="cross_entropy", form=[form, "joint"], lam=1, rho)``
 with ``solver="fast"``, ``--sweeps`` sweeps, ``fast_options={"w_step": {"max_iter": --inner}}``
-for every atom alike. ``cvxlift.cvxsolve.solve`` is replaced by a counter during the fit, so
+and the X-step schedule ``--xstep`` (default ``cyclic``: the hidden X-step, then the output
+step) for every atom alike. ``cvxlift.cvxsolve.solve`` is replaced by a counter during the fit, so
 "CVXPY blocks" counts every block that went to CVXPY. Sweep time: median over the sweeps after
 the first (timed between callbacks, everything ``fit`` does included). "monotone": the
 objective history never rises; "rejected": ``len(block_info_["rejected"])``.
@@ -24,7 +25,7 @@ the exact numpy divergences (negative: the fast solution is better).
 
 Run (one BLAS thread, as every benchmark here):
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_user_atoms.py
-Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --block-m 1000 --repeat 3 --timeout 300 --skip-train --skip-blocks
+Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --xstep cyclic --block-m 1000 --repeat 3 --timeout 300 --skip-train --skip-blocks
 --rejected (also train ``omega``, which verify rejects) --only NAME [NAME ...] --selected-only (blocks: no
 "admm, not selected" rows) --kinds w x (blocks: W- and/or X-steps)
 """
@@ -104,7 +105,7 @@ def train(name, form, X, Y, Xt, Yt, args):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            net.fit(X, Y, solver="fast", max_iter=args.sweeps, tol=0, callback=callback,
+            net.fit(X, Y, solver="fast", max_iter=args.sweeps, tol=0, callback=callback, xstep=args.xstep,
                     fast_options={"w_step": {"max_iter": args.inner}})
     finally:
         cvxsolve.solve = real_solve
@@ -200,6 +201,8 @@ def main(argv=None):
     ap.add_argument("--sweeps", type=int, default=6)
     ap.add_argument("--inner", type=int, default=20, help="iterations of an iterative W-step per sweep")
     ap.add_argument("--rho", type=float, default=8.0)
+    ap.add_argument("--xstep", choices=("cyclic", "auto", "joint"), default="cyclic",
+                    help="fit's X-step schedule (cyclic: the hidden X-step, then the output step)")
     ap.add_argument("--block-m", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=300.0)
