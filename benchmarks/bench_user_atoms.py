@@ -25,7 +25,8 @@ the exact numpy divergences (negative: the fast solution is better).
 
 Run (one BLAS thread, as every benchmark here):
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_user_atoms.py
-Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --xstep cyclic --block-m 1000 --repeat 3 --timeout 300 --skip-train --skip-blocks
+Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --xstep cyclic --block-m 1000 --repeat 3 --timeout 300
+--skip-train --skip-blocks
 --rejected (also train ``omega``, which verify rejects) --only NAME [NAME ...] --selected-only (blocks: no
 "admm, not selected" rows) --kinds w x (blocks: W- and/or X-steps)
 """
