@@ -147,6 +147,9 @@ class LiftedNetwork:
     def forward(self, X):
         """All states of the plain forward pass: ``[X_1, ..., X_{L+1}]`` (eq. 2)."""
         self._check_fitted()
+        distributed = _dask_doors(X)
+        if distributed is not None:
+            return distributed.forward(self, X)
         X = check_matrix(X, "X", rows=self.sizes[0])
         states, cur = [], X
         for l, d in enumerate(self.activations_):
@@ -180,6 +183,9 @@ class LiftedNetwork:
                 raise ValidationError("states must be given: the network holds no states for these data")
         if len(states) != self.n_layers:
             raise ValidationError(f"states must hold {self.n_layers} arrays (one per layer), got {len(states)}")
+        distributed = _dask_doors(X)
+        if distributed is not None:
+            return distributed.objective(self, X, Y, states, parts)
         states = [check_matrix(S, f"states[{l}]", shape=(self.sizes[l + 1], X.shape[1]))
                   for l, S in enumerate(states)]
         terms = {"loss": self.loss_.value(Y, states[-1])}
@@ -225,6 +231,9 @@ class LiftedNetwork:
 
     # ------------------------------------------------------------------ training
     def _check_XY(self, X, Y, names=("X", "Y")):
+        distributed = _dask_doors(X, Y)
+        if distributed is not None:
+            return distributed.check_XY(self, X, Y, names)
         X = check_matrix(X, names[0], rows=self.sizes[0])
         Y = check_matrix(Y, names[1], rows=self.sizes[-1])
         if X.shape[1] != Y.shape[1]:
@@ -304,8 +313,10 @@ class LiftedNetwork:
 
         X, Y = self._check_XY(X, Y)
         m = X.shape[1]
-        check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
-                     f"the states and pre-activations of {m} columns", "X")
+        distributed = _dask_doors(X)
+        if distributed is None:
+            check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
+                         f"the states and pre-activations of {m} columns", "X")
         opts = fit_options(solver=solver, max_iter=max_iter, tol=tol, xstep=xstep, callback=callback,
                            warm_start=warm_start, cvxpy_solver=cvxpy_solver, verbose=verbose,
                            lam_growth=lam_growth, lam_max=lam_max, validation_data=validation_data,
@@ -335,7 +346,11 @@ class LiftedNetwork:
             cbs.append(FunctionCallback(opts["callback"]))
         cbs += opts["callbacks"]
         cbs.append(PenaltyContinuation(opts["lam_growth"], opts["lam_max"]))
-        backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
+        if distributed is None:
+            backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
+        else:   # Dask arrays: the fast solvers per column chunk, the W-steps from reductions
+            distributed.check_values(self, X, Y)
+            backend = distributed.make_backend(opts)
         run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs)
         run.fit(self, X, Y, warm_start=opts["warm_start"])
         self.history_, self.history_blocks_, self.block_info_ = run.history, run.history_blocks, run.block_info
@@ -365,6 +380,9 @@ class LiftedNetwork:
         return self._score_output(self.predict(X, rule=rule), Y)
 
     def _score_output(self, P, Y):
+        distributed = _dask_doors(P, Y)
+        if distributed is not None:
+            return distributed.score_output(self.loss_.name, P, Y)
         return score_output(self.loss_.name, P, Y)
 
     def predict(self, X, rule="forward", solver="cvxpy", max_iter=100, tol=1e-9, return_states=False):
@@ -394,7 +412,8 @@ class LiftedNetwork:
         from .training import make_backend
 
         self._check_fitted()
-        X = check_matrix(X, "X", rows=self.sizes[0])
+        distributed = _dask_doors(X)
+        X = check_matrix(X, "X", rows=self.sizes[0]) if distributed is None else distributed.check_X(self, X)
         if rule not in RULES:
             raise ValidationError(f"rule must be one of {RULES}, got {rule!r}")
         if solver not in ("cvxpy", "fast"):
@@ -404,10 +423,23 @@ class LiftedNetwork:
         if rule == "forward":
             states = self.forward(X)
         else:
-            states, info = make_backend(solver).predict(self, X, max_iter=max_iter, tol=tol)
+            backend = make_backend(solver) if distributed is None else distributed.predict_backend(solver)
+            states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
             self.predict_info_ = info
             self.predict_history_ = getattr(info, "history", None)
         return (states[-1], states) if return_states else states[-1]
+
+
+def _dask_doors(*arrays):
+    """:mod:`cvxlift.distributed.doors` when an argument is a Dask collection, else ``None``
+    (Dask is never imported here: see :func:`cvxlift.distributed.is_dask`)."""
+    from .distributed.detect import is_dask
+
+    if not is_dask(*arrays):
+        return None
+    from .distributed import doors
+
+    return doors
 
 
 def _check_random_state(seed):

@@ -68,6 +68,14 @@ class Backend:
     #: Name used by ``fit(solver=...)``.
     name = None
 
+    def make_state(self, net, X, Y):
+        """The iterate of one fit on ``X``, ``Y``: a :class:`~cvxlift.training.state.LiftedState`
+        (a backend over other arrays, e.g. :class:`cvxlift.distributed.DaskBackend`, returns its
+        counterpart)."""
+        from .state import LiftedState
+
+        return LiftedState(net, X, Y)
+
     def begin(self, net):
         """Called once at the start of each fit (resets per-fit warnings)."""
 

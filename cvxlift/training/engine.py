@@ -25,7 +25,6 @@ import numpy as np
 from ..validation import check_positive
 from .backend import Backend
 from .callbacks import Callback
-from .state import LiftedState
 
 __all__ = ["BCD", "SCHEDULES"]
 
@@ -99,7 +98,7 @@ class BCD:
         """
         if self.xstep == "joint" and not net.jointly_convex:
             raise ValueError("xstep='joint' needs every layer in the jointly convex form (form='joint')")
-        self.net, self.state = net, LiftedState(net, X, Y)
+        self.net, self.state = net, self.backend.make_state(net, X, Y)
         self.block_info = {}
         self.backend.begin(net)
         self._initialise(warm_start)
@@ -152,9 +151,9 @@ class BCD:
         fits = (warm_start and states is not None and len(states) == net.n_layers
                 and all(S.shape == (net.sizes[l + 1], X.shape[1]) for l, S in enumerate(states)))
         if not fits:
-            states = net.forward(X)
+            states = self.state.forward()
             last_in = states[-2] if net.n_layers > 1 else X
-            states[-1], _ = self.backend.output_step(net, net.preactivation(net.n_layers - 1, last_in), Y, states[-1])
+            states[-1], _ = self.backend.output_step(net, self.state.pre(net.n_layers - 1, last_in), Y, states[-1])
         net.states_ = list(states)
 
     # ------------------------------------------------------------------ the iterate

@@ -77,6 +77,10 @@ class LiftedState:
         total = float(sum(terms.values()))
         return (total, terms) if parts else total
 
+    def forward(self):
+        """Every state of the forward pass on ``X`` (the engine's initial states)."""
+        return self.net.forward(self.X)
+
     def forward_output(self):
         """The network output of the forward pass on ``X`` (the first product from the cache)."""
         net = self.net
