@@ -58,6 +58,13 @@ _SPARSE = ("csr", "csc", "coo")
 
 
 
+def _dask_input(*arrays):
+    """``True`` when an argument is a Dask collection (see :func:`cvxlift.distributed.is_dask`)."""
+    from .distributed.detect import is_dask
+
+    return is_dask(*arrays)
+
+
 def _numeric_input(X, name="X"):
     """Refuse text input before scikit-learn's validation would parse ``"1.5"`` as a number."""
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):  # sparse: numeric by construction
@@ -430,6 +437,11 @@ class _BaseLiftedMLP(BaseEstimator):
         for cb in extra:
             if not isinstance(cb, Callback):
                 raise ValidationError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
+        if _dask_input(X, y):   # Dask arrays (rows are samples, chunked along rows): trained on the workers
+            from .distributed.estimators import fit_rows
+
+            return fit_rows(self, X, y, p, extra, encode_targets=self._encode_targets,
+                            probabilities=_probabilities, fold_units=_fold_units)
         _numeric_input(X)
         rng = _random_state(self.random_state)
         X, y = self._validate_fit_data(X, y)
@@ -520,6 +532,10 @@ class _BaseLiftedMLP(BaseEstimator):
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):
         check_is_fitted(self, "network_")
+        if _dask_input(X):
+            from .distributed.estimators import output_rows
+
+            return output_rows(self, X)
         _numeric_input(X)
         X = _validated(validate_data, self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
         return self._network_output(self.network_, np.asarray(_dense(X), dtype=np.float64))
@@ -830,11 +846,19 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         is projected onto the simplex.
         """
         out = self._output(X)  # checks that the estimator is fitted
+        if _dask_input(out):
+            from .distributed.estimators import probabilities_rows
+
+            return probabilities_rows(self.network_, out, _probabilities)
         return _probabilities(self.network_, out)
 
     def predict(self, X):
         """Predicted class labels: the class of largest probability (ties: first class)."""
         proba = self.predict_proba(X)
+        if _dask_input(proba):
+            from .distributed.estimators import labels_rows
+
+            return labels_rows(self.classes_, proba)
         return self.classes_[np.argmax(proba, axis=1)]
 
     def _target_state(self):
