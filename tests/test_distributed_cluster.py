@@ -1,0 +1,146 @@
+"""cvxlift.distributed on a LocalCluster of two workers: the same fit as in memory (1e-10) and
+``cvxlift train --scheduler`` joining the cluster (workers in this process: fast), and a worker
+process killed mid-fit (Dask recomputes what was lost: the final objective is the undisturbed
+one)."""
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from cvxlift import LiftedNetwork
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from cvxlift.cli import main  # noqa: E402
+from cvxlift.distributed import DaskBackend, connect  # noqa: E402
+from cvxlift.training import BCD  # noqa: E402
+
+RNG = np.random.default_rng(5)
+X = RNG.normal(size=(8, 240))
+Y = np.tanh(X[:3] - X[3:6])
+
+
+def cols(A):
+    return da.from_array(A, chunks=(A.shape[0], 60))
+
+
+def two_workers(processes):
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=processes,
+                                       dashboard_address=":0", memory_limit="1GiB")
+    return cluster, distributed.Client(cluster)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster, c = two_workers(processes=False)
+    with cluster, c:
+        yield c
+
+
+def test_two_workers_fit_matches_numpy_and_holds_states_on_both(client):
+    kw = dict(random_state=0, lam=1.0, rho=0.1, form="fenchel_hidden")
+    opts = {"w_step": {"max_iter": 10}}
+    a = LiftedNetwork([8, 12, 3], "relu", **kw).fit(X, Y, solver="fast", max_iter=2, tol=0, fast_options=opts)
+    b = LiftedNetwork([8, 12, 3], "relu", **kw).fit(cols(X), cols(Y), solver="fast", max_iter=2, tol=0,
+                                                     fast_options=opts)
+    assert b.history_blocks_ == a.history_blocks_
+    assert np.max(np.abs(np.subtract(b.history_, a.history_))) <= 1e-10 * abs(a.history_[-1])
+    for Wa, Wb in zip(a.weights_, b.weights_):
+        assert np.max(np.abs(Wb - Wa)) <= 1e-10 * np.max(np.abs(Wa))
+    where = client.who_has(b.states_[0])
+    assert len({w for ws in where.values() for w in ws}) == 2     # the states live on both workers
+    assert np.max(np.abs(b.states_[0].compute() - a.states_[0])) <= 1e-10 * np.max(np.abs(a.states_[0]))
+
+
+def test_cli_train_joins_a_running_scheduler(client, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    Xr = rng.normal(size=(200, 5))
+    np.savez(data, X=Xr, y=(Xr[:, 0] > 0).astype(int))
+    out = tmp_path / "m.npz"
+    rc = main(["train", "--data", str(data), "--hidden", "4", "--sweeps", "1", "--scheduler",
+               client.scheduler.address, "--chunk-rows", "50", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and out.exists(), text
+    assert "dask: 2 worker(s), 4 chunks of up to 50 samples; dashboard: http" in text
+    assert "sweep 1: lifted objective" in text
+    # the same model as in memory
+    rc = main(["train", "--data", str(data), "--hidden", "4", "--sweeps", "1", "--out", str(tmp_path / "n.npz")])
+    assert rc == 0
+    import cvxlift
+
+    m1, m2 = cvxlift.load(str(out)), cvxlift.load(str(tmp_path / "n.npz"))
+    assert all(np.max(np.abs(c1 - c2)) <= 1e-10 * np.max(np.abs(c2)) for c1, c2 in zip(m1.coefs_, m2.coefs_))
+
+
+def test_cli_refuses_an_unreachable_scheduler(tmp_path, capsys, monkeypatch):
+    from cvxlift.distributed import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+    data = tmp_path / "d.npz"
+    np.savez(data, X=np.ones((4, 2)), y=np.array([0, 1, 0, 1]))
+    rc = main(["train", "--data", str(data), "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot connect" in err and "Traceback" not in err
+
+
+class KillsAWorker(DaskBackend):
+    """Kills a worker in the second X-step, before the step reads the states it held: with
+    ``pid`` a worker process (SIGKILL), else a worker of this process (closed: its data is lost)."""
+
+    def __init__(self, cluster, processes, **kw):
+        super().__init__(**kw)
+        self.cluster, self.processes = cluster, processes
+        self.x_steps, self.killed = 0, None
+
+    def x_step(self, net, l, U0, Zn, Z0=None):
+        self.x_steps += 1
+        if self.x_steps == 2:
+            client = distributed.Client.current()
+            holders = client.who_has(Zn)
+            self.killed = sorted({w for ws in holders.values() for w in ws})[0]
+            if self.processes:
+                os.kill(client.run(os.getpid)[self.killed], signal.SIGKILL)
+            else:
+                worker = next(w for w in self.cluster.workers.values() if w.address == self.killed)
+                self.cluster.sync(worker.close)
+        return super().x_step(net, l, U0, Zn, Z0)
+
+
+def _killed_mid_fit(processes):
+    kw = dict(random_state=0, lam=1.0, rho=0.1)
+    a = LiftedNetwork([8, 12, 3], "relu", **kw).fit(X, Y, solver="fast", max_iter=2, tol=0)   # undisturbed
+    cluster, client = two_workers(processes=processes)
+    with cluster, client:
+        Xd, Yd = client.persist([cols(X), cols(Y)])
+        backend = KillsAWorker(cluster, processes)
+        b = LiftedNetwork([8, 12, 3], "relu", **kw)
+        run = BCD(backend, max_iter=2, tol=0).fit(b, Xd, Yd)
+        assert backend.killed not in client.scheduler_info()["workers"]
+        state = b.states_[0].compute()
+    assert backend.killed is not None and run.n_iter == 2 and not run.interrupted
+    assert run.history_blocks == a.history_blocks_
+    assert abs(run.history[-1] - a.history_[-1]) <= 1e-10 * abs(a.history_[-1])
+    assert np.max(np.abs(b.weights_[0] - a.weights_[0])) <= 1e-10 * np.max(np.abs(a.weights_[0]))
+    assert np.max(np.abs(state - a.states_[0])) <= 1e-10 * np.max(np.abs(a.states_[0]))
+
+
+def test_a_worker_lost_mid_fit_does_not_lose_the_fit():
+    """Dask recomputes the lost chunks from their lineage: the fit ends as the undisturbed one."""
+    _killed_mid_fit(processes=False)
+
+
+@pytest.mark.slow
+def test_a_worker_process_killed_mid_fit_does_not_lose_the_fit():
+    _killed_mid_fit(processes=True)
+
+
+@pytest.mark.slow
+def test_connect_starts_and_closes_a_local_cluster():
+    with connect(workers=2) as c:
+        assert len(c.scheduler_info()["workers"]) == 2
+        net = LiftedNetwork([8, 12, 3], "relu", random_state=0).fit(cols(X), cols(Y), solver="fast", max_iter=1)
+        assert np.isfinite(net.history_[-1])
+    assert c.status == "closed"
