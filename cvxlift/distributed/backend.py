@@ -28,9 +28,9 @@ from .. import fast
 from ..exceptions import NoFastSolver, ValidationError
 from ..training import Backend
 from . import kernels, wstep
-from .chunks import map_columns
+from .chunks import compute, map_columns, persist
 from .detect import require_dask
-from .state import PREACTIVATIONS, DaskState, persist
+from .state import PREACTIVATIONS, DaskState
 
 __all__ = ["DaskBackend", "DaskBlockResult", "combine_reports"]
 
@@ -129,11 +129,10 @@ class DaskBackend(Backend):
 
     def _solve(self, fn, arrays, params, rows, name):
         """Run ``fn`` per chunk; persist the outputs with the reports; combine the reports."""
-        dask = require_dask()
         t0 = time.perf_counter()
         outs, reports = map_columns(fn, arrays, params, rows, info=True, name=name)
         *outs, reports = persist(*outs, reports)
-        reports = dask.compute(*reports)
+        reports = compute(*reports)
         return outs, combine_reports(reports, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ blocks

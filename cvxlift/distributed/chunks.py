@@ -11,10 +11,24 @@ import numpy as np
 from ..exceptions import ValidationError
 from .detect import is_dask, require_dask
 
-__all__ = ["FAN_IN", "blocks", "share", "map_columns", "reduce_columns", "add_partials", "as_columns", "column_chunks"]
+__all__ = ["FAN_IN", "blocks", "compute", "persist", "share", "map_columns", "reduce_columns", "add_partials", "as_columns", "column_chunks"]
 
 #: Partial results summed per task of a reduction tree.
 FAN_IN = 8
+
+
+def compute(*collections):
+    """``dask.compute`` on the active scheduler (a distributed client when one is set), without
+    graph optimisation: a key keeps one definition in every graph it is sent in (the scheduler
+    may hold it from an earlier one), and the graphs here are already one task per chunk."""
+    dask = require_dask()
+    return dask.compute(*collections, optimize_graph=False)
+
+
+def persist(*collections):
+    """``dask.persist`` (kept on the workers), without graph optimisation (see :func:`compute`)."""
+    dask = require_dask()
+    return dask.persist(*collections, optimize_graph=False)
 
 
 def share(value):
@@ -29,7 +43,7 @@ def blocks(a):
     instead of the array to :func:`reduce_columns` when it is reduced many times (iterations)."""
     if a.numblocks[0] != 1:
         a = a.rechunk({0: -1})
-    return list(a.to_delayed().ravel())
+    return list(a.to_delayed(optimize_graph=False).ravel())
 
 
 def _count(a):
@@ -46,7 +60,7 @@ def _blocks(a, n):
         return a
     if a.numblocks[0] != 1:
         a = a.rechunk({0: -1})
-    blocks = a.to_delayed().ravel()
+    blocks = a.to_delayed(optimize_graph=False).ravel()
     if len(blocks) != n:
         raise ValidationError(f"arrays of one computation must share their column chunks; got {a.numblocks[1]} "
                               f"chunks and {n}")

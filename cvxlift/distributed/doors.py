@@ -11,7 +11,7 @@ import numpy as np
 
 from ..exceptions import ValidationError
 from . import kernels
-from .chunks import as_columns, map_columns, reduce_columns
+from .chunks import as_columns, compute, map_columns, reduce_columns
 from .detect import require_dask
 
 __all__ = ["check_X", "check_XY", "check_values", "forward", "objective", "make_backend", "predict_backend",
@@ -58,8 +58,7 @@ def check_values(net, X, Y, names=("X", "Y")):
     ValidationError
         Naming the argument and the first column chunk at fault.
     """
-    dask = require_dask()
-    (bad_x, bad_y, message), = dask.compute(reduce_columns(_check_chunk, [X, Y], (net.loss_,), name="check-data"))
+    (bad_x, bad_y, message), = compute(reduce_columns(_check_chunk, [X, Y], (net.loss_,), name="check-data"))
     if bad_x:
         raise ValidationError(f"{names[0]} contains NaN or inf (in {bad_x} columns)")
     if bad_y:
@@ -106,12 +105,11 @@ def objective(net, X, Y, states, parts=False):
     -------
     float, or (float, dict)
     """
-    dask = require_dask()
     states = [as_columns(S, f"states[{l}]", like=X) for l, S in enumerate(states)]
     for l, S in enumerate(states):
         if S.shape[0] != net.sizes[l + 1]:
             raise ValidationError(f"states[{l}] must have shape {(net.sizes[l + 1], X.shape[1])}; got {S.shape}")
-    (values,) = dask.compute(reduce_columns(kernels.objective_terms, [X, Y, *states],
+    (values,) = compute(reduce_columns(kernels.objective_terms, [X, Y, *states],
                                             (net.weights_, net.biases_, net.activations_, net.forms_, net.loss_),
                                             name="objective"))
     terms = {"loss": float(values[0])}

@@ -20,7 +20,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from ..network import LiftedNetwork
 from . import doors
-from .chunks import map_columns, reduce_columns
+from .chunks import compute, reduce_columns
 from .detect import is_dask, require_dask
 from .scoring import score_output
 
@@ -166,9 +166,8 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
             out = run.net.predict(Xc, rule="lifted", solver="fast")
         if labels is None:
             return score_output("squared", out, Yc)
-        dask = require_dask()
         output_layer = SimpleNamespace(activations_=[run.net.activations_[-1]])   # what probabilities() reads
-        (correct, total), = dask.compute(reduce_columns(_accuracy_chunk, [out, labels], (output_layer, probabilities),
+        (correct, total), = compute(reduce_columns(_accuracy_chunk, [out, labels], (output_layer, probabilities),
                                                         name="accuracy"))
         return correct / total
 

@@ -8,8 +8,7 @@ columns; and, for :math:`R^2`, the row means :math:`\bar y` (one reduction), the
 import numpy as np
 
 from . import kernels
-from .chunks import as_columns, reduce_columns
-from .detect import require_dask
+from .chunks import as_columns, compute, reduce_columns
 
 __all__ = ["score_output"]
 
@@ -27,15 +26,14 @@ def score_output(loss_name, P, Y):
     -------
     float
     """
-    dask = require_dask()
     P = as_columns(P, "P")
     Y = as_columns(Y, "Y", rows=P.shape[0], like=P)
     if loss_name == "cross_entropy":
-        (correct, total), = dask.compute(reduce_columns(kernels.accuracy_counts, [P, Y], name="accuracy"))
+        (correct, total), = compute(reduce_columns(kernels.accuracy_counts, [P, Y], name="accuracy"))
         return float(correct / total)
-    (m, s), = dask.compute(reduce_columns(kernels.column_sums, [Y], name="target-sums"))
+    (m, s), = compute(reduce_columns(kernels.column_sums, [Y], name="target-sums"))
     ybar = np.asarray(s, dtype=np.float64) / m
-    (num, den), = dask.compute(reduce_columns(kernels.r2_partials, [Y, P], (ybar,), name="r2"))
+    (num, den), = compute(reduce_columns(kernels.r2_partials, [Y, P], (ybar,), name="r2"))
     with np.errstate(divide="ignore", invalid="ignore"):
         per = np.where(den > 0, 1.0 - num / np.where(den > 0, den, 1.0), np.where(num == 0, 1.0, 0.0))
     return float(np.mean(per))

@@ -13,10 +13,9 @@ of its arrays, and only the terms a block changed are recomputed.
 import numpy as np
 
 from . import kernels
-from .chunks import as_columns, map_columns, reduce_columns
-from .detect import require_dask
+from .chunks import as_columns, compute, map_columns, persist, reduce_columns
 
-__all__ = ["DaskState", "PREACTIVATIONS", "persist"]
+__all__ = ["DaskState", "PREACTIVATIONS"]
 
 #: Values of ``preactivations``.
 PREACTIVATIONS = ("persist", "recompute")
@@ -24,12 +23,6 @@ PREACTIVATIONS = ("persist", "recompute")
 
 def _same(key, other):
     return other is not None and len(key) == len(other) and all(a is b for a, b in zip(key, other))
-
-
-def persist(*collections):
-    """``dask.persist`` (on the active scheduler: a distributed client when one is set)."""
-    dask = require_dask()
-    return dask.persist(*collections)
 
 
 class DaskState:
@@ -105,7 +98,6 @@ class DaskState:
     def objective(self, parts=False):
         """The lifted objective (10) at the current iterate; the terms a block left unchanged come
         from the cache, the others from one computation of reductions over chunks."""
-        dask = require_dask()
         net, Y = self.net, self.Y
         states = net.states_
         wanted = {"loss": ((Y, states[-1]), lambda: reduce_columns(kernels.loss_sum, [Y, states[-1]], (net.loss_,),
@@ -120,7 +112,7 @@ class DaskState:
             if hit is None or not _same(key, hit[0]):
                 todo[name] = (key, build())
         if todo:
-            values = dask.compute(*[t[1] for t in todo.values()])
+            values = compute(*[t[1] for t in todo.values()])
             for (name, (key, _)), (value,) in zip(todo.items(), values):
                 self._terms[name] = (key, float(value))
         terms = {"loss": self._terms["loss"][1]}

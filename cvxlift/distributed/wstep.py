@@ -29,8 +29,7 @@ from scipy import linalg
 from .. import fast
 from ..exceptions import NoFastSolver
 from . import kernels
-from .chunks import blocks, reduce_columns
-from .detect import require_dask
+from .chunks import blocks, compute, reduce_columns
 
 __all__ = ["SOLVERS", "LayerInput", "w_step"]
 
@@ -76,18 +75,16 @@ class LayerInput:
     def means(self):
         """Compute :math:`m` and :math:`\\bar a` (one reduction) if not known yet."""
         if self.abar is None:
-            dask = require_dask()
-            (m, s), = dask.compute(reduce_columns(kernels.column_sums, [self.A], name="column-sums"))
+            (m, s), = compute(reduce_columns(kernels.column_sums, [self.A], name="column-sums"))
             self.m, self.abar = int(m), np.asarray(s, dtype=np.float64) / int(m)
         return self
 
 
 def _products(inp, Z):
     """``(G, ZA_c^T, Z 1)`` in one reduction (``G`` from ``inp`` when known)."""
-    dask = require_dask()
     inp.means()
     need_gram = inp.G is None
-    (G, ZAc, zsum), = dask.compute(reduce_columns(kernels.centred_products, [inp.A, Z], (inp.abar, need_gram),
+    (G, ZAc, zsum), = compute(reduce_columns(kernels.centred_products, [inp.A, Z], (inp.abar, need_gram),
                                                   name="w-step-products"))
     if need_gram:
         inp.G = np.asarray(G, dtype=np.float64)
@@ -110,7 +107,6 @@ def _ridge(inp, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
 
 
 def _majorize(inp, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
-    dask = require_dask()
     Lu = props.u_lipschitz
     G, ZAc, zsum = _products(inp, Z)
     p, m, abar = G.shape[0], inp.m, inp.abar
@@ -127,7 +123,7 @@ def _majorize(inp, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     Wy, cy = W, c
     theta, cert, it = 1.0, np.inf, 0
     while True:
-        (GuA, gsum), = dask.compute(reduce_columns(kernels.majorize_partials, cols, (abar, Wy, cy, d, form),
+        (GuA, gsum), = compute(reduce_columns(kernels.majorize_partials, cols, (abar, Wy, cy, d, form),
                                                    name="w-step-gradient"))
         gW = lam * np.asarray(GuA, dtype=np.float64)
         gW += 2.0 * rho * Wy

@@ -1,0 +1,238 @@
+"""Lifted training of 784-300-10 on Dask: time per sweep, peak memory per worker, per-chunk costs.
+
+The data: the 8,000 training digits of ``../shared/data/mnist10k.npz`` tiled to ``--m`` columns
+with small pixel noise (uniform in +-2/255, a fresh draw per column chunk: chunk ``k`` from
+seed ``k``), generated chunk by chunk *on the workers* (the client holds only the 8,000 digits)
+and never persisted: every block that reads ``X`` regenerates its chunks. Targets: the one-hot
+labels of the tiled digits. The network: ReLU hidden layer, simplex output with cross-entropy
+(paper eq. 15), lambda = 1, rho = 1e-3, ``solver="fast"`` (per chunk), in the paper's jointly
+convex form (``--form joint``: ridge W-steps) or ``fenchel_hidden`` (the first W-step is
+majorise-minimise: ``--w-iter`` iterations, each one reduction over the chunks, as the
+estimators' ``inner_max_iter=20``). The pre-activations are recomputed where read
+(``--preactivations recompute``, the least memory) or kept on the workers (``persist``).
+
+Reported: the time of each sweep (between the engine's callbacks: the W-steps, X-steps, output
+step, objective checks and the training score), the peak resident memory of each worker process
+(``ru_maxrss``), the time the workers spent in each kind of task per 1,000 columns (from the
+task stream), the number of client round trips per sweep, and the bytes the workers sent.
+``--numpy`` runs the same fit in memory instead (no Dask) for the per-column overhead.
+
+Run (OPENBLAS_NUM_THREADS=1 is set for the workers by this script):
+    python benchmarks/bench_dask.py --m 64000 --workers 2 --memory-limit 1.5GiB --sweeps 2
+    python benchmarks/bench_dask.py --m 64000 --numpy --sweeps 2
+"""
+import argparse
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import cvxlift  # noqa: E402
+from cvxlift.training import Callback  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "mnist10k.npz")
+NOISE = 2.0 / 255.0
+
+
+def load_digits(path):
+    if not os.path.exists(path):
+        sys.exit(f"bench_dask: data file {path} not found (pass --data)")
+    d = np.load(path, allow_pickle=False)
+    tr = np.flatnonzero(d["is_test"] == 0)
+    return np.ascontiguousarray(d["images"][tr]), d["labels"][tr].astype(np.int64)
+
+
+def gen_X(start, n, seed, digits, labels):
+    """Columns ``start .. start + n`` of the tiled inputs (``digits``: rows are images)."""
+    idx = (start + np.arange(n)) % digits.shape[0]
+    rng = np.random.default_rng(seed)
+    X = np.ascontiguousarray(digits[idx].T, dtype=np.float64)
+    X *= 1.0 / 255.0
+    noise = rng.random(X.shape, dtype=np.float32)
+    noise *= np.float32(2.0 * NOISE)
+    noise -= np.float32(NOISE)
+    X += noise
+    return X
+
+
+def gen_Y(start, n, seed, digits, labels):
+    """Columns ``start .. start + n`` of the one-hot targets."""
+    idx = (start + np.arange(n)) % labels.shape[0]
+    Y = np.zeros((10, n))
+    Y[labels[idx], np.arange(n)] = 1.0
+    return Y
+
+
+def make_chunk(start, n, seed, digits, labels):
+    return gen_X(start, n, seed, digits, labels), gen_Y(start, n, seed, digits, labels)
+
+
+def dask_data(m, chunk, digits, labels):
+    """``X`` (784 x m) and ``Y`` (10 x m) as lazy Dask arrays generated chunk by chunk on the workers."""
+    import dask
+    import dask.array as da
+
+    d, lab = dask.delayed(digits, traverse=False), dask.delayed(labels, traverse=False)
+    starts = range(0, m, chunk)
+    xs = [da.from_delayed(dask.delayed(gen_X, pure=True)(s, min(chunk, m - s), k, d, lab),
+                          shape=(784, min(chunk, m - s)), dtype=np.float64) for k, s in enumerate(starts)]
+    ys = [da.from_delayed(dask.delayed(gen_Y, pure=True)(s, min(chunk, m - s), k, d, lab),
+                          shape=(10, min(chunk, m - s)), dtype=np.float64) for k, s in enumerate(starts)]
+    return da.concatenate(xs, axis=1), da.concatenate(ys, axis=1)
+
+
+class SweepClock(Callback):
+    def __init__(self):
+        self.marks = []
+
+    def on_fit_begin(self, run):
+        self.marks = [time.time()]
+
+    def on_sweep_end(self, run, sweep, objective):
+        self.marks.append(time.time())
+        print(f"  sweep {sweep + 1}: {self.marks[-1] - self.marks[-2]:.1f} s, objective {objective:.6g}", flush=True)
+
+
+def network(form):
+    return cvxlift.LiftedNetwork([784, 300, 10], "relu", loss="cross_entropy", lam=1.0, rho=1e-3,
+                                 form=None if form == "joint" else form, random_state=0)
+
+
+def run_numpy(args, digits, labels):
+    starts = range(0, args.m, args.chunk)
+    parts = [make_chunk(s, min(args.chunk, args.m - s), k, digits, labels) for k, s in enumerate(starts)]
+    X, Y = np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
+    del parts
+    clock = SweepClock()
+    t0 = time.time()
+    network(args.form).fit(X, Y, solver="fast", max_iter=args.sweeps, tol=0, callbacks=[clock],
+                           fast_options={"w_step": {"max_iter": args.w_iter}})
+    total = time.time() - t0
+    sweeps = np.diff(clock.marks)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"numpy: initialisation {clock.marks[0] - t0:.1f} s; sweeps {', '.join(f'{s:.1f}' for s in sweeps)} s; "
+          f"median {statistics.median(sweeps):.2f} s = {1e3 * statistics.median(sweeps) / args.m:.3f} ms per 1,000 "
+          f"columns; total {total:.1f} s; peak memory {peak:.2f} GiB")
+
+
+#: Task kinds by the names cvxlift.distributed gives them (a fused task counts as its first kind here).
+KINDS = ("joint-x-step", "x-step", "output-step", "w-step-products", "w-step-gradient", "forward-output",
+         "forward", "preactivation", "column-sums", "divergence", "loss", "check-data", "accuracy", "add_partials",
+         "gen_X", "gen_Y")
+
+
+def _kind(key):
+    name = str(key[0] if isinstance(key, tuple) else key)
+    return next((k for k in KINDS if k in name), "other")
+
+
+def run_dask(args, digits, labels):
+    import dask
+    import distributed
+
+    from cvxlift.distributed import DaskBackend, doors
+    from cvxlift.training import BCD, Scores
+
+    cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                       memory_limit=args.memory_limit, dashboard_address=":0")
+    client = distributed.Client(cluster)
+    print(f"dask: {args.workers} worker(s), memory limit {args.memory_limit} each, dashboard "
+          f"{client.dashboard_link}", flush=True)
+    X, Y = dask_data(args.m, args.chunk, digits, labels)
+    net = network(args.form)
+    states_gib = 8.0 * args.m * (300 + 10) / 2**30
+    print(f"m = {args.m}: {X.numblocks[1]} chunks of {args.chunk} columns; states X1, X2: {states_gib:.2f} GiB, "
+          f"data X (never stored): {8.0 * 784 * args.m / 2**30:.2f} GiB", flush=True)
+    round_trips = [0]
+    compute = dask.compute
+
+    def counting(*a, **kw):
+        round_trips[0] += 1
+        return compute(*a, **kw)
+
+    dask.compute = counting
+    clock = SweepClock()
+    trips = []
+
+    class Trips(Callback):
+        def on_fit_begin(self, run):
+            trips.append(round_trips[0])
+
+        def on_sweep_end(self, run, sweep, objective):
+            trips.append(round_trips[0])
+
+    backend = DaskBackend(options={"w_step": {"max_iter": args.w_iter}}, preactivations=args.preactivations)
+
+    scores = Scores(train=lambda run: net._score_output(run.state.forward_output(), run.state.Y))
+    client.get_task_stream(start=time.time())   # start recording
+    t0 = time.time()
+    run = BCD(backend, max_iter=args.sweeps, tol=0, callbacks=[scores, clock, Trips()])
+    Xc, Yc = doors.check_XY(net, X, Y)
+    run.fit(net, Xc, Yc)
+    total = time.time() - t0
+    stream = client.get_task_stream(start=t0)
+    dask.compute = compute
+    sweeps = np.diff(clock.marks)
+    peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    sent = client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+    busy = defaultdict(float)
+    sweep_start = clock.marks[1] if len(clock.marks) > 2 else clock.marks[0]
+    for ts in stream:
+        for part in ts.get("startstops", ()):
+            if part.get("action") == "compute" and part["start"] >= sweep_start:
+                busy[_kind(ts["key"])] += part["stop"] - part["start"]
+    later = max(len(sweeps) - 1, 1)
+    print(f"dask: initialisation {clock.marks[0] - t0:.1f} s; sweeps {', '.join(f'{s:.1f}' for s in sweeps)} s; "
+          f"median {statistics.median(sweeps):.2f} s = {1e3 * statistics.median(sweeps) / args.m:.3f} ms per 1,000 "
+          f"columns; total {total:.1f} s")
+    print(f"round trips per sweep: {np.diff(trips).tolist()}; history {len(run.history)} entries, "
+          f"final objective {run.history[-1]:.6g}, n_iter {run.n_iter}")
+    print("peak memory per worker: " + ", ".join(f"{v:.2f} GiB" for v in peaks.values())
+          + f" (limit {args.memory_limit}; states {states_gib:.2f} GiB in all)")
+    print(f"bytes sent by the workers (whole fit): {sum(sent.values()) / 2**20:.1f} MiB")
+    print(f"worker time per sweep after the first, by task kind (ms per 1,000 columns, {later} sweep(s)):")
+    for kind, secs in sorted(busy.items(), key=lambda kv: -kv[1]):
+        print(f"  {kind:18s} {1e6 * secs / later / args.m:8.3f}")
+    print(f"  {'all':18s} {1e6 * sum(busy.values()) / later / args.m:8.3f}")
+    client.close()
+    cluster.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--m", type=int, default=64000)
+    ap.add_argument("--chunk", type=int, default=8000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--memory-limit", default="2GiB")
+    ap.add_argument("--form", choices=("joint", "fenchel_hidden"), default="joint")
+    ap.add_argument("--sweeps", type=int, default=2)
+    ap.add_argument("--w-iter", type=int, default=20)
+    ap.add_argument("--preactivations", choices=("recompute", "persist"), default="recompute")
+    ap.add_argument("--numpy", action="store_true", help="the same fit in memory (no Dask)")
+    ap.add_argument("--data", default=DATA)
+    args = ap.parse_args(argv)
+    digits, labels = load_digits(args.data)
+    print(f"# bench_dask: 784-300-10, form {args.form}, m = {args.m}; {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"# command: python benchmarks/bench_dask.py {' '.join(argv if argv is not None else sys.argv[1:])}",
+          flush=True)
+    if args.numpy:
+        run_numpy(args, digits, labels)
+    else:
+        run_dask(args, digits, labels)
+
+
+if __name__ == "__main__":
+    main()
