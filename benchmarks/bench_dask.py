@@ -3,7 +3,9 @@
 The data: the 8,000 training digits of ``../shared/data/mnist10k.npz`` tiled to ``--m`` columns
 with small pixel noise (uniform in +-2/255, a fresh draw per column chunk: chunk ``k`` from
 seed ``k``), generated chunk by chunk *on the workers* (the client holds only the 8,000 digits)
-and never persisted: every block that reads ``X`` regenerates its chunks. Targets: the one-hot
+and, with ``--store regenerate``, never stored: every block that reads ``X`` regenerates its
+chunks; with ``--store float32`` the chunks are generated once and kept on the workers in
+float32 (half the bytes of float64; the kernels read them as float64). Targets: the one-hot
 labels of the tiled digits. The network: ReLU hidden layer, simplex output with cross-entropy
 (paper eq. 15), lambda = 1, rho = 1e-3, ``solver="fast"`` (per chunk), in the paper's jointly
 convex form (``--form joint``: ridge W-steps) or ``fenchel_hidden`` (the first W-step is
@@ -18,7 +20,8 @@ task stream), the number of client round trips per sweep, and the bytes the work
 ``--numpy`` runs the same fit in memory instead (no Dask) for the per-column overhead.
 
 Run (OPENBLAS_NUM_THREADS=1 is set for the workers by this script):
-    python benchmarks/bench_dask.py --m 64000 --workers 2 --memory-limit 1.5GiB --sweeps 2
+    python benchmarks/bench_dask.py --m 64000 --workers 2 --memory-limit 2GiB --sweeps 2 [--form fenchel_hidden]
+    python benchmarks/bench_dask.py --m 64000 --workers 2 --store float32 --preactivations persist --sweeps 2
     python benchmarks/bench_dask.py --m 64000 --numpy --sweeps 2
 """
 import argparse
@@ -67,6 +70,10 @@ def gen_X(start, n, seed, digits, labels):
     return X
 
 
+def gen_X32(start, n, seed, digits, labels):
+    return gen_X(start, n, seed, digits, labels).astype(np.float32)
+
+
 def gen_Y(start, n, seed, digits, labels):
     """Columns ``start .. start + n`` of the one-hot targets."""
     idx = (start + np.arange(n)) % labels.shape[0]
@@ -79,30 +86,36 @@ def make_chunk(start, n, seed, digits, labels):
     return gen_X(start, n, seed, digits, labels), gen_Y(start, n, seed, digits, labels)
 
 
-def dask_data(m, chunk, digits, labels):
-    """``X`` (784 x m) and ``Y`` (10 x m) as lazy Dask arrays generated chunk by chunk on the workers."""
+def dask_data(m, chunk, digits, labels, store):
+    """``X`` (784 x m) and ``Y`` (10 x m) as Dask arrays generated chunk by chunk on the workers
+    (lazy; ``X`` in float32 with ``store="float32"``, to be persisted)."""
     import dask
     import dask.array as da
 
     d, lab = dask.delayed(digits, traverse=False), dask.delayed(labels, traverse=False)
     starts = range(0, m, chunk)
-    xs = [da.from_delayed(dask.delayed(gen_X, pure=True)(s, min(chunk, m - s), k, d, lab),
-                          shape=(784, min(chunk, m - s)), dtype=np.float64) for k, s in enumerate(starts)]
+    gen, dtype = (gen_X32, np.float32) if store == "float32" else (gen_X, np.float64)
+    xs = [da.from_delayed(dask.delayed(gen, pure=True)(s, min(chunk, m - s), k, d, lab),
+                          shape=(784, min(chunk, m - s)), dtype=dtype) for k, s in enumerate(starts)]
     ys = [da.from_delayed(dask.delayed(gen_Y, pure=True)(s, min(chunk, m - s), k, d, lab),
                           shape=(10, min(chunk, m - s)), dtype=np.float64) for k, s in enumerate(starts)]
     return da.concatenate(xs, axis=1), da.concatenate(ys, axis=1)
 
 
 class SweepClock(Callback):
+    """Wall-clock and this process's CPU time at the start and after each sweep."""
+
     def __init__(self):
-        self.marks = []
+        self.marks, self.cpu = [], []
 
     def on_fit_begin(self, run):
-        self.marks = [time.time()]
+        self.marks, self.cpu = [time.time()], [time.process_time()]
 
     def on_sweep_end(self, run, sweep, objective):
         self.marks.append(time.time())
-        print(f"  sweep {sweep + 1}: {self.marks[-1] - self.marks[-2]:.1f} s, objective {objective:.6g}", flush=True)
+        self.cpu.append(time.process_time())
+        print(f"  sweep {sweep + 1}: {self.marks[-1] - self.marks[-2]:.1f} s (CPU {self.cpu[-1] - self.cpu[-2]:.1f} s), "
+              f"objective {objective:.6g}", flush=True)
 
 
 def network(form):
@@ -122,9 +135,11 @@ def run_numpy(args, digits, labels):
     total = time.time() - t0
     sweeps = np.diff(clock.marks)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    cpu = np.diff(clock.cpu)
     print(f"numpy: initialisation {clock.marks[0] - t0:.1f} s; sweeps {', '.join(f'{s:.1f}' for s in sweeps)} s; "
           f"median {statistics.median(sweeps):.2f} s = {1e3 * statistics.median(sweeps) / args.m:.3f} ms per 1,000 "
           f"columns; total {total:.1f} s; peak memory {peak:.2f} GiB")
+    print(f"numpy CPU per sweep after the first: {cpu[-1]:.2f} s = {1e6 * cpu[-1] / args.m:.1f} ms per 1,000 columns")
 
 
 #: Task kinds by the names cvxlift.distributed gives them (a fused task counts as its first kind here).
@@ -150,11 +165,17 @@ def run_dask(args, digits, labels):
     client = distributed.Client(cluster)
     print(f"dask: {args.workers} worker(s), memory limit {args.memory_limit} each, dashboard "
           f"{client.dashboard_link}", flush=True)
-    X, Y = dask_data(args.m, args.chunk, digits, labels)
+    X, Y = dask_data(args.m, args.chunk, digits, labels, args.store)
+    if args.store == "float32":
+        X, Y = client.persist([X, Y])
+        distributed.wait([X, Y])
     net = network(args.form)
     states_gib = 8.0 * args.m * (300 + 10) / 2**30
-    print(f"m = {args.m}: {X.numblocks[1]} chunks of {args.chunk} columns; states X1, X2: {states_gib:.2f} GiB, "
-          f"data X (never stored): {8.0 * 784 * args.m / 2**30:.2f} GiB", flush=True)
+    stored = ("never stored" if args.store == "regenerate" else
+              f"kept on the workers in float32: {4.0 * 784 * args.m / 2**30:.2f} GiB")
+    print(f"m = {args.m}: {X.numblocks[1]} chunks of {args.chunk} columns; states X1, X2: {states_gib:.2f} GiB; "
+          f"data X ({8.0 * 784 * args.m / 2**30:.2f} GiB in float64) {stored}; pre-activations: "
+          f"{args.preactivations}", flush=True)
     round_trips = [0]
     compute = dask.compute
 
@@ -166,12 +187,30 @@ def run_dask(args, digits, labels):
     clock = SweepClock()
     trips = []
 
+    sent_marks = []
+
+    def sent_now():
+        return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+
+    cpu_marks = []
+
+    def cpu_now():
+        """Worker CPU seconds (thread-cpu) of the tasks so far, by task name prefix."""
+        metrics = client.run_on_scheduler(lambda dask_scheduler: {
+            k[1]: v for k, v in dask_scheduler.cumulative_worker_metrics.items()
+            if isinstance(k, tuple) and len(k) == 4 and k[0] == "execute" and k[2] == "thread-cpu"})
+        return defaultdict(float, metrics)
+
     class Trips(Callback):
         def on_fit_begin(self, run):
             trips.append(round_trips[0])
+            sent_marks.append(sent_now())
+            cpu_marks.append(cpu_now())
 
         def on_sweep_end(self, run, sweep, objective):
             trips.append(round_trips[0])
+            sent_marks.append(sent_now())
+            cpu_marks.append(cpu_now())
 
     backend = DaskBackend(options={"w_step": {"max_iter": args.w_iter}}, preactivations=args.preactivations)
 
@@ -201,11 +240,17 @@ def run_dask(args, digits, labels):
           f"final objective {run.history[-1]:.6g}, n_iter {run.n_iter}")
     print("peak memory per worker: " + ", ".join(f"{v:.2f} GiB" for v in peaks.values())
           + f" (limit {args.memory_limit}; states {states_gib:.2f} GiB in all)")
-    print(f"bytes sent by the workers (whole fit): {sum(sent.values()) / 2**20:.1f} MiB")
-    print(f"worker time per sweep after the first, by task kind (ms per 1,000 columns, {later} sweep(s)):")
-    for kind, secs in sorted(busy.items(), key=lambda kv: -kv[1]):
-        print(f"  {kind:18s} {1e6 * secs / later / args.m:8.3f}")
-    print(f"  {'all':18s} {1e6 * sum(busy.values()) / later / args.m:8.3f}")
+    print(f"bytes sent by the workers (whole fit): {sum(sent.values()) / 2**20:.1f} MiB; per sweep: "
+          + ", ".join(f"{b / 2**20:.1f} MiB" for b in np.diff(sent_marks)))
+    first = cpu_marks[1] if len(cpu_marks) > 2 else cpu_marks[0]
+    cpu = {k: (cpu_marks[-1][k] - first[k]) / later for k in cpu_marks[-1]}
+    print(f"per sweep after the first ({later} sweep(s)), by task kind: worker wall time and worker CPU time, ms per "
+          f"1,000 columns; client CPU {(clock.cpu[-1] - clock.cpu[1 if len(clock.cpu) > 2 else 0]) / later:.2f} s "
+          f"per sweep")
+    for kind in sorted(set(busy) | {_kind(k) for k in cpu}, key=lambda k: -busy.get(k, 0.0)):
+        c = sum(v for k, v in cpu.items() if _kind(k) == kind)
+        print(f"  {kind:18s} {1e6 * busy.get(kind, 0.0) / later / args.m:8.3f} {1e6 * c / args.m:8.3f}")
+    print(f"  {'all':18s} {1e6 * sum(busy.values()) / later / args.m:8.3f} {1e6 * sum(cpu.values()) / args.m:8.3f}")
     client.close()
     cluster.close()
 
@@ -220,6 +265,7 @@ def main(argv=None):
     ap.add_argument("--sweeps", type=int, default=2)
     ap.add_argument("--w-iter", type=int, default=20)
     ap.add_argument("--preactivations", choices=("recompute", "persist"), default="recompute")
+    ap.add_argument("--store", choices=("regenerate", "float32"), default="regenerate")
     ap.add_argument("--numpy", action="store_true", help="the same fit in memory (no Dask)")
     ap.add_argument("--data", default=DATA)
     args = ap.parse_args(argv)

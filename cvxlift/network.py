@@ -252,9 +252,12 @@ class LiftedNetwork:
         Parameters
         ----------
         X : array (n_0, m)
-            Inputs, one column per data point.
+            Inputs, one column per data point. A Dask array chunked along columns trains on
+            the Dask workers (:mod:`cvxlift.distributed`, ``solver="fast"``): the states stay
+            there (``states_`` are persisted Dask arrays), the column-separable blocks run per
+            chunk, the W-steps from reductions; see ``docs/distributed.md``.
         Y : array (n_{L+1}, m)
-            Targets (one-hot columns for cross-entropy).
+            Targets (one-hot columns for cross-entropy); chunked like ``X`` for Dask input.
         solver : {"cvxpy", "fast"}
             ``"cvxpy"`` solves every block with its assembled CVXPY problem; ``"fast"`` uses
             the hand-coded solvers of :mod:`cvxlift.fast`; a block without one runs on CVXPY

@@ -283,3 +283,21 @@ def test_distributed_package_imports_no_dask_until_used():
             "assert 'dask' not in sys.modules\nprint('ok')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_an_interrupt_keeps_the_last_complete_sweep():
+    class Interrupts(DaskBackend):
+        outputs = 0
+
+        def output_step(self, net, U0, Y, Z0=None):
+            Interrupts.outputs += 1
+            if Interrupts.outputs == 3:        # initialisation, sweep 1, then sweep 2
+                raise KeyboardInterrupt
+            return super().output_step(net, U0, Y, Z0)
+
+    net = LiftedNetwork([8, 12, 3], "relu", random_state=0)
+    with pytest.warns(UserWarning, match="interrupted"):
+        run = BCD(Interrupts(), max_iter=3, tol=0).fit(net, cols(X), cols(Y))
+    assert run.interrupted and run.n_iter == 1 and run.history[-1] == run.loss_curve[-1]
+    ref = LiftedNetwork([8, 12, 3], "relu", random_state=0).fit(X, Y, solver="fast", max_iter=1, tol=0)
+    assert rel(net.weights_[0], ref.weights_[0]) < 1e-10 and rel(net.states_[0].compute(), ref.states_[0]) < 1e-10
