@@ -114,8 +114,8 @@ class SweepClock(Callback):
     def on_sweep_end(self, run, sweep, objective):
         self.marks.append(time.time())
         self.cpu.append(time.process_time())
-        print(f"  sweep {sweep + 1}: {self.marks[-1] - self.marks[-2]:.1f} s (CPU {self.cpu[-1] - self.cpu[-2]:.1f} s), "
-              f"objective {objective:.6g}", flush=True)
+        print(f"  sweep {sweep + 1}: {self.marks[-1] - self.marks[-2]:.1f} s "
+              f"(CPU {self.cpu[-1] - self.cpu[-2]:.1f} s), objective {objective:.6g}", flush=True)
 
 
 def network(form):

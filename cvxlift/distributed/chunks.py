@@ -11,7 +11,8 @@ import numpy as np
 from ..exceptions import ValidationError
 from .detect import is_dask, require_dask
 
-__all__ = ["FAN_IN", "blocks", "compute", "persist", "share", "map_columns", "reduce_columns", "add_partials", "as_columns", "column_chunks"]
+__all__ = ["FAN_IN", "blocks", "compute", "persist", "share", "map_columns", "reduce_columns", "add_partials",
+           "as_columns", "column_chunks"]
 
 #: Partial results summed per task of a reduction tree.
 FAN_IN = 8
@@ -20,27 +21,66 @@ FAN_IN = 8
 def compute(*collections):
     """``dask.compute`` on the active scheduler (a distributed client when one is set), without
     graph optimisation: a key keeps one definition in every graph it is sent in (the scheduler
-    may hold it from an earlier one), and the graphs here are already one task per chunk."""
+    may hold it from an earlier one), and the graphs here are already one task per chunk.
+
+    Parameters
+    ----------
+    *collections : Dask collections
+
+    Returns
+    -------
+    tuple
+        Their values, on the client.
+    """
     dask = require_dask()
     return dask.compute(*collections, optimize_graph=False)
 
 
 def persist(*collections):
-    """``dask.persist`` (kept on the workers), without graph optimisation (see :func:`compute`)."""
+    """``dask.persist`` (kept on the workers), without graph optimisation (see :func:`compute`).
+
+    Parameters
+    ----------
+    *collections : Dask collections
+
+    Returns
+    -------
+    tuple
+        The same collections, computed and held by the workers (in this process for the
+        local schedulers).
+    """
     dask = require_dask()
     return dask.persist(*collections, optimize_graph=False)
 
 
 def share(value):
     """``value`` as one Dask key (sent once to each worker that needs it), not copied into
-    every task."""
+    every task.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    Delayed
+    """
     dask = require_dask()
     return dask.delayed(value, traverse=False)
 
 
 def blocks(a):
     """The column chunks of ``a`` (rows in one chunk) as a list of Delayed objects; pass the list
-    instead of the array to :func:`reduce_columns` when it is reduced many times (iterations)."""
+    instead of the array to :func:`reduce_columns` when it is reduced many times (iterations).
+
+    Parameters
+    ----------
+    a : dask array (p, m)
+
+    Returns
+    -------
+    list of Delayed
+    """
     if a.numblocks[0] != 1:
         a = a.rechunk({0: -1})
     return list(a.to_delayed(optimize_graph=False).ravel())
@@ -104,7 +144,8 @@ def map_columns(fn, arrays, params, rows, info=False, name=None):
     prefix = name or getattr(fn, "__name__", "chunk")
     outs, reports = [[] for _ in rows], []
     for k, n_k in enumerate(chunks):
-        res = task(fn, shared, *(c[k] for c in cols), dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *(c[k] for c in cols))}")
+        args = [c[k] for c in cols]
+        res = task(fn, shared, *args, dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}")
         for i, r in enumerate(rows):
             outs[i].append(da.from_delayed(res[i], shape=(int(r), int(n_k)), dtype=np.float64))
         if info:
@@ -118,7 +159,16 @@ def _call(fn, shared, *chunks):
 
 
 def add_partials(*parts):
-    """Elementwise sum of tuples of partial results (arrays or numbers)."""
+    """Elementwise sum of tuples of partial results (arrays, numbers, or lists: concatenated).
+
+    Parameters
+    ----------
+    *parts : tuples of the same length
+
+    Returns
+    -------
+    tuple
+    """
     out = list(parts[0])
     for p in parts[1:]:
         for i, v in enumerate(p):
@@ -148,9 +198,10 @@ def reduce_columns(fn, arrays, params=(), name=None):
     task = dask.delayed(_call, pure=True)
     add = dask.delayed(add_partials, pure=True)
     prefix = name or getattr(fn, "__name__", "partial")
-    parts = [task(fn, shared, *(c[k] for c in cols),
-                  dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *(c[k] for c in cols))}")
-             for k in range(n)]
+    parts = []
+    for k in range(n):
+        args = [c[k] for c in cols]
+        parts.append(task(fn, shared, *args, dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}"))
     while len(parts) > 1:
         parts = [add(*parts[i:i + FAN_IN]) if len(parts[i:i + FAN_IN]) > 1 else parts[i]
                  for i in range(0, len(parts), FAN_IN)]
@@ -158,7 +209,18 @@ def reduce_columns(fn, arrays, params=(), name=None):
 
 
 def column_chunks(a, name):
-    """The column chunks of a Dask array, with a clear error for unknown chunk sizes."""
+    """The column chunks of a Dask array, with a clear error for unknown chunk sizes.
+
+    Parameters
+    ----------
+    a : dask array (p, m)
+    name : str
+        Argument name for the error.
+
+    Returns
+    -------
+    tuple of int
+    """
     chunks = a.chunks[1]
     if any(np.isnan(c) for c in chunks) or any(np.isnan(c) for c in a.chunks[0]):
         raise ValidationError(f"{name} has unknown chunk sizes (e.g. from a dataframe): call "

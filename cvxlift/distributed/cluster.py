@@ -25,7 +25,16 @@ WAIT_FOR_WORKERS = 60
 
 
 def dashboard_address(client):
-    """The dashboard URL of ``client``'s scheduler, or ``None`` when it has none (e.g. without bokeh)."""
+    """The dashboard URL of ``client``'s scheduler, or ``None`` when it has none (e.g. without bokeh).
+
+    Parameters
+    ----------
+    client : distributed.Client
+
+    Returns
+    -------
+    str or None
+    """
     try:
         return client.dashboard_link
     except Exception:   # the scheduler serves no dashboard
@@ -35,6 +44,14 @@ def dashboard_address(client):
 def worker_count(client):
     """Number of workers of ``client``'s cluster, after waiting (:data:`WAIT_FOR_WORKERS` s) for
     the first one.
+
+    Parameters
+    ----------
+    client : distributed.Client
+
+    Returns
+    -------
+    int
 
     Raises
     ------

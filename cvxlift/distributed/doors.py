@@ -19,7 +19,18 @@ __all__ = ["check_X", "check_XY", "check_values", "forward", "objective", "make_
 
 
 def check_X(net, X, name="X"):
-    """``X`` as a column-chunked Dask array with ``net.sizes[0]`` rows (metadata only)."""
+    """``X`` as a column-chunked Dask array with ``net.sizes[0]`` rows (metadata only).
+
+    Parameters
+    ----------
+    net : LiftedNetwork
+    X : dask array or array-like
+    name : str
+
+    Returns
+    -------
+    dask array
+    """
     return as_columns(X, name, rows=net.sizes[0])
 
 
@@ -53,37 +64,45 @@ def check_XY(net, X, Y, names=("X", "Y")):
 def check_values(net, X, Y, names=("X", "Y")):
     """One pass over the chunks: every value of ``X`` and ``Y`` finite, the targets valid for the loss.
 
+    Parameters
+    ----------
+    net : LiftedNetwork
+    X, Y : dask arrays (checked by :func:`check_XY`)
+    names : pair of str
+
     Raises
     ------
     ValidationError
-        Naming the argument and the first column chunk at fault.
+        Naming the argument and the number of columns at fault (or the loss's complaint about
+        the targets).
     """
-    (bad_x, bad_y, message), = compute(reduce_columns(_check_chunk, [X, Y], (net.loss_,), name="check-data"))
+    (bad_x, bad_y, messages), = compute(reduce_columns(_check_chunk, [X, Y], (net.loss_,), name="check-data"))
     if bad_x:
         raise ValidationError(f"{names[0]} contains NaN or inf (in {bad_x} columns)")
     if bad_y:
         raise ValidationError(f"{names[1]} contains NaN or inf (in {bad_y} columns)")
-    if message:
-        raise ValidationError(f"{message} (column numbers within a column chunk of {names[1]})")
+    if messages:
+        raise ValidationError(f"{messages[0]} (column numbers within a column chunk of {names[1]})")
 
 
 def _check_chunk(X, Y, loss):
     bad_x, bad_y, message = kernels.check_chunk(X, Y, loss)
-    return bad_x, bad_y, _First(message)
-
-
-class _First(str):
-    """A message that keeps the first non-empty one when summed (the reduction adds them)."""
-
-    def __add__(self, other):
-        return self if self else _First(other)
-
-    def __radd__(self, other):
-        return _First(other) if other else self
+    return bad_x, bad_y, [message] if message else []    # lists: the reduction concatenates them
 
 
 def forward(net, X):
-    """Every state of the forward pass, lazy Dask arrays chunked like ``X``."""
+    r"""Every state of the forward pass, :math:`X_{l+1} = \phi_l(W_lX_l + b_l\mathbf 1^T)`, as lazy
+    Dask arrays chunked like ``X``.
+
+    Parameters
+    ----------
+    net : LiftedNetwork
+    X : dask array (n_0, m)
+
+    Returns
+    -------
+    list of dask arrays
+    """
     X = check_X(net, X)
     states, _ = map_columns(kernels.forward, [X], (net.weights_, net.biases_, net.activations_),
                             tuple(net.sizes[1:]), name="forward")
@@ -123,6 +142,15 @@ def objective(net, X, Y, states, parts=False):
 def make_backend(opts):
     """The :class:`~cvxlift.distributed.DaskBackend` of ``fit``'s resolved options.
 
+    Parameters
+    ----------
+    opts : dict
+        :func:`cvxlift.training.fit_options`'s result.
+
+    Returns
+    -------
+    DaskBackend
+
     Raises
     ------
     ValidationError
@@ -137,7 +165,16 @@ def make_backend(opts):
 
 
 def predict_backend(solver):
-    """The backend of the lifted prediction rule on Dask columns (``solver="fast"`` only)."""
+    """The backend of the lifted prediction rule on Dask columns (``solver="fast"`` only).
+
+    Parameters
+    ----------
+    solver : str
+
+    Returns
+    -------
+    DaskBackend
+    """
     from .backend import DaskBackend
 
     if solver != "fast":
@@ -147,7 +184,17 @@ def predict_backend(solver):
 
 
 def score_output(loss_name, P, Y):
-    """See :func:`cvxlift.distributed.scoring.score_output`."""
+    """See :func:`cvxlift.distributed.scoring.score_output`.
+
+    Parameters
+    ----------
+    loss_name : str
+    P, Y : dask arrays (k, m)
+
+    Returns
+    -------
+    float
+    """
     from .scoring import score_output as score
 
     return score(loss_name, P, Y)

@@ -207,7 +207,17 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
 
 def output_rows(est, X):
     """The fitted network's output for Dask rows ``X``, as Dask rows ``(n_samples, n_out)``
-    (lazy for the forward rule; the lifted rule is computed and kept on the workers)."""
+    (lazy for the forward rule; the lifted rule is computed and kept on the workers).
+
+    Parameters
+    ----------
+    est : a fitted lifted MLP estimator
+    X : dask array (n_samples, n_features)
+
+    Returns
+    -------
+    dask array
+    """
     X = _rows(X, "X")
     if X.ndim != 2 or X.shape[1] != est.n_features_in_:
         raise ValidationError(f"X must have {est.n_features_in_} features (columns); got shape {X.shape}")
@@ -217,11 +227,32 @@ def output_rows(est, X):
 
 
 def probabilities_rows(net, out, probabilities):
-    """``probabilities(net, rows)`` on each row chunk of the Dask output ``out``."""
+    """``probabilities(net, rows)`` on each row chunk of the Dask output ``out``.
+
+    Parameters
+    ----------
+    net : LiftedNetwork
+    out : dask array (n_samples, n_out)
+    probabilities : callable
+
+    Returns
+    -------
+    dask array
+    """
     output_layer = SimpleNamespace(activations_=[net.activations_[-1]])   # what probabilities() reads
     return out.map_blocks(lambda o: probabilities(output_layer, o), dtype=np.float64)
 
 
 def labels_rows(classes, proba):
-    """The class of largest probability of each row of the Dask ``proba`` (ties: the first)."""
+    """The class of largest probability of each row of the Dask ``proba`` (ties: the first).
+
+    Parameters
+    ----------
+    classes : ndarray (k,)
+    proba : dask array (n_samples, k)
+
+    Returns
+    -------
+    dask array (n_samples,)
+    """
     return proba.argmax(axis=1).map_blocks(lambda i: classes[i], dtype=classes.dtype)

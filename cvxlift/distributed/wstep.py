@@ -31,7 +31,7 @@ from ..exceptions import NoFastSolver
 from . import kernels
 from .chunks import blocks, compute, reduce_columns
 
-__all__ = ["SOLVERS", "LayerInput", "w_step"]
+__all__ = ["SOLVERS", "LayerInput", "select", "w_step"]
 
 
 def _spd_solver(M):
@@ -151,6 +151,15 @@ SOLVERS = {"ridge": _ridge, "majorize": _majorize}
 
 def select(d, form):
     """The registry's W-step candidate for ``d`` in ``form`` and its distributed solver.
+
+    Parameters
+    ----------
+    d : Divergence
+    form : str
+
+    Returns
+    -------
+    (AtomProps, Candidate, callable)
 
     Raises
     ------
