@@ -70,10 +70,6 @@ def gen_X(start, n, seed, digits, labels):
     return X
 
 
-def gen_X32(start, n, seed, digits, labels):
-    return gen_X(start, n, seed, digits, labels).astype(np.float32)
-
-
 def gen_Y(start, n, seed, digits, labels):
     """Columns ``start .. start + n`` of the one-hot targets."""
     idx = (start + np.arange(n)) % labels.shape[0]
@@ -86,6 +82,11 @@ def make_chunk(start, n, seed, digits, labels):
     return gen_X(start, n, seed, digits, labels), gen_Y(start, n, seed, digits, labels)
 
 
+def gen_XY(start, n, seed, digits, labels, dtype):
+    """``(X_k, Y_k)`` of one chunk (one task: a chunk's inputs and targets live on one worker)."""
+    return gen_X(start, n, seed, digits, labels).astype(dtype, copy=False), gen_Y(start, n, seed, digits, labels)
+
+
 def dask_data(m, chunk, digits, labels, store):
     """``X`` (784 x m) and ``Y`` (10 x m) as Dask arrays generated chunk by chunk on the workers
     (lazy; ``X`` in float32 with ``store="float32"``, to be persisted)."""
@@ -93,12 +94,13 @@ def dask_data(m, chunk, digits, labels, store):
     import dask.array as da
 
     d, lab = dask.delayed(digits, traverse=False), dask.delayed(labels, traverse=False)
-    starts = range(0, m, chunk)
-    gen, dtype = (gen_X32, np.float32) if store == "float32" else (gen_X, np.float64)
-    xs = [da.from_delayed(dask.delayed(gen, pure=True)(s, min(chunk, m - s), k, d, lab),
-                          shape=(784, min(chunk, m - s)), dtype=dtype) for k, s in enumerate(starts)]
-    ys = [da.from_delayed(dask.delayed(gen_Y, pure=True)(s, min(chunk, m - s), k, d, lab),
-                          shape=(10, min(chunk, m - s)), dtype=np.float64) for k, s in enumerate(starts)]
+    dtype = np.float32 if store == "float32" else np.float64
+    xs, ys = [], []
+    for k, s in enumerate(range(0, m, chunk)):
+        n = min(chunk, m - s)
+        X_k, Y_k = dask.delayed(gen_XY, pure=True, nout=2)(s, n, k, d, lab, dtype)
+        xs.append(da.from_delayed(X_k, shape=(784, n), dtype=dtype))
+        ys.append(da.from_delayed(Y_k, shape=(10, n), dtype=np.float64))
     return da.concatenate(xs, axis=1), da.concatenate(ys, axis=1)
 
 
@@ -145,7 +147,7 @@ def run_numpy(args, digits, labels):
 #: Task kinds by the names cvxlift.distributed gives them (a fused task counts as its first kind here).
 KINDS = ("joint-x-step", "x-step", "output-step", "w-step-products", "w-step-gradient", "forward-output",
          "forward", "preactivation", "column-sums", "divergence", "loss", "check-data", "accuracy", "add_partials",
-         "gen_X", "gen_Y")
+         "gen_XY")
 
 
 def _kind(key):

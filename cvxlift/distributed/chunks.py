@@ -11,7 +11,7 @@ import numpy as np
 from ..exceptions import ValidationError
 from .detect import is_dask, require_dask
 
-__all__ = ["FAN_IN", "blocks", "compute", "persist", "share", "map_columns", "reduce_columns", "add_partials",
+__all__ = ["FAN_IN", "blocks", "compute", "persist", "placement", "share", "map_columns", "reduce_columns", "add_partials",
            "as_columns", "column_chunks"]
 
 #: Partial results summed per task of a reduction tree.
@@ -107,6 +107,49 @@ def _blocks(a, n):
     return list(blocks)
 
 
+def placement(cols):
+    """Where each chunk's task should run: on a distributed cluster, the worker that holds the
+    chunk of the first argument that is in memory there (so that the columns of one chunk stay
+    together and no task moves a chunk to another worker); ``None`` on the local schedulers.
+
+    Parameters
+    ----------
+    cols : list of lists of Delayed (or None)
+        The chunks of each argument (:func:`blocks`).
+
+    Returns
+    -------
+    list of str or None
+        One worker address (or ``None``) per chunk, or ``None``.
+    """
+    dask = require_dask()
+    try:
+        from distributed import default_client
+        client = default_client()
+    except (ImportError, ValueError):
+        return None
+    if dask.base.get_scheduler() != client.get:
+        return None
+    n = len(cols[0])
+    keys = [d.key for c in cols if c[0] is not None for d in c]
+    held = client.who_has(keys)
+    out = []
+    for k in range(n):
+        addr = next((held[c[k].key][0] for c in cols if c[k] is not None and held.get(c[k].key)), None)
+        out.append(addr)
+    return out
+
+
+def _task(task, k, where, *args, **kw):
+    """``task(*args)`` for chunk ``k``, preferring the worker ``where[k]`` (another one may run it
+    if that one is gone)."""
+    dask = require_dask()
+    if where is None or where[k] is None:
+        return task(*args, **kw)
+    with dask.annotate(workers=[where[k]], allow_other_workers=True):
+        return task(*args, **kw)
+
+
 def map_columns(fn, arrays, params, rows, info=False, name=None):
     """Apply ``fn`` to each column chunk.
 
@@ -143,9 +186,11 @@ def map_columns(fn, arrays, params, rows, info=False, name=None):
     task = dask.delayed(_call, pure=True, nout=nout)
     prefix = name or getattr(fn, "__name__", "chunk")
     outs, reports = [[] for _ in rows], []
+    where = placement(cols)
     for k, n_k in enumerate(chunks):
         args = [c[k] for c in cols]
-        res = task(fn, shared, *args, dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}")
+        res = _task(task, k, where, fn, shared, *args,
+                    dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}")
         for i, r in enumerate(rows):
             outs[i].append(da.from_delayed(res[i], shape=(int(r), int(n_k)), dtype=np.float64))
         if info:
@@ -199,9 +244,11 @@ def reduce_columns(fn, arrays, params=(), name=None):
     add = dask.delayed(add_partials, pure=True)
     prefix = name or getattr(fn, "__name__", "partial")
     parts = []
+    where = placement(cols)
     for k in range(n):
         args = [c[k] for c in cols]
-        parts.append(task(fn, shared, *args, dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}"))
+        parts.append(_task(task, k, where, fn, shared, *args,
+                           dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}"))
     while len(parts) > 1:
         parts = [add(*parts[i:i + FAN_IN]) if len(parts[i:i + FAN_IN]) > 1 else parts[i]
                  for i in range(0, len(parts), FAN_IN)]
