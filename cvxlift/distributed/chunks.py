@@ -110,7 +110,9 @@ def _blocks(a, n):
 def placement(cols):
     """Where each chunk's task should run: on a distributed cluster, the worker that holds the
     chunk of the first argument that is in memory there (so that the columns of one chunk stay
-    together and no task moves a chunk to another worker); ``None`` on the local schedulers.
+    together and no task moves a chunk to another worker: the scheduler would otherwise balance
+    load by moving chunks); ``None`` on the local schedulers. Waits for the arguments' chunks
+    that are still being computed.
 
     Parameters
     ----------
@@ -124,15 +126,16 @@ def placement(cols):
     """
     dask = require_dask()
     try:
-        from distributed import default_client
+        from distributed import default_client, futures_of, wait
         client = default_client()
     except (ImportError, ValueError):
         return None
     if dask.base.get_scheduler() != client.get:
         return None
     n = len(cols[0])
-    keys = [d.key for c in cols if c[0] is not None for d in c]
-    held = client.who_has(keys)
+    chunks = [d for c in cols if c[0] is not None for d in c]
+    wait(futures_of(chunks))   # an array persisted just before: its chunks' places once computed
+    held = client.who_has(chunks)   # the holders of the futures these chunks are
     out = []
     for k in range(n):
         addr = next((held[c[k].key][0] for c in cols if c[k] is not None and held.get(c[k].key)), None)
