@@ -72,7 +72,8 @@ def test_dask_fit_matches_the_numpy_fit(form, loss):
     Xd, Td = cols(X), cols(T)
     b.fit(Xd, Td, solver="fast", max_iter=3, tol=0, fast_options=opts)
     assert_same_fit(a, b, Xd, Td)
-    assert b.block_info_["X1"].chunks == 4 and b.block_info_["X1"].solver == a.block_info_["X1"].solver
+    x = "X1" if "X1" in a.block_info_ else "X (joint)"     # the joint schedule where the fast path has one
+    assert b.block_info_[x].chunks == 4 and b.block_info_[x].solver == a.block_info_[x].solver
     assert b.block_info_["W0"].solver == a.block_info_["W0"].solver
     assert b.block_info_["W0"].iterations == a.block_info_["W0"].iterations
     # the door's objective is one pass over the chunks
@@ -297,7 +298,19 @@ def test_an_interrupt_keeps_the_last_complete_sweep():
 
     net = LiftedNetwork([8, 12, 3], "relu", random_state=0)
     with pytest.warns(UserWarning, match="interrupted"):
-        run = BCD(Interrupts(), max_iter=3, tol=0).fit(net, cols(X), cols(Y))
+        run = BCD(Interrupts(), max_iter=3, tol=0, xstep="cyclic").fit(net, cols(X), cols(Y))
     assert run.interrupted and run.n_iter == 1 and run.history[-1] == run.loss_curve[-1]
-    ref = LiftedNetwork([8, 12, 3], "relu", random_state=0).fit(X, Y, solver="fast", max_iter=1, tol=0)
+    ref = LiftedNetwork([8, 12, 3], "relu", random_state=0).fit(X, Y, solver="fast", max_iter=1, tol=0, xstep="cyclic")
     assert rel(net.weights_[0], ref.weights_[0]) < 1e-10 and rel(net.states_[0].compute(), ref.states_[0]) < 1e-10
+
+
+def test_joint_x_step_schedule_matches_in_memory():
+    """The joint schedule (paper's joint form) where cvxlift.fast has a joint X-step."""
+    if getattr(fast, "joint_x_step", None) is None:
+        pytest.skip("cvxlift.fast has no joint_x_step yet")
+    a, b = _pair(None, "cross_entropy")
+    a.fit(X, ONE_HOT, solver="fast", max_iter=2, tol=0, xstep="joint")
+    assert "X (joint)" in a.history_blocks_
+    b.fit(cols(X), cols(ONE_HOT), solver="fast", max_iter=2, tol=0, xstep="joint")
+    assert_same_fit(a, b, cols(X), cols(ONE_HOT), tol=1e-9)
+    assert b.block_info_["X (joint)"].chunks == 4

@@ -87,26 +87,27 @@ def test_cli_refuses_an_unreachable_scheduler(tmp_path, capsys, monkeypatch):
 
 
 class KillsAWorker(DaskBackend):
-    """Kills a worker in the second X-step, before the step reads the states it held: with
-    ``pid`` a worker process (SIGKILL), else a worker of this process (closed: its data is lost)."""
+    """Kills a worker in the second sweep, before its first W-step reads the states that worker
+    held: with ``processes`` a worker process (SIGKILL), else a worker of this process (closed:
+    its data is lost)."""
 
     def __init__(self, cluster, processes, **kw):
         super().__init__(**kw)
         self.cluster, self.processes = cluster, processes
-        self.x_steps, self.killed = 0, None
+        self.w_steps, self.killed = 0, None
 
-    def x_step(self, net, l, U0, Zn, Z0=None):
-        self.x_steps += 1
-        if self.x_steps == 2:
+    def w_step(self, net, l, A, Z):
+        self.w_steps += 1
+        if self.w_steps == net.n_layers + 1:
             client = distributed.Client.current()
-            holders = client.who_has(Zn)
+            holders = client.who_has(Z)
             self.killed = sorted({w for ws in holders.values() for w in ws})[0]
             if self.processes:
                 os.kill(client.run(os.getpid)[self.killed], signal.SIGKILL)
             else:
                 worker = next(w for w in self.cluster.workers.values() if w.address == self.killed)
                 self.cluster.sync(worker.close)
-        return super().x_step(net, l, U0, Zn, Z0)
+        return super().w_step(net, l, A, Z)
 
 
 def _killed_mid_fit(processes):

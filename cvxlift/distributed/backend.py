@@ -22,7 +22,7 @@ before any work.
 """
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from .. import fast
 from ..exceptions import NoFastSolver, ValidationError
@@ -53,6 +53,10 @@ class DaskBlockResult(fast.BlockResult):
 def combine_reports(reports, seconds):
     """One :class:`DaskBlockResult` from the chunks' :class:`~cvxlift.fast.BlockResult` reports.
 
+    The largest iteration count and certificate, ``converged`` when every chunk converged; the
+    per-column fields that a report may carry are summed (``n_fallback``) or joined
+    (``fallback``); per-column certificate arrays stay on the workers (``certificates`` is None).
+
     Parameters
     ----------
     reports : list of BlockResult
@@ -64,10 +68,17 @@ def combine_reports(reports, seconds):
     DaskBlockResult
     """
     reports = list(reports)
-    labels = sorted({r.solver for r in reports})
-    return DaskBlockResult(max(r.iterations for r in reports), max(float(r.certificate) for r in reports),
-                           all(bool(r.converged) for r in reports), float(seconds), float("nan"),
-                           "+".join(labels), len(reports))
+    kw = dict(iterations=max(r.iterations for r in reports), certificate=max(float(r.certificate) for r in reports),
+              converged=all(bool(r.converged) for r in reports), seconds=float(seconds), objective=float("nan"),
+              solver="+".join(sorted({r.solver for r in reports})), chunks=len(reports))
+    names = {f.name for f in fields(DaskBlockResult)}
+    if "n_fallback" in names:
+        kw["n_fallback"] = int(sum(getattr(r, "n_fallback", 0) for r in reports))
+    if "fallback" in names:
+        kw["fallback"] = "+".join(sorted({getattr(r, "fallback", "") for r in reports} - {""}))
+    if "tol" in names:
+        kw["tol"] = next((float(r.tol) for r in reports if getattr(r, "tol", None) is not None), float("nan"))
+    return DaskBlockResult(**kw)
 
 
 def _defaults(fn, names):
