@@ -228,6 +228,11 @@ def reduce_columns(fn, arrays, params=(), name=None):
     """Sum over column chunks of ``fn(*chunks, *params)`` (a tuple of arrays or numbers), as one
     Delayed tuple (a tree of fan-in :data:`FAN_IN`; compute it, alone or with others).
 
+    On a distributed cluster the chunks' partial results are first summed on the worker that
+    holds them (the tree's leaves are grouped by worker), so a reduction sends about one
+    partial result per worker, not one per chunk; the order of the floating-point sums then
+    follows the chunks' placement (it differs between runs by round-off only).
+
     Parameters
     ----------
     fn : callable
@@ -248,7 +253,8 @@ def reduce_columns(fn, arrays, params=(), name=None):
     prefix = name or getattr(fn, "__name__", "partial")
     parts = []
     where = placement(cols)
-    for k in range(n):
+    order = range(n) if where is None else sorted(range(n), key=lambda k: (where[k] or "", k))
+    for k in order:
         args = [c[k] for c in cols]
         parts.append(_task(task, k, where, fn, shared, *args,
                            dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}"))
