@@ -23,6 +23,7 @@ Run (OPENBLAS_NUM_THREADS=1 is set for the workers by this script):
     python benchmarks/bench_dask.py --m 64000 --workers 2 --memory-limit 2GiB --sweeps 2 [--form fenchel_hidden]
     python benchmarks/bench_dask.py --m 64000 --workers 2 --store float32 --preactivations persist --sweeps 2
     python benchmarks/bench_dask.py --m 64000 --numpy --sweeps 2
+    python benchmarks/bench_dask.py --overhead --workers 2
 """
 import argparse
 import os
@@ -257,6 +258,45 @@ def run_dask(args, digits, labels):
     cluster.close()
 
 
+def _copy_chunk(A, W, b):
+    return (A * 1.0,)
+
+
+def run_overhead(args):
+    """Client-plus-scheduler CPU and wall time per chunk of one map (persisted) and one reduction
+    over tiny chunks: the per-chunk cost of a round trip, without the numpy work."""
+    import dask
+    import dask.array as da
+    import distributed
+
+    from cvxlift.distributed import kernels
+    from cvxlift.distributed.chunks import compute, map_columns, persist, reduce_columns
+
+    for sched in ("synchronous", "distributed"):
+        cluster = client = None
+        if sched == "distributed":
+            cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=None)
+            client = distributed.Client(cluster)
+        with dask.config.set(scheduler="synchronous") if client is None else client.as_current():
+            for n in (50, 200):
+                A, = persist(da.from_array(np.random.default_rng(0).random((4, 10 * n)), chunks=(4, 10)))
+                if client is not None:
+                    distributed.wait(A)
+                W, b = np.eye(4), np.zeros(4)
+                t0, c0 = time.time(), time.process_time()
+                for _ in range(3):
+                    (U,), _ = map_columns(_copy_chunk, [A], (W, b), (4,))
+                    U, = persist(U)
+                    compute(reduce_columns(kernels.column_sums, [U]))
+                dt, dc = (time.time() - t0) / 3, (time.process_time() - c0) / 3
+                print(f"{sched}: {n} chunks: {1e3 * dt / n:.2f} ms wall and {1e3 * dc / n:.2f} ms client+scheduler "
+                      "CPU per chunk for one map (persisted) and one reduction", flush=True)
+        if client is not None:
+            client.close()
+            cluster.close()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--m", type=int, default=64000)
@@ -269,8 +309,13 @@ def main(argv=None):
     ap.add_argument("--preactivations", choices=("recompute", "persist"), default="recompute")
     ap.add_argument("--store", choices=("regenerate", "float32"), default="regenerate")
     ap.add_argument("--numpy", action="store_true", help="the same fit in memory (no Dask)")
+    ap.add_argument("--overhead", action="store_true", help="only the per-chunk cost of a round trip")
     ap.add_argument("--data", default=DATA)
     args = ap.parse_args(argv)
+    if args.overhead:
+        print(f"# bench_dask --overhead; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        run_overhead(args)
+        return
     digits, labels = load_digits(args.data)
     print(f"# bench_dask: 784-300-10, form {args.form}, m = {args.m}; {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
