@@ -15,17 +15,18 @@ def one(m, p, n0, k, seed):
     import numpy as np
 
     import cvxlift
+    from cvxlift.training import CvxpyBackend
 
     rng = np.random.default_rng(seed)
     X = rng.random((n0, m))
     Y = np.eye(k)[:, rng.integers(0, k, m)]
     net = cvxlift.LiftedNetwork([n0, p, k], "relu", random_state=seed).init_weights()
-    states = net.forward(X)
     U0 = net.preactivation(0, X)
+    backend = CvxpyBackend()
     t0 = time.perf_counter()
-    Z = net._cvx_x_step(1, U0, Y, None)
+    Z, _ = backend.x_step(net, 1, U0, Y)
     dt = time.perf_counter() - t0
-    chunk = net._chunk("x_step", 1, m)
+    chunk = backend.chunk(net, "x_step", 1, m)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {"m": m, "p": p, "chunk": chunk, "seconds": round(dt, 2), "peak_MB": round(peak_mb), "finite": bool(np.isfinite(Z).all())}
 

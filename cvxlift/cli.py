@@ -27,6 +27,7 @@ from . import __version__, cvxsolve
 from .divergences import available, get_divergence
 from .divergences.base import FORMS
 from .exceptions import CommandError, SolverError, UnknownAtomError
+from .validation import available_memory
 from .verify import verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -53,12 +54,12 @@ def _add_verify_arguments(parser):
         "names", nargs="*", metavar="NAME",
         help="registered atoms to check (default: every name in cvxlift.available())",
     )
-    parser.add_argument("--n-grid", type=int, default=2001,
+    parser.add_argument("--n-grid", type=_positive_int, default=2001,
                         help="grid points for elementwise atoms (default: %(default)s)")
-    parser.add_argument("--n-random", type=int, default=200,
+    parser.add_argument("--n-random", type=_positive_int, default=200,
                         help="random input columns (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the random inputs (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="seed of the random inputs, an integer in [0, 2**32 - 1] (default: %(default)s)")
     parser.add_argument("--solver", default=None,
                         help="pin one CVXPY solver (default: picked from each atom's cones)")
 
@@ -171,6 +172,35 @@ def _positive(convert, what):
 
 _positive_int = _positive(int, "integer")
 _positive_float = _positive(float, "number")
+SEED_MAX = 2 ** 32 - 1
+
+
+def _seed(text):
+    """An argparse ``type``: a seed, an integer in [0, 2**32 - 1] (what numpy's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer in [0, {SEED_MAX}], got {text!r}")
+    return value
+
+
+def _delimiter(text):
+    """An argparse ``type``: one delimiter character (``tab`` or ``\\t`` for a tab)."""
+    value = {"tab": "\t", "\\t": "\t"}.get(text, text)
+    if len(value) != 1 or value in "\"'\r\n" or value.isalnum() or value in ".+-_":
+        raise argparse.ArgumentTypeError(f"expected one delimiter character such as ',' ';' '|' or 'tab', got {text!r}")
+    return value
+
+
+def _add_table_arguments(parser):
+    """``--delimiter`` and ``--header``: how a text (CSV) data file is read."""
+    parser.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
+                        help="delimiter of a CSV data file (default: detected among , ; tab |)")
+    parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
+                        help="whether a CSV data file's first row is a header (default: %(default)s: it is when "
+                             "its cells are text in the columns where the other rows hold numbers)")
 
 
 def _check_activation(name):
@@ -181,45 +211,47 @@ def _check_activation(name):
         raise CommandError(f"unknown activation {name!r}; known: {', '.join(available())}") from exc
 
 
-def load_xy(path, need_y=True):
-    """``X`` (rows are samples, float64, finite) and ``y`` (or None) from ``path`` (.npz).
+def load_xy(path, need_y=True, task=None, n_features=None, delimiter=None, header="auto"):
+    """``X`` (rows are samples, float64, finite) and ``y`` (or None) from ``path``.
 
-    Raises :class:`CommandError` with a one-line reason for a missing or unreadable file,
-    a missing array, a wrong shape or non-finite values.
+    Parameters
+    ----------
+    path : str
+        A ``.csv``/``.tsv``/``.txt`` table, a ``.npy`` array or an ``.npz`` archive with ``X``
+        and ``y`` (see :func:`cvxlift.dataio.read_xy`; the last column of a table is ``y``).
+    need_y : bool
+        Whether ``y`` is required (``train``) or optional (``predict``).
+    task : {"classify", "regress"}, optional
+        Checks ``y`` for the task: one label per row (a column vector is flattened) to
+        classify, numbers to regress.
+    n_features, delimiter, header
+        Passed to :func:`cvxlift.dataio.read_xy`.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray or None
+
+    Raises
+    ------
+    CommandError
+        A one-line reason naming the file (and the row and column, or ``X``/``y``).
     """
-    import numpy as np
+    from .dataio import read_xy
+    from .exceptions import ValidationError
 
-    if not os.path.isfile(path):
-        raise CommandError(f"no such file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            arrays = {k: data[k] for k in ("X", "y") if k in names}
-    except (OSError, ValueError, EOFError) as exc:  # not an npz, pickled arrays, truncated
-        raise CommandError(f"{path}: not a readable .npz archive of arrays ({exc})") from None
-    if "X" not in arrays:
-        raise CommandError(f"{path}: has no array 'X' (found: {', '.join(names) or 'none'}); "
-                           "expected X (rows are samples) and y")
-    X = arrays["X"]
-    if X.dtype.kind not in "biuf":
-        raise CommandError(f"{path}: X must be numeric, got dtype {X.dtype}")
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise CommandError(f"{path}: X must be a 2-D array (rows are samples), got shape {X.shape}")
-    X = X.astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise CommandError(f"{path}: X has NaN or infinite entries")
-    y = arrays.get("y")
-    if y is None:
-        if need_y:
-            raise CommandError(f"{path}: has no array 'y' (found: {', '.join(names)})")
-        return X, None
-    if y.dtype.kind not in "biuf":
-        raise CommandError(f"{path}: y must be numeric, got dtype {y.dtype}")
-    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-        raise CommandError(f"{path}: y must have one entry (or row) per row of X "
-                           f"({X.shape[0]}), got shape {y.shape}")
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise CommandError(f"{path}: y has NaN or infinite entries")
+        X, y = read_xy(path, need_y=need_y, n_features=n_features, delimiter=delimiter, header=header)
+    except ValidationError as exc:
+        raise CommandError(str(exc)) from None
+    if y is not None and task == "classify":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise CommandError(f"{path}: y must hold one class label per row of X for --task classify "
+                               f"(shape ({X.shape[0]},)), got shape {y.shape}")
+    if y is not None and task == "regress" and y.dtype.kind not in "biuf":
+        raise CommandError(f"{path}: y must be numeric for --task regress, got text labels such as {str(y.flat[0])!r}")
     return X, y
 
 
@@ -242,7 +274,7 @@ def _add_demo_arguments(parser):
                         help="divergence penalty weight lambda, every layer (default: %(default)s)")
     parser.add_argument("--rho", type=_positive_float, default=d["rho"],
                         help="weight regularisation rho, every layer (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=d["seed"],
+    parser.add_argument("--seed", type=_seed, default=d["seed"],
                         help="seed of the weight initialisation (default: %(default)s)")
     parser.add_argument("--form", choices=("fenchel_hidden", "joint"), default="fenchel_hidden",
                         help="divergence form of the hidden layer: Fenchel-Young (default) or the paper's "
@@ -265,10 +297,7 @@ def run_demo(args):
     from .progress import progress
     from .training import Callback
 
-    if not args.no_plot:
-        folder = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(folder):
-            raise CommandError(f"cannot write the plot to {args.out}: directory {folder} does not exist")
+    plot_path = None if args.no_plot else _plot_path(args.out)
     X_tr, Y_tr, X_te, Y_te = load_mnist_sample(as_columns=True)
     if args.train_size is not None:
         X_tr, Y_tr = X_tr[:, : args.train_size], Y_tr[:, : args.train_size]
@@ -324,19 +353,43 @@ def run_demo(args):
         return EXIT_OK
     title = (f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network on "
              f"{X_tr.shape[1]} MNIST digits")
-    try:
-        plot_training(objective, test_acc, args.out, title=title)
-    except OSError as exc:
-        raise CommandError(f"cannot write the plot to {args.out}: {exc.strerror or exc}") from None
-    print(f"plot written to {args.out}")
+    from .safeio import atomic_write
+
+    with atomic_write(plot_path, CommandError, "write the plot to") as fh:
+        plot_training(objective, test_acc, fh, title=title)  # a file object: PNG, whatever the name
+    print(f"plot written to {plot_path}")
     return EXIT_OK
+
+
+def _plot_path(out):
+    """The file ``demo`` writes for ``--out``: ``.png`` appended when there is no suffix; checked now.
+
+    Another suffix is refused (the plot is a PNG), and so is a target that
+    :func:`cvxlift.safeio.atomic_write` would refuse (missing directory, a link, a directory,
+    a device), before any training.
+    """
+    from .safeio import check_path, check_target
+
+    path = check_path(out, CommandError, "write the plot to")
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write the plot to {out}: it is a directory; give a file name such as "
+                           f"{os.path.join(out, DEMO_DEFAULTS['out'])}")
+    suffix = os.path.splitext(os.path.basename(path))[1]
+    if not suffix:
+        path += ".png"
+    elif suffix.lower() != ".png":
+        raise CommandError(f"cannot write the plot to {out}: the plot is a PNG image; use a name ending with .png "
+                           f"(or no suffix), not {suffix!r}")
+    check_target(path, CommandError, "write the plot to")
+    return path
 
 
 # ---------------------------------------------------------------------- train
 def _add_train_arguments(parser):
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", metavar="FILE.npz",
-                     help="training data: an .npz with arrays X (rows are samples) and y")
+    src.add_argument("--data", metavar="FILE",
+                     help="training data, rows are samples: a CSV table or a .npy array whose last column is y, "
+                          "or an .npz with arrays X and y")
     src.add_argument("--builtin", action="store_true",
                      help="train on the built-in MNIST sample (1500 digits; reports accuracy on its 500 test digits)")
     parser.add_argument("--task", choices=("classify", "regress"), default="classify",
@@ -353,7 +406,7 @@ def _add_train_arguments(parser):
                         help="maximum block-coordinate descent sweeps (default: %(default)s)")
     parser.add_argument("--solver", choices=("fast", "cvxpy"), default="fast",
                         help="block solvers (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random_state (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random_state (default: %(default)s)")
     parser.add_argument("--out", default="model.npz", help="model file to write (default: %(default)s)")
     dask = parser.add_mutually_exclusive_group()
     dask.add_argument("--workers", type=_positive_int, default=None, metavar="N",
@@ -362,6 +415,7 @@ def _add_train_arguments(parser):
                       help="train on Dask: join the cluster of a running scheduler, e.g. tcp://host:8786")
     parser.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="R",
                         help="with --workers/--scheduler: samples per chunk (default: 4 chunks per worker)")
+    _add_table_arguments(parser)
 
 
 @contextlib.contextmanager
@@ -406,9 +460,11 @@ def run_train(args):
     import warnings
 
     from .progress import progress
+    from .safeio import check_target
     from .training import PrintSweeps, ProgressBar
 
     _check_activation(args.activation)
+    check_target(args.out, CommandError, "write the model to")   # a bad --out fails before training
     Classifier, Regressor = _import_estimators()
     from . import save
 
@@ -419,7 +475,7 @@ def run_train(args):
         X, y, X_test, y_test = load_mnist_sample()
         source = "built-in MNIST sample"
     else:
-        X, y = load_xy(args.data)
+        X, y = load_xy(args.data, task=args.task, delimiter=args.delimiter, header=args.header)
         source = args.data
     Est = Classifier if args.task == "classify" else Regressor
     model = Est(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, lam=args.lam, rho=args.rho,
@@ -451,13 +507,15 @@ def run_train(args):
 # ---------------------------------------------------------------------- predict
 def _add_predict_arguments(parser):
     parser.add_argument("--model", required=True, metavar="MODEL.npz", help="a model written by cvxlift train / cvxlift.save")
-    parser.add_argument("--data", required=True, metavar="FILE.npz",
-                        help="an .npz with array X (rows are samples); y, when present, is scored")
+    parser.add_argument("--data", required=True, metavar="FILE",
+                        help="rows to predict: a CSV table or a .npy array (a column beyond the model's features "
+                             "is y), or an .npz with array X; y, when present, is scored")
     parser.add_argument("--rule", choices=("forward", "lifted"), default="forward",
                         help="prediction rule: the plain network (eq. 2) or the lifted rule (eq. 12) "
                              "(default: %(default)s)")
     parser.add_argument("--out", default=None, metavar="PREDS.csv",
                         help="write the predictions here as CSV (default: CSV on standard output)")
+    _add_table_arguments(parser)
 
 
 def _predict_rows(model, X, rule):
@@ -483,61 +541,65 @@ def _predict_rows(model, X, rule):
     return np.asarray(model.predict(X)), kind
 
 
-def _write_csv(fh, preds):
+def _score(y, preds, kind):
+    """The summary's score of ``preds`` against ``y``; :class:`CommandError` naming ``y`` if the shapes differ."""
     import numpy as np
 
-    preds = np.asarray(preds)
-    if preds.ndim == 1:
-        fh.write("index,prediction\n")
-        for i, p in enumerate(preds):
-            fh.write(f"{i},{_csv_value(p)}\n")
-    else:
-        fh.write("index," + ",".join(f"output_{j}" for j in range(preds.shape[1])) + "\n")
-        for i, row in enumerate(preds):
-            fh.write(f"{i}," + ",".join(_csv_value(v) for v in row) + "\n")
-
-
-def _csv_value(v):
-    import numpy as np
-
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, (np.integer, np.bool_)):
-        return str(v.item())
-    return str(v)
+    y = np.asarray(y)
+    if kind == "classifier":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.shape != preds.shape:
+            raise CommandError(f"y has shape {y.shape} but the model predicts one label per row, shape {preds.shape}")
+        return f"accuracy {float(np.mean(y.astype(str) == preds.astype(str))):.4f}"
+    if y.dtype.kind not in "biuf":
+        raise CommandError(f"y must be numeric to score a {kind}'s predictions, got dtype {y.dtype}")
+    if y.ndim == 1 and preds.ndim == 2 and preds.shape[1] == 1:
+        preds = preds[:, 0]
+    if y.shape != preds.shape:
+        raise CommandError(f"y has shape {y.shape} but the model predicts shape {preds.shape}")
+    yy = y.astype(float).reshape(len(y), -1)
+    pp = preds.reshape(len(preds), -1)
+    ss = float(np.sum((yy - yy.mean(axis=0)) ** 2))
+    r2 = 1.0 - float(np.sum((yy - pp) ** 2)) / ss if ss > 0 else float("nan")
+    return f"R^2 {r2:.4f}"
 
 
 def run_predict(args):
     """``cvxlift predict``: load a model with cvxlift.load and predict the rows of X."""
+    import io
+
     import numpy as np
+
+    from .dataio import write_predictions
+    from .safeio import atomic_write, check_target
 
     try:
         from .persistence import load
     except ImportError as exc:
         raise CommandError(f"model loading is not available ({exc})") from None
-    if not os.path.isfile(args.model):
-        raise CommandError(f"no such file: {args.model}")
-    X, y = load_xy(args.data, need_y=False)
+    for path, alt in ((args.model, args.model + ".npz"), (args.data, args.data)):  # name a missing file first
+        if not (os.path.lexists(path) or os.path.lexists(alt)):
+            raise CommandError(f"no such file: {path}")
+    if args.out is not None:
+        check_target(args.out, CommandError, "write the predictions to")
     model = load(args.model)
+    n_in = model.sizes[0] if hasattr(model, "sizes") else getattr(model, "n_features_in_", None)
+    X, y = load_xy(args.data, need_y=False, n_features=n_in, delimiter=args.delimiter, header=args.header)
     preds, kind = _predict_rows(model, X, args.rule)
+    preds = np.asarray(preds)
     summary = f"{len(preds)} predictions ({args.rule} rule)"
     if y is not None:
-        if kind == "classifier":
-            summary += f"; accuracy {float(np.mean(preds == np.asarray(y).reshape(preds.shape))):.4f}"
-        else:
-            yy = np.asarray(y, dtype=float).reshape(np.shape(preds))
-            ss = float(np.sum((yy - yy.mean(axis=0)) ** 2))
-            r2 = 1.0 - float(np.sum((yy - preds) ** 2)) / ss if ss > 0 else float("nan")
-            summary += f"; R^2 {r2:.4f}"
+        summary += "; " + _score(y, preds, kind)
     if args.out is None:
-        _write_csv(sys.stdout, preds)
+        write_predictions(sys.stdout, preds)
         print(summary, file=sys.stderr)
     else:
-        try:
-            with open(args.out, "w", encoding="utf-8", newline="") as fh:
-                _write_csv(fh, preds)
-        except OSError as exc:
-            raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        with atomic_write(args.out, CommandError, "write the predictions to") as fh:
+            text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+            write_predictions(text, preds)
+            text.flush()
+            text.detach()  # atomic_write closes the file
         print(f"{summary}; written to {args.out}")
     return EXIT_OK
 
@@ -550,7 +612,7 @@ def _add_bench_arguments(parser):
                         help="hidden units of the 784-H-10 ReLU network (default: %(default)s)")
     parser.add_argument("--repeat", type=_positive_int, default=3,
                         help="runs of each fast solver; the median is reported (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed (default: %(default)s)")
 
 
 def run_bench(args):
@@ -563,6 +625,7 @@ def run_bench(args):
     from .network import LiftedNetwork
     from .training import CvxpyBackend, FastBackend
 
+    _check_bench_size(args.m, args.hidden)
     X, Y = load_mnist_sample("train", as_columns=True)
     m = min(args.m, X.shape[1])
     X, Y = X[:, :m], Y[:, :m]
@@ -625,6 +688,88 @@ def run_bench(args):
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- plot
+_PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def _add_plot_arguments(parser):
+    parser.add_argument("name", metavar="NAME", help="a registered atom (see cvxlift.available())")
+    parser.add_argument("--form", choices=FORMS, default=None,
+                        help="divergence form (default: the atom's default form)")
+    parser.add_argument("--range", type=_positive_float, default=None, metavar="R", dest="u_range",
+                        help="draw the inputs s in [-R, R] (default: max(4, twice the largest kink))")
+    parser.add_argument("--u", type=float, nargs="+", default=None, metavar="S",
+                        help="line parameters of the sample inputs whose D(u, .) is drawn (default: four)")
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help="where to write the figure (.png, .svg or .pdf; default: NAME-divergence.png)")
+
+
+def run_plot(args):
+    """``cvxlift plot NAME``: draw D(u, .) for a few u and the argmin over the line against forward."""
+    from .plotting import matplotlib_available, plot_divergence
+
+    atom = _check_activation(args.name)
+    out = args.out if args.out is not None else f"{args.name}-divergence.png"
+    ext = os.path.splitext(out)[1].lower().lstrip(".")
+    if ext not in _PLOT_FORMATS:
+        raise CommandError(f"--out {out}: unknown figure format {ext or '(none)'!r}; use a name ending in "
+                           + ", ".join("." + f for f in _PLOT_FORMATS))
+    from .safeio import atomic_write, check_target
+
+    check_target(out, CommandError, "write the figure to")   # before any work
+    if not matplotlib_available():
+        raise CommandError("matplotlib is not installed; install it with `pip install \"cvxlift[plot]\"`")
+    fig = plot_divergence(atom, form=args.form, u=args.u, u_range=args.u_range)
+    with atomic_write(out, CommandError, "write the figure to") as fh:
+        fig.savefig(fh, format=ext, dpi=110)
+    curves = fig.cvxlift_curves
+    print(f"{atom!r}, form={curves.form!r} ({curves.slice}): largest scaled gap between the CVXPY argmin "
+          f"and forward over s in [{curves.s[0]:g}, {curves.s[-1]:g}]: {curves.max_error:.2e} "
+          f"(solver {curves.solver})")
+    print(f"figure written to {out}")
+    return EXIT_OK
+
+
+#: Training digits of the built-in sample (the most columns ``bench --m`` can take).
+BENCH_MAX_M = 1500
+
+
+def bench_memory(m, hidden, n_in=784, n_out=10):
+    r"""An upper estimate of the peak memory (bytes) of ``cvxlift bench --m m --hidden hidden``.
+
+    Parameters
+    ----------
+    m, hidden : int
+        Columns per block and hidden units.
+    n_in, n_out : int
+        Input and output sizes of the network.
+
+    Returns
+    -------
+    int
+        :math:`1.5\cdot 10^8 + 200\, n_{in} H m + 160\, (n_{out} m)^2` bytes: the process, the
+        CVXPY W-step of layer 0 (its problem data grow with :math:`n_{in} H m`) and the CVXPY
+        output step (cross-entropy, exponential cones: CVXPY's canonicalisation forms a sparse
+        matrix with about :math:`6 (n_{out} m)^2` entries). Peak resident memory measured with
+        ``/usr/bin/time -f %M cvxlift bench --m M --hidden H --repeat 1`` for (M, H) = (50, 20),
+        (300, 20), (500, 20), (50, 400): 283, 2008, 4668, 2640 MB; the estimates are 347, 2531,
+        5718, 3326 MB. ``--m 1500`` (the whole sample) is estimated at 41 GB.
+    """
+    return int(1.5e8 + 200 * n_in * hidden * m + 160 * (n_out * m) ** 2)
+
+
+def _check_bench_size(m, hidden):
+    """Refuse, before any allocation, a bench the built-in sample or the memory cannot hold."""
+    if m > BENCH_MAX_M:
+        raise CommandError(f"--m {m}: the built-in sample has {BENCH_MAX_M} training digits; use --m {BENCH_MAX_M} "
+                           "or fewer")
+    need, have = bench_memory(m, hidden), available_memory()
+    if have is not None and need > have:
+        raise CommandError(f"--m {m} --hidden {hidden} needs about {need / 1e9:.1f} GB of memory (estimate: "
+                           f"cvxlift.cli.bench_memory), more than the {have / 1e9:.1f} GB available; use a smaller "
+                           "--m or --hidden")
+
+
 def _ratio(r):
     return f"{r:.0f}x" if r >= 10 else f"{r:.2g}x"
 
@@ -653,6 +798,8 @@ COMMANDS = {
         "time the fast block solvers against their CVXPY problems on the built-in sample",
         _add_bench_arguments, _guarded("cvxlift bench", run_bench),
     ),
+    "plot": Command("draw an atom: D(u, .) for a few u and the argmin over a line against forward",
+                    _add_plot_arguments, _guarded("cvxlift plot", run_plot)),
 }
 
 
@@ -678,7 +825,7 @@ def main(argv=None):
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return int(args._run(args))
+    return int(_guarded(f"cvxlift {args.command}", args._run)(args))  # never a traceback, whatever the command
 
 
 if __name__ == "__main__":  # pragma: no cover

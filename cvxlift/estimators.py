@@ -36,8 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "`pip install cvxlift[sklearn]` (or `pip install scikit-learn`)"
     ) from exc
 
-from .divergences import Divergence, get_divergence
-from .divergences.custom import CustomDivergence
+from .divergences import get_divergence
 from .divergences.simplex import Simplex
 from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
 from .network import LiftedNetwork
@@ -48,8 +47,6 @@ __all__ = ["LiftedMLPClassifier", "LiftedMLPRegressor", "UnknownActivationError"
 
 SOLVERS = ("fast", "cvxpy")
 PREDICTIONS = ("forward", "lifted")
-STATE_FORMAT = "cvxlift.estimator"
-STATE_VERSION = 1
 _SEED_MAX = np.iinfo(np.int32).max
 #: Input dtypes kept by scikit-learn's validation (float32 is kept for ``coefs_``; the solvers
 #: work in float64) and the sparse formats accepted (densified: the lifted problems are dense).
@@ -140,51 +137,6 @@ def _resolve_activation(spec):
         raise UnknownActivationError(f"activation: {exc}") from None
     except ValidationError as exc:
         raise ValidationError(f"activation: {exc}") from None
-
-
-def _activation_to_json(spec):
-    """``activation`` as JSON: a name, ``{"name", "params"}`` for an instance (plus
-    ``"class": True`` for a Divergence subclass, ``"custom": True`` for a declared atom)."""
-    if spec is None or isinstance(spec, str):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Divergence):
-        if not spec.name:
-            raise ValidationError(f"activation class {spec.__qualname__} has no registry name; cannot store it")
-        return {"name": spec.name, "params": {}, "class": True}
-    if isinstance(spec, Divergence):
-        if isinstance(spec, CustomDivergence):
-            return {"name": spec.name, "params": {}, "custom": True}
-        return {"name": spec.name, "params": _jsonable(spec.get_params(), "activation")}
-    raise ValidationError(f"activation {spec!r} cannot be stored as JSON")
-
-
-def _activation_from_json(spec):
-    if spec is None or isinstance(spec, str):
-        return spec
-    if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
-        raise ValidationError(f"activation entry must be a name or {{'name', 'params'}}, got {spec!r}")
-    if spec.get("custom"):
-        return get_divergence(spec["name"])
-    if spec.get("class"):
-        return type(get_divergence(spec["name"]))
-    return get_divergence(spec["name"], **dict(spec.get("params") or {}))
-
-
-def _jsonable(value, name):
-    """``value`` with tuples -> lists and numpy scalars/arrays -> Python (JSON-ready)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist(), name)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, name) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, name) for k, v in value.items()}
-    raise ValidationError(f"{name}={value!r} ({type(value).__name__}) cannot be stored as JSON")
 
 
 def _check_choice(choices):
@@ -293,10 +245,6 @@ def _probabilities(net, out):
         P = project_simplex(out, axis=1)
     s = P.sum(axis=1, keepdims=True)
     return P / np.where(s > 0, s, 1.0)
-
-
-def _float_list(values):
-    return None if values is None else [float(v) for v in values]
 
 
 # ---------------------------------------------------------------------------- base class
@@ -562,95 +510,6 @@ class _BaseLiftedMLP(BaseEstimator):
 
         return to_torch(self.network_, dtype=dtype, output=output)
 
-    # -- persistence hooks (used by cvxlift.persistence.save / load) --------------------
-    def _to_state(self, include_states=True):
-        """``(meta, arrays)`` describing this estimator for :func:`cvxlift.persistence.save`.
-
-        ``meta`` (JSON-ready) holds the parameters (``get_params()``; a Divergence
-        ``activation`` as ``{"name", "params"}``) and, when fitted, the fitted scalars and
-        lists and the network description (``"network_state"``, from
-        :func:`cvxlift.persistence.network_to_state`); ``arrays`` are the network's arrays.
-        """
-        params = {}
-        for key, value in self.get_params(deep=False).items():
-            if key == "activation":
-                params[key] = _activation_to_json(value)
-            elif key == "random_state" and not (value is None or (isinstance(value, numbers.Integral)
-                                                                 and not isinstance(value, bool))):
-                warnings.warn(f"random_state={value!r} cannot be stored; it is saved as None", UserWarning,
-                              stacklevel=2)
-                params[key] = None
-            else:
-                params[key] = _jsonable(value, key)
-        tuples = sorted(k for k, v in self.get_params(deep=False).items() if isinstance(v, tuple))
-        meta = {"format": STATE_FORMAT, "version": STATE_VERSION, "estimator": type(self).__name__,
-                "params": params, "tuple_params": tuples, "fitted": hasattr(self, "network_")}
-        arrays = {}
-        if meta["fitted"]:
-            import importlib
-
-            persistence = importlib.import_module("cvxlift.persistence")
-            net_meta, arrays = persistence.network_to_state(self.network_, include_states=include_states)
-            meta["network_state"] = net_meta
-            attrs = {
-                "n_features_in_": int(self.n_features_in_),
-                "n_iter_": int(self.n_iter_),
-                "loss_curve_": _float_list(self.loss_curve_),
-                "train_scores_": _float_list(self.train_scores_),
-                "validation_scores_": _float_list(self.validation_scores_),
-                "best_validation_score_": None if self.best_validation_score_ is None
-                else float(self.best_validation_score_),
-                "best_loss_": None if self.best_loss_ is None else float(self.best_loss_),
-            }
-            if hasattr(self, "feature_names_in_"):
-                attrs["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
-            attrs.update(self._target_state())
-            meta["attributes"] = attrs
-        return meta, dict(arrays)
-
-    @classmethod
-    def _from_state(cls, meta, arrays):
-        """Rebuild an estimator from :meth:`_to_state`'s ``(meta, arrays)``."""
-        if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
-            raise ValidationError(f"not a cvxlift estimator state (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-        if meta.get("estimator") != cls.__name__:
-            raise ValidationError(f"state describes a {meta.get('estimator')!r}, not a {cls.__name__}")
-        if not isinstance(meta.get("version"), int) or meta["version"] > STATE_VERSION:
-            raise ValidationError(f"estimator state version {meta.get('version')!r} is newer than this "
-                                  f"cvxlift reads ({STATE_VERSION})")
-        params = dict(meta["params"])
-        params["activation"] = _activation_from_json(params.get("activation"))
-        for key in meta.get("tuple_params", ["hidden_layer_sizes"]):  # JSON has lists only
-            if isinstance(params.get(key), list):
-                params[key] = tuple(params[key])
-        est = cls(**params)
-        if not meta.get("fitted"):
-            return est
-        import importlib
-
-        persistence = importlib.import_module("cvxlift.persistence")
-        net = persistence.network_from_state(meta["network_state"], arrays)
-        attrs = meta["attributes"]
-        est.network_ = net
-        est.coefs_ = [np.array(W.T) for W in net.weights_]
-        est.intercepts_ = [np.array(b) for b in net.biases_]
-        est.n_features_in_ = int(attrs["n_features_in_"])
-        if est.n_features_in_ != net.sizes[0]:
-            raise ValidationError(f"n_features_in_={est.n_features_in_} does not match the network input size "
-                                  f"{net.sizes[0]}")
-        if "feature_names_in_" in attrs:
-            est.feature_names_in_ = np.asarray(attrs["feature_names_in_"], dtype=object)
-        est.n_iter_ = int(attrs["n_iter_"])
-        est.n_layers_ = len(net.sizes)
-        est.out_activation_ = net.activations_[-1].name
-        est.loss_curve_ = _float_list(attrs["loss_curve_"])
-        est.train_scores_ = _float_list(attrs["train_scores_"])
-        est.validation_scores_ = _float_list(attrs["validation_scores_"])
-        est.best_validation_score_ = attrs["best_validation_score_"]
-        est.best_loss_ = attrs["best_loss_"]
-        est._set_target_state(attrs, net)
-        return est
-
 
 # ---------------------------------------------------------------------------- classifier
 class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
@@ -861,26 +720,6 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
             return labels_rows(self.classes_, proba)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def _target_state(self):
-        classes = np.asarray(self.classes_)
-        if classes.dtype.kind not in "biufUO":
-            raise ValidationError(f"classes_ of dtype {classes.dtype} cannot be stored as JSON")
-        values = classes.tolist()
-        if classes.dtype.kind == "O" and not all(isinstance(v, (str, int, float, bool)) for v in values):
-            raise ValidationError("classes_ holds objects other than str/int/float/bool; cannot store them as JSON")
-        return {"classes_": {"values": _jsonable(values, "classes_"), "dtype": classes.dtype.str,
-                             "kind": classes.dtype.kind}}
-
-    def _set_target_state(self, attrs, net):
-        spec = attrs["classes_"]
-        kind = spec.get("kind")
-        if kind == "O":
-            self.classes_ = np.array(spec["values"], dtype=object)
-        else:
-            self.classes_ = np.asarray(spec["values"], dtype=np.dtype(spec["dtype"]))
-        if self.classes_.shape != (net.sizes[-1],):
-            raise ValidationError(f"{self.classes_.size} classes for {net.sizes[-1]} network outputs")
-
 
 # ---------------------------------------------------------------------------- regressor
 class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
@@ -1031,13 +870,3 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         """Predicted targets: shape ``(n_samples,)`` when fitted on 1-D ``y``, else ``(n_samples, n_outputs)``."""
         out = self._output(X)
         return out[:, 0].copy() if self._y_ndim == 1 else out
-
-    def _target_state(self):
-        return {"n_outputs_": int(self.n_outputs_), "y_ndim": int(self._y_ndim)}
-
-    def _set_target_state(self, attrs, net):
-        self.n_outputs_ = int(attrs["n_outputs_"])
-        self._y_ndim = int(attrs["y_ndim"])
-        if self.n_outputs_ != net.sizes[-1]:
-            raise ValidationError(f"n_outputs_={self.n_outputs_} does not match the network output size "
-                                  f"{net.sizes[-1]}")

@@ -12,6 +12,8 @@ pass, the objective (10), the prediction objective (12), scores). Training runs 
 :mod:`cvxlift.training` (one block-coordinate-descent engine over a CVXPY or a fast backend);
 the CVXPY blocks are assembled by :mod:`cvxlift.assembly`.
 """
+import warnings
+
 import numpy as np
 
 from .divergences import Divergence, get_divergence
@@ -402,7 +404,9 @@ class LiftedNetwork:
             ``tol`` (relative) or after ``max_iter`` sweeps.
         solver : {"cvxpy", "fast"}
             Solvers of the lifted rule (a fast rule without a solver falls back to CVXPY with
-            a warning). ``predict_info_`` holds what the solve reported.
+            a warning). ``predict_info_`` holds what the solve reported (for the fast solvers a
+            :class:`~cvxlift.fast.BlockResult` with a certificate per column); columns that miss
+            the certificate tolerance are reported with a warning, never silently.
         max_iter : int
         tol : float
         return_states : bool
@@ -430,6 +434,11 @@ class LiftedNetwork:
             states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
             self.predict_info_ = info
             self.predict_history_ = getattr(info, "history", None)
+            if getattr(info, "converged", True) is False:
+                left = getattr(info, "n_uncertified", None)
+                warnings.warn(f"lifted prediction: {'some' if left is None else left} column(s) did not reach the "
+                              f"certificate tolerance (see predict_info_); their states are the best found",
+                              stacklevel=2)
         return (states[-1], states) if return_states else states[-1]
 
 

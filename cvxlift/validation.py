@@ -125,6 +125,23 @@ def physical_memory():
         return float(2**36)
 
 
+def available_memory():
+    """Bytes of memory available now (``MemAvailable`` on Linux), or None when unknown."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def check_memory(nbytes, what, name):
     """Refuse, naming ``name``, work whose arrays (``nbytes``) would not fit in this machine's memory."""
     have = physical_memory()

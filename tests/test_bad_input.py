@@ -4,6 +4,7 @@ The cases below are exactly the rows of the table in ``docs/bad-input.md``: the 
 ``test_docs_table_lists_every_case`` parses the table's first column (and its exception
 column) and compares it with ``CASES``, so the two cannot drift apart.
 """
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,10 @@ def _cli(argv):
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        status = cli.main(argv)
+        try:
+            status = cli.main(argv)
+        except SystemExit as exc:  # argparse's usage errors
+            status = exc.code
     if status == 2:
         raise CliError(err.getvalue().strip())
     raise AssertionError(f"cvxlift {' '.join(argv)} exited with {status}, expected 2")
@@ -112,6 +116,58 @@ def _est_fitted():
             warnings.simplefilter("ignore")
             _FITTED["est"] = _est(random_state=0).fit(XR, YR)
     return _FITTED["est"]
+
+
+def _tmp(name):
+    """A path in this module's temporary directory (removed at exit)."""
+    if "tmp" not in _FITTED:
+        import atexit
+        import shutil
+        import tempfile
+
+        _FITTED["tmp"] = Path(tempfile.mkdtemp(prefix="cvxlift-bad-input-"))
+        atexit.register(shutil.rmtree, _FITTED["tmp"], True)
+    return _FITTED["tmp"] / name
+
+
+def _made(name, make):
+    """``_tmp(name)`` after ``make(path)`` (a file, link or FIFO the case needs)."""
+    path = _tmp(name)
+    if not os.path.lexists(path):
+        make(path)
+    return str(path)
+
+
+def _link(name):
+    return _made(name, lambda p: (_tmp("real-" + name).write_bytes(b"keep"), p.symlink_to(_tmp("real-" + name))))
+
+
+def _saved(kind):
+    """A model file of the fitted network (``"net"``) or estimator (``"est"``)."""
+    return _made(f"{kind}.npz", lambda p: cvxlift.save(_fitted() if kind == "net" else _est_fitted(), p))
+
+
+def _edited(kind, keys, value):
+    """``load`` of a copy of ``_saved(kind)`` with ``meta[keys...] = value`` and every checksum recomputed."""
+    from model_files import rewrite, set_in
+
+    def call():
+        path = _tmp(f"edited-{kind}-{'-'.join(map(str, keys))}.npz")
+        rewrite(_saved(kind), path, edit_meta=lambda m: set_in(m, ["model", *keys], value))
+        return cvxlift.load(path)
+    return call
+
+
+def _huge_header():
+    from model_files import lying_header
+
+    path = lying_header(_saved("net"), _tmp("huge.npz"), {"states_0": (5, 10 ** 12), "states_1": (3, 10 ** 12)})
+    assert path.stat().st_size < 4096
+    return cvxlift.load(path)
+
+
+def _table(name, text):
+    return _made(name, lambda p: p.write_text(text))
 
 
 CASES = [
@@ -421,6 +477,72 @@ CASES = [
          ("activation", "nope")),
     Case("cli-verify-unknown", "cvxlift verify", "`cvxlift verify nope`", lambda: _cli(["verify", "nope"]),
          CliError, ("nope",)),
+    # ------------------------------------------------------------------ issue 12, family 2: saving and loading
+    Case("save-symlink", "save", "`cvxlift.save(net, 'link.npz')`, `link.npz` a symbolic link",
+         lambda: cvxlift.save(_fitted(), _link("link.npz")), cvxlift.PersistenceError, ("link.npz", "symbolic link")),
+    Case("save-fifo", "save", "the target is a FIFO (or a device)",
+         lambda: cvxlift.save(_fitted(), _made("pipe.npz", os.mkfifo)), cvxlift.PersistenceError,
+         ("pipe.npz", "FIFO", "regular files")),
+    Case("save-nul-byte", "save", "a path with a NUL byte",
+         lambda: cvxlift.save(_fitted(), "a\x00b"), cvxlift.PersistenceError, ("NUL byte", "x00b")),
+    Case("save-name-too-long", "save", "a 300-character file name",
+         lambda: cvxlift.save(_fitted(), _tmp("n" * 300)), cvxlift.PersistenceError, ("nnnn", "too long")),
+    Case("load-nul-byte", "load", "a path with a NUL byte",
+         lambda: cvxlift.load("a\x00b.npz"), cvxlift.PersistenceError, ("NUL byte",)),
+    Case("load-path-too-long", "load", "a 5000-character path",
+         lambda: cvxlift.load("d/" * 2500 + "m.npz"), cvxlift.PersistenceError, ("d/d/", "too long")),
+    Case("load-edited-lam", "load", "estimator file with `lam = -5`, checksums recomputed",
+         _edited("est", ["params", "lam"], -5), cvxlift.PersistenceError, ("lam", "-5")),
+    Case("load-edited-hidden-sizes", "load", "`hidden_layer_sizes = [7]` for weights of shape (3, 4)",
+         _edited("est", ["params", "hidden_layer_sizes"], [7]), cvxlift.PersistenceError,
+         ("hidden_layer_sizes=[7]", "[3]")),
+    Case("load-edited-classes-repeated", "load", "`classes_ = [0, 0, 0]`",
+         _edited("est", ["attributes", "classes_", "values"], [0, 0, 0]), cvxlift.PersistenceError,
+         ("classes_", "unique")),
+    Case("load-edited-classes-datetime", "load", "`classes_` of dtype `datetime64[ns]`",
+         _edited("est", ["attributes", "classes_"], {"values": [0, 1, 2], "dtype": "<M8[ns]", "kind": "M"}),
+         cvxlift.PersistenceError, ("classes_", "dtype")),
+    Case("load-edited-feature-names", "load", "`feature_names_in_` with 3 names for 4 features",
+         _edited("est", ["attributes", "feature_names_in_"], ["a", "b", "c"]), cvxlift.PersistenceError,
+         ("feature_names_in_", "n_features_in_=4")),
+    Case("load-edited-history-nan", "load", "network `history` with a NaN",
+         _edited("net", ["fitted", "history", 1], NAN), cvxlift.PersistenceError, ("history[1]", "finite")),
+    Case("load-edited-string-number", "load", "`n_features_in_ = \"4\"` (a string)",
+         _edited("est", ["attributes", "n_features_in_"], "4"), cvxlift.PersistenceError,
+         ("n_features_in_", "integer", "'4'")),
+    Case("load-huge-header", "load", "a 2 KB file whose `.npy` headers claim shape (5, 10**12)",
+         _huge_header, cvxlift.PersistenceError, ("states_0", "claims shape (5, 1000000000000)")),
+    # ------------------------------------------------------------------ issue 12, family 5: the cvxlift command
+    Case("cli-train-csv-text-cell", "cvxlift train", "`--data d.csv` with `abc` in a feature column",
+         lambda: _cli(["train", "--data", _table("text.csv", "a,b,y\n1,2,0\n3,abc,1\n"), "--out", str(_tmp("m"))]),
+         CliError, ("text.csv", "row 3", "column 2", "abc")),
+    Case("cli-train-decimal-comma", "cvxlift train", "`;`-separated CSV with decimal commas (`1,5`)",
+         lambda: _cli(["train", "--data", _table("comma.csv", "1,5;2,0;0\n3,5;4,0;1\n"), "--out", str(_tmp("m"))]),
+         CliError, ("comma.csv", "'1,5'", "decimal point")),
+    Case("cli-train-unsupported-format", "cvxlift train", "`--data d.json`",
+         lambda: _cli(["train", "--data", _table("d.json", "{}"), "--out", str(_tmp("m"))]), CliError,
+         ("d.json", "unsupported data file", ".csv", ".npy", ".npz")),
+    Case("cli-train-classify-y-2d", "cvxlift train", "`--data d.npz` with `y` of shape (12, 2)",
+         lambda: _cli(["train", "--data", _made("y2d.npz", lambda p: np.savez(p, X=XR, y=np.zeros((12, 2)))),
+                       "--out", str(_tmp("m"))]), CliError, ("y", "one class label per row", "(12, 2)")),
+    Case("cli-predict-y-shape", "cvxlift predict", "`y` of shape (6,) for a model with 3 outputs",
+         lambda: _cli(["predict", "--model", _saved("net"), "--data",
+                       _made("y1d.npz", lambda p: np.savez(p, X=X.T, y=np.zeros(6)))]), CliError,
+         ("y has shape (6,)", "(6, 3)")),
+    Case("cli-verify-seed-negative", "cvxlift verify", "`cvxlift verify relu --seed -1`",
+         lambda: _cli(["verify", "relu", "--seed", "-1"]), CliError, ("--seed", "'-1'")),
+    Case("cli-train-delimiter", "cvxlift train", "`--delimiter ab`",
+         lambda: _cli(["train", "--builtin", "--delimiter", "ab"]), CliError, ("--delimiter", "'ab'")),
+    Case("cli-bench-m-huge", "cvxlift bench", "`cvxlift bench --m 1000000000`",
+         lambda: _cli(["bench", "--m", "1000000000"]), CliError, ("--m 1000000000", "1500")),
+    Case("cli-demo-out-directory", "cvxlift demo", "`cvxlift demo --out adir`, `adir` a directory",
+         lambda: _cli(["demo", "--out", _made("adir", os.mkdir)]), CliError, ("adir", "directory")),
+    Case("cli-demo-out-link", "cvxlift demo", "`--out link.png`, a symbolic link",
+         lambda: _cli(["demo", "--out", _link("link.png")]), CliError, ("link.png", "symbolic link")),
+    Case("cli-predict-out-link", "cvxlift predict", "`--out link.csv`, a symbolic link",
+         lambda: _cli(["predict", "--model", _saved("net"), "--data",
+                       _made("x.npz", lambda p: np.savez(p, X=X.T)), "--out", _link("link.csv")]), CliError,
+         ("link.csv", "symbolic link")),
 ]
 
 IDS = [c.id for c in CASES]

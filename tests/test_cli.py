@@ -379,3 +379,150 @@ def test_cli_modules_import_no_optional_extra():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), env=env,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------------- issue 12, family 5: the command's doors
+def _write_table(path, X, labels, delimiter=",", header=True):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
+        if header:
+            w.writerow([f"f{j}" for j in range(X.shape[1])] + ["label"])
+        w.writerows([*map(repr, row), lab] for row, lab in zip(X.tolist(), labels))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv_header", "csv_no_header", "semicolon", "npy"])
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_train_and_predict_read_csv_and_npy(fmt, tmp_path, capsys):
+    _estimators_or_skip()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    if fmt == "npy":
+        data = tmp_path / "d.npy"
+        np.save(data, np.column_stack([X, y]))
+    else:
+        delimiter = ";" if fmt == "semicolon" else ","
+        data = _write_table(tmp_path / "d.csv", X, y.tolist(), delimiter, fmt != "csv_no_header")
+    model = tmp_path / "m.npz"
+    assert run(["train", "--data", str(data), "--hidden", "3", "--sweeps", "2", "--out", str(model)]) == 0
+    assert "40 samples, 3 features" in capsys.readouterr().out
+    assert run(["predict", "--model", str(model), "--data", str(data)]) == 0  # the last column is y: scored
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == "index,prediction" and len(captured.out.splitlines()) == 41
+    assert "40 predictions (forward rule); accuracy" in captured.err
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_predict_csv_is_quoted_and_formula_safe(tmp_path, capsys):
+    import csv
+
+    _estimators_or_skip()
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 2))
+    names = np.array(['a,"b"', '=HYPERLINK("http://x")'])
+    data = _write_table(tmp_path / "d.csv", X, names[(X[:, 0] > 0).astype(int)].tolist())
+    assert run(["train", "--data", str(data), "--hidden", "3", "--sweeps", "3", "--out", str(tmp_path / "m")]) == 0
+    assert run(["predict", "--model", str(tmp_path / "m.npz"), "--data", str(data), "--out",
+                str(tmp_path / "p.csv")]) == 0
+    capsys.readouterr()
+    with open(tmp_path / "p.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["index", "prediction"] and all(len(r) == 2 for r in rows)
+    assert {r[1] for r in rows[1:]} <= {'a,"b"', "'=HYPERLINK(\"http://x\")"}  # quoted; the formula neutralised
+    assert not any(r[1].startswith("=") for r in rows[1:])
+
+
+def test_predict_scores_only_a_y_of_the_right_shape(tmp_path, capsys):
+    net = cvxlift.LiftedNetwork([4, 3, 2], "relu", random_state=0).init_weights()  # squared loss: 2 outputs
+    cvxlift.save(net, tmp_path / "net.npz")
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    np.savez(tmp_path / "bad.npz", X=X, y=np.zeros(6))
+    assert run(["predict", "--model", str(tmp_path / "net.npz"), "--data", str(tmp_path / "bad.npz")]) == 2
+    line = _one_line_error(capsys.readouterr(), "cvxlift predict")
+    assert "y has shape (6,) but the model predicts shape (6, 2)" in line
+    np.savez(tmp_path / "ok.npz", X=X, y=np.zeros((6, 2)))
+    assert run(["predict", "--model", str(tmp_path / "net.npz"), "--data", str(tmp_path / "ok.npz")]) == 0
+    assert "R^2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["verify", "relu", "--seed", "-1"], "--seed"),
+    (["verify", "relu", "--n-random", "0"], "--n-random"),
+    (["demo", "--seed", "4294967296"], "--seed"),
+    (["train", "--builtin", "--seed", "x"], "--seed"),
+    (["bench", "--seed", "-5"], "--seed"),
+    (["train", "--data", "d.csv", "--delimiter", "ab"], "--delimiter"),
+    (["train", "--data", "d.csv", "--header", "maybe"], "--header"),
+])
+def test_argument_errors_exit_2_without_traceback(argv, option, capsys):
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {option}" in err and "Traceback" not in err
+
+
+def test_bench_sizes_are_checked_before_allocating(monkeypatch, capsys):
+    assert run(["bench", "--m", "1000000000"]) == 2
+    assert "the built-in sample has 1500 training digits" in _one_line_error(capsys.readouterr(), "cvxlift bench")
+    monkeypatch.setattr(cli, "available_memory", lambda: 10 ** 8)
+    monkeypatch.setattr(cli, "run_bench", lambda args: pytest.fail("must not get here"), raising=True)
+    assert run(["bench", "--m", "50"]) == 2
+    line = _one_line_error(capsys.readouterr(), "cvxlift bench")
+    assert "needs about 0.3 GB" in line and "0.1 GB available" in line
+    assert cli.bench_memory(1500, 20) > 25e9 > cli.bench_memory(500, 20) > cli.bench_memory(50, 20)
+
+
+def test_demo_says_the_file_it_writes_and_never_writes_through_a_link(tmp_path, capsys):
+    fast = ["--sweeps", "1", "--hidden", "5", "--train-size", "100"]
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "real.png").write_bytes(b"keep")
+    (tmp_path / "link.png").symlink_to(tmp_path / "real.png")
+    for out, fragment in ((tmp_path / "adir", "it is a directory"), (tmp_path / "link.png", "symbolic link"),
+                          (tmp_path / "plot.pdf", "the plot is a PNG")):
+        assert run(["demo", "--out", str(out), *fast]) == 2
+        captured = capsys.readouterr()
+        assert fragment in _one_line_error(captured, "cvxlift demo") and "sweep" not in captured.out
+    assert (tmp_path / "real.png").read_bytes() == b"keep"
+    assert run(["demo", "--out", str(tmp_path / "plot"), *fast]) == 0
+    out = capsys.readouterr().out
+    if _has("matplotlib"):
+        assert f"plot written to {tmp_path / 'plot.png'}" in out
+        assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "plot").exists()
+
+
+def test_predict_out_never_writes_through_a_link(tmp_path, capsys):
+    net = cvxlift.LiftedNetwork([2, 3, 2], "relu", random_state=0).init_weights()
+    cvxlift.save(net, tmp_path / "net.npz")
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+    (tmp_path / "target.csv").write_text("keep")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "target.csv")
+    assert run(["predict", "--model", str(tmp_path / "net.npz"), "--data", str(tmp_path / "x.npy"), "--out",
+                str(tmp_path / "link.csv")]) == 2
+    assert "symbolic link" in _one_line_error(capsys.readouterr(), "cvxlift predict")
+    assert (tmp_path / "target.csv").read_text() == "keep"
+
+
+def test_every_command_reports_an_internal_error_in_one_line(monkeypatch, capsys):
+    def broken(atom, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "verify", broken)
+    assert run(["verify", "relu", *FAST]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "cvxlift verify: internal error: RuntimeError: boom second line (set CVXLIFT_DEBUG=1 " \
+                          "for the traceback)"
+
+
+def test_train_refuses_a_bad_out_before_training(tmp_path, capsys):
+    target = tmp_path / "real.npz"
+    target.write_bytes(b"keep")
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    status = run(["train", "--builtin", "--hidden", "5", "--sweeps", "1", "--out", str(link)])
+    captured = capsys.readouterr()
+    assert status == 2 and "link" in captured.err
+    assert "sweep" not in captured.out   # nothing was trained
+    assert target.read_bytes() == b"keep"

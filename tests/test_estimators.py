@@ -290,9 +290,11 @@ def test_pickle_round_trip_with_cvxpy_blocks():
 
 
 def _round_trip_state(est):
-    meta, arrays = est._to_state()
+    from cvxlift.persistence import estimator_from_state, estimator_to_state
+
+    meta, arrays = estimator_to_state(est)
     text = json.dumps(meta)  # JSON-able
-    back = type(est)._from_state(json.loads(text), {k: np.array(v) for k, v in arrays.items()})
+    back = estimator_from_state(type(est), json.loads(text), {k: np.array(v) for k, v in arrays.items()})
     return meta, back
 
 
@@ -334,7 +336,7 @@ def test_state_hooks_regressor_and_unfitted():
     assert meta["fitted"] is False and not hasattr(back, "network_")
     assert back.hidden_layer_sizes == (7, 2) and back.lam == [1.0, 2.0, 3.0]
     with pytest.raises(ValueError, match="LiftedMLPClassifier"):
-        LiftedMLPClassifier._from_state(meta, {})
+        __import__("cvxlift.persistence").persistence.estimator_from_state(LiftedMLPClassifier, meta, {})
 
 
 def test_save_load_round_trip(tmp_path):

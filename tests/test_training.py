@@ -233,3 +233,34 @@ def test_engine_rejects_foreign_callbacks_and_backends():
     with pytest.raises(TypeError, match="Callback"):
         BCD(CvxpyBackend(), callbacks=[lambda *a: None])
     assert issubclass(Scores, Callback)
+
+
+def test_cross_entropy_without_a_simplex_output_warns():
+    with pytest.warns(UserWarning, match="Simplex output"):
+        LiftedNetwork([4, 5, 3], ["relu", "identity"], loss="cross_entropy")
+
+
+def test_cvxpy_w_step_too_large_is_refused_before_compiling():
+    net = LiftedNetwork([784, 300, 10], "relu", random_state=0).init_weights()
+    A = np.zeros((784, 2000))
+    before = assembly.Block.built
+    with pytest.raises(BlockMemoryError, match=r"layer 0, W-step: .*2000 columns .*GiB.*solver='fast'"):
+        CvxpyBackend().w_step(net, 0, A, np.zeros((300, 2000)))
+    assert assembly.Block.built == before
+
+
+@pytest.mark.parametrize("acts", [["relu", "relu", "identity"], ["clipped", "relu", "identity"]])
+def test_same_trajectory_on_both_backends_with_default_options(acts):
+    """Default options: the same schedule (one joint X-step per sweep for jointly convex forms) on
+    both backends, so the histories and weights agree to 1e-8 relative. (With a cross-entropy
+    output the CVXPY exponential-cone solves agree only to ~1e-6: their solvers' accuracy.)"""
+    rng = np.random.default_rng(3)
+    Xs = rng.normal(size=(4, 40))
+    Ys = np.tanh(Xs[:2] - Xs[2:])
+    a = LiftedNetwork([4, 6, 5, 2], acts, random_state=0).fit(Xs, Ys, solver="cvxpy", max_iter=4, tol=0)
+    b = LiftedNetwork([4, 6, 5, 2], acts, random_state=0).fit(Xs, Ys, solver="fast", max_iter=4, tol=0)
+    assert a.history_blocks_ == b.history_blocks_
+    assert "X (joint)" in a.history_blocks_ and "X1" not in a.history_blocks_
+    np.testing.assert_allclose(b.history_, a.history_, rtol=1e-8)
+    for wa, wb in zip(a.weights_ + a.biases_, b.weights_ + b.biases_):
+        np.testing.assert_allclose(wb, wa, rtol=1e-8, atol=1e-8 * max(1.0, np.max(np.abs(wa))))

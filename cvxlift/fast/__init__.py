@@ -7,6 +7,7 @@ Gram matrix across columns, and stop on a certificate (see each module):
 - :func:`w_step`: :math:`\\min_{W,b} \\lambda D(WA + b1^T, Z) + \\rho\\|W\\|_F^2`;
 - :func:`x_step`: the hidden-layer X-step (paper eq. 13);
 - :func:`output_step`: the output step (eq. 14/15, Appendix A);
+- :func:`joint_x_step`: every state at once, with the loss (jointly convex networks);
 - :func:`lifted_predict`: the lifted prediction rule (eq. 12).
 
 Each raises :class:`NoFastSolver` where no fast solver applies; :func:`select` says which
@@ -18,6 +19,7 @@ from .wstep import w_objective, w_step
 from .xstep import XStepProblem, x_step
 from .output import output_step
 from .predict import lifted_predict, prediction_objective
+from .jointx import joint_x_step
 
 __all__ = [
     "AtomProps",
@@ -27,6 +29,7 @@ __all__ = [
     "XStepProblem",
     "atom_props",
     "candidates",
+    "joint_x_step",
     "lifted_predict",
     "output_step",
     "prediction_objective",

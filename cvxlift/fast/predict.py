@@ -1,40 +1,60 @@
 r"""The lifted prediction rule (paper eq. 12) with the loss minimised out (:math:`y = x_{L+1}`):
 
-.. math:: \min_{X_1, \dots, X_{L+1}} \sum_{l=0}^{L} \lambda_{l+1} D_l(W_lX_l + b_l\mathbf 1^T, X_{l+1}),
-          \qquad X_0 = X.
+.. math:: \min_{X_1, \dots, X_{L+1}} \sum_{l=0}^{L} \lambda_l D_l(W_lX_l + b_l\mathbf 1^T, X_{l+1}),
+          \qquad X_0 = X
 
-Solvers (registry kind ``"lifted_predict"``, tried in this order):
+(``lams[l]`` multiplies :math:`D_l`; the paper writes :math:`\lambda_{l+1}`). The problem
+separates over columns; within a column it is a chain over the layers
+(:mod:`cvxlift.fast.chain`). Solvers (registry kind ``"lifted_predict"``, tried in this order):
 
 ``forward`` (every form Fenchel-Young)
     every :math:`D_l \ge 0` with :math:`D_l(u, \phi_l(u)) = 0`: the forward pass is a
     minimiser (objective 0); returned at once.
-``joint`` (hidden layers' divergences quadratic in ``u``: :math:`\mu_l\|z - u\|^2 + I_{C_l}(z)`;
-last layer smooth in ``u``)
-    the problem is convex, and separable over columns. :math:`X_{L+1}` is minimised out in
-    closed form (:math:`X_{L+1} = \phi_L(U_L)`, leaving the envelope
-    :math:`e(u) = D_L(u, \phi_L(u))`, whose gradient is :math:`\nabla_uD_L(u, \phi_L(u))`), and
-    all hidden states are solved *jointly* by accelerated projected gradient
-    (:func:`~cvxlift.fast._common.fista`) with one step per layer from a block-diagonal
-    majoriser of the Hessian; per-column momentum, restart, certificate and freezing.
-``bcd`` (every hidden X-step has a fast solver)
+``dual_newton`` (one hidden layer with a box domain, jointly convex last layer)
+    semismooth Newton on the :math:`q` dual unknowns of each column (below).
+``newton`` (any depth; hidden layers quadratic between layers with box domains; last
+layer with a known envelope Hessian)
+    projected Newton with exact active-set solves from one shared inverse
+    (:mod:`cvxlift.fast.chain_newton`).
+``joint`` (any depth; hidden layers quadratic in ``u``; last layer smooth in ``u``)
+    accelerated proximal gradient on all hidden states at once
+    (:mod:`cvxlift.fast.chain_first_order`).
+``bcd`` (every hidden X-step has a fast solver: the biconvex Fenchel-Young hidden layers)
     block-coordinate descent over the layers from the forward pass: hidden layers by
     :func:`~cvxlift.fast.x_step` (warm-started), the last state in closed form. Stops when
     every hidden block's fixed-point certificate, evaluated at the current states after a
     sweep, is at most ``tol``, or when a sweep lowers the objective by less than ``tol``
     (relative).
+
+**Certificates and finishing.** ``dual_newton``, ``newton`` and ``joint`` certify every
+column (``info.certificates``): a KKT residual relative to :math:`1 + \|\nabla f\|`. A column
+whose certificate is above ``tol`` when the method stops is finished by the next exact
+method that applies (``joint``, then ``bcd``), warm-started at its point, on those columns
+only; ``info.n_fallback`` counts them and ``info.converged`` is ``False`` if any column is
+still above ``tol``. Nothing is returned silently.
+
+**Fenchel-Young hidden layers** (not jointly convex: :math:`\Phi^*(W_lx_l + b_l) - (W_lx_l + b_l)^Tx_{l+1}`
+is bilinear in two variables). What is computed is a *block-wise minimiser* reached by
+monotone descent from the forward pass: every hidden block is solved exactly in turn
+(each block problem is convex) until no block can be improved (``bcd``'s certificate); the
+objective never exceeds the forward pass's. It is a stationary point of (12), not
+certified globally optimal (no convex certificate exists for the whole problem).
 """
 import time
 
 import numpy as np
 
 from ..exceptions import ValidationError
-from ._common import TINY, Columns, as_matrix, as_vector, fista, spectral_norm_sq
+from . import chain_first_order, chain_newton
+from ._common import TINY, as_matrix, as_vector
+from .chain import ChainProblem, choose, worse_columns
 from .registry import NoFastSolver, atom_props, register, select
 from .result import BlockResult
 from .xstep import XStepProblem, x_step
 
-#: ``bcd`` stops without convergence once a sweep lowers the objective by less than this (relative).
-STALL = 1e-15
+#: ``bcd`` stops without convergence once a sweep lowers the objective by less than this (relative)
+#: and the certificate has not dropped by 10% for ``STALL_SWEEPS`` sweeps.
+STALL, STALL_SWEEPS = 1e-15, 10
 
 
 def prediction_objective(X, states, weights, biases, divs, forms, lams):
@@ -83,6 +103,24 @@ class _Net:
             raise ValidationError(f"lams must be positive numbers, got {list(lams)}")
         self.n = n
         self.props = tuple(atom_props(d, f) for d, f in zip(self.divs, self.forms))
+        self.widths = tuple(d.out_dim(W.shape[0]) for d, W in zip(self.divs, self.weights))
+        self._chain = None
+
+    @property
+    def chain(self):
+        """The :class:`~cvxlift.fast.chain.ChainProblem` of these columns (built once)."""
+        if self._chain is None:
+            U0 = self.weights[0] @ self.X + self.biases[0][:, None]
+            self._chain = ChainProblem(U0, self.weights, self.biases, self.divs, self.forms, self.lams)
+        return self._chain
+
+    def sub(self, cols):
+        """The same network on the columns ``cols``."""
+        out = object.__new__(_Net)
+        out.__dict__.update(self.__dict__)
+        out.X = self.X[:, cols]
+        out._chain = None
+        return out
 
     def objective(self, states):
         return prediction_objective(self.X, states, self.weights, self.biases, self.divs, self.forms, self.lams)
@@ -93,7 +131,10 @@ class _Net:
 
 def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max_iter=100, inner_tol=None,
                    inner_max_iter=20000, method=None, evaluate=True):
-    """States :math:`[X_1, \\dots, X_{L+1}]` of the lifted prediction rule for the columns of ``X``.
+    r"""States :math:`[X_1, \dots, X_{L+1}]` of the lifted prediction rule for the columns of ``X``.
+
+    Minimises :math:`\sum_{l=0}^{L}\lambda_l D_l(W_lX_l + b_l\mathbf 1^T, X_{l+1})` with
+    :math:`X_0 = X` over every state (module docstring).
 
     Parameters
     ----------
@@ -102,12 +143,14 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     divs, forms : the L+1 layers' divergences and forms
     lams : sequence of L+1 positive numbers; ``lams[l]`` multiplies ``D_l``
     Z0 : list of L+1 arrays, optional
-        Initial states (default: the forward pass).
+        Initial states (default: the forward pass). No column of the result has a larger
+        objective than its column of ``Z0`` (where it would, ``Z0``'s column is returned).
     tol : float
-        Bound on the certificates (per column for ``joint``; per block for ``bcd``).
+        Bound on the certificates (per column for ``dual_newton``, ``newton`` and ``joint``;
+        per block for ``bcd``).
     max_iter : int
-        Sweeps of block-coordinate descent (``bcd``); the ``joint`` solver runs at most
-        ``inner_max_iter`` iterations.
+        Newton iterations (``dual_newton``, ``newton``) or sweeps (``bcd``); ``joint`` runs
+        at most ``inner_max_iter`` iterations.
     inner_tol, inner_max_iter
         Passed to :func:`~cvxlift.fast.x_step` by ``bcd`` (default ``inner_tol = tol``).
     method : str, optional
@@ -118,7 +161,9 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     Returns
     -------
     states : list of (p_{l+1}, m) arrays, info : BlockResult
-        ``info.iterations`` counts FISTA iterations (``joint``) or sweeps (``bcd``).
+        ``info.certificate`` is the largest column's; ``info.certificates`` the per-column
+        ones (``None`` for ``bcd`` and ``forward``); ``info.n_fallback`` the columns finished
+        by a slower method (``info.fallback``).
 
     Raises
     ------
@@ -127,15 +172,85 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     """
     t0 = time.perf_counter()
     net = _Net(X, weights, biases, divs, forms, lams)
-    cand = select("lifted_predict", method=method, layers=net.props)
+    cand = choose("lifted_predict", method, {"layers": net.props}, _fits(net))
     if Z0 is not None:
         if len(Z0) != net.n:
             raise ValidationError(f"Z0 must hold {net.n} states")
-        Z0 = [as_matrix(S, f"Z0[{l}]", cols=net.X.shape[1]) for l, S in enumerate(Z0)]
+        Z0 = [as_matrix(S, f"Z0[{l}]", rows=net.widths[l], cols=net.X.shape[1]) for l, S in enumerate(Z0)]
     inner_tol = tol if inner_tol is None else inner_tol
-    states, it, cert, conv = cand.solver(net, Z0, tol, int(max_iter), inner_tol, int(inner_max_iter))
+    args = (tol, int(max_iter), inner_tol, int(inner_max_iter))
+    states, it, cert, conv = cand.solver(net, Z0, *args)
+    certs = None if np.ndim(cert) == 0 else np.asarray(cert, dtype=np.float64)
+    n_fallback, fallback = 0, ""
+    if certs is not None and np.any(certs > tol):
+        states, certs, n_fallback, fallback, it2 = _finish(net, states, certs, cand.name, *args)
+        it += it2
+    if Z0 is not None:
+        states, certs = _no_worse(net, states, Z0, certs)
+    elif not _convex(net.props):   # a stationary point of a biconvex problem: keep the forward pass if better
+        states, certs = _no_worse(net, states, _forward(net.X, net.weights, net.biases, net.divs), certs)
+    if certs is not None:
+        cert = float(np.max(certs, initial=0.0))
+        conv = bool(cert <= tol)
     obj = net.objective(states) if evaluate else float("nan")
-    return states, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
+    return states, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label,
+                               certificates=certs, n_fallback=n_fallback, fallback=fallback, tol=float(tol))
+
+
+#: Slower exact methods that finish the columns a solver leaves above ``tol``, in order.
+FINISHERS = ("joint", "bcd")
+
+
+def _finish(net, states, certs, name, tol, max_iter, inner_tol, inner_max_iter):
+    """Re-solve the columns with ``certs > tol`` by the next applicable finisher, warm-started."""
+    it = 0
+    used = ""
+    n_bad = int(np.sum(certs > tol))
+    states = [S.copy() for S in states]
+    for fin in FINISHERS:
+        bad = np.flatnonzero(certs > tol)
+        if not bad.size:
+            break
+        if fin == name:
+            continue
+        try:
+            cand = choose("lifted_predict", fin, {"layers": net.props}, _fits(net))
+        except NoFastSolver:
+            continue
+        new, it2, c2, _ = cand.solver(net.sub(bad), [S[:, bad] for S in states], tol, max_iter, inner_tol,
+                                      inner_max_iter)
+        it += it2
+        for S, T in zip(states, new):
+            S[:, bad] = T
+        certs = certs.copy()
+        certs[bad] = c2
+        used = cand.label
+    return states, certs, n_bad, used, it
+
+
+def _convex(layers):
+    """``True`` when (12) is jointly convex in the states: every layer after the first is jointly
+    convex, except a Fenchel-Young last layer (whose minimum over its state is 0 for every input)."""
+    return all(p.form == "joint" or p.u_quadratic is not None for p in layers[1:-1])
+
+
+def _fits(net):
+    """Size checks of the candidates whose work per column grows fast with the widths."""
+    return {"newton": lambda: chain_newton.fits(net.props, net.widths),
+            "dual_newton": lambda: net.widths[-1] <= PREDICT_DUAL_MAX_Q}
+
+
+def _no_worse(net, states, Z0, certs):
+    """Per column, keep ``Z0`` where the result's objective is larger (the warm start is never lost)."""
+    worse = worse_columns(net.chain.objective_columns(states), net.chain.objective_columns(Z0))
+    if worse.size:
+        states = [S.copy() for S in states]
+        for S, T in zip(states, Z0):
+            S[:, worse] = T[:, worse]
+        if certs is not None:
+            certs = certs.copy()
+            certs[worse] = np.inf
+    return states, certs
 
 
 # ---------------------------------------------------------------------------------------- forward
@@ -159,7 +274,7 @@ def _dual_newton_ok(layers):
 
 @register("lifted_predict", "dual_newton", _dual_newton_ok,
           "one hidden layer mu||z - u||^2 + I_C(z) + h(u) with C a box (either form), and a jointly convex "
-          "last layer mu||x - v||^2 + I_C'(x) with C' a box or the simplex")
+          "last layer mu||x - v||^2 + I_C'(x) with C' a box or the simplex, of at most PREDICT_DUAL_MAX_Q = 40 rows")
 def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     r"""Semismooth Newton on the optimality system of a one-hidden-layer prediction.
 
@@ -182,8 +297,6 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     a = net.lams[0] * net.props[0].mu
     B = net.lams[1] * net.props[1].mu
     q, p = W1.shape
-    if q > PREDICT_DUAL_MAX_Q:
-        return _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter)
     U = W0 @ net.X + b0[:, None]
     m = U.shape[1]
     proj0, proj1 = d0.project_domain, d1.project_domain
@@ -223,7 +336,8 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             idx = idx[keep]
             if not idx.size:
                 break
-            Uc, Y, Vz, Z, P1, F, nF = Uc[:, keep], Y[:, keep], Vz[:, keep], Z[:, keep], P1[:, keep], F[:, keep], nF[keep]
+            Uc, Y, Vz, Z, P1, F = Uc[:, keep], Y[:, keep], Vz[:, keep], Z[:, keep], P1[:, keep], F[:, keep]
+            nF = nF[keep]
             done = done[keep]
         it += 1
         delta = (Z == Vz).astype(np.float64)
@@ -254,22 +368,15 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             Vt, Zt, Pt, Ft = evaluate(Uc[:, todo], Yt)
             ok = np.einsum("ij,ij->j", Ft, Ft) <= (1.0 - 2e-4 * t[todo]) * theta[todo]
             sel = todo[ok]
-            Y[:, sel], Vz[:, sel], Z[:, sel], P1[:, sel], F[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Pt[:, ok], Ft[:, ok]
+            Y[:, sel], Vz[:, sel], Z[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok]
+            P1[:, sel], F[:, sel] = Pt[:, ok], Ft[:, ok]
             todo = todo[~ok]
             if not todo.size:
                 break
             t[todo] *= 0.5
     last = d1.forward(W1 @ states_z + b1[:, None])
-    slow = np.flatnonzero(cert > tol)
-    if slow.size:   # semismooth Newton stalled on these columns: finish them by the joint solver
-        sub = _Net(net.X[:, slow], net.weights, net.biases, net.divs, net.forms, net.lams)
-        (zs, xs), it2, _, _ = _joint(sub, [states_z[:, slow], last[:, slow]], tol, max_iter, inner_tol,
-                                     inner_max_iter)
-        states_z[:, slow], last[:, slow] = zs, xs
-        cert[slow] = _kkt_residual(sub, zs, a, B, proj1)
-        it += it2
-    c = float(np.max(cert, initial=0.0))
-    return [states_z, last], it, c, bool(c <= tol)
+    # columns left above tol (Newton stalled) are finished by the next method (lifted_predict)
+    return [states_z, last], it, cert, bool(np.all(cert <= tol))
 
 
 #: Newton iterations of ``dual_newton`` before the stalled columns go to ``joint``.
@@ -288,68 +395,29 @@ def _kkt_residual(net, Z, a, B, proj1):
     return np.sqrt(np.einsum("ij,ij->j", F, F)) / (1.0 + np.sqrt(np.einsum("ij,ij->j", Y, Y)))
 
 
+# ---------------------------------------------------------------------------------------- newton
+@register("lifted_predict", "newton", lambda layers: chain_newton.applies(layers),
+          "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others jointly convex) "
+          "and a last layer whose envelope Hessian is known (Fenchel-Young, or mu||z - u||^2 + I_C(z) with C a box "
+          "or the simplex); sizes checked apart (chain_newton.fits)")
+def _newton(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
+    """Projected Newton with exact active-set solves (:mod:`cvxlift.fast.chain_newton`)."""
+    pb = net.chain
+    hidden0 = Z0[:-1] if Z0 is not None else pb.forward()[:-1]
+    hidden, cert, it, _ = chain_newton.solve(pb, hidden0, tol, max_iter)
+    return pb.complete(hidden), it, cert, bool(np.all(cert <= tol))
+
+
 # ---------------------------------------------------------------------------------------- joint
-def _joint_ok(layers):
-    # the first layer's input X_0 is fixed: its divergence only needs to be quadratic in z
-    return (len(layers) > 1 and layers[0].mu is not None
-            and all(a.u_quadratic is not None for a in layers[1:-1]) and layers[-1].u_lipschitz is not None)
-
-
-@register("lifted_predict", "joint", _joint_ok,
-          "hidden layers quadratic in u (u_quadratic) and the last layer smooth in u")
+@register("lifted_predict", "joint", lambda layers: chain_first_order.applies(layers),
+          "hidden layers after the first quadratic in u (u_quadratic), the last layer smooth in u "
+          "(or Fenchel-Young)")
 def _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
-    n = net.n
-    W, b, divs, lams = net.weights, net.biases, net.divs, net.lams
-    U0 = W[0] @ net.X + b[0][:, None]
-    if n == 1:
-        return [divs[0].forward(U0)], 0, 0.0, True
-    start = Z0[:-1] if Z0 is not None else _forward(net.X, W, b, divs)[:-1]
-    sizes = [S.shape[0] for S in start]
-    off = np.concatenate([[0], np.cumsum(sizes)])
-    c = [2.0 * lams[l] * (net.props[l].mu if l == 0 else net.props[l].u_quadratic) for l in range(n - 1)]
-    dL, fL, lamL = divs[-1], net.forms[-1], lams[-1]
-    LuL = net.props[-1].u_lipschitz
-    nW = [spectral_norm_sq(Wl) for Wl in W]
-    # block-diagonal majoriser of the Hessian. The term (c/2)||z - W x - b||^2 has Hessian
-    # c [W^T W, -W^T; -W, I] <= 2c diag(W^T W, I) (x a variable), and c I in z when x = X_0 is
-    # fixed; the envelope lam e(W x + b) has Hessian <= lam L_u W^T W.
-    Lb = []
-    for l in range(1, n):             # block X_l = states[l - 1]
-        from_prev = (1.0 if l == 1 else 2.0) * c[l - 1]
-        from_next = 2.0 * c[l] * nW[l] if l < n - 1 else lamL * LuL * nW[l]
-        Lb.append(max(from_prev + from_next, TINY) * (1.0 + 1e-12))
-    Lrow = np.repeat(Lb, sizes)
-    cols = Columns(U0=U0)
-
-    def blocks(Y):
-        return [Y[off[i]:off[i + 1]] for i in range(n - 1)]
-
-    def grad(Y):
-        Xs = blocks(Y)
-        G = np.empty_like(Y)
-        Gs = blocks(G)
-        for l in range(n - 1):        # term (c_l/2)||X_{l+1} - W_l X_l - b_l||^2, X_0 fixed
-            U = cols["U0"] if l == 0 else W[l] @ Xs[l - 1] + b[l][:, None]
-            np.subtract(Xs[l], U, out=Gs[l])
-            Gs[l] *= c[l]
-            if l >= 1:
-                Gs[l - 1] -= W[l].T @ Gs[l]
-        UL = W[-1] @ Xs[-1] + b[-1][:, None]
-        Gs[-1] += W[-1].T @ (lamL * dL.u_gradient(UL, dL.forward(UL), fL))
-        return G
-
-    def prox(V, t):
-        out = np.empty_like(V)
-        for l in range(n - 1):
-            out[off[l]:off[l + 1]] = divs[l].project_domain(V[off[l]:off[l + 1]])
-        return out
-
-    Y0 = prox(np.vstack(start), None)
-    Y, cert, it = fista(grad, prox, Y0, Lrow, tol, inner_max_iter, cols)
-    hidden = blocks(Y)
-    states = [np.ascontiguousarray(S) for S in hidden] + [net.last(hidden[-1])]
-    cmax = float(np.max(cert, initial=0.0))
-    return states, it, cmax, bool(cmax <= tol)
+    """Accelerated proximal gradient on every hidden state (:mod:`cvxlift.fast.chain_first_order`)."""
+    pb = net.chain
+    hidden0 = Z0[:-1] if Z0 is not None else pb.forward()[:-1]
+    hidden, cert, it = chain_first_order.solve(pb, hidden0, tol, inner_max_iter)
+    return pb.complete(hidden), it, cert, bool(np.all(cert <= tol))
 
 
 # ---------------------------------------------------------------------------------------- bcd
@@ -381,13 +449,15 @@ def _bcd(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
 
     states[-1] = net.last(states[-2])
     J = net.objective(states)
-    cert = np.inf
-    sweeps = 0
+    cert = best = np.inf
+    sweeps = since = 0
     converged = False
     while not converged and sweeps < max_iter:
         sweeps += 1
         for l in range(1, n):
-            states[l - 1], _ = x_step(*block(l), Z0=states[l - 1], tol=inner_tol, max_iter=inner_max_iter)
+            # FISTA X-steps: their certificate is a fixed-point residual, the one bcd stops on
+            states[l - 1], _ = x_step(*block(l), Z0=states[l - 1], tol=inner_tol, max_iter=inner_max_iter,
+                                      method="fista")
         states[-1] = net.last(states[-2])
         Jn = net.objective(states)
         cert = max(float(np.max(XStepProblem(*block(l)).residual(states[l - 1]), initial=0.0))
@@ -395,8 +465,12 @@ def _bcd(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
         decrease = J - Jn
         J = Jn
         converged = cert <= tol
-        if not converged and decrease <= STALL * max(abs(Jn), TINY):
-            break                     # no progress in floating point: stalled
+        if cert < 0.9 * best:
+            best, since = cert, 0
+        else:
+            since += 1
+        if not converged and decrease <= STALL * max(abs(Jn), TINY) and since >= STALL_SWEEPS:
+            break                     # neither the objective nor the certificate moves: stalled
     return states, sweeps, cert, converged
 
 

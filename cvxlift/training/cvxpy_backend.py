@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import assembly
 from ..exceptions import BlockMemoryError, ValidationError
+from ..validation import physical_memory
 from .backend import Backend, CvxpyInfo
 
 __all__ = ["CvxpyBackend", "compiled_blocks"]
@@ -141,6 +142,22 @@ class CvxpyBackend(Backend):
         return out, _info(blk.name, infos, time.perf_counter() - t0)
 
     @staticmethod
+    def _check_w_step_size(net, l, m):
+        """Refuse, before compiling, a W-step whose DPP parameter tensor cannot fit in memory.
+
+        The product :math:`WA` with ``A`` a Parameter gives CVXPY a parameter tensor of about
+        :math:`n_u(p+1) \times (p + n_u)m` entries, which its canonicalisation holds densely
+        (784 inputs, 32 units, 300 columns: 49 GiB); the fast W-steps have no such limit."""
+        p, n_u = net.sizes[l], net.u_dims_[l]
+        nbytes = 8.0 * n_u * (p + 1) * (p + n_u) * m
+        have = physical_memory()
+        if nbytes > have / 2:
+            raise BlockMemoryError(
+                f"layer {l}, W-step: the CVXPY problem for {m} columns ({p} inputs, {n_u} units) needs a parameter "
+                f"tensor of about {nbytes / 2**30:.3g} GiB, more than half of this machine's {have / 2**30:.3g} GiB; "
+                f"use solver='fast' (its W-steps are certified against this block on small sizes) or fewer columns")
+
+    @staticmethod
     def project_state(net, l, Z):
         """Project a solver's state onto the atom's domain where a projection exists."""
         d, f = net.activations_[l], net.forms_[l]
@@ -150,6 +167,7 @@ class CvxpyBackend(Backend):
     def w_step(self, net, l, A, Z):
         t0 = time.perf_counter()
         m = A.shape[1]
+        self._check_w_step_size(net, l, m)
         try:
             blk = block(net, "w_step", l, m)
         except MemoryError as exc:

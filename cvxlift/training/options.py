@@ -19,7 +19,7 @@ __all__ = ["FIT_OPTIONS", "fit_options", "FAST_OPTION_KEYS"]
 FAST_OPTION_KEYS = {
     "w_step": ("tol", "max_iter", "method"),
     "x_step": ("tol", "max_iter", "method"),
-    "joint_x_step": ("tol", "max_iter", "method"),
+    "joint_x_step": ("tol", "max_iter", "method", "finish"),
     "predict": ("inner_tol", "inner_max_iter", "method"),
 }
 
@@ -94,6 +94,8 @@ def _fast_options(value, name):
                 v = check_int(v, f"{name}[{kind!r}][{k!r}]", 1)
             elif k in ("tol", "inner_tol"):
                 v = check_number(v, f"{name}[{kind!r}][{k!r}]", 0.0, low_open=True)
+            elif k == "finish":
+                v = check_bool(v, f"{name}[{kind!r}][{k!r}]")
             checked[k] = v
         out[kind] = checked
     return out
