@@ -103,13 +103,14 @@ def blocks(net, m):
     lam, rho = 1.0, 1e-3
     out = []
 
-    # ---- W-steps: A = X1 (300 x m) -> q = 10 / 300
-    for q, d, form, Z in ((10, simplex, "joint", net["X2_10"]), (300, relu, "joint", net["X2_300"]),
-                          (300, relu, "fenchel", net["X2_300"])):
+    # ---- W-steps: A = X1 (300 x m) -> q = 10 / 300; the Fenchel-Young one with each of its solvers
+    for q, d, form, Z, method in ((10, simplex, "joint", net["X2_10"], None), (300, relu, "joint", net["X2_300"], None),
+                                  (300, relu, "fenchel", net["X2_300"], "pncg"),
+                                  (300, relu, "fenchel", net["X2_300"], "majorize")):
         A = net["X1"]
 
-        def run_fast(A=A, Z=Z, d=d, form=form):
-            return fast.w_step(A, Z, d, form, lam, rho)
+        def run_fast(A=A, Z=Z, d=d, form=form, method=method):
+            return fast.w_step(A, Z, d, form, lam, rho, method=method)
 
         def build(A=A, Z=Z, d=d, form=form, q=q):
             W, b = cp.Variable((q, A.shape[0])), cp.Variable(q)
@@ -120,24 +121,31 @@ def blocks(net, m):
             W, b = res
             return fast.w_objective(A, Z, W, b, d, form, lam, rho)
 
-        out.append((f"W-step p=300 q={q} {d!r} {form}", run_fast, lambda r: (r[0], r[1]), build,
+        out.append((f"W-step p=300 q={q} {d!r} {form}" + (f" {method}" if method else ""), run_fast,
+                    lambda r: (r[0], r[1]), build,
                     lambda v: (v[0].value, v[1].value), objective, d.problem_class(form)))
 
-    # ---- X-steps: Z = X1 (300 x m), prev ReLU (joint) from U0, next layer q = 10 / 300
-    for q, dn, fn, W, b, Zn in ((10, simplex, "joint", net["W10"], net["b10"], net["X2_10"]),
-                                (300, relu, "joint", net["W300"], net["b300"], net["X2_300"])):
-        pb = fast.XStepProblem(U0, W, b, Zn, relu, "joint", dn, fn, lam, lam)
+    # ---- X-steps: Z = X1 (300 x m), prev ReLU (joint) or a smooth Fenchel-Young atom from U0,
+    # next layer q = 10 / 300; the smooth ones with each solver that applies
+    sigmoid = cvxlift.Sigmoid()
+    for q, dp, fp, dn, fn, W, b, Zn, method in (
+            (10, relu, "joint", simplex, "joint", net["W10"], net["b10"], net["X2_10"], None),
+            (300, relu, "joint", relu, "joint", net["W300"], net["b300"], net["X2_300"], None),
+            (10, sigmoid, "fenchel", simplex, "joint", net["W10"], net["b10"], net["X2_10"], "dual_newton_fenchel"),
+            (10, sigmoid, "fenchel", simplex, "joint", net["W10"], net["b10"], net["X2_10"], "fista")):
+        pb = fast.XStepProblem(U0, W, b, Zn, dp, fp, dn, fn, lam, lam)
 
-        def run_fast(W=W, b=b, Zn=Zn, dn=dn, fn=fn):
-            return fast.x_step(U0, W, b, Zn, relu, "joint", dn, fn, lam, lam)
+        def run_fast(W=W, b=b, Zn=Zn, dp=dp, fp=fp, dn=dn, fn=fn, method=method):
+            return fast.x_step(U0, W, b, Zn, dp, fp, dn, fn, lam, lam, method=method)
 
-        def build(W=W, b=b, Zn=Zn, dn=dn, fn=fn):
+        def build(W=W, b=b, Zn=Zn, dp=dp, fp=fp, dn=dn, fn=fn):
             Z = cp.Variable((300, m))
-            obj = lam * relu.divergence(param(U0), Z, "joint") + lam * dn.divergence(W @ Z + bias(b, m), param(Zn), fn)
+            obj = lam * dp.divergence(param(U0), Z, fp) + lam * dn.divergence(W @ Z + bias(b, m), param(Zn), fn)
             return cp.Problem(cp.Minimize(obj)), Z
 
-        out.append((f"X-step p=300 q={q} ReLU joint -> {dn!r} {fn}", run_fast, lambda r: r[0], build,
-                    lambda v: v.value, pb.objective, "QP"))
+        pclass = cvxsolve.combine_classes(dp.problem_class(fp), dn.problem_class(fn))
+        out.append((f"X-step p=300 q={q} {dp!r} {fp} -> {dn!r} {fn}" + (f" {method}" if method else ""), run_fast,
+                    lambda r: r[0], build, lambda v: v.value, pb.objective, pclass))
 
     # ---- output steps: q = 10
     U2 = net["W10"] @ net["X1"] + net["b10"][:, None]

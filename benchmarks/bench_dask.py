@@ -17,7 +17,9 @@ Reported: the time of each sweep (between the engine's callbacks: the W-steps, X
 step, objective checks and the training score), the peak resident memory of each worker process
 (``ru_maxrss``), the time the workers spent in each kind of task per 1,000 columns (from the
 task stream), the number of client round trips per sweep, and the bytes the workers sent.
-``--numpy`` runs the same fit in memory instead (no Dask) for the per-column overhead.
+``--numpy`` runs the same fit in memory instead (no Dask) for the per-column overhead, with the
+W-step solvers that the Dask backend runs (``majorize`` for the Fenchel-Young hidden layer,
+where the in-memory default is now ``pncg``).
 
 Run (OPENBLAS_NUM_THREADS=1 is set for the workers by this script):
     python benchmarks/bench_dask.py --m 64000 --workers 2 --memory-limit 2GiB --sweeps 2 [--form fenchel_hidden]
@@ -44,7 +46,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import cvxlift  # noqa: E402
-from cvxlift.training import Callback  # noqa: E402
+from cvxlift import fast  # noqa: E402
+from cvxlift.distributed import wstep as dwstep  # noqa: E402
+from cvxlift.training import BCD, Callback, FastBackend  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "mnist10k.npz")
 NOISE = 2.0 / 255.0
@@ -126,6 +130,17 @@ def network(form):
                                  form=None if form == "joint" else form, random_state=0)
 
 
+class SameWSteps(FastBackend):
+    """The in-memory fast backend with the W-step candidate the Dask backend runs for each layer
+    (``majorize`` where the in-memory default is ``pncg``, which has no distributed counterpart)."""
+
+    def w_step(self, net, l, A, Z):
+        d, form = net.activations_[l], net.forms_[l]
+        method = dwstep.select(d, form)[1].name
+        return fast.w_step(A, Z, d, form, net.lam_[l], net.rho_[l], W0=net.weights_[l], b0=net.biases_[l],
+                           evaluate=False, cache=self.w_step_caches.get(l), method=method, **self.options["w_step"])
+
+
 def run_numpy(args, digits, labels):
     starts = range(0, args.m, args.chunk)
     parts = [make_chunk(s, min(args.chunk, args.m - s), k, digits, labels) for k, s in enumerate(starts)]
@@ -133,8 +148,8 @@ def run_numpy(args, digits, labels):
     del parts
     clock = SweepClock()
     t0 = time.time()
-    network(args.form).fit(X, Y, solver="fast", max_iter=args.sweeps, tol=0, callbacks=[clock],
-                           fast_options={"w_step": {"max_iter": args.w_iter}})
+    backend = SameWSteps(options={"w_step": {"max_iter": args.w_iter}})
+    BCD(backend, max_iter=args.sweeps, tol=0, callbacks=[clock]).fit(network(args.form), X, Y)
     total = time.time() - t0
     sweeps = np.diff(clock.marks)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -161,7 +176,7 @@ def run_dask(args, digits, labels):
     import distributed
 
     from cvxlift.distributed import DaskBackend, doors
-    from cvxlift.training import BCD, Scores
+    from cvxlift.training import Scores
 
     cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                        memory_limit=args.memory_limit, dashboard_address=":0")

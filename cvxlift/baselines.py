@@ -7,7 +7,13 @@ test accuracy and convergence. This module provides the two pieces needed:
 * :func:`make_mlp` builds a ReLU multilayer perceptron (``torch.nn.Linear`` layers, ReLU
   between them, no activation after the last layer: it outputs logits) and initialises it;
 * :func:`sgd_train` trains it by plain mini-batch SGD with a constant learning rate on the
-  softmax cross-entropy, recording the test accuracy after each epoch and the wall time.
+  softmax cross-entropy, recording the test accuracy after each epoch (or every
+  ``eval_every`` mini-batches) and the training wall time, and the time at which a target
+  accuracy is first reached;
+* :func:`tune_learning_rate` picks the learning rate from a grid (default {0.01, 0.1, 0.5}) by
+  the accuracy on a validation split, and :func:`tuned_sgd` does the whole baseline: tune on
+  the held-out tail of the training rows, then train on all of them. Every comparison of the
+  lifted model with backprop in ``benchmarks/`` goes through :func:`tuned_sgd`.
 
 PyTorch is an optional dependency (``pip install cvxlift[torch]``); it is imported on first
 use, so ``import cvxlift.baselines`` works without it.
@@ -139,7 +145,7 @@ def _as_tensors(model, X, y):
 
 
 def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=1e-3, weight_decay=None,
-              seed=0, target_accuracy=None):
+              seed=0, target_accuracy=None, eval_every=None):
     """Plain mini-batch SGD (constant learning rate, no momentum) on the softmax cross-entropy.
 
     Parameters
@@ -159,6 +165,10 @@ def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=
         Seeds the shuffling (a local ``torch.Generator``).
     target_accuracy : float, optional
         Record the training wall time at which the test accuracy first reaches it.
+    eval_every : int, optional
+        Also evaluate the test accuracy every ``eval_every`` mini-batches (evaluation time
+        excluded from the clock), for a finer time-to-accuracy; the per-epoch lists stay
+        as they are and the fine ones go to ``curve``.
 
     Returns
     -------
@@ -166,7 +176,9 @@ def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=
         ``test_accuracy``: list of ``epochs + 1`` test accuracies (index 0 = before
         training); ``time``: cumulative training wall time (seconds, evaluation excluded) at
         the same points (``time[0] = 0``); ``train_loss``: mean batch cross-entropy of each epoch
-        (penalty excluded); ``time_to_target``: first entry of ``time`` whose accuracy is
+        (penalty excluded); ``curve``: ``(time, accuracy)`` pairs at every evaluation (the
+        epochs' and, with ``eval_every``, the intermediate ones), in time order;
+        ``time_to_target``: the first time in ``curve`` whose accuracy is
         ``>= target_accuracy`` (``None`` if never, or no target); ``diverged``: the epoch at
         which the loss became non-finite (training stops there; the remaining entries repeat
         the last accuracy), else ``None``; ``lr``, ``weight_decay``, ``batch_size``, ``seed``.
@@ -183,11 +195,15 @@ def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(int(seed))
     m = Xtr.shape[0]
+    if eval_every is not None and (isinstance(eval_every, bool) or int(eval_every) != eval_every or eval_every < 1):
+        raise ValueError(f"eval_every must be None or a positive integer, got {eval_every!r}")
     acc = [accuracy(model, Xte, yte)]
     times = [0.0]
+    curve = [(0.0, acc[0])]
     losses = []
     diverged = None
     elapsed = 0.0
+    batches = 0
     for epoch in range(1, int(epochs) + 1):
         if diverged is not None:
             acc.append(acc[-1])
@@ -210,22 +226,123 @@ def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=
             if not np.isfinite(lv):
                 diverged = epoch
                 break
+            batches += 1
+            if eval_every is not None and batches % int(eval_every) == 0 and s + int(batch_size) < m:
+                elapsed += time.perf_counter() - t0
+                model.eval()
+                curve.append((elapsed, accuracy(model, Xte, yte)))
+                model.train()
+                t0 = time.perf_counter()
         elapsed += time.perf_counter() - t0
         model.eval()
         losses.append(total / max(1, count))
         acc.append(accuracy(model, Xte, yte))
         times.append(elapsed)
+        curve.append((elapsed, acc[-1]))
     return {
         "test_accuracy": acc,
         "time": times,
         "train_loss": losses,
-        "time_to_target": time_to_accuracy(acc, times, target_accuracy),
+        "curve": curve,
+        "time_to_target": time_to_accuracy([a for _, a in curve], [t for t, _ in curve], target_accuracy),
         "diverged": diverged,
         "lr": float(lr),
         "weight_decay": wd,
         "batch_size": int(batch_size),
         "seed": int(seed),
     }
+
+
+#: The learning rates :func:`tune_learning_rate` tries by default.
+LEARNING_RATES = (0.01, 0.1, 0.5)
+
+
+def tune_learning_rate(sizes, Xtr, ytr, Xval, yval, lrs=LEARNING_RATES, epochs=17, batch_size=100, rho=1e-3,
+                       weight_decay=None, init="xavier", seed=0):
+    """The learning rate of :func:`sgd_train` with the best validation accuracy.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer sizes (:func:`make_mlp`).
+    Xtr, ytr : arrays
+        Training rows and labels for the tuning runs.
+    Xval, yval : arrays
+        Validation rows and labels (the accuracy after the last epoch decides).
+    lrs : sequence of float
+        Candidate learning rates (default {0.01, 0.1, 0.5}).
+    epochs, batch_size, rho, weight_decay, init, seed :
+        As for :func:`make_mlp` and :func:`sgd_train`; every candidate starts from the same
+        initialisation and sees the same shuffles.
+
+    Returns
+    -------
+    best : float
+        The learning rate with the highest validation accuracy (the smaller one on a tie; a
+        diverged run counts with its accuracy at divergence).
+    scores : dict
+        ``{lr: validation accuracy}``.
+    """
+    lrs = [float(v) for v in lrs]
+    if not lrs or any(not (np.isfinite(v) and v > 0) for v in lrs):
+        raise ValueError(f"lrs must be a non-empty sequence of positive numbers, got {lrs!r}")
+    scores = {}
+    for lr in sorted(lrs):
+        model = make_mlp(sizes, init=init, seed=seed)
+        res = sgd_train(model, Xtr, ytr, Xval, yval, epochs=epochs, batch_size=batch_size, lr=lr, rho=rho,
+                        weight_decay=weight_decay, seed=seed)
+        scores[lr] = res["test_accuracy"][-1]
+    best = max(sorted(scores), key=lambda v: (scores[v], -v))
+    return best, scores
+
+
+def tuned_sgd(sizes, Xtr, ytr, Xte, yte, lrs=LEARNING_RATES, val_rows=1000, epochs=17, batch_size=100, rho=1e-3,
+              weight_decay=None, init="xavier", seed=0, tune_seed=None, target_accuracy=None, eval_every=None,
+              lr=None):
+    """The SGD baseline: the learning rate tuned on a validation split, then SGD on every training row.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+    Xtr, ytr : arrays
+        Training rows and labels; the last ``val_rows`` of them are the validation split
+        for the tuning (then training uses all of them).
+    Xte, yte : arrays
+        Test rows and labels (accuracy after each epoch).
+    lrs : sequence of float
+        Candidate learning rates (default {0.01, 0.1, 0.5}).
+    val_rows : int
+        Size of the validation split.
+    epochs, batch_size, rho, weight_decay, init, eval_every, target_accuracy :
+        As for :func:`sgd_train` (``weight_decay`` overrides ``rho``: ``2 rho`` on the weights).
+    seed : int
+        Seed of the initialisation and shuffles of the final run.
+    tune_seed : int, optional
+        Seed of the tuning runs (default ``seed``).
+    lr : float, optional
+        Skip the tuning and use this learning rate (e.g. the one tuned for another seed).
+
+    Returns
+    -------
+    dict
+        What :func:`sgd_train` returns, plus ``lr_scores`` (``{lr: validation accuracy}``,
+        empty when ``lr`` was given) and ``model`` (the trained ``torch.nn.Sequential``).
+    """
+    m = len(ytr)
+    scores = {}
+    if lr is None:
+        if isinstance(val_rows, bool) or not (isinstance(val_rows, (int, np.integer)) and 0 < val_rows < m):
+            raise ValueError(f"val_rows must be an integer in (0, {m}), got {val_rows!r}")
+        lr, scores = tune_learning_rate(sizes, Xtr[:-val_rows], ytr[:-val_rows], Xtr[-val_rows:], ytr[-val_rows:],
+                                        lrs=lrs, epochs=epochs, batch_size=batch_size, rho=rho,
+                                        weight_decay=weight_decay, init=init,
+                                        seed=seed if tune_seed is None else tune_seed)
+    model = make_mlp(sizes, init=init, seed=seed)
+    res = sgd_train(model, Xtr, ytr, Xte, yte, epochs=epochs, batch_size=batch_size, lr=lr, rho=rho,
+                    weight_decay=weight_decay, seed=seed, target_accuracy=target_accuracy, eval_every=eval_every)
+    res["lr_scores"] = scores
+    res["model"] = model
+    return res
 
 
 def time_to_accuracy(accuracies, times, target):

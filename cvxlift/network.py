@@ -248,7 +248,7 @@ class LiftedNetwork:
     def fit(self, X, Y, solver="cvxpy", max_iter=20, tol=1e-6, xstep="auto", callback=None,
             warm_start=False, cvxpy_solver=None, verbose=False, lam_growth=1.0, lam_max=1e6,
             validation_data=None, early_stopping=False, n_iter_no_change=3, fast_options=None,
-            fallback="warn", callbacks=None):
+            fallback="warn", callbacks=None, inertia=0.0):
         r"""Train by block-coordinate descent (:class:`cvxlift.training.BCD`).
 
         Parameters
@@ -305,6 +305,11 @@ class LiftedNetwork:
             Under ``solver="fast"``, what a block without a fast solver does: run on CVXPY
             with a warning (recorded in ``block_info_[block].fallback``), or raise
             :class:`~cvxlift.exceptions.NoFastSolver`.
+        inertia : float in [0, 1)
+            Inertial block-coordinate descent (see :class:`cvxlift.training.BCD`): after the
+            W-steps of every sweep but the first the weights move on by ``inertia`` times their
+            change since the previous sweep; that move is an ``"inertia"`` entry of ``history_``
+            (the objective may rise there; it is non-increasing between such entries).
         callbacks : sequence of cvxlift.training.Callback, optional
             Engine callbacks (e.g. :class:`~cvxlift.training.ProgressBar`), called after the
             scores, early stopping and ``callback``.
@@ -326,7 +331,7 @@ class LiftedNetwork:
                            warm_start=warm_start, cvxpy_solver=cvxpy_solver, verbose=verbose,
                            lam_growth=lam_growth, lam_max=lam_max, validation_data=validation_data,
                            early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
-                           fast_options=fast_options, fallback=fallback, callbacks=callbacks)
+                           fast_options=fast_options, fallback=fallback, callbacks=callbacks, inertia=inertia)
         if opts["xstep"] == "joint" and not self.jointly_convex:
             raise ValidationError("xstep='joint' needs every layer in the jointly convex form (form='joint')")
         validation = None
@@ -356,7 +361,8 @@ class LiftedNetwork:
         else:   # Dask arrays: the fast solvers per column chunk, the W-steps from reductions
             distributed.check_values(self, X, Y)
             backend = distributed.make_backend(opts)
-        run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs)
+        run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs,
+                  inertia=opts["inertia"])
         run.fit(self, X, Y, warm_start=opts["warm_start"])
         self.history_, self.history_blocks_, self.block_info_ = run.history, run.history_blocks, run.block_info
         self.loss_curve_, self.lam_path_ = run.loss_curve, run.lam_path

@@ -58,6 +58,73 @@ def bisect_increasing(g, lo, hi, iters=200, xtol=0.0):
     return 0.5 * (lo + hi)
 
 
+def newton_increasing(g, lo, hi, x0, max_iter=100, xtol=0.0):
+    r"""Roots of an entrywise increasing function by Newton's method, safeguarded by bisection.
+
+    Parameters
+    ----------
+    g : callable
+        ``g(x, idx) -> (value, derivative)`` at the points ``x`` of the entries ``idx`` (flat
+        indices into the broadcast shape of ``lo``, ``hi``, ``x0``; only the entries still
+        searching are passed). ``value`` is non-decreasing in ``x``; a ``derivative`` that
+        is not positive, or a Newton step that leaves the bracket, falls back to bisection.
+    lo, hi : arrays
+        A bracket: ``g(lo) <= 0 <= g(hi)`` entrywise (as for :func:`bisect_increasing`).
+    x0 : array
+        First guess (clipped into the bracket).
+    max_iter : int
+        Iterations; each at least halves the bracket or takes a Newton step inside it.
+    xtol : float
+        Absolute tolerance on the root, for roots near 0 where the relative one (four units in
+        the last place) is out of reach of the rounding of ``g``.
+
+    Returns
+    -------
+    array
+        The roots, in the broadcast shape. Each iteration moves one end of the bracket to
+        the iterate (by the sign of ``g``), takes the Newton step when it lands strictly
+        inside the bracket and at least halves the step before the last (the progress test of
+        Numerical Recipes' ``rtsafe``) and bisects otherwise; an entry stops when ``g`` is exactly 0,
+        when a Newton step or the bracket is below four units in the last place of the iterate
+        plus ``xtol``, or when the bracket has stopped shrinking in floating point. Typically 3 to 8 evaluations
+        instead of the 50 to 60 of :func:`bisect_increasing`.
+    """
+    lo, hi, x = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float),
+                                    np.asarray(x0, dtype=float))
+    shape = x.shape
+    lo, hi = lo.reshape(-1).copy(), hi.reshape(-1).copy()
+    x = np.clip(x.reshape(-1), lo, hi)
+    out = x.copy()
+    idx = np.arange(x.size)
+    eps4 = 4.0 * np.finfo(float).eps
+    dxold = np.full(x.size, np.inf)       # the step before the last (the rtsafe progress test)
+    dx = np.full(x.size, np.inf)
+    for _ in range(max_iter):
+        if not idx.size:
+            break
+        val, der = g(x, idx)
+        lo = np.where(val < 0, x, lo)
+        hi = np.where(val > 0, x, hi)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            xn = x - val / der
+        # Newton where it lands inside the bracket and at least halves the step before the last
+        inside = (xn > lo) & (xn < hi) & (der > 0)
+        tol = eps4 * np.abs(x) + xtol
+        # converged (to the rounding of g): a Newton step within the tolerance, kept if it stays
+        # in the bracket (a step below one ulp leaves x where it is, on an end of the bracket)
+        small = (der > 0) & (np.abs(xn - x) <= tol)
+        xn = np.where(small & ~inside, x, xn)
+        newton = small | (inside & (np.abs(xn - x) <= 0.5 * np.abs(dxold)))
+        mid = 0.5 * (lo + hi)
+        xn = np.where(newton, xn, mid)
+        done = (val == 0) | small | (hi - lo <= tol) | ~((mid > lo) & (mid < hi))
+        out[idx] = np.where(val == 0, x, xn)
+        keep = ~done
+        dxold, dx = dx[keep], np.abs(xn - x)[keep]
+        idx, x, lo, hi = idx[keep], xn[keep], lo[keep], hi[keep]
+    return out.reshape(shape)
+
+
 def as_columns(a, name="u"):
     """Return ``a`` as a 2-D float array (one column per data point) and whether it was 1-D."""
     a = np.asarray(a, dtype=float)

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cvxlift import LiftedNetwork  # noqa: E402
-from cvxlift.baselines import make_mlp, sgd_train, time_to_accuracy  # noqa: E402
+from cvxlift.baselines import make_mlp, sgd_train, time_to_accuracy, tune_learning_rate, tuned_sgd  # noqa: E402
 
 RNG = np.random.default_rng(0)
 CENTERS = RNG.normal(size=(3, 6)) * 2.0
@@ -92,6 +92,48 @@ def test_target_time_recorded():
                      target_accuracy=1.01)["time_to_target"] is None
     assert time_to_accuracy([0.1, 0.5, 0.9], [0.0, 1.0, 2.0], 0.5) == 1.0
     assert time_to_accuracy([0.1, 0.5], [0.0, 1.0], None) is None
+
+
+def test_eval_every_curve_and_time_to_target():
+    model = make_mlp([6, 8, 3], init="xavier", seed=0)
+    res = sgd_train(model, XTR, YTR, XTE, YTE, epochs=3, batch_size=20, lr=0.1, seed=0, eval_every=4,
+                    target_accuracy=0.8)
+    t, a = zip(*res["curve"])
+    # 12 batches per epoch: evaluations after batches 4 and 8 inside each epoch, and at its end
+    assert len(res["curve"]) == 1 + 3 * 3
+    assert np.all(np.diff(t) >= 0) and t[0] == 0.0
+    assert [a[3 * k] for k in range(4)] == res["test_accuracy"] and [t[3 * k] for k in range(4)] == res["time"]
+    first = next(i for i, v in enumerate(a) if v >= 0.8)
+    assert res["time_to_target"] == t[first] and t[first] <= res["time"][-1]
+    # the same run without the extra evaluations: the same weights (evaluation does not touch them)
+    other = make_mlp([6, 8, 3], init="xavier", seed=0)
+    sgd_train(other, XTR, YTR, XTE, YTE, epochs=3, batch_size=20, lr=0.1, seed=0)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), other.parameters()))
+    with pytest.raises(ValueError, match="eval_every"):
+        sgd_train(make_mlp([6, 8, 3]), XTR, YTR, XTE, YTE, epochs=1, eval_every=0)
+
+
+def test_tune_learning_rate_picks_the_best_validation_score():
+    best, scores = tune_learning_rate([6, 8, 3], XTR[:180], YTR[:180], XTR[180:], YTR[180:],
+                                      lrs=(1e-4, 0.1, 0.5), epochs=3, batch_size=20)
+    assert set(scores) == {1e-4, 0.1, 0.5}
+    assert scores[best] == max(scores.values())
+    assert scores[1e-4] < scores[best]            # 1e-4 barely moves in 3 epochs
+    with pytest.raises(ValueError, match="lrs"):
+        tune_learning_rate([6, 8, 3], XTR, YTR, XTE, YTE, lrs=(0.1, -1.0))
+
+
+def test_tuned_sgd_tunes_on_the_tail_then_trains_on_all_rows():
+    res = tuned_sgd([6, 8, 3], XTR, YTR, XTE, YTE, lrs=(1e-4, 0.1), val_rows=60, epochs=3, batch_size=20, seed=2)
+    best, scores = tune_learning_rate([6, 8, 3], XTR[:-60], YTR[:-60], XTR[-60:], YTR[-60:], lrs=(1e-4, 0.1),
+                                      epochs=3, batch_size=20, seed=2)
+    assert res["lr"] == best and res["lr_scores"] == scores
+    again = sgd_train(make_mlp([6, 8, 3], seed=2), XTR, YTR, XTE, YTE, epochs=3, batch_size=20, lr=best, seed=2)
+    assert again["test_accuracy"] == res["test_accuracy"]
+    fixed = tuned_sgd([6, 8, 3], XTR, YTR, XTE, YTE, lr=0.05, epochs=1, batch_size=20)
+    assert fixed["lr"] == 0.05 and fixed["lr_scores"] == {}
+    with pytest.raises(ValueError, match="val_rows"):
+        tuned_sgd([6, 8, 3], XTR, YTR, XTE, YTE, val_rows=len(YTR))
 
 
 def test_divergence_is_flagged():

@@ -63,11 +63,12 @@ def assert_same_fit(a, b, Xd, Yd, tol=1e-10):
 # ---------------------------------------------------------------------------- the same answer
 @pytest.mark.parametrize("form,loss", [(None, "squared"), ("fenchel_hidden", "cross_entropy")])
 def test_dask_fit_matches_the_numpy_fit(form, loss):
-    """The paper's joint form (ridge W-steps) and fenchel_hidden (majorise-minimise W-step of
-    the first layer, one reduction per iteration), squared and cross-entropy losses."""
+    """The paper's joint form (ridge W-steps) and fenchel_hidden (majorise-minimise W-steps, one
+    reduction per iteration: the in-memory default for a smooth D is pncg, which has no
+    distributed counterpart, so both fits name the method), squared and cross-entropy losses."""
     T = Y if loss == "squared" else ONE_HOT
     a, b = _pair(form, loss)
-    opts = {"w_step": {"max_iter": 30}}
+    opts = {"w_step": {"max_iter": 30, **({"method": "majorize"} if form else {})}}
     a.fit(X, T, solver="fast", max_iter=3, tol=0, fast_options=opts)
     Xd, Td = cols(X), cols(T)
     b.fit(Xd, Td, solver="fast", max_iter=3, tol=0, fast_options=opts)
@@ -102,6 +103,16 @@ def test_continuation_validation_scores_and_warm_start_match():
     assert c.states_[0].chunks[1] == Xd.chunks[1] and np.isfinite(c.history_[-1])
 
 
+def test_inertia_matches_in_memory():
+    """The engine's inertial move (weights on the client, the objective as sums over chunks)."""
+    a, b = _pair(None, "squared")
+    a.fit(X, Y, solver="fast", max_iter=3, tol=0, inertia=0.5)
+    Xd, Yd = cols(X), cols(Y)
+    b.fit(Xd, Yd, solver="fast", max_iter=3, tol=0, inertia=0.5)
+    assert a.history_blocks_.count("inertia") == 2
+    assert_same_fit(a, b, Xd, Yd)
+
+
 def test_progress_bar_advances_once_per_sweep():
     class Bar:
         def __init__(self):
@@ -130,7 +141,7 @@ def test_distributed_w_step_certified_against_fast_w_step(atom, form, label):
     Z = d.forward(rng.normal(size=(4, 5)) @ A + 0.3)
     W0, b0 = rng.normal(size=(4, 5)), rng.normal(size=4)
     for kw in ({}, {"W0": W0, "b0": b0}):
-        W, b, info = fast.w_step(A, Z, d, form, 2.0, 0.5, tol=1e-7, max_iter=60, evaluate=False, **kw)
+        W, b, info = fast.w_step(A, Z, d, form, 2.0, 0.5, tol=1e-7, max_iter=60, evaluate=False, method=label, **kw)
         Wd, bd, infod = dwstep.w_step(dwstep.LayerInput(cols(A)), cols(Z), d, form, 2.0, 0.5, tol=1e-7,
                                       max_iter=60, **kw)
         assert info.solver == infod.solver == f"w_step/{label}"
@@ -138,6 +149,21 @@ def test_distributed_w_step_certified_against_fast_w_step(atom, form, label):
         assert (info.iterations > 5) == (label == "majorize")
         assert rel(Wd, W) < 1e-10 and rel(bd, b) < 1e-10
         assert abs(infod.certificate - info.certificate) <= 1e-6 * max(info.certificate, 1e-12) + 1e-15
+
+
+def test_distributed_w_step_choice_follows_the_registry():
+    """The first candidate that applies and has a distributed counterpart; a named method must
+    have one (pncg has none: refused before any work, naming it)."""
+    from cvxlift import get_divergence
+
+    relu = get_divergence("relu")
+    assert [dwstep.select(relu, f)[1].name for f in ("joint", "fenchel")] == ["ridge", "majorize"]
+    assert dwstep.select(relu, "joint", "majorize")[1].name == "majorize"
+    with pytest.raises(NoFastSolver, match="'pncg' has no distributed counterpart"):
+        dwstep.select(relu, "fenchel", "pncg")
+    net = LiftedNetwork([8, 12, 3], "relu", form="fenchel_hidden", random_state=0)
+    with pytest.raises(NoFastSolver, match="layer 0, W-step: no distributed solver"):
+        net.fit(cols(X), cols(Y), solver="fast", max_iter=1, fast_options={"w_step": {"method": "pncg"}})
 
 
 def test_layer_input_sums_are_cached_for_the_data():
@@ -197,18 +223,19 @@ def test_misaligned_chunks_and_numpy_targets_are_aligned():
 
 # ---------------------------------------------------------------------------- estimators (rows)
 def test_estimators_on_dask_rows_match_in_memory():
+    """form="joint": ridge W-steps on both sides (the default fenchel_hidden runs pncg in memory,
+    majorize on Dask: the same minimiser, other iterates; see the W-step tests)."""
     from cvxlift import LiftedMLPClassifier, LiftedMLPRegressor
 
     Xr = X.T * np.arange(1, 9)
     Xd = da.from_array(Xr, chunks=(CHUNK, 8))
+    kw = dict(hidden_layer_sizes=(7,), max_iter=2, random_state=0, form="joint")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = LiftedMLPClassifier(hidden_layer_sizes=(7,), max_iter=2, random_state=0).fit(Xr, LABELS)
-        clf_d = LiftedMLPClassifier(hidden_layer_sizes=(7,), max_iter=2, random_state=0).fit(
-            Xd, da.from_array(LABELS, chunks=CHUNK))
-        reg = LiftedMLPRegressor(hidden_layer_sizes=(7,), max_iter=2, random_state=0).fit(Xr, Y.T)
-        reg_d = LiftedMLPRegressor(hidden_layer_sizes=(7,), max_iter=2, random_state=0).fit(
-            Xd, da.from_array(Y.T, chunks=(CHUNK, 3)))
+        clf = LiftedMLPClassifier(**kw).fit(Xr, LABELS)
+        clf_d = LiftedMLPClassifier(**kw).fit(Xd, da.from_array(LABELS, chunks=CHUNK))
+        reg = LiftedMLPRegressor(**kw).fit(Xr, Y.T)
+        reg_d = LiftedMLPRegressor(**kw).fit(Xd, da.from_array(Y.T, chunks=(CHUNK, 3)))
     for e, ed in ((clf, clf_d), (reg, reg_d)):
         assert all(rel(c2, c1) < 1e-10 for c1, c2 in zip(e.coefs_, ed.coefs_))
         assert rel(ed.loss_curve_, e.loss_curve_) < 1e-10 and rel(ed.train_scores_, e.train_scores_) < 1e-10

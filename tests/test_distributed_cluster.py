@@ -42,7 +42,7 @@ def client():
 
 def test_two_workers_fit_matches_numpy_and_holds_states_on_both(client):
     kw = dict(random_state=0, lam=1.0, rho=0.1, form="fenchel_hidden")
-    opts = {"w_step": {"max_iter": 10}}
+    opts = {"w_step": {"max_iter": 10, "method": "majorize"}}   # pncg, the in-memory default, is not distributed
     a = LiftedNetwork([8, 12, 3], "relu", **kw).fit(X, Y, solver="fast", max_iter=2, tol=0, fast_options=opts)
     b = LiftedNetwork([8, 12, 3], "relu", **kw).fit(cols(X), cols(Y), solver="fast", max_iter=2, tol=0,
                                                      fast_options=opts)
@@ -61,15 +61,16 @@ def test_cli_train_joins_a_running_scheduler(client, tmp_path, capsys):
     Xr = rng.normal(size=(200, 5))
     np.savez(data, X=Xr, y=(Xr[:, 0] > 0).astype(int))
     out = tmp_path / "m.npz"
-    rc = main(["train", "--data", str(data), "--hidden", "4", "--sweeps", "1", "--scheduler",
-               client.scheduler.address, "--chunk-rows", "50", "--out", str(out)])
+    # identity hidden units: ridge W-steps, as in memory (a ReLU's Fenchel-Young W-step is pncg in memory)
+    common = ["train", "--data", str(data), "--hidden", "4", "--sweeps", "1", "--activation", "identity"]
+    rc = main(common + ["--scheduler", client.scheduler.address, "--chunk-rows", "50", "--out", str(out)])
     captured = capsys.readouterr()
     text = captured.out
     assert rc == 0 and out.exists(), text + captured.err
     assert "dask: 2 worker(s), 4 chunks of up to 50 samples; dashboard: http" in text
     assert "sweep 1: lifted objective" in text
     # the same model as in memory
-    rc = main(["train", "--data", str(data), "--hidden", "4", "--sweeps", "1", "--out", str(tmp_path / "n.npz")])
+    rc = main(common + ["--out", str(tmp_path / "n.npz")])
     assert rc == 0
     import cvxlift
 

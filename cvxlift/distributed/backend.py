@@ -5,7 +5,8 @@ block             how it runs
 ================  =========================================================================
 ``w_step``        :func:`cvxlift.distributed.wstep.w_step`: reductions over chunks, the
                   :math:`p\times p` algebra on the client (one reduction per iteration of the
-                  iterative solver)
+                  iterative solver); ``ridge`` or ``majorize`` (for a smooth ``D`` the
+                  in-memory default is ``pncg``, which has no distributed counterpart yet)
 ``x_step``        :func:`cvxlift.fast.x_step` on each chunk
 ``output_step``   :func:`cvxlift.fast.output_step` on each chunk
 ``joint_x_step``  ``cvxlift.fast.joint_x_step`` on each chunk (where the fast path has it)
@@ -119,7 +120,7 @@ class DaskBackend(Backend):
         """Check, before any work, that every block of ``net`` has a distributed solver."""
         for l, (d, f) in enumerate(zip(net.activations_, net.forms_)):
             try:
-                wstep.select(d, f)
+                wstep.select(d, f, self._opts("w_step").get("method"))
             except NoFastSolver as exc:
                 raise NoFastSolver(f"layer {l}, W-step: no distributed solver: {exc}") from None
         props = [fast.atom_props(d, f) for d, f in zip(net.activations_, net.forms_)]
@@ -148,9 +149,10 @@ class DaskBackend(Backend):
 
     # ------------------------------------------------------------------ blocks
     def w_step(self, net, l, A, Z):
-        opts = {**_defaults(fast.w_step, ("tol", "max_iter")), **self._opts("w_step")}
+        opts = {**_defaults(fast.w_step, ("tol", "max_iter", "method")), **self._opts("w_step")}
         return wstep.w_step(self._input(l, A), Z, net.activations_[l], net.forms_[l], net.lam_[l], net.rho_[l],
-                            W0=net.weights_[l], b0=net.biases_[l], tol=opts["tol"], max_iter=opts["max_iter"])
+                            W0=net.weights_[l], b0=net.biases_[l], tol=opts["tol"], max_iter=opts["max_iter"],
+                            method=opts["method"])
 
     def x_step(self, net, l, U0, Zn, Z0=None):
         params = (net.weights_[l], net.biases_[l], net.activations_[l - 1], net.forms_[l - 1], net.activations_[l],

@@ -12,6 +12,7 @@ of its arrays, and only the terms a block changed are recomputed.
 """
 import numpy as np
 
+from ..training.state import LiftedState
 from . import kernels
 from .chunks import as_columns, compute, map_columns, persist, reduce_columns
 
@@ -25,8 +26,9 @@ def _same(key, other):
     return other is not None and len(key) == len(other) and all(a is b for a, b in zip(key, other))
 
 
-class DaskState:
-    r"""Data, network and caches of one distributed training run.
+class DaskState(LiftedState):
+    r"""Data, network and caches of one distributed training run (the products and terms of
+    :class:`~cvxlift.training.state.LiftedState` as Dask arrays and reductions over chunks).
 
     Parameters
     ----------
@@ -43,9 +45,8 @@ class DaskState:
     def __init__(self, net, X, Y, preactivations="persist"):
         if preactivations not in PREACTIVATIONS:
             raise ValueError(f"preactivations must be one of {PREACTIVATIONS}, got {preactivations!r}")
-        self.net, self.X, self.Y = net, X, Y
+        super().__init__(net, X, Y)
         self.preactivations = preactivations
-        self._pre, self._terms = {}, {}
         states = getattr(net, "states_", None)
         if states is not None and len(states) == net.n_layers and all(
                 S.shape == (net.sizes[l + 1], X.shape[1]) for l, S in enumerate(states)):
@@ -53,15 +54,6 @@ class DaskState:
             aligned = [as_columns(S, f"states_[{l}]", like=X) for l, S in enumerate(states)]
             if any(a is not s for a, s in zip(aligned, states)):
                 net.states_ = list(persist(*aligned))
-
-    @property
-    def m(self):
-        """Number of data points (columns)."""
-        return self.X.shape[1]
-
-    def layer_input(self, l):
-        """:math:`X_l` (``X`` for ``l = 0``)."""
-        return self.X if l == 0 else self.net.states_[l - 1]
 
     def pre(self, l, Xl=None):
         r""":math:`W_lX_l + b_l\mathbf 1^T` (``Xl`` defaults to the current :math:`X_l`), cached:

@@ -149,13 +149,20 @@ def _majorize(inp, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
 SOLVERS = {"ridge": _ridge, "majorize": _majorize}
 
 
-def select(d, form):
-    """The registry's W-step candidate for ``d`` in ``form`` and its distributed solver.
+def select(d, form, method=None):
+    """The W-step candidate for ``d`` in ``form`` and its distributed solver: ``method`` if
+    given, else the first of the registry's candidates (in the registry's order) that applies
+    to the atom's structure and has a distributed counterpart. Where the registry's first
+    choice in memory has none (``pncg`` for a smooth ``D``), this is the next one that applies
+    (``majorize``): the in-memory fit with ``fast_options={"w_step": {"method": "majorize"}}``
+    is then the same fit.
 
     Parameters
     ----------
     d : Divergence
     form : str
+    method : str, optional
+        A registered W-step candidate with a distributed counterpart (``"ridge"``, ``"majorize"``).
 
     Returns
     -------
@@ -164,18 +171,24 @@ def select(d, form):
     Raises
     ------
     NoFastSolver
-        When the registry picks a candidate that has no distributed counterpart here.
+        When no candidate that applies has a distributed counterpart (or ``method`` has none).
     """
     props = fast.atom_props(d, form)
-    cand = fast.select("w_step", atom=props)
-    solver = SOLVERS.get(cand.name)
-    if solver is None:
-        raise NoFastSolver(f"the W-step of {d!r} (form={form!r}) runs {cand.label} in memory, which has no "
-                           f"distributed counterpart (distributed W-steps: {sorted(SOLVERS)})")
-    return props, cand, solver
+    if method is not None:
+        cand = fast.select("w_step", method=method, atom=props)   # a registered candidate that applies
+        if cand.name not in SOLVERS:
+            raise NoFastSolver(f"method {method!r} has no distributed counterpart (distributed W-steps: "
+                               f"{sorted(SOLVERS)})")
+        return props, cand, SOLVERS[cand.name]
+    for cand in fast.candidates("w_step"):
+        if cand.name in SOLVERS and cand.predicate(atom=props):
+            return props, cand, SOLVERS[cand.name]
+    cand = fast.select("w_step", atom=props)   # raises NoFastSolver when none applies at all
+    raise NoFastSolver(f"the W-step of {d!r} (form={form!r}) runs {cand.label} in memory, which has no "
+                       f"distributed counterpart (distributed W-steps: {sorted(SOLVERS)})")
 
 
-def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000):
+def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, method=None):
     r"""Solve :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2` from sums over chunks.
 
     Parameters
@@ -190,6 +203,8 @@ def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000
         Warm start of the iterative solver.
     tol, max_iter
         As :func:`cvxlift.fast.w_step`.
+    method : str, optional
+        The candidate to use (see :func:`select`).
 
     Returns
     -------
@@ -197,6 +212,6 @@ def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000
     """
     t0 = time.perf_counter()
     form = d.check_form(form)
-    props, cand, solver = select(d, form)
+    props, cand, solver = select(d, form, method)
     W, b, it, cert, conv = solver(inp, Z, d, form, float(lam), float(rho), props, W0, b0, float(tol), int(max_iter))
     return W, b, fast.BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, float("nan"), cand.label)

@@ -24,9 +24,9 @@ import math
 
 import cvxpy as cp
 import numpy as np
-from scipy.special import expit, xlogy
+from scipy.special import expit, logit, xlogy
 
-from ..numeric import as_columns, bisect_increasing
+from ..numeric import as_columns, newton_increasing
 from .base import Divergence, colsum
 
 #: Solver iterates this close to the domain are accepted (and clipped onto it) by the value
@@ -42,6 +42,12 @@ def _in_box(z, lo, hi):
     ok = ((Z >= lo - DOMAIN_TOL) & (Z <= hi + DOMAIN_TOL)).all(axis=0)
     return np.clip(Z, lo, hi), ok
 
+
+#: First Newton guesses of the proxes clip their argument this far inside the domain.
+_LOGIT_CLIP = 1e-12
+#: Absolute tolerance of the proxes' Newton iteration in their natural variable (logit, artanh,
+#: arcsin): the map back to z has slope at most 1, so z is exact to below a tenth of its ulp at 1.
+_XTOL = 1e-17
 
 _NO_JOINT = "the entropy divergences are bi-convex only; use form='fenchel'"
 
@@ -79,11 +85,19 @@ class Sigmoid(Divergence):
         return colsum(np.logaddexp(0.0, U))
 
     def prox_phi(self, w, t):
-        # optimality: logit(z) + (z - w)/t = 0; in s = logit(z): s + (sigmoid(s) - w)/t = 0,
-        # increasing in s, root in [(w - 1)/t, w/t]
+        # optimality: logit(z) + (z - w)/t = 0; in s = logit(z): g(s) = s + (sigmoid(s) - w)/t = 0,
+        # increasing (g' = 1 + z(1 - z)/t), root in [(w - 1)/t, w/t]: safeguarded Newton from
+        # s = logit(w) (exact as t -> 0), clipped into the bracket (within 1/t of the root)
         w, t = np.broadcast_arrays(np.asarray(w, float), np.asarray(t, float))
-        s = bisect_increasing(lambda s: s + (expit(s) - w) / t, (w - 1) / t, w / t)
-        return expit(s)
+        wf, tf = w.reshape(-1), t.reshape(-1)
+
+        def g(s, idx):
+            z = expit(s)
+            ti = tf[idx]
+            return s + (z - wf[idx]) / ti, 1.0 + z * (1.0 - z) / ti
+
+        s0 = logit(np.clip(w, _LOGIT_CLIP, 1.0 - _LOGIT_CLIP))
+        return expit(newton_increasing(g, (w - 1) / t, w / t, s0, xtol=_XTOL))
 
 
 class Tanh(Divergence):
@@ -118,7 +132,15 @@ class Tanh(Divergence):
         return colsum(np.logaddexp(U, -U) - math.log(2.0))
 
     def prox_phi(self, w, t):
-        # arctanh(z) + (z - w)/t = 0; in s = arctanh(z): s + (tanh(s) - w)/t = 0
+        # arctanh(z) + (z - w)/t = 0; in s = arctanh(z): g(s) = s + (tanh(s) - w)/t = 0, increasing
+        # (g' = 1 + (1 - z^2)/t), root in [(w - 1)/t, (w + 1)/t]: safeguarded Newton from arctanh(w)
         w, t = np.broadcast_arrays(np.asarray(w, float), np.asarray(t, float))
-        s = bisect_increasing(lambda s: s + (np.tanh(s) - w) / t, (w - 1) / t, (w + 1) / t)
-        return np.tanh(s)
+        wf, tf = w.reshape(-1), t.reshape(-1)
+
+        def g(s, idx):
+            z = np.tanh(s)
+            ti = tf[idx]
+            return s + (z - wf[idx]) / ti, 1.0 + (1.0 - z) * (1.0 + z) / ti
+
+        s0 = np.arctanh(np.clip(w, -1.0 + _LOGIT_CLIP, 1.0 - _LOGIT_CLIP))
+        return np.tanh(newton_increasing(g, (w - 1) / t, (w + 1) / t, s0, xtol=_XTOL))

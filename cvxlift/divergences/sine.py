@@ -24,7 +24,7 @@ exactly (``phi_error``), and since both are 1-strongly convex the argmin of any 
 exact one (``argmin_error_bound``). :math:`\Phi^*` is approximated by its tangents at
 :math:`N+1` points of :math:`[-\pi/2, \pi/2]` (exact beyond), error
 ``phi_star_error`` :math:`\le h^2/8`. ``n_pieces = N`` tunes both. The exact map and the
-exact proximal operator are computed in numpy (vectorised bisection).
+exact proximal operator are computed in numpy (vectorised safeguarded Newton).
 """
 import math
 
@@ -32,11 +32,12 @@ import cvxpy as cp
 import numpy as np
 
 from ..exceptions import ValidationError
-from ..numeric import as_columns, bisect_increasing
+from ..numeric import as_columns, newton_increasing
 from .base import Divergence, colsum, domain_indicator
 
 HALF_PI = 0.5 * math.pi
 DOMAIN_TOL = 1e-7  # solver iterates are accepted this close to [-1, 1] (and clipped onto it)
+_XTOL = 1e-17  # absolute tolerance of the prox's Newton iteration in theta = arcsin(z) (|dz| <= |dtheta|)
 
 
 def _phi(z):
@@ -117,6 +118,16 @@ class Sin(Divergence):
         return colsum(_phi_star(U))
 
     def prox_phi(self, w, t):
-        # arcsin(z) + (z - w)/t = 0 on [-1, 1], increasing; boundary when no sign change
+        # arcsin(z) + (z - w)/t = 0 on [-1, 1], increasing; boundary when no sign change. In
+        # theta = arcsin(z): g(theta) = theta + (sin(theta) - w)/t on [-pi/2, pi/2], g' = 1 + cos(theta)/t:
+        # safeguarded Newton from arcsin(w) (exact as t -> 0); z = sin(theta), exactly +-1 at the ends
         w, t = np.broadcast_arrays(np.asarray(w, float), np.asarray(t, float))
-        return bisect_increasing(lambda z: np.arcsin(z) + (z - w) / t, np.full(w.shape, -1.0), np.full(w.shape, 1.0))
+        wf, tf = w.reshape(-1), t.reshape(-1)
+
+        def g(theta, idx):
+            ti = tf[idx]
+            return theta + (np.sin(theta) - wf[idx]) / ti, 1.0 + np.cos(theta) / ti
+
+        theta = newton_increasing(g, np.full(w.shape, -HALF_PI), np.full(w.shape, HALF_PI),
+                                  np.arcsin(np.clip(w, -1.0, 1.0)), xtol=_XTOL)
+        return np.sin(theta)

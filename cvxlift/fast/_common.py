@@ -1,4 +1,6 @@
-"""Helpers shared by the fast block solvers (array checks, spectral norms, FISTA engine)."""
+"""Helpers shared by the fast block solvers (array checks, spectral norms, FISTA engine, flop counting)."""
+from contextlib import contextmanager
+
 import numpy as np
 from scipy import linalg
 
@@ -8,24 +10,91 @@ from ..validation import as_real_array
 #: Smallest positive scale used in relative certificates.
 TINY = 1e-300
 
-#: Running count of the floating-point operations of the matrix products done through
-#: :func:`mm` (``2 n k m`` for an ``n x k`` by ``k x m`` product): the benchmarks read it
-#: to report achieved GFLOP/s. Elementwise work is not counted.
-FLOPS = [0.0]
+class FlopCounter:
+    """Floating-point operations of the matrix products done through :func:`mm` (and the
+    factorisations and solves the solvers report with :func:`add_flops`) while it is active.
+
+    Attributes
+    ----------
+    flops : float
+        ``2 n k m`` per ``n x k`` by ``k x m`` product (half for a Gram product ``A @ A.T``);
+        elementwise work is not counted.
+    """
+
+    def __init__(self):
+        self.flops = 0.0
+
+    def __repr__(self):
+        return f"FlopCounter(flops={self.flops:.6g})"
 
 
-def mm(A, B):
-    """``A @ B``, counted in :data:`FLOPS` (a Gram product ``A @ A.T``, which numpy computes
-    with the symmetric rank-k update, counts half)."""
-    flops = 2.0 * A.shape[0] * A.shape[1] * (B.shape[1] if B.ndim == 2 else 1)
-    if B.ndim == 2 and B.shape == A.shape[::-1] and np.shares_memory(A, B):
-        flops /= 2.0
-    FLOPS[0] += flops
-    return A @ B
+#: The counters of the enclosing :func:`count_flops` blocks (empty: nothing is counted).
+_ACTIVE = []
+
+
+@contextmanager
+def count_flops():
+    """Count the matrix-product flops of the fast solvers inside a ``with`` block.
+
+    Benchmark instrumentation: outside such a block :func:`mm` costs one list test more
+    than ``A @ B``. Blocks nest (each counter sees the products of its own block); the count
+    is process-wide, not per thread.
+
+    Returns
+    -------
+    FlopCounter
+        Read its ``flops`` attribute inside or after the block.
+
+    Examples
+    --------
+    >>> with count_flops() as c:
+    ...     _ = mm(np.ones((2, 3)), np.ones((3, 4)))
+    >>> c.flops
+    48.0
+    """
+    counter = FlopCounter()
+    _ACTIVE.append(counter)
+    try:
+        yield counter
+    finally:
+        _ACTIVE.remove(counter)
+
+
+def add_flops(n):
+    """Add ``n`` flops to every active :func:`count_flops` counter (e.g. a Cholesky factorisation)."""
+    for c in _ACTIVE:
+        c.flops += float(n)
+
+
+def mm(A, B, out=None):
+    """``A @ B``; inside :func:`count_flops` its ``2 n k m`` flops are counted (a Gram product
+    ``A @ A.T``, which BLAS computes as a symmetric rank-k update, counts half).
+
+    Parameters
+    ----------
+    A : (n, k) array
+    B : (k, m) or (k,) array
+    out : array, optional
+        Where to write the product (a buffer reused across iterations saves the allocation).
+
+    Returns
+    -------
+    array
+        ``A @ B``.
+    """
+    if _ACTIVE:
+        flops = 2.0 * A.shape[0] * A.shape[1] * (B.shape[1] if B.ndim == 2 else 1)
+        if B.ndim == 2 and B.shape == A.shape[::-1] and np.shares_memory(A, B):
+            flops /= 2.0
+        add_flops(flops)
+    if out is None:
+        return A @ B
+    return np.matmul(A, B, out=out)
 
 
 def as_matrix(a, name, rows=None, cols=None):
-    """``a`` as a 2-D C-contiguous float64 array; check its shape."""
+    """``a`` as a 2-D float64 array, C- or Fortran-contiguous (BLAS takes either without a copy:
+    the transpose of a row-major data set is not copied); check its shape and finiteness."""
     a = as_real_array(a, name)
     if a.ndim != 2:
         raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {a.shape}")
@@ -35,6 +104,8 @@ def as_matrix(a, name, rows=None, cols=None):
         raise ValidationError(f"{name} must have {cols} columns; got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValidationError(f"{name} must be finite")
+    if a.flags.c_contiguous or a.flags.f_contiguous:
+        return a
     return np.ascontiguousarray(a)
 
 

@@ -203,41 +203,138 @@ def _dual_newton(pb, Z0, tol, max_iter):
     :math:`P(z(y)) - h(y)` is at most ``tol`` :math:`(1 + |P|)`: a certificate, since
     :math:`h(y) \le P^\star \le P(z(y))`.
     """
-    q, p = pb.W.shape
     a = pb.lam_prev * pb.prev.mu
+    proj = pb.d_prev.project_domain
+    uu = colsum_sq(pb.U0)
+
+    def value(U, Z, cols):
+        # a ||z - u||^2 = a (z.z - 2 z.u + u.u) without a p x m temporary; its rounding error
+        # (eps (z.z + u.u)) enters P and h alike and cancels in the gap P - h
+        return a * (colsum_sq(Z) - 2.0 * colsum_sq2(Z, U) + (uu if cols is None else uu[cols]))
+
+    def curvature(V, Z, out=None):
+        if out is None or out.shape != Z.shape:
+            out = np.empty(Z.shape)
+        return np.equal(Z, V, out=out, casting="unsafe")
+
+    return _dual_newton_core(pb, Z0, tol, max_iter, 1.0 / (2.0 * a), proj, value,
+                             None if pb.prev.domain == "real" else curvature)
+
+
+#: Relative step of the one-sided difference quotient that ``dual_newton_fenchel`` takes for
+#: the derivative of ``forward`` (about the square root of the machine epsilon).
+FD_STEP = 2.0 ** -26
+#: ``dual_newton_fenchel`` stops at a duality gap this factor below ``tol``.
+FENCHEL_GAP_FACTOR = 1e-3
+
+
+@register("x_step", "dual_newton_fenchel",
+          lambda prev, next, q=None: (prev.form == "fenchel" and prev.u_lipschitz is not None
+                                      and prev.u_lipschitz > 0 and prev.domain != "simplex"
+                                      and next.u_quadratic is not None and (q is None or q <= DUAL_MAX_Q)),
+          "D_prev in the Fenchel-Young form with a Lipschitz forward map (u_lipschitz not None) that is not "
+          "the simplex projection, D_next quadratic in u, and a next layer of at most DUAL_MAX_Q = 40 rows")
+def _dual_newton_fenchel(pb, Z0, tol, max_iter):
+    r"""Newton on the dual of each column for a Fenchel-Young previous layer (sigmoid, tanh, sine, ...).
+
+    With :math:`D_{prev}(u, z) = \Phi(z) + \Phi^*(u) - u^Tz` the inner minimisation has a closed
+    form, :math:`\arg\min_z \lambda_{prev}D_{prev}(u, z) + y^TWz = \nabla\Phi^*(v) =`
+    ``forward(v)`` with :math:`v = u - W^Ty/\lambda_{prev}`, so each column's concave dual is
+
+    .. math:: h(y) = \lambda_{prev} D_{prev}(u, z(y)) + y^T(Wz(y) - c) - \|y\|^2/(4B),\qquad
+              z(y) = \mathrm{forward}(u - W^Ty/\lambda_{prev}),
+
+    smooth (``forward`` is Lipschitz), with :math:`\nabla h = Wz(y) - c - y/(2B)` and Hessian
+    :math:`-(W J W^T/\lambda_{prev} + I/(2B))`, :math:`J` the Jacobian of ``forward`` at
+    :math:`v`. For an elementwise atom :math:`J = \mathrm{diag}(\phi'(v))`, taken as a one-sided
+    difference quotient of ``forward`` (relative step ``FD_STEP``, clipped to
+    :math:`[0, L_u]`) and assembled for all columns by the GEMM of ``dual_newton``; for an atom
+    that is not elementwise :math:`J` is replaced by its bound :math:`L_u I` (majorisation steps,
+    linear convergence: the simplex, whose z-side is quadratic, goes to ``fista`` instead). Either way the step is
+    an ascent direction and an Armijo search on :math:`h` safeguards it: the derivative only
+    affects the speed. Certificate: the duality gap :math:`P(z(y)) - h(y) \le` ``tol``
+    :math:`(1 + |P|)` per column, with :math:`P` and :math:`h` from the atom's exact values
+    (``divergence_value``); the iteration goes on to ``FENCHEL_GAP_FACTOR * tol`` (one or two
+    more steps), since a gap of ``tol`` bounds the iterate's error only by about
+    :math:`\sqrt{tol}`.
+    """
+    d = pb.d_prev
+    lam_p = pb.lam_prev
+    L = pb.prev.u_lipschitz
+    forward = d.forward
+    phi_star_u = d.phi_star_value(pb.U0)        # constant per column, for |P| in the relative gap
+
+    def value(U, Z, cols):
+        # lam_p D(u, z) = lam_p (Phi(z) + Phi*(u) - u.z), Phi*(u) precomputed; U holds the columns `cols`
+        return lam_p * (d.phi_value(Z) + (phi_star_u if cols is None else phi_star_u[cols]) - colsum_sq2(U, Z))
+
+    def curvature(V, Z, out=None):
+        Vh = V + FD_STEP * (1.0 + np.abs(V))
+        h = Vh - V                               # the step actually taken (exact in floating point)
+        return np.clip((forward(Vh) - Z) / h, 0.0, L)
+
+    elementwise = bool(getattr(d, "elementwise", False))
+    # the gap is driven FENCHEL_GAP_FACTOR below tol: with a difference-quotient Hessian the last
+    # steps converge superlinearly, not quadratically, and a gap of tol (1 + |P|) alone leaves an
+    # iterate error of sqrt(tol); one more iteration or two put it at rounding level
+    Z, it, c, _ = _dual_newton_core(pb, Z0, tol * FENCHEL_GAP_FACTOR, max_iter, 1.0 / lam_p, forward, value,
+                                    curvature if elementwise else None, const_curvature=L)
+    return Z, it, c, bool(c <= tol)
+
+
+def colsum_sq2(A, B):
+    return np.einsum("ij,ij->j", A, B)
+
+
+def _dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_curvature=1.0):
+    r"""The dual Newton iteration shared by ``dual_newton`` and ``dual_newton_fenchel``.
+
+    ``z(y) = zmap(u - s W^T y)``; ``value(U, Z, cols)`` is :math:`\lambda_{prev} D_{prev}(u, z)`
+    per column (up to a per-column constant) for the columns ``cols`` of the block (``None``:
+    all); ``curvature(V, Z)`` the diagonal of the Jacobian of ``zmap`` at ``V`` (``p x m``), or
+    ``None`` for the constant ``const_curvature`` (a full domain, or a bound).
+    """
+    q, p = pb.W.shape
     B = pb.lam_next * pb.next.u_quadratic
     W = pb.W
-    proj = pb.d_prev.project_domain
-    full_domain = pb.prev.domain == "real"
     U = pb.U0
     C = pb.Znext - pb.b[:, None]
     m = U.shape[1]
-    s = 1.0 / (2.0 * a)
     WW = (W[:, None, :] * W[None, :, :]).reshape(q * q, p)
     eye = np.eye(q) / (2.0 * B)
-    Z0 = pb.d_prev.forward(U) if Z0 is None else Z0
+    Z0 = zmap(U) if Z0 is None else Z0
     Y = (2.0 * B) * (mm(W, Z0) - C)
+    WT = W.T
 
-    def evaluate(Uc, Cc, Yc):
-        V = Uc - s * mm(W.T, Yc)
-        Z = proj(V)
-        R = mm(W, Z) - Cc
-        dz = a * colsum_sq(Z - Uc)
-        h = dz + np.einsum("ij,ij->j", Yc, R) - colsum_sq(Yc) / (4.0 * B)
+    def evaluate(Uc, Cc, Yc, cols, out=None):
+        # V = u - s W^T y, written into `out` (a p x m buffer reused across iterations)
+        V = mm(WT, Yc * (-s), out=out if out is not None and out.shape == Uc.shape else None)
+        V += Uc
+        Z = zmap(V)
+        R = mm(W, Z)
+        R -= Cc
+        dz = value(Uc, Z, cols)
+        h = dz + colsum_sq2(Yc, R) - colsum_sq(Yc) / (4.0 * B)
         return V, Z, R, dz, h
 
     Zout = np.empty((p, m))
     cert = np.full(m, np.inf)
     idx = np.arange(m)
     Uc, Cc = U, C
-    V, Z, R, dz, h = evaluate(Uc, Cc, Y)
+    V, Z, R, dz, h = evaluate(Uc, Cc, Y, None)
+    spare = np.empty_like(V)      # the trial's V buffer
+    dbuf = None                   # the curvature buffer
     it = 0
     while True:
         P = dz + B * colsum_sq(R)
-        gap = np.maximum(P - h, 0.0) / (1.0 + np.abs(P))
+        with np.errstate(invalid="ignore"):
+            gap = np.where(np.isfinite(P) & np.isfinite(h), np.maximum(P - h, 0.0) / (1.0 + np.abs(P)), np.inf)
         done = gap <= tol
         # converged columns leave the active set (a gather of every array): when all, or at
         # least a tenth of them, are done; until then they ride along, frozen in Zout
+        if done.all() and idx.size == m:    # every column at once: no gathers
+            Zout, cert = Z, gap
+            break
         if done.all() or done.sum() >= max(1, idx.size // 10):
             Zout[:, idx[done]] = Z[:, done]
             cert[idx[done]] = gap[done]
@@ -248,34 +345,42 @@ def _dual_newton(pb, Z0, tol, max_iter):
             Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
                                          R[:, keep], dz[keep], h[keep])
             gap, done = gap[keep], done[keep]
+            spare, dbuf = np.empty_like(V), None
         if it >= max_iter or done.all():
             Zout[:, idx] = Z
             cert[idx] = gap
             break
         it += 1
         F = R - Y / (2.0 * B)
-        if full_domain:
-            H = np.broadcast_to((WW.sum(axis=1) * s).reshape(q, q), (idx.size, q, q)) + eye
+        if curvature is None:
+            H = np.broadcast_to((WW.sum(axis=1) * (s * const_curvature)).reshape(q, q), (idx.size, q, q)) + eye
         else:
-            delta = (Z == V).astype(np.float64)
-            H = mm(WW, delta).T.reshape(-1, q, q) * s + eye
+            dbuf = curvature(V, Z, out=dbuf)
+            H = mm(WW, dbuf).T.reshape(-1, q, q)
+            H *= s
+            H += eye
         step = np.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
         slope = np.einsum("ij,ij->j", F, step)
         # full Newton step on every column first (no gathers): usually all are accepted
         step[:, done] = 0.0                              # converged columns waiting to retire
         Yt = Y + step
-        Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt)
+        cols = None if idx.size == m else idx
+        Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt, cols, out=spare)
         ok = (ht >= h + ARMIJO * slope) | done
         if ok.all():
+            spare = V
             Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
             continue
-        Y[:, ok], V[:, ok], Z[:, ok], R[:, ok] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Rt[:, ok]
-        dz[ok], h[ok] = dzt[ok], ht[ok]
+        # keep the trial arrays and copy back the (few) rejected columns
         todo = np.flatnonzero(~ok)
+        Yt[:, todo], Vt[:, todo], Zt[:, todo], Rt[:, todo] = Y[:, todo], V[:, todo], Z[:, todo], R[:, todo]
+        dzt[todo], ht[todo] = dz[todo], h[todo]
+        spare = V
+        Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
         t = np.full(idx.size, 0.5)
         for _ in range(MAX_HALVINGS):
             Yt = Y[:, todo] + t[todo] * step[:, todo]
-            Vt, Zt, Rt, dzt, ht = evaluate(Uc[:, todo], Cc[:, todo], Yt)
+            Vt, Zt, Rt, dzt, ht = evaluate(Uc[:, todo], Cc[:, todo], Yt, idx[todo])
             ok = ht >= h[todo] + ARMIJO * t[todo] * slope[todo]
             sel = todo[ok]
             Y[:, sel], V[:, sel], Z[:, sel], R[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Rt[:, ok]

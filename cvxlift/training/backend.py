@@ -70,14 +70,30 @@ class Backend:
 
     def make_state(self, net, X, Y):
         """The iterate of one fit on ``X``, ``Y``: a :class:`~cvxlift.training.state.LiftedState`
-        (a backend over other arrays, e.g. :class:`cvxlift.distributed.DaskBackend`, returns its
-        counterpart)."""
+        that asks this backend for cached pre-activations (a backend over other arrays, e.g.
+        :class:`cvxlift.distributed.DaskBackend`, returns its counterpart).
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+        X, Y : arrays
+            The data of the fit (validated).
+
+        Returns
+        -------
+        LiftedState
+        """
         from .state import LiftedState
 
-        return LiftedState(net, X, Y)
+        return LiftedState(net, X, Y, backend=self)
 
     def begin(self, net):
         """Called once at the start of each fit (resets per-fit warnings)."""
+
+    def cached_preactivation(self, l, W, b, A):
+        """:math:`WA + b\\mathbf 1^T` when the backend formed it already (e.g. inside the W-step of
+        layer ``l`` that had input ``A`` and returned ``W``, ``b``), else ``None``."""
+        return None
 
     def w_step(self, net, l, A, Z):
         """``(W, b, info)``: the W-step of layer ``l`` with input ``A`` and target state ``Z``."""

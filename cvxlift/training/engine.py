@@ -50,6 +50,12 @@ class BCD:
     xstep : {"auto", "cyclic", "joint"}
         The X-step schedule; ``"auto"`` is ``"joint"`` when every form is jointly convex and
         the backend supports it, else ``"cyclic"``.
+    inertia : float in [0, 1)
+        Inertial block-coordinate descent: after the W-steps of every sweep but the first, each
+        :math:`(W_l, b_l)` moves on by ``inertia`` times its change since the previous sweep's
+        W-steps, :math:`W_l \leftarrow W_l + \beta(W_l - W_l^{prev})`, before the X-steps. The
+        objective may rise at that move, which is recorded as an ``"inertia"`` history entry
+        (not guarded); every block step after it is guarded as usual. ``0`` (default): off.
     callbacks : sequence of Callback
         Called in order after each sweep; once one asks to stop, ``stopping`` is True for
         the ones after it (penalty continuation then leaves the penalties alone).
@@ -68,7 +74,7 @@ class BCD:
     seconds : float
     """
 
-    def __init__(self, backend, max_iter=20, tol=1e-6, xstep="auto", callbacks=()):
+    def __init__(self, backend, max_iter=20, tol=1e-6, xstep="auto", callbacks=(), inertia=0.0):
         if not isinstance(backend, Backend):
             raise TypeError(f"backend must be a cvxlift.training.Backend, got {backend!r}")
         if xstep not in SCHEDULES:
@@ -76,7 +82,10 @@ class BCD:
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
+        if not 0.0 <= float(inertia) < 1.0:
+            raise ValueError(f"inertia must be in [0, 1), got {inertia!r}")
         self.backend, self.max_iter, self.tol, self.xstep = backend, int(max_iter), float(tol), xstep
+        self.inertia = float(inertia)
         self.callbacks = list(callbacks)
         self.net = self.state = None
 
@@ -105,6 +114,7 @@ class BCD:
         self.history, self.history_blocks = [self.objective()], ["init"]
         self.loss_curve, self.lam_path = [], []
         self.n_iter, self.interrupted = 0, False
+        self._last_w = None
         joint = self.uses_joint(net)
         t0 = time.perf_counter()
         for cb in self.callbacks:
@@ -216,6 +226,18 @@ class BCD:
         items[index] = value
         setattr(self.net, attr, items)
 
+    def _extrapolate(self):
+        """The inertial move after the W-steps (see ``inertia``); an ``"inertia"`` history entry."""
+        net, beta = self.net, self.inertia
+        current = (list(net.weights_), list(net.biases_))
+        if self._last_w is not None:
+            Wp, bp = self._last_w
+            net.weights_ = [W + beta * (W - P) for W, P in zip(current[0], Wp)]
+            net.biases_ = [b + beta * (b - P) for b, P in zip(current[1], bp)]
+            self.history.append(self.objective())
+            self.history_blocks.append("inertia")
+        self._last_w = current
+
     def sweep(self, joint):
         """One sweep of block-coordinate descent (see the module docstring)."""
         net, st, be = self.net, self.state, self.backend
@@ -225,6 +247,8 @@ class BCD:
             old = (net.weights_[l], net.biases_[l])
             self._accept(f"W{l}", lambda l=l, W=W, b=b: (self._set("weights_", l, W), self._set("biases_", l, b)),
                          lambda l=l, old=old: (self._set("weights_", l, old[0]), self._set("biases_", l, old[1])))
+        if self.inertia > 0.0:
+            self._extrapolate()
         if joint:
             new, info = be.joint_x_step(net, st.pre(0), st.Y, list(net.states_))
             self._record("X (joint)", info)

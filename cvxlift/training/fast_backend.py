@@ -45,10 +45,20 @@ class FastBackend(Backend):
         self.fallback = fallback
         self.cvxpy = CvxpyBackend() if cvxpy is None else cvxpy
         self._warned = set()
+        self.w_step_caches = {}
 
     def begin(self, net):
+        """Reset the per-fit warnings; one :class:`~cvxlift.fast.WStepCache` per layer (the first
+        layer's input Gram matrix and its factorisations are then computed once per fit)."""
         self._warned = set()
+        self.w_step_caches = {l: fast.WStepCache() for l in range(net.n_layers)}
         self.cvxpy.begin(net)
+
+    def cached_preactivation(self, l, W, b, A):
+        """:math:`WA + b\\mathbf 1^T` if the last W-step of layer ``l`` had input ``A`` and returned
+        exactly ``W``, ``b`` (the product it formed anyway), else ``None``."""
+        cache = self.w_step_caches.get(l)
+        return None if cache is None else cache.preactivation(W, b, A)
 
     def _opts(self, kind):
         return self.options.get(kind, {})
@@ -71,7 +81,8 @@ class FastBackend(Backend):
     def w_step(self, net, l, A, Z):
         try:
             return fast.w_step(A, Z, net.activations_[l], net.forms_[l], net.lam_[l], net.rho_[l],
-                               W0=net.weights_[l], b0=net.biases_[l], evaluate=False, **self._opts("w_step"))
+                               W0=net.weights_[l], b0=net.biases_[l], evaluate=False, cache=self.w_step_caches.get(l),
+                               **self._opts("w_step"))
         except NoFastSolver as exc:
             return self._fall_back(f"layer {l}, W-step", exc, lambda: self.cvxpy.w_step(net, l, A, Z))
 

@@ -50,6 +50,13 @@ def _callbacks(value, name):
     return items
 
 
+def _inertia(value, name):
+    v = check_number(value, name, 0.0)
+    if v >= 1.0:
+        raise ValidationError(f"{name} must be a number in [0, 1), got {value!r}")
+    return v
+
+
 def _cvxpy_solver(value, name):
     """None or the name of an installed CVXPY solver (checked before training)."""
     if value is None:
@@ -119,6 +126,7 @@ FIT_OPTIONS = {
     "n_iter_no_change": (3, lambda v, n: check_int(v, n, 1)),
     "fast_options": (None, _fast_options),
     "fallback": ("warn", lambda v, n: check_choice(v, n, FALLBACKS)),
+    "inertia": (0.0, lambda v, n: _inertia(v, n)),
 }
 
 

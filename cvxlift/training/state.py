@@ -29,8 +29,9 @@ class LiftedState:
         Targets.
     """
 
-    def __init__(self, net, X, Y):
+    def __init__(self, net, X, Y, backend=None):
         self.net, self.X, self.Y = net, X, Y
+        self.backend = backend
         self._pre = {}
         self._terms = {}
 
@@ -51,7 +52,11 @@ class LiftedState:
         hit = self._pre.get(l)
         if hit is not None and _same(key, hit[0]):
             return hit[1]
-        U = net.weights_[l] @ Xl + net.biases_[l][:, None]
+        U = None
+        if self.backend is not None:
+            U = self.backend.cached_preactivation(l, net.weights_[l], net.biases_[l], Xl)
+        if U is None:
+            U = net.weights_[l] @ Xl + net.biases_[l][:, None]
         self._pre[l] = (key, U)
         return U
 

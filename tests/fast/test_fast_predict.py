@@ -319,7 +319,7 @@ def test_selection_follows_atom_properties():
     )
     props = fast.atom_props(soft, "fenchel")
     assert props.z_quadratic is None and props.u_lipschitz == 1.0
-    assert fast.select("w_step", atom=props).label == "w_step/majorize"
+    assert fast.select("w_step", atom=props).label == "w_step/pncg"
     assert fast.select("w_step", atom=fast.atom_props(ATOMS["relu"], "joint")).label == "w_step/ridge"
     # Fenchel-Young ReLU: D = 1/2||z-u||^2 - 1/2 dist(u, R+)^2 is not quadratic in u
     assert fast.atom_props(ATOMS["relu"], "fenchel").u_quadratic is None
