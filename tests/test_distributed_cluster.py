@@ -148,3 +148,23 @@ def test_connect_starts_and_closes_a_local_cluster():
         net = LiftedNetwork([8, 12, 3], "relu", random_state=0).fit(cols(X), cols(Y), solver="fast", max_iter=1)
         assert np.isfinite(net.history_[-1])
     assert c.status == "closed"
+
+
+@pytest.mark.slow
+def test_cli_train_starts_a_local_cluster(tmp_path, capsys):
+    """``cvxlift train --workers 2``: a LocalCluster of two worker processes, closed at the end."""
+    rng = np.random.default_rng(1)
+    data = tmp_path / "d.npz"
+    Xr = rng.normal(size=(120, 5))
+    np.savez(data, X=Xr, y=Xr[:, 0] - Xr[:, 1])
+    common = ["train", "--data", str(data), "--task", "regress", "--hidden", "3", "--sweeps", "2", "--activation",
+              "identity"]
+    rc = main(common + ["--workers", "2", "--out", str(tmp_path / "m.npz")])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "dask: 2 worker(s), 8 chunks of up to 15 samples; dashboard: http" in text
+    assert main(common + ["--out", str(tmp_path / "n.npz")]) == 0
+    import cvxlift
+
+    m1, m2 = cvxlift.load(str(tmp_path / "m.npz")), cvxlift.load(str(tmp_path / "n.npz"))
+    assert all(np.max(np.abs(c1 - c2)) <= 1e-10 * np.max(np.abs(c2)) for c1, c2 in zip(m1.coefs_, m2.coefs_))

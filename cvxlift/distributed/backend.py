@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 
 from .. import fast
 from ..exceptions import NoFastSolver, ValidationError
-from ..training import Backend
+from ..training import Backend, FastBackend
 from . import kernels, wstep
 from .chunks import compute, map_columns, persist
 from .detect import require_dask
@@ -167,16 +167,18 @@ class DaskBackend(Backend):
         return Z, info
 
     def supports_joint(self, net):
-        solver = getattr(fast, "joint_x_step", None)
-        if solver is None or not net.jointly_convex:
-            return False
-        try:
-            fast.select("joint_x_step", layers=tuple(fast.atom_props(d, f)
-                                                      for d, f in zip(net.activations_, net.forms_)),
-                        loss=net.loss_.name)
-        except (NoFastSolver, TypeError):
-            return False
-        return True
+        """Whether the fast path has a joint X-step for ``net`` (it then runs per chunk):
+        :meth:`cvxlift.training.FastBackend.supports_joint`.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+
+        Returns
+        -------
+        bool
+        """
+        return FastBackend().supports_joint(net)
 
     def joint_x_step(self, net, U0, Y, states0):
         if getattr(fast, "joint_x_step", None) is None:
