@@ -36,7 +36,7 @@ def require_dask():
     try:
         import dask
         import dask.array  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - the tests skip without dask
+    except ImportError as exc:  # tests/test_distributed_missing.py
         raise ImportError(f"cvxlift.distributed needs Dask ({exc}); install it with "
                           "`pip install \"cvxlift[dask]\"`") from exc
     return dask
