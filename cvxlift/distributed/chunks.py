@@ -11,8 +11,8 @@ import numpy as np
 from ..exceptions import ValidationError
 from .detect import is_dask, require_dask
 
-__all__ = ["FAN_IN", "blocks", "compute", "persist", "placement", "share", "map_columns", "reduce_columns", "add_partials",
-           "as_columns", "column_chunks"]
+__all__ = ["FAN_IN", "blocks", "compute", "persist", "placement", "share", "map_columns", "reduce_columns",
+           "add_partials", "as_columns", "column_chunks"]
 
 #: Partial results summed per task of a reduction tree.
 FAN_IN = 8
