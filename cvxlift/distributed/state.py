@@ -55,21 +55,26 @@ class DaskState(LiftedState):
             if any(a is not s for a, s in zip(aligned, states)):
                 net.states_ = list(persist(*aligned))
 
-    def pre(self, l, Xl=None):
-        r""":math:`W_lX_l + b_l\mathbf 1^T` (``Xl`` defaults to the current :math:`X_l`), cached:
-        persisted or lazy (``preactivations``)."""
+    def product(self, l, Xl):
+        r""":math:`W_lX_l + b_l\mathbf 1^T` per chunk, uncached (:meth:`pre` caches it): persisted
+        or lazy (``preactivations``).
+
+        Parameters
+        ----------
+        l : int
+            Layer index.
+        Xl : dask array (n_l, m)
+            The layer's input, column-chunked.
+
+        Returns
+        -------
+        dask array (n_{l+1}, m)
+        """
         net = self.net
-        Xl = self.layer_input(l) if Xl is None else Xl
-        key = (net.weights_[l], net.biases_[l], Xl)
-        hit = self._pre.get(l)
-        if hit is not None and _same(key, hit[0]):
-            return hit[1]
-        self._pre.pop(l, None)   # release the old product before making the new one
         (U,), _ = map_columns(kernels.affine, [Xl], (net.weights_[l], net.biases_[l]), (net.u_dims_[l],),
                               name=f"preactivation-{l}")
         if self.preactivations == "persist":
             U, = persist(U)
-        self._pre[l] = (key, U)
         return U
 
     def forward(self):

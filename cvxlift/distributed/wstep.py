@@ -28,6 +28,7 @@ from scipy import linalg
 
 from .. import fast
 from ..exceptions import NoFastSolver
+from ..fast.wstep import momentum_step
 from . import kernels
 from .chunks import blocks, compute, reduce_columns
 
@@ -134,14 +135,8 @@ def _majorize(inp, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
         it += 1
         Wn = Wy - solve(gW.T).T
         cn = cy - gc / hc
-        if np.sum(gW * (Wn - W)) + np.dot(gc, cn - c) > 0:   # gradient-based adaptive restart
-            theta_n, beta = 1.0, 0.0
-        else:
-            theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
-            beta = (theta - 1.0) / theta_n
-        Wy = Wn + beta * (Wn - W)
-        cy = cn + beta * (cn - c)
-        W, c, theta = Wn, cn, theta_n
+        Wy, cy, theta = momentum_step(W, c, Wn, cn, gW, gc, theta)
+        W, c = Wn, cn
     return Wy, cy - Wy @ abar, it, cert, bool(cert <= tol)
 
 

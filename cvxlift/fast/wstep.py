@@ -622,19 +622,41 @@ def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None)
         Wn = Wy - solve(gW.T).T
         add_flops(2.0 * q * p * p)
         cn = cy - gc / hc
-        # gradient-based adaptive restart
-        if np.sum(gW * (Wn - W)) + np.dot(gc, cn - c) > 0:
-            theta_n, beta = 1.0, 0.0
-        else:
-            theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
-            beta = (theta - 1.0) / theta_n
-        Wy = Wn + beta * (Wn - W)
-        cy = cn + beta * (cn - c)
-        W, c, theta = Wn, cn, theta_n
+        Wy, cy, theta = momentum_step(W, c, Wn, cn, gW, gc, theta)
+        W, c = Wn, cn
     # (Wy, cy) is the point whose gradient was certified
     b = cy - Wy @ abar
     layer.store_preactivation(Wy, b, U)
     return Wy, b, it, cert, bool(cert <= tol)
 
 
-__all__ = ["w_step", "w_objective", "WStepCache", "NoFastSolver"]
+def momentum_step(W, c, Wn, cn, gW, gc, theta):
+    r"""The Nesterov momentum of ``majorize`` with gradient-based adaptive restart.
+
+    From the previous iterate :math:`(W, c)`, the new one :math:`(W_n, c_n)` (a majoriser step
+    from the extrapolated point, where the gradient :math:`(g_W, g_c)` was taken) and the
+    momentum parameter :math:`\theta`: restart (:math:`\beta = 0`, :math:`\theta_n = 1`) when
+    :math:`\langle g, x_n - x\rangle > 0`, else
+    :math:`\theta_n = (1 + \sqrt{1 + 4\theta^2})/2`, :math:`\beta = (\theta - 1)/\theta_n`;
+    the next extrapolated point is :math:`x_n + \beta(x_n - x)`.
+
+    Parameters
+    ----------
+    W, Wn : (q, p) arrays
+    c, cn : (q,) arrays
+    gW : (q, p) array, gc : (q,) array
+    theta : float
+
+    Returns
+    -------
+    Wy : (q, p) array, cy : (q,) array, theta_n : float
+    """
+    if np.sum(gW * (Wn - W)) + np.dot(gc, cn - c) > 0:
+        theta_n, beta = 1.0, 0.0
+    else:
+        theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
+        beta = (theta - 1.0) / theta_n
+    return Wn + beta * (Wn - W), cn + beta * (cn - c), theta_n
+
+
+__all__ = ["w_step", "w_objective", "momentum_step", "WStepCache", "NoFastSolver"]
