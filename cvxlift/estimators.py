@@ -389,7 +389,7 @@ class _BaseLiftedMLP(BaseEstimator):
             from .distributed.estimators import fit_rows
 
             return fit_rows(self, X, y, p, extra, encode_targets=self._encode_targets,
-                            probabilities=_probabilities, fold_units=_fold_units)
+                            probabilities=_probabilities, fold_units=_fold_units, set_fitted=self._set_fitted)
         _numeric_input(X)
         rng = _random_state(self.random_state)
         X, y = self._validate_fit_data(X, y)
@@ -448,17 +448,43 @@ class _BaseLiftedMLP(BaseEstimator):
         net.n_iter_, net.interrupted_, net.fit_seconds_ = run.n_iter, run.interrupted, run.seconds
         _fold_units(net, x_scale, y_scale)
 
+        self._set_fitted(net, run, scores, len(sizes), in_dtype, p, early)
+        return self
+
+    def _set_fitted(self, net, run, scores, n_layers, in_dtype, p, early=None, stacklevel=4):
+        """Set the fitted attributes from a finished run (in memory or on Dask); warn when the
+        last sweep still decreased the lifted objective by more than ``tol``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The trained network (weights in the caller's units).
+        run : BCD
+            The finished run.
+        scores : Scores
+            Its per-sweep scores.
+        n_layers : int
+            Layers of the estimator (input and output included).
+        in_dtype : numpy dtype
+            Dtype of the training input (float32 input gives float32 coefficients).
+        p : dict
+            The checked parameters.
+        early : EarlyStopping, optional
+            The early-stopping callback of the run.
+        stacklevel : int
+            Of the convergence warning (the user's ``fit`` call).
+        """
         self.network_ = net
         out_dtype = in_dtype if in_dtype == np.float32 else np.float64
         self.coefs_ = [np.array(W.T, dtype=out_dtype) for W in net.weights_]
         self.intercepts_ = [np.array(b, dtype=out_dtype) for b in net.biases_]
         self.n_iter_ = int(run.n_iter)
-        self.n_layers_ = len(sizes)
+        self.n_layers_ = int(n_layers)
         self.out_activation_ = net.activations_[-1].name
         self.loss_curve_ = [float(v) for v in run.loss_curve]
         self.train_scores_ = list(scores.train)
         self.interrupted_ = bool(run.interrupted)
-        if self.early_stopping:
+        if early is not None:
             self.validation_scores_ = list(scores.validation)
             self.best_validation_score_ = float(early.best_score) if scores.validation else None
             self.best_loss_ = None
@@ -474,8 +500,7 @@ class _BaseLiftedMLP(BaseEstimator):
                 warnings.warn(f"{type(self).__name__}: maximum number of sweeps max_iter={p['max_iter']} "
                               "reached and the lifted objective has not converged (relative decrease "
                               f"{dec / max(1.0, abs(prev)):.3g} > tol={p['tol']:g})", ConvergenceWarning,
-                              stacklevel=3)
-        return self
+                              stacklevel=stacklevel)
 
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):

@@ -68,7 +68,7 @@ def _one_hot(y, classes):
     return (np.asarray(y)[:, None] == classes[None, :]).astype(np.float64)
 
 
-def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_units):
+def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_units, set_fitted):
     """Fit ``est`` (a lifted MLP estimator) on Dask rows; set its fitted attributes; return it.
 
     Parameters
@@ -87,6 +87,9 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
     probabilities, fold_units : callables
         The estimator module's output-to-probabilities map and its folding of the internal units
         into the first and last layers.
+    set_fitted : callable
+        ``set_fitted(net, run, scores, n_layers, in_dtype, params, stacklevel=...)``: the
+        estimator's fitted attributes (coefficients, curves, the convergence warning).
 
     Returns
     -------
@@ -95,7 +98,6 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
     require_dask()
     import dask.array as da
     from sklearn.base import RegressorMixin
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils import check_random_state
 
     from ..training import BCD, PrintSweeps, Scores
@@ -181,27 +183,7 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
     fold_units(net, x_scale, y_scale)
     net.states_ = None   # they live on the workers of this fit; the estimator keeps the weights
 
-    est.network_ = net
-    out_dtype = in_dtype if in_dtype == np.float32 else np.float64
-    est.coefs_ = [np.array(W.T, dtype=out_dtype) for W in net.weights_]
-    est.intercepts_ = [np.array(b, dtype=out_dtype) for b in net.biases_]
-    est.n_iter_ = int(run.n_iter)
-    est.n_layers_ = len(sizes)
-    est.out_activation_ = net.activations_[-1].name
-    est.loss_curve_ = [float(v) for v in run.loss_curve]
-    est.train_scores_ = list(scores.train)
-    est.interrupted_ = bool(run.interrupted)
-    est.validation_scores_ = est.best_validation_score_ = None
-    est.best_loss_ = float(min(est.loss_curve_)) if est.loss_curve_ else None
-    if est.n_iter_ == p["max_iter"] and est.loss_curve_ and not run.interrupted:
-        prev = run.history[0] if len(est.loss_curve_) == 1 else est.loss_curve_[-2]
-        dec = prev - est.loss_curve_[-1]
-        if dec > p["tol"] * max(1.0, abs(prev)):
-            import warnings
-
-            warnings.warn(f"{type(est).__name__}: maximum number of sweeps max_iter={p['max_iter']} reached and the "
-                          f"lifted objective has not converged (relative decrease {dec / max(1.0, abs(prev)):.3g} > "
-                          f"tol={p['tol']:g})", ConvergenceWarning, stacklevel=3)
+    set_fitted(net, run, scores, len(sizes), in_dtype, p, stacklevel=5)
     return est
 
 
