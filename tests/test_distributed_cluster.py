@@ -78,6 +78,16 @@ def test_cli_train_joins_a_running_scheduler(client, tmp_path, capsys):
     assert all(np.max(np.abs(c1 - c2)) <= 1e-10 * np.max(np.abs(c2)) for c1, c2 in zip(m1.coefs_, m2.coefs_))
 
 
+def test_connect_to_a_scheduler_is_the_current_client_of_its_block(client):
+    """Another client of this process (the fixture's) is current outside the block; inside,
+    the block's client computes what it persisted (no future of one client sent by another)."""
+    with connect(scheduler=client.scheduler.address) as c:
+        assert c is not client and distributed.default_client() is c
+        x, = c.persist([da.arange(12, chunks=4)])
+        assert int(x.sum().compute()) == 66
+    assert distributed.default_client() is client
+
+
 def test_cli_refuses_an_unreachable_scheduler(tmp_path, capsys, monkeypatch):
     from cvxlift.distributed import cluster
 

@@ -107,7 +107,8 @@ def connect(workers=None, scheduler=None, threads_per_worker=1, memory_limit="au
         except (OSError, TimeoutError) as exc:
             raise ValidationError(f"scheduler={scheduler!r}: cannot connect ({exc})") from None
         try:
-            yield client
+            with client.as_current():   # this block's computations go through this client, even where
+                yield client            # another client of this process is current
         finally:
             client.close()
         return
