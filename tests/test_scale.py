@@ -56,15 +56,16 @@ def time_limit(seconds):
 
 
 def _accepted(x, y, lam, rho):
-    """The argument the network door must refuse (None: it must train)."""
-    if x > DATA_MAX:
-        return "X"
-    if y > DATA_MAX:
-        return "Y"
+    """The argument the network door must refuse (None: it must train), in the doors' order:
+    the constructor checks ``lam`` then ``rho``, ``fit`` checks ``X`` then ``Y``."""
     if not LAM_RANGE[0] <= lam <= LAM_RANGE[1]:
         return "lam"
     if rho > RHO_MAX:
         return "rho"
+    if x > DATA_MAX:
+        return "X"
+    if y > DATA_MAX:
+        return "Y"
     return None
 
 

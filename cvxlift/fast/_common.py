@@ -9,12 +9,14 @@ from ..validation import as_real_array
 
 #: Smallest positive scale used in relative certificates.
 TINY = 1e-300
-#: A column whose prox-gradient step moves it by at most this many units in the last place of
-#: its norm, and whose certificate has not improved for :data:`STALL_ITERS` iterations, is at a
-#: fixed point to rounding: more iterations cannot lower its certificate (:func:`fista` stops it
-#: and reports its certificate, uncertified if above ``tol``).
-STALL_ULPS = 4.0
-STALL_ITERS = 500
+#: A column whose steps stay below ``STALL_STEP`` relative to its point and whose certificate
+#: has not fallen below ``STALL_GAIN`` times its best for ``STALL_ITERS`` iterations has stalled
+#: at the rounding floor of its data (the noise of the gradient's products, large for data of
+#: large magnitude): :func:`fista` stops it and reports its certificate (uncertified when above
+#: ``tol``) instead of spinning to ``max_iter``.
+STALL_STEP = 1e-10
+STALL_GAIN = 0.99
+STALL_ITERS = 1000
 
 
 def iteration_budget(kind, n_unknowns, m=1):
@@ -220,7 +222,7 @@ class Columns:
         return self.cache[name]
 
 
-def fista(grad, prox, Z0, L, tol, max_iter, cols):
+def fista(grad, prox, Z0, L, tol, max_iter, cols, stall=False):
     r"""Accelerated proximal gradient, vectorised over independent columns.
 
     Minimises :math:`\sum_j f_j(z_j) + g_j(z_j)` where ``grad(Y)`` is :math:`\nabla f` on
@@ -236,11 +238,12 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols):
     :math:`\mathrm{dist}(0, \partial F(z^+)) \le \|\nabla f(z^+) - \nabla f(y)\| + \|(y - z^+)/t\|
     \le \max_i L_i \|y - z^+\| + \|(y - z^+)/t\|` (:math:`= 2\|y - z^+\|/t` for a scalar step),
     for free. A column stops when that bound, divided by :math:`1 + \|\nabla f(y)\|`, is at most
-    ``tol``; it is then frozen and dropped from the products. A column whose step is at the
-    rounding level of its point (:math:`\|y - z^+\| \le` :data:`STALL_ULPS` :math:`\epsilon\|y\|`:
-    and no better certificate for :data:`STALL_ITERS` iterations: a fixed point to rounding, where
-    the bound cannot fall further, e.g. data of large magnitude)
-    is frozen too, with its certificate (above ``tol``: reported, not certified), and so is every
+    ``tol``; it is then frozen and dropped from the products. With ``stall``, a column whose steps
+    stay below :data:`STALL_STEP` relative to its point and whose certificate has not fallen by 1%
+    for :data:`STALL_ITERS` iterations is frozen too (off by default: an ill-conditioned column
+    can plateau that long and still converge; the joint X-step turns it on for the columns its
+    projected Newton method left, which sit at that floor), with its certificate (above
+    ``tol``: reported, not certified; this is the rounding floor of large data), and so is every
     column after ``max_iter`` iterations. ``cols`` (a :class:`Columns`) is told the active columns.
 
     Returns ``(Z, certificate per column, iterations)``.
@@ -278,9 +281,12 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols):
         nD = colnorm(D)
         nDt = nD / t if w2 is None else np.sqrt(np.einsum("ij,ij,i->j", D, D, w2))
         res = (nDt + Lmax * nD) / (1.0 + colnorm(G))
-        since = np.where(res < best, 0, since + 1)
-        best = np.minimum(best, res)
-        done = (res <= tol) | ((since >= STALL_ITERS) & (nD <= STALL_ULPS * np.finfo(np.float64).eps * colnorm(Y)))
+        better = res < STALL_GAIN * best
+        since = np.where(better, 0, since + 1)
+        best = np.where(better, res, best)
+        done = res <= tol
+        if stall:
+            done |= (since >= STALL_ITERS) & (nD <= STALL_STEP * colnorm(Y))
         if done.any():
             Zout[:, idx[done]] = Zn[:, done]
             cert[idx[done]] = res[done]

@@ -110,7 +110,8 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
     bad = np.flatnonzero(certs > tol)
     if finish and bad.size and cand.name != "fista" and chain_first_order.applies(pb.props, name, fenchel=False):
         budget = min(FINISH_MAX_ITER, iteration_budget("first_order", n_unknowns, bad.size))
-        hidden, c2, it2 = chain_first_order.solve(pb, [S[:, bad] for S in states[:-1]], tol, budget, cols=bad)
+        hidden, c2, it2 = chain_first_order.solve(pb, [S[:, bad] for S in states[:-1]], tol, budget, cols=bad,
+                                                  stall=True)
         last = pb.envelope.sub(bad).state(pb.pre(pb.n - 1, hidden[-1]))
         states = [S.copy() for S in states]
         for S, T in zip(states, hidden + [last]):
