@@ -154,13 +154,13 @@ def check_memory(nbytes, what, name):
 #: Largest magnitude of an entry of ``X`` or ``Y`` at the network door (``LiftedNetwork.fit``).
 #: The lifted objective is not unit-free (the penalties are not), and its blocks are solved to
 #: absolute-plus-relative tolerances: CVXPY's solvers fail (``infeasible``, ``user_limit``) from
-#: about 1e7 on targets and 1e12 on inputs, and the fast certificates stall at the rounding level
-#: of the iterate. 1e6 leaves a margin on both paths at every lam in ``LAM_RANGE`` (measured by
-#: ``tests/test_scale.py``). The estimators and the ``cvxlift`` command rescale the data first.
+#: ``Y * 1e7`` and ``X * 1e12``, and the fast certificates stall at the rounding floor of large
+#: targets (``benchmarks/scale_limits.py``). ``1e6`` keeps a margin on both paths at every lam in
+#: ``LAM_RANGE`` (``tests/test_scale.py``). The estimators and the ``cvxlift`` command rescale.
 DATA_MAX = 1e6
-#: Accepted range of every :math:`\lambda_l`: the divergences are weighed against the loss,
-#: whose weight is 1, and the block solvers resolve weight ratios up to about 1e8 (CVXPY's
-#: joint X-step fails at lam = 1e50; a subnormal lam (< 2.2e-308) makes ``1 / lam`` infinite).
+#: Accepted range of every :math:`\lambda_l`. The divergences are weighed against the loss (weight
+#: 1); CVXPY's joint X-step fails at ``lam = 1e50``; with data at ``DATA_MAX`` every corner of
+#: ``[1e-6, 1e6]`` trains on both paths; a subnormal lam makes ``1 / lam`` infinite.
 LAM_RANGE = (1e-6, 1e6)
 #: Largest :math:`\rho_l`: :math:`\rho_l\|W_l\|_F^2` at the initial weights must stay far from
 #: float64's overflow (1.8e308); larger values only force :math:`W_l = 0`.
