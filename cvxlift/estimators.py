@@ -687,12 +687,33 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         output is already a probability vector; tiny negatives from round-off are clipped
         and each row renormalised to sum to 1. With ``loss="squared"`` the (linear) output
         is projected onto the simplex.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows on the probability simplex, columns in the order of ``classes_``.
         """
         out = self._output(X)  # checks that the estimator is fitted
         return _probabilities(self.network_, out)
 
     def predict(self, X):
-        """Predicted class labels: the class of largest probability (ties: first class)."""
+        """Predicted class labels: the class of largest probability (ties: first class).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -843,6 +864,17 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         return _max_abs(Y)
 
     def predict(self, X):
-        """Predicted targets: shape ``(n_samples,)`` when fitted on 1-D ``y``, else ``(n_samples, n_outputs)``."""
+        """Predicted targets, in the units of the ``y`` given to ``fit``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One-dimensional when fitted on a one-dimensional ``y``.
+        """
         out = self._output(X)
         return out[:, 0].copy() if self._y_ndim == 1 else out
