@@ -154,7 +154,7 @@ def check_memory(nbytes, what, name):
 #: Largest magnitude of an entry of ``X`` or ``Y`` at the network door (``LiftedNetwork.fit``).
 #: The lifted objective is not unit-free (the penalties are not), and its blocks are solved to
 #: absolute-plus-relative tolerances: CVXPY's solvers fail (``infeasible``, ``user_limit``) from
-#: ``Y * 1e7`` and ``X * 1e12``, and the fast certificates stall at the rounding floor of large
+#: ``Y * 1e7`` and ``X * 1e16``, and the fast certificates stall at the rounding floor of large
 #: targets (``benchmarks/scale_limits.py``). ``1e6`` keeps a margin on both paths at every lam in
 #: ``LAM_RANGE`` (``tests/test_scale.py``). The estimators and the ``cvxlift`` command rescale.
 DATA_MAX = 1e6
@@ -163,7 +163,8 @@ DATA_MAX = 1e6
 #: ``[1e-6, 1e6]`` trains on both paths; a subnormal lam makes ``1 / lam`` infinite.
 LAM_RANGE = (1e-6, 1e6)
 #: Largest :math:`\rho_l`: :math:`\rho_l\|W_l\|_F^2` at the initial weights must stay far from
-#: float64's overflow (1.8e308); larger values only force :math:`W_l = 0`.
+#: float64's overflow (1.8e308); larger values only force :math:`W_l = 0`. Every ratio
+#: ``rho / lam`` up to 1e56 trains on both paths (``benchmarks/scale_limits.py``).
 RHO_MAX = 1e100
 
 

@@ -13,8 +13,9 @@ problems, at each door:
 * the ``cvxlift train`` command goes through the estimators: exit 0 and a finite objective.
 
 Each fit runs under an alarm and its wall time is asserted. The default grid varies one
-magnitude at a time (both paths); ``@pytest.mark.slow`` sweeps the corners of the accepted box
-and a random hypothesis search over all four magnitudes at once.
+magnitude at a time (both paths, a ReLU network) and tries a Fenchel-Young sigmoid network at
+the largest ``rho / lam``; ``@pytest.mark.slow`` sweeps the corners of the accepted box and a
+random hypothesis search over all four magnitudes at once, for both networks.
 """
 import contextlib
 import io
@@ -69,14 +70,19 @@ def _accepted(x, y, lam, rho):
     return None
 
 
-def _network_case(x=1.0, y=1.0, lam=1.0, rho=1e-3, solver="fast"):
+#: The networks of the sweeps: jointly convex ReLU (joint X-step, ridge W-steps) and a
+#: Fenchel-Young sigmoid layer (cyclic X-steps, iterative W-steps).
+NETS = {"relu": "relu", "sigmoid": ["sigmoid", "identity"]}
+
+
+def _network_case(x=1.0, y=1.0, lam=1.0, rho=1e-3, solver="fast", net="relu"):
     """Fit (2 sweeps) and check the outcome the ranges promise."""
     refused = _accepted(x, y, lam, rho)
     t0 = time.perf_counter()
     with warnings.catch_warnings(), time_limit(LIMIT_S):
         warnings.simplefilter("ignore", UserWarning)   # inaccurate-solver notices are allowed
         try:
-            net = LiftedNetwork([4, 5, 3], "relu", lam=lam, rho=rho, random_state=0)
+            net = LiftedNetwork([4, 5, 3], NETS[net], lam=lam, rho=rho, random_state=0)
             net.fit(X0 * x, Y0 * y, solver=solver, max_iter=2)
         except cvxlift.ValidationError as exc:
             assert refused is not None, f"refused in range: {exc}"
@@ -102,6 +108,14 @@ ONE_AT_A_TIME = [(name, e) for name in ("x", "y", "lam", "rho") for e in EXPONEN
 @pytest.mark.parametrize("name,exponent", ONE_AT_A_TIME, ids=[f"{n}=1e{e}" for n, e in ONE_AT_A_TIME])
 def test_network_scale_one_magnitude(name, exponent, solver):
     _network_case(**{name: 10.0 ** exponent}, solver=solver)
+
+
+@pytest.mark.parametrize("solver", ["fast", "cvxpy"])
+@pytest.mark.parametrize("rho", [1e-3, RHO_MAX])
+def test_sigmoid_network_at_the_largest_penalty_ratio(rho, solver):
+    """A Fenchel-Young sigmoid layer with ``X`` at ``DATA_MAX`` and the smallest ``lam``: its
+    iterative W-step ran to the fixed 5,000-iteration cap (8 s a sweep) before the budgets."""
+    _network_case(x=DATA_MAX, lam=LAM_RANGE[0], rho=rho, solver=solver, net="sigmoid")
 
 
 @pytest.mark.parametrize("solver", ["fast", "cvxpy"])
@@ -219,17 +233,19 @@ CORNERS = [(x, y, lam, rho) for x in (1e-300, DATA_MAX) for y in (1e-300, DATA_M
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("net", sorted(NETS))
 @pytest.mark.parametrize("solver", ["fast", "cvxpy"])
 @pytest.mark.parametrize("x,y,lam,rho", CORNERS)
-def test_network_scale_corners(x, y, lam, rho, solver):
+def test_network_scale_corners(x, y, lam, rho, solver, net):
     """Every corner of the accepted box trains (rho = 0: the fast path solves those W-steps on
     CVXPY, with a FastPathFallbackWarning)."""
-    _network_case(x, y, lam, rho, solver=solver)
+    _network_case(x, y, lam, rho, solver=solver, net=net)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("net", sorted(NETS))
 @pytest.mark.parametrize("solver", ["fast", "cvxpy"])
-def test_network_scale_random_search(solver):
+def test_network_scale_random_search(solver, net):
     """All four magnitudes at once, exponents drawn from [-300, 300]."""
     hypothesis = pytest.importorskip("hypothesis")
     e = hypothesis.strategies.integers(-300, 300)
@@ -237,6 +253,6 @@ def test_network_scale_random_search(solver):
     @hypothesis.settings(max_examples=60, deadline=None, database=None)
     @hypothesis.given(e, e, e, e)
     def check(ex, ey, el, er):
-        _network_case(10.0 ** ex, 10.0 ** ey, 10.0 ** el, 10.0 ** er, solver=solver)
+        _network_case(10.0 ** ex, 10.0 ** ey, 10.0 ** el, 10.0 ** er, solver=solver, net=net)
 
     check()

@@ -19,7 +19,7 @@ STALL_GAIN = 0.99
 STALL_ITERS = 1000
 
 
-def iteration_budget(kind, n_unknowns, m=1):
+def iteration_budget(kind, n_unknowns, m=1, cap=None):
     r"""The default iteration budget of an iterative block solver, tied to the problem's size.
 
     ``"newton"``: :math:`200 + 20n` iterations (:math:`n` unknowns per column; a projected or dual
@@ -37,6 +37,8 @@ def iteration_budget(kind, n_unknowns, m=1):
         Unknowns of one column's problem.
     m : int
         Columns solved together.
+    cap : int, optional
+        Another largest budget (default 2,000 for ``"newton"``, 20,000 for ``"first_order"``).
 
     Returns
     -------
@@ -44,8 +46,8 @@ def iteration_budget(kind, n_unknowns, m=1):
     """
     n = max(1, int(n_unknowns))
     if kind == "newton":
-        return int(min(2000, 200 + 20 * n))
-    return int(min(20000, max(1000, WORK_BUDGET // (n * max(1, int(m))))))
+        return int(min(2000 if cap is None else cap, 200 + 20 * n))
+    return int(min(20000 if cap is None else cap, max(1000, WORK_BUDGET // (n * max(1, int(m))))))
 
 
 #: Entry updates a first-order block solver may spend by default (:func:`iteration_budget`).
