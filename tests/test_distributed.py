@@ -265,6 +265,14 @@ def test_bad_dask_input_is_refused_before_training():
         net.fit(cols(bad), Yd, solver="fast")
     with pytest.raises(ValidationError, match="sum to 1"):
         LiftedNetwork([8, 12, 3], "relu", loss="cross_entropy").fit(Xd, cols(ONE_HOT * 2), solver="fast")
+    big = X.copy()
+    big[5, 201] = 3e7                                     # beyond the network door's range, in the last chunk
+    with pytest.raises(ValidationError, match=r"X has entries up to 3e\+07"):
+        net.fit(cols(big), Yd, solver="fast")
+    with pytest.raises(ValidationError, match=r"Y has entries up to 3e\+07"):
+        net.fit(Xd, cols(big[3:6]), solver="fast")
+    with pytest.raises(NoFastSolver, match=r"rho\[1\] = 0"):
+        LiftedNetwork([8, 12, 3], "relu", rho=[0.1, 0.0]).fit(Xd, Yd, solver="fast")
     unknown = Xd[:, Xd[0] > 0]                            # unknown chunk sizes
     with pytest.raises(ValidationError, match="unknown chunk sizes"):
         net.fit(unknown, Yd, solver="fast")

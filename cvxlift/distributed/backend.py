@@ -119,6 +119,9 @@ class DaskBackend(Backend):
     def begin(self, net):
         """Check, before any work, that every block of ``net`` has a distributed solver."""
         for l, (d, f) in enumerate(zip(net.activations_, net.forms_)):
+            if net.rho_[l] == 0:   # as in memory: the fast W-steps solve the strongly convex step only
+                raise NoFastSolver(f"layer {l}, W-step: rho[{l}] = 0: the fast W-steps need rho > 0 (a strongly "
+                                   "convex step), and a Dask fit has no CVXPY fallback")
             try:
                 wstep.select(d, f, self._opts("w_step").get("method"))
             except NoFastSolver as exc:

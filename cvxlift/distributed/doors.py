@@ -10,6 +10,7 @@ chunk or as a reduction over chunks, so nothing of the size of the data comes to
 import numpy as np
 
 from ..exceptions import ValidationError
+from ..validation import check_scale
 from . import kernels
 from .chunks import as_columns, compute, map_columns, reduce_columns
 from .detect import require_dask
@@ -62,7 +63,8 @@ def check_XY(net, X, Y, names=("X", "Y")):
 
 
 def check_values(net, X, Y, names=("X", "Y")):
-    """One pass over the chunks: every value of ``X`` and ``Y`` finite, the targets valid for the loss.
+    """One pass over the chunks: every value of ``X`` and ``Y`` finite and within the network
+    door's range (:func:`cvxlift.validation.check_scale`), the targets valid for the loss.
 
     Parameters
     ----------
@@ -76,18 +78,23 @@ def check_values(net, X, Y, names=("X", "Y")):
         Naming the argument and the number of columns at fault (or the loss's complaint about
         the targets).
     """
-    (bad_x, bad_y, messages), = compute(reduce_columns(_check_chunk, [X, Y], (net.loss_,), name="check-data"))
+    (bad_x, bad_y, messages, tops_x, tops_y), = compute(reduce_columns(_check_chunk, [X, Y], (net.loss_,),
+                                                                       name="check-data"))
     if bad_x:
         raise ValidationError(f"{names[0]} contains NaN or inf (in {bad_x} columns)")
     if bad_y:
         raise ValidationError(f"{names[1]} contains NaN or inf (in {bad_y} columns)")
+    check_scale(np.asarray(tops_x), names[0])   # the chunks' largest magnitudes
+    check_scale(np.asarray(tops_y), names[1])
     if messages:
         raise ValidationError(f"{messages[0]} (column numbers within a column chunk of {names[1]})")
 
 
 def _check_chunk(X, Y, loss):
     bad_x, bad_y, message = kernels.check_chunk(X, Y, loss)
-    return bad_x, bad_y, [message] if message else []    # lists: the reduction concatenates them
+    tops = [float(np.max(np.abs(A), initial=0.0)) if not bad else 0.0 for A, bad in ((X, bad_x), (Y, bad_y))]
+    # lists: the reduction concatenates them (one entry per chunk)
+    return bad_x, bad_y, [message] if message else [], [tops[0]], [tops[1]]
 
 
 def forward(net, X):

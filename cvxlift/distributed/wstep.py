@@ -28,7 +28,7 @@ from scipy import linalg
 
 from .. import fast
 from ..exceptions import NoFastSolver
-from ..fast.wstep import momentum_step
+from ..fast.wstep import default_max_iter, momentum_step
 from . import kernels
 from .chunks import blocks, compute, reduce_columns
 
@@ -183,7 +183,7 @@ def select(d, form, method=None):
                        f"distributed counterpart (distributed W-steps: {sorted(SOLVERS)})")
 
 
-def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, method=None):
+def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, method=None):
     r"""Solve :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2` from sums over chunks.
 
     Parameters
@@ -208,5 +208,7 @@ def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000
     t0 = time.perf_counter()
     form = d.check_form(form)
     props, cand, solver = select(d, form, method)
+    if max_iter is None:
+        max_iter = default_max_iter(inp.A.shape[0])
     W, b, it, cert, conv = solver(inp, Z, d, form, float(lam), float(rho), props, W0, b0, float(tol), int(max_iter))
     return W, b, fast.BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, float("nan"), cand.label)
