@@ -41,7 +41,7 @@ from .divergences.simplex import Simplex
 from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
 from .network import LiftedNetwork
 from .numeric import project_simplex
-from .validation import check_int, check_memory, check_positive
+from .validation import LAM_RANGE, RHO_MAX, check_int, check_memory, check_penalty
 
 __all__ = ["LiftedMLPClassifier", "LiftedMLPRegressor", "UnknownActivationError"]
 
@@ -53,6 +53,13 @@ _SEED_MAX = np.iinfo(np.int32).max
 _DTYPES = (np.float64, np.float32)
 _SPARSE = ("csr", "csc", "coo")
 
+
+
+def _dask_input(*arrays):
+    """``True`` when an argument is a Dask collection (see :func:`cvxlift.distributed.is_dask`)."""
+    from .distributed.detect import is_dask
+
+    return is_dask(*arrays)
 
 
 def _numeric_input(X, name="X"):
@@ -295,8 +302,8 @@ class _BaseLiftedMLP(BaseEstimator):
         work); return the resolved values by name."""
         out = {name: check(getattr(self, name), name, self) for name, check in PARAMETERS.items()}
         n_layers = len(out["hidden_layer_sizes"]) + 1
-        out["lam"] = check_positive(self.lam, "lam", n_layers)
-        out["rho"] = check_positive(self.rho, "rho", n_layers, allow_zero=True)
+        out["lam"] = check_penalty(self.lam, "lam", n_layers, *LAM_RANGE)
+        out["rho"] = check_penalty(self.rho, "rho", n_layers, high=RHO_MAX, allow_zero=True)
         out["loss"] = self._default_loss if self.loss is None else self.loss
         if out["loss"] not in self._losses:
             raise ValidationError(f"loss must be one of {self._losses} for {type(self).__name__}, got {self.loss!r}")
@@ -378,6 +385,11 @@ class _BaseLiftedMLP(BaseEstimator):
         for cb in extra:
             if not isinstance(cb, Callback):
                 raise ValidationError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
+        if _dask_input(X, y):   # Dask arrays (rows are samples, chunked along rows): trained on the workers
+            from .distributed.estimators import fit_rows
+
+            return fit_rows(self, X, y, p, extra, encode_targets=self._encode_targets,
+                            probabilities=_probabilities, fold_units=_fold_units, set_fitted=self._set_fitted)
         _numeric_input(X)
         rng = _random_state(self.random_state)
         X, y = self._validate_fit_data(X, y)
@@ -436,17 +448,43 @@ class _BaseLiftedMLP(BaseEstimator):
         net.n_iter_, net.interrupted_, net.fit_seconds_ = run.n_iter, run.interrupted, run.seconds
         _fold_units(net, x_scale, y_scale)
 
+        self._set_fitted(net, run, scores, len(sizes), in_dtype, p, early)
+        return self
+
+    def _set_fitted(self, net, run, scores, n_layers, in_dtype, p, early=None, stacklevel=4):
+        """Set the fitted attributes from a finished run (in memory or on Dask); warn when the
+        last sweep still decreased the lifted objective by more than ``tol``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The trained network (weights in the caller's units).
+        run : BCD
+            The finished run.
+        scores : Scores
+            Its per-sweep scores.
+        n_layers : int
+            Layers of the estimator (input and output included).
+        in_dtype : numpy dtype
+            Dtype of the training input (float32 input gives float32 coefficients).
+        p : dict
+            The checked parameters.
+        early : EarlyStopping, optional
+            The early-stopping callback of the run.
+        stacklevel : int
+            Of the convergence warning (the user's ``fit`` call).
+        """
         self.network_ = net
         out_dtype = in_dtype if in_dtype == np.float32 else np.float64
         self.coefs_ = [np.array(W.T, dtype=out_dtype) for W in net.weights_]
         self.intercepts_ = [np.array(b, dtype=out_dtype) for b in net.biases_]
         self.n_iter_ = int(run.n_iter)
-        self.n_layers_ = len(sizes)
+        self.n_layers_ = int(n_layers)
         self.out_activation_ = net.activations_[-1].name
         self.loss_curve_ = [float(v) for v in run.loss_curve]
         self.train_scores_ = list(scores.train)
         self.interrupted_ = bool(run.interrupted)
-        if self.early_stopping:
+        if early is not None:
             self.validation_scores_ = list(scores.validation)
             self.best_validation_score_ = float(early.best_score) if scores.validation else None
             self.best_loss_ = None
@@ -462,12 +500,15 @@ class _BaseLiftedMLP(BaseEstimator):
                 warnings.warn(f"{type(self).__name__}: maximum number of sweeps max_iter={p['max_iter']} "
                               "reached and the lifted objective has not converged (relative decrease "
                               f"{dec / max(1.0, abs(prev)):.3g} > tol={p['tol']:g})", ConvergenceWarning,
-                              stacklevel=3)
-        return self
+                              stacklevel=stacklevel)
 
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):
         check_is_fitted(self, "network_")
+        if _dask_input(X):
+            from .distributed.estimators import output_rows
+
+            return output_rows(self, X)
         _numeric_input(X)
         X = _validated(validate_data, self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
         return self._network_output(self.network_, np.asarray(_dense(X), dtype=np.float64))
@@ -687,13 +728,42 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         output is already a probability vector; tiny negatives from round-off are clipped
         and each row renormalised to sum to 1. With ``loss="squared"`` the (linear) output
         is projected onto the simplex.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows on the probability simplex, columns in the order of ``classes_``.
         """
         out = self._output(X)  # checks that the estimator is fitted
+        if _dask_input(out):
+            from .distributed.estimators import probabilities_rows
+
+            return probabilities_rows(self.network_, out, _probabilities)
         return _probabilities(self.network_, out)
 
     def predict(self, X):
-        """Predicted class labels: the class of largest probability (ties: first class)."""
+        """Predicted class labels: the class of largest probability (ties: first class).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         proba = self.predict_proba(X)
+        if _dask_input(proba):
+            from .distributed.estimators import labels_rows
+
+            return labels_rows(self.classes_, proba)
         return self.classes_[np.argmax(proba, axis=1)]
 
 
@@ -843,6 +913,17 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         return _max_abs(Y)
 
     def predict(self, X):
-        """Predicted targets: shape ``(n_samples,)`` when fitted on 1-D ``y``, else ``(n_samples, n_outputs)``."""
+        """Predicted targets, in the units of the ``y`` given to ``fit``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One-dimensional when fitted on a one-dimensional ``y``.
+        """
         out = self._output(X)
         return out[:, 0].copy() if self._y_ndim == 1 else out

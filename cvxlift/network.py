@@ -22,7 +22,8 @@ from .divergences.simplex import Simplex
 from .exceptions import NotFittedError, ValidationError
 from .losses import get_loss
 from .scoring import score_output
-from .validation import check_int, check_matrix, check_memory, check_number, check_positive
+from .validation import (LAM_RANGE, RHO_MAX, check_int, check_matrix, check_memory, check_number, check_penalty,
+                         check_scale)
 
 RULES = ("forward", "lifted")
 
@@ -40,9 +41,11 @@ class LiftedNetwork:
         gets ``Identity`` (squared loss) or ``Simplex`` (cross-entropy).
     loss : {"squared", "cross_entropy"}
     lam : float or sequence
-        Penalty weights :math:`\\lambda_1..\\lambda_{L+1}` (> 0).
+        Penalty weights :math:`\\lambda_1..\\lambda_{L+1}`, in ``[1e-6, 1e6]``
+        (:data:`cvxlift.validation.LAM_RANGE`; see ``docs/bad-input.md``, scale).
     rho : float or sequence
-        Weight regularisation :math:`\\rho_0..\\rho_L` (>= 0), on :math:`\\|W_l\\|_F^2`.
+        Weight regularisation :math:`\\rho_0..\\rho_L` (0 or positive, at most 1e100), on
+        :math:`\\|W_l\\|_F^2`.
     form : None, str, or sequence
         ``"fenchel"`` or ``"joint"`` per layer; ``None`` takes the joint form where the atom
         has one (paper section 3) and the Fenchel-Young form otherwise;
@@ -69,8 +72,8 @@ class LiftedNetwork:
         L1 = len(self.sizes) - 1
         self.activations_ = _resolve_activations(activations, L1, self.loss_.name)
         self.forms_ = _resolve_forms(form, self.activations_)
-        self.lam_ = check_positive(lam, "lam", L1)
-        self.rho_ = check_positive(rho, "rho", L1, allow_zero=True)
+        self.lam_ = check_penalty(lam, "lam", L1, *LAM_RANGE)
+        self.rho_ = check_penalty(rho, "rho", L1, high=RHO_MAX, allow_zero=True)
         self.u_dims_ = []
         for l, d in enumerate(self.activations_):
             n_u = d.in_dim(self.sizes[l + 1])
@@ -105,7 +108,18 @@ class LiftedNetwork:
 
     # ------------------------------------------------------------------ weights and states
     def init_weights(self, random_state=None):
-        """Random weights (scaled normal, :math:`1/\\sqrt{n_l}`) and zero biases."""
+        """Random weights (scaled normal, :math:`1/\\sqrt{n_l}`) and zero biases.
+
+        Parameters
+        ----------
+        random_state : None, int or numpy.random.Generator, optional
+            Seed of the draw; default: the network's ``random_state``.
+
+        Returns
+        -------
+        LiftedNetwork
+            ``self``, with ``weights_`` and ``biases_`` set.
+        """
         seed = self.random_state if random_state is None else random_state
         try:
             rng = np.random.default_rng(seed)
@@ -143,12 +157,38 @@ class LiftedNetwork:
         return self
 
     def preactivation(self, l, Xl):
-        """:math:`W_l X_l + b_l \\mathbf 1^T`."""
+        """The pre-activation :math:`W_l X_l + b_l \\mathbf 1^T` of layer ``l``.
+
+        Parameters
+        ----------
+        l : int
+            Layer index, 0-based.
+        Xl : ndarray (n_l, m)
+            The layer's input states, one column per sample.
+
+        Returns
+        -------
+        ndarray (n_{l+1}, m)
+        """
         return self.weights_[l] @ Xl + self.biases_[l][:, None]
 
     def forward(self, X):
-        """All states of the plain forward pass: ``[X_1, ..., X_{L+1}]`` (eq. 2)."""
+        """All states of the plain forward pass (eq. 2): :math:`X_{l+1} = \\phi_l(W_l X_l + b_l)`.
+
+        Parameters
+        ----------
+        X : array-like (n_0, m)
+            Inputs, one column per sample.
+
+        Returns
+        -------
+        list of ndarray
+            ``[X_1, ..., X_{L+1}]``; the last is the network's output.
+        """
         self._check_fitted()
+        distributed = _dask_doors(X)
+        if distributed is not None:
+            return distributed.forward(self, X)
         X = check_matrix(X, "X", rows=self.sizes[0])
         states, cur = [], X
         for l, d in enumerate(self.activations_):
@@ -182,6 +222,9 @@ class LiftedNetwork:
                 raise ValidationError("states must be given: the network holds no states for these data")
         if len(states) != self.n_layers:
             raise ValidationError(f"states must hold {self.n_layers} arrays (one per layer), got {len(states)}")
+        distributed = _dask_doors(X)
+        if distributed is not None:
+            return distributed.objective(self, X, Y, states, parts)
         states = [check_matrix(S, f"states[{l}]", shape=(self.sizes[l + 1], X.shape[1]))
                   for l, S in enumerate(states)]
         terms = {"loss": self.loss_.value(Y, states[-1])}
@@ -195,7 +238,19 @@ class LiftedNetwork:
         return (total, terms) if parts else total
 
     def prediction_objective(self, X, states):
-        r"""Objective of the lifted prediction rule (12): :math:`\sum_l \lambda_{l+1} D_l(W_lX_l + b_l, X_{l+1})`."""
+        r"""Objective of the lifted prediction rule (12): :math:`\sum_l \lambda_{l+1} D_l(W_lX_l + b_l, X_{l+1})`.
+
+        Parameters
+        ----------
+        X : ndarray (n_0, m)
+            Inputs, one column per sample.
+        states : list of ndarray
+            ``[X_1, ..., X_{L+1}]``, candidate states.
+
+        Returns
+        -------
+        float
+        """
         prev, total = X, 0.0
         for l, d in enumerate(self.activations_):
             total += self.lam_[l] * float(np.sum(d.divergence_value(self.preactivation(l, prev), states[l],
@@ -208,13 +263,40 @@ class LiftedNetwork:
         """The compiled CVXPY block ``kind`` (``"w_step"``, ``"x_step"``, ``"output_step"``,
         ``"joint_x_step"``, ``"prediction"``) of layer ``l`` for ``m`` columns, built once and
         cached (see :func:`cvxlift.training.cvxpy_backend.block`); its penalties are the
-        network's current ``lam_``/``rho_``."""
+        network's current ``lam_``/``rho_``.
+
+        Parameters
+        ----------
+        kind : str
+            ``"w_step"``, ``"x_step"``, ``"output_step"``, ``"joint_x_step"`` or ``"prediction"``.
+        l : int, optional
+            Layer index (W-steps and X-steps).
+        m : int, default 1
+            Number of data columns.
+
+        Returns
+        -------
+        cvxlift.assembly.Block
+            The parametrized ``cvxpy.Problem`` with its parameters and variables.
+        """
         from .training.cvxpy_backend import block
 
         return block(self, kind, l, m)
 
     def problems(self, m=4):
-        """Every assembled block for ``m`` columns, by name (for printing and inspection)."""
+        """Every assembled block for ``m`` columns, by name (for printing and inspection).
+
+        Parameters
+        ----------
+        m : int, default 4
+            Number of data columns.
+
+        Returns
+        -------
+        dict of str to cvxlift.assembly.Block
+            ``"W-step l"``, ``"X-step l"``, ``"output step"`` and, for a jointly convex
+            network, ``"joint X-step"`` and ``"prediction"``.
+        """
         if self.weights_ is None:
             self.init_weights()
         out = {f"W-step {l}": self.block("w_step", l, m) for l in range(self.n_layers)}
@@ -227,6 +309,9 @@ class LiftedNetwork:
 
     # ------------------------------------------------------------------ training
     def _check_XY(self, X, Y, names=("X", "Y")):
+        distributed = _dask_doors(X, Y)
+        if distributed is not None:
+            return distributed.check_XY(self, X, Y, names)
         X = check_matrix(X, names[0], rows=self.sizes[0])
         Y = check_matrix(Y, names[1], rows=self.sizes[-1])
         if X.shape[1] != Y.shape[1]:
@@ -245,9 +330,16 @@ class LiftedNetwork:
         Parameters
         ----------
         X : array (n_0, m)
-            Inputs, one column per data point.
+            Inputs, one column per data point; entries at most ``1e6`` in magnitude
+            (:data:`cvxlift.validation.DATA_MAX`: the lifted objective is not unit-free, so the
+            network trains in your units and refuses data beyond the range its solvers handle;
+            the estimators rescale for you). A Dask array chunked along columns trains on the
+            Dask workers (:mod:`cvxlift.distributed`, ``solver="fast"``): the states stay there
+            (``states_`` are persisted Dask arrays), the column-separable blocks run per chunk,
+            the W-steps from reductions; see ``docs/distributed.md``.
         Y : array (n_{L+1}, m)
-            Targets (one-hot columns for cross-entropy).
+            Targets (one-hot columns for cross-entropy), entries at most ``1e6`` in magnitude;
+            chunked like ``X`` for Dask input.
         solver : {"cvxpy", "fast"}
             ``"cvxpy"`` solves every block with its assembled CVXPY problem; ``"fast"`` uses
             the hand-coded solvers of :mod:`cvxlift.fast`; a block without one runs on CVXPY
@@ -311,8 +403,12 @@ class LiftedNetwork:
 
         X, Y = self._check_XY(X, Y)
         m = X.shape[1]
-        check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
-                     f"the states and pre-activations of {m} columns", "X")
+        distributed = _dask_doors(X)
+        if distributed is None:   # Dask arrays: their scale is checked in the one pass over their values below
+            check_scale(X, "X")
+            check_scale(Y, "Y")
+            check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
+                         f"the states and pre-activations of {m} columns", "X")
         opts = fit_options(solver=solver, max_iter=max_iter, tol=tol, xstep=xstep, callback=callback,
                            warm_start=warm_start, cvxpy_solver=cvxpy_solver, verbose=verbose,
                            lam_growth=lam_growth, lam_max=lam_max, validation_data=validation_data,
@@ -342,7 +438,11 @@ class LiftedNetwork:
             cbs.append(FunctionCallback(opts["callback"]))
         cbs += opts["callbacks"]
         cbs.append(PenaltyContinuation(opts["lam_growth"], opts["lam_max"]))
-        backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
+        if distributed is None:
+            backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
+        else:   # Dask arrays: the fast solvers per column chunk, the W-steps from reductions
+            distributed.check_values(self, X, Y)
+            backend = distributed.make_backend(opts)
         run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs,
                   inertia=opts["inertia"])
         run.fit(self, X, Y, warm_start=opts["warm_start"])
@@ -373,6 +473,9 @@ class LiftedNetwork:
         return self._score_output(self.predict(X, rule=rule), Y)
 
     def _score_output(self, P, Y):
+        distributed = _dask_doors(P, Y)
+        if distributed is not None:
+            return distributed.score_output(self.loss_.name, P, Y)
         return score_output(self.loss_.name, P, Y)
 
     def predict(self, X, rule="forward", solver="cvxpy", max_iter=100, tol=1e-9, return_states=False):
@@ -404,7 +507,8 @@ class LiftedNetwork:
         from .training import make_backend
 
         self._check_fitted()
-        X = check_matrix(X, "X", rows=self.sizes[0])
+        distributed = _dask_doors(X)
+        X = check_matrix(X, "X", rows=self.sizes[0]) if distributed is None else distributed.check_X(self, X)
         if rule not in RULES:
             raise ValidationError(f"rule must be one of {RULES}, got {rule!r}")
         if solver not in ("cvxpy", "fast"):
@@ -414,7 +518,8 @@ class LiftedNetwork:
         if rule == "forward":
             states = self.forward(X)
         else:
-            states, info = make_backend(solver).predict(self, X, max_iter=max_iter, tol=tol)
+            backend = make_backend(solver) if distributed is None else distributed.predict_backend(solver)
+            states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
             self.predict_info_ = info
             self.predict_history_ = getattr(info, "history", None)
             if getattr(info, "converged", True) is False:
@@ -423,6 +528,18 @@ class LiftedNetwork:
                               f"certificate tolerance (see predict_info_); their states are the best found",
                               stacklevel=2)
         return (states[-1], states) if return_states else states[-1]
+
+
+def _dask_doors(*arrays):
+    """:mod:`cvxlift.distributed.doors` when an argument is a Dask collection, else ``None``
+    (Dask is never imported here: see :func:`cvxlift.distributed.is_dask`)."""
+    from .distributed.detect import is_dask
+
+    if not is_dask(*arrays):
+        return None
+    from .distributed import doors
+
+    return doors
 
 
 def _check_random_state(seed):

@@ -275,12 +275,14 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
     U0 = pb.U0
     st = evaluate(Zall, U0, env)
     it = work = 0
+    stuck = np.zeros(m, dtype=bool)   # columns whose last line search failed: a fixed point to rounding
     while True:
         G = gradient(st, env)
         c, r, A = kkt(st.Z, G)
         done = c <= tol
-        if done.all() or done.sum() >= max(1, idx.size // 10) or it >= max_iter:
-            fin = done if it < max_iter else np.ones_like(done)
+        if done.all() or done.sum() >= max(1, idx.size // 10) or stuck.any() or it >= max_iter:
+            # the same point gives the same direction: a stuck column leaves with its certificate
+            fin = (done | stuck) if it < max_iter else np.ones_like(done)
             out[:, idx[fin]] = st.Z[:, fin]
             cert[idx[fin]], resid[idx[fin]] = c[fin], r[fin]
             keep = ~fin
@@ -316,7 +318,11 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
             if not todo.size:
                 break
             step[todo] *= 0.5
-        # a column whose search failed keeps its point; the certificate decides
+        else:   # every halving failed for the columns left in todo: they keep their point and stop
+            stuck = np.zeros(idx.size, dtype=bool)
+            stuck[todo] = True
+            continue
+        stuck = np.zeros(idx.size, dtype=bool)
     if stats is not None:
         stats["column_iterations"] = work
     dist = resid / op.mu

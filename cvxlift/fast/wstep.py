@@ -58,7 +58,7 @@ import numpy as np
 from scipy import linalg
 
 from ..exceptions import ValidationError
-from ._common import TINY, add_flops, as_matrix, as_vector, mm, positive, spd_factor
+from ._common import TINY, add_flops, as_matrix, as_vector, iteration_budget, mm, positive, spd_factor
 from .registry import NoFastSolver, atom_props, register, select  # noqa: F401  (re-exported)
 from .result import BlockResult
 
@@ -242,7 +242,11 @@ def w_objective(A, Z, W, b, d, form, lam, rho, U=None):
     return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
 
 
-def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, evaluate=True, method=None,
+#: Largest default iteration budget of the iterative W-step solvers (the former fixed default).
+W_STEP_MAX_ITER = 5000
+
+
+def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, evaluate=True, method=None,
            cache=None):
     r"""Solve the (W, b)-block :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2`.
 
@@ -259,9 +263,11 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, 
         Warm start (used by the iterative solvers).
     tol : float
         Bound on the relative gradient certificate.
-    max_iter : int
+    max_iter : int, optional
         Iterations of the iterative solver (one iteration of ``pncg`` or ``majorize`` is two
-        products with ``A``).
+        products with ``A``); default :func:`~cvxlift.fast._common.iteration_budget` for the
+        ``p + 1`` unknowns of a row, ``200 + 20 (p + 1)``, at most :data:`W_STEP_MAX_ITER`. A solve
+        that reaches it returns its certificate with ``converged=False``.
     evaluate : bool
         Evaluate the block objective at the solution for ``info.objective`` (``False`` leaves
         it NaN: the network evaluates its own objective).
@@ -289,8 +295,9 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, 
     cand = select("w_step", method=method, atom=props)
     lam = positive(lam, "lam")
     rho = positive(rho, "rho")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise ValidationError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+                                 or max_iter < 0):
+        raise ValidationError(f"max_iter must be None or a non-negative integer, got {max_iter!r}")
     if cache is not None and not isinstance(cache, WStepCache):
         raise ValidationError(f"cache must be None or a cvxlift.fast.WStepCache, got {type(cache).__name__}")
     A_in = A
@@ -298,6 +305,8 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, 
     if A is None:
         A = as_matrix(A_in, "A")
     p, m = A.shape
+    if max_iter is None:
+        max_iter = default_max_iter(p)
     Z = as_matrix(Z, "Z", cols=m)
     n_u = _u_rows(d, Z, W0)
     W0 = None if W0 is None else as_matrix(W0, "W0", rows=n_u, cols=p)
@@ -626,19 +635,57 @@ def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None)
         Wn = Wy - solve(gW.T).T
         add_flops(2.0 * q * p * p)
         cn = cy - gc / hc
-        # gradient-based adaptive restart
-        if np.sum(gW * (Wn - W)) + np.dot(gc, cn - c) > 0:
-            theta_n, beta = 1.0, 0.0
-        else:
-            theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
-            beta = (theta - 1.0) / theta_n
-        Wy = Wn + beta * (Wn - W)
-        cy = cn + beta * (cn - c)
-        W, c, theta = Wn, cn, theta_n
+        Wy, cy, theta = momentum_step(W, c, Wn, cn, gW, gc, theta)
+        W, c = Wn, cn
     # (Wy, cy) is the point whose gradient was certified
     b = cy - Wy @ abar
     layer.store_preactivation(Wy, b, U)
     return Wy, b, it, cert, bool(cert <= tol)
 
 
-__all__ = ["w_step", "w_objective", "WStepCache", "NoFastSolver"]
+def default_max_iter(p):
+    """The default iteration budget of the iterative W-steps for a layer input of ``p`` rows:
+    :math:`200 + 20(p + 1)`, at most :data:`W_STEP_MAX_ITER` (see ``iteration_budget``).
+
+    Parameters
+    ----------
+    p : int
+        Rows of the layer input ``A``.
+
+    Returns
+    -------
+    int
+    """
+    return iteration_budget("newton", p + 1, cap=W_STEP_MAX_ITER)
+
+
+def momentum_step(W, c, Wn, cn, gW, gc, theta):
+    r"""The Nesterov momentum of ``majorize`` with gradient-based adaptive restart.
+
+    From the previous iterate :math:`(W, c)`, the new one :math:`(W_n, c_n)` (a majoriser step
+    from the extrapolated point, where the gradient :math:`(g_W, g_c)` was taken) and the
+    momentum parameter :math:`\theta`: restart (:math:`\beta = 0`, :math:`\theta_n = 1`) when
+    :math:`\langle g, x_n - x\rangle > 0`, else
+    :math:`\theta_n = (1 + \sqrt{1 + 4\theta^2})/2`, :math:`\beta = (\theta - 1)/\theta_n`;
+    the next extrapolated point is :math:`x_n + \beta(x_n - x)`.
+
+    Parameters
+    ----------
+    W, Wn : (q, p) arrays
+    c, cn : (q,) arrays
+    gW : (q, p) array, gc : (q,) array
+    theta : float
+
+    Returns
+    -------
+    Wy : (q, p) array, cy : (q,) array, theta_n : float
+    """
+    if np.sum(gW * (Wn - W)) + np.dot(gc, cn - c) > 0:
+        theta_n, beta = 1.0, 0.0
+    else:
+        theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
+        beta = (theta - 1.0) / theta_n
+    return Wn + beta * (Wn - W), cn + beta * (cn - c), theta_n
+
+
+__all__ = ["w_step", "w_objective", "default_max_iter", "momentum_step", "WStepCache", "NoFastSolver"]

@@ -14,6 +14,11 @@ terms that the block changed), and the update is undone if the objective rose (b
 ``block_info["rejected"]``. So the history is non-increasing whatever a solver returns.
 Block updates replace arrays and never write into them, so an undo is a pointer swap.
 
+**Scale.** The initial objective must be finite: otherwise no block step could ever be
+accepted (every comparison with ``inf`` or NaN fails), so :meth:`BCD.fit` raises
+:class:`~cvxlift.exceptions.ValidationError` naming the magnitudes of ``X``, ``Y``, ``lam`` and
+``rho`` instead of returning the initial weights with an ``inf`` history.
+
 **Interrupts.** ``KeyboardInterrupt`` during a sweep restores the iterate (and the history)
 of the last complete sweep, sets ``interrupted``, warns, and ends the fit normally.
 """
@@ -22,10 +27,10 @@ import warnings
 
 import numpy as np
 
-from ..validation import check_positive
+from ..exceptions import ValidationError
+from ..validation import LAM_RANGE, check_penalty
 from .backend import Backend
 from .callbacks import Callback
-from .state import LiftedState
 
 __all__ = ["BCD", "SCHEDULES"]
 
@@ -92,7 +97,17 @@ class BCD:
 
     # ------------------------------------------------------------------ schedule
     def uses_joint(self, net):
-        """``True`` when the sweeps take one joint X-step (see ``xstep``)."""
+        """Whether the sweeps take one joint X-step (see ``xstep``).
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network being trained.
+
+        Returns
+        -------
+        bool
+        """
         if self.xstep == "joint":
             return True
         return self.xstep == "auto" and net.jointly_convex and self.backend.supports_joint(net)
@@ -105,14 +120,32 @@ class BCD:
         the current states are kept too when they fit the data, otherwise they are rebuilt
         from the weights (forward pass, exact output step). Without it the weights are drawn
         afresh and the penalties reset to ``net.lam``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network being trained.
+        X : ndarray (n_0, m)
+            Inputs, one column per sample.
+        Y : ndarray (K, m)
+            Targets, one column per sample.
+        warm_start : bool, default False
+            Start from the network's current weights (and states, where they fit).
+
+        Returns
+        -------
+        BCD
+            ``self``; ``history`` holds the objective after every accepted block and sweep.
         """
         if self.xstep == "joint" and not net.jointly_convex:
             raise ValueError("xstep='joint' needs every layer in the jointly convex form (form='joint')")
-        self.net, self.state = net, LiftedState(net, X, Y, backend=self.backend)
+        self.net, self.state = net, self.backend.make_state(net, X, Y)
         self.block_info = {}
         self.backend.begin(net)
         self._initialise(warm_start)
         self.history, self.history_blocks = [self.objective()], ["init"]
+        if not np.isfinite(self.history[0]):
+            raise ValidationError(self._not_finite(self.history[0]))
         self.loss_curve, self.lam_path = [], []
         self.n_iter, self.interrupted = 0, False
         self._last_w = None
@@ -154,7 +187,7 @@ class BCD:
     def _initialise(self, warm_start):
         net, X, Y = self.net, self.state.X, self.state.Y
         if not warm_start or net.weights_ is None:
-            lam0 = check_positive(net.lam, "lam", net.n_layers)
+            lam0 = check_penalty(net.lam, "lam", net.n_layers, *LAM_RANGE)
             if not np.array_equal(lam0, net.lam_):   # undo an earlier fit's continuation
                 net.lam_ = lam0
             net.init_weights()
@@ -162,26 +195,59 @@ class BCD:
         fits = (warm_start and states is not None and len(states) == net.n_layers
                 and all(S.shape == (net.sizes[l + 1], X.shape[1]) for l, S in enumerate(states)))
         if not fits:
-            states = net.forward(X)
+            states = self.state.forward()
             last_in = states[-2] if net.n_layers > 1 else X
-            states[-1], _ = self.backend.output_step(net, net.preactivation(net.n_layers - 1, last_in), Y, states[-1])
+            states[-1], _ = self.backend.output_step(net, self.state.pre(net.n_layers - 1, last_in), Y, states[-1])
         net.states_ = list(states)
+
+    def _not_finite(self, value):
+        """The message when the initial objective is not finite: what overflowed, and why."""
+        st, net = self.state, self.net
+        tops = {"X": st.X, "Y": st.Y, "lam": net.lam_, "rho": net.rho_}
+        sizes = ", ".join(f"max |{k}| = {float(np.max(np.abs(v), initial=0.0)):.3g}" for k, v in tops.items())
+        return (f"the lifted objective at the initial iterate is {value}: the data or the penalties are too large "
+                f"for float64 arithmetic ({sizes}); rescale X and Y (or lower lam / rho) so that every term of "
+                f"the objective is finite")
 
     # ------------------------------------------------------------------ the iterate
     def objective(self):
-        """The lifted objective at the current iterate (cached terms)."""
+        """The lifted objective at the current iterate (cached terms).
+
+        Returns
+        -------
+        float
+        """
         return self.state.objective()
 
     def snapshot(self, copy=False):
-        """The current weights, biases, states, penalties and history length (arrays shared
-        unless ``copy``: block updates replace arrays, never write into them)."""
+        """The current weights, biases, states, penalties and history length.
+
+        Parameters
+        ----------
+        copy : bool, default False
+            Copy the arrays; otherwise they are shared (block updates replace arrays, never
+            write into them, so a shared snapshot stays valid).
+
+        Returns
+        -------
+        tuple
+            ``(weights, biases, states, lam, history length)``, for :meth:`restore`.
+        """
         net = self.net
         grab = (lambda a: a.copy()) if copy else (lambda a: a)
         return ([grab(w) for w in net.weights_], [grab(b) for b in net.biases_],
                 [grab(s) for s in net.states_], np.array(net.lam_, dtype=float), len(self.history))
 
     def restore(self, snap, history=False):
-        """Go back to a :meth:`snapshot`; with ``history`` the history is cut back to its length then."""
+        """Go back to a :meth:`snapshot`.
+
+        Parameters
+        ----------
+        snap : tuple
+            What :meth:`snapshot` returned.
+        history : bool, default False
+            Also cut the history back to its length at the snapshot.
+        """
         W, b, S, lam, n_hist = snap
         net = self.net
         net.weights_, net.biases_, net.states_ = list(W), list(b), list(S)
@@ -192,7 +258,13 @@ class BCD:
 
     def set_lam(self, lam):
         """New penalties :math:`\\lambda` (continuation): records a ``"lam"`` history entry at the
-        new objective and skips this sweep's convergence test."""
+        new objective and skips this sweep's convergence test.
+
+        Parameters
+        ----------
+        lam : array-like (L + 1,)
+            The new penalties, one per layer.
+        """
         self.net.lam_ = np.asarray(lam, dtype=float)
         self.history.append(self.objective())
         self.history_blocks.append("lam")
@@ -240,7 +312,13 @@ class BCD:
         self._last_w = current
 
     def sweep(self, joint):
-        """One sweep of block-coordinate descent (see the module docstring)."""
+        """One sweep of block-coordinate descent (see the module docstring).
+
+        Parameters
+        ----------
+        joint : bool
+            Take one joint X-step instead of the cyclic X-steps and output step.
+        """
         net, st, be = self.net, self.state, self.backend
         for l in range(net.n_layers):
             W, b, info = be.w_step(net, l, st.layer_input(l), net.states_[l])
