@@ -44,7 +44,7 @@ from ._common import colnorm, fista, mm
 from .numeric_prox import fd_derivative
 from .registry import register
 from .wstep import uses_cache
-from .xstep import DUAL_MAX_Q, dual_newton_core
+from .xstep import DUAL_MAX_Q, dual_newton_core, first_order
 
 #: Certificate floor of the X-step through a values-only prox.
 NUMERIC_TOL = 1e-6
@@ -90,6 +90,7 @@ def _tilt_newton(pb, Z0, tol, max_iter):
 @register("x_step", "fista_numeric",
           lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "numeric",
           "D_next smooth in u (u_lipschitz not None) and D_prev with a values-only z-prox (prox='numeric')")
+@first_order
 def _fista_numeric(pb, Z0, tol, max_iter):
     tol = max(tol, NUMERIC_TOL)
     if Z0 is None:
@@ -111,6 +112,7 @@ PDHG_TOL = 1e-8
           lambda prev, next, q=None: (next.u_lipschitz is None and next.u_prox in ("exact", "numeric")
                                       and prev.prox in ("exact", "numeric")),
           "D_next nonsmooth in u with a u-prox (u_prox 'exact' or 'numeric') and D_prev with a z-prox")
+@first_order
 def _pdhg(pb, Z0, tol, max_iter):
     tol = max(tol, PDHG_TOL)
     W, b, Zn = pb.W, pb.b, pb.Znext

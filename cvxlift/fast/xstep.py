@@ -157,7 +157,7 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
     if Z0 is not None:
         Z0 = as_matrix(Z0, "Z0", rows=pb.p, cols=pb.m)
     if max_iter is None:
-        max_iter = iteration_budget("first_order" if cand.name == "fista" else "newton", pb.p + pb.W.shape[0], pb.m)
+        max_iter = iteration_budget(getattr(cand.solver, "budget", "newton"), pb.p + pb.W.shape[0], pb.m)
     Z, it, cert, conv = cand.solver(pb, Z0, tol, int(max_iter))
     obj = pb.objective(Z) if evaluate else float("nan")
     return Z, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
@@ -413,8 +413,16 @@ def colsum_sq(A):
     return np.einsum("ij,ij->j", A, A)
 
 
+def first_order(solver):
+    """Mark an X-step solver as a first-order method: its default ``max_iter`` is the
+    ``"first_order"`` :func:`~cvxlift.fast._common.iteration_budget` (others: ``"newton"``)."""
+    solver.budget = "first_order"
+    return solver
+
+
 @register("x_step", "fista", lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "exact",
           "D_next smooth in u (u_lipschitz not None); D_prev through its exact z-prox (prox='exact')")
+@first_order
 def _fista(pb, Z0, tol, max_iter):
     if Z0 is None:
         Z0 = pb.d_prev.forward(pb.U0)
