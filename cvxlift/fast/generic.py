@@ -186,6 +186,7 @@ def _w_objective(A, Z, W, b, d, form, lam, rho):
           "a u-prox (u_prox 'exact' or 'numeric': an elementwise atom, or a certified numpy prox_u); "
           "D may be nonsmooth in u")
 @uses_cache
+@first_order
 def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer):
     # layer: the WStepCache bound to A (its Gram matrix, the factors of G + sI, and ADMM's
     # penalty and dual from the last W-step with this input: a warm start only, since ADMM

@@ -266,8 +266,10 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, 
     max_iter : int, optional
         Iterations of the iterative solver (one iteration of ``pncg`` or ``majorize`` is two
         products with ``A``); default :func:`~cvxlift.fast._common.iteration_budget` for the
-        ``p + 1`` unknowns of a row, ``200 + 20 (p + 1)``, at most :data:`W_STEP_MAX_ITER`. A solve
-        that reaches it returns its certificate with ``converged=False``.
+        ``p + 1`` unknowns of a row, ``200 + 20 (p + 1)``, at most :data:`W_STEP_MAX_ITER` (``admm``,
+        a first-order method: the ``"first_order"`` budget of its :math:`q(p + 1)m` work per
+        iteration, at most :data:`W_STEP_MAX_ITER`). A solve that reaches it returns its
+        certificate with ``converged=False``.
     evaluate : bool
         Evaluate the block objective at the solution for ``info.objective`` (``False`` leaves
         it NaN: the network evaluates its own objective).
@@ -305,10 +307,14 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, 
     if A is None:
         A = as_matrix(A_in, "A")
     p, m = A.shape
-    if max_iter is None:
-        max_iter = default_max_iter(p)
     Z = as_matrix(Z, "Z", cols=m)
     n_u = _u_rows(d, Z, W0)
+    if max_iter is None and getattr(cand.solver, "budget", None) == "first_order":
+        # a first-order method (ADMM): as many iterations as WORK_BUDGET allows for its
+        # n_u (p + 1) x m work per iteration, at most W_STEP_MAX_ITER
+        max_iter = iteration_budget("first_order", n_u * (p + 1), m, cap=W_STEP_MAX_ITER)
+    elif max_iter is None:
+        max_iter = default_max_iter(p)
     W0 = None if W0 is None else as_matrix(W0, "W0", rows=n_u, cols=p)
     b0 = None if b0 is None else as_vector(b0, "b0", n_u)
     if getattr(cand.solver, "uses_cache", False):

@@ -414,8 +414,19 @@ def colsum_sq(A):
 
 
 def first_order(solver):
-    """Mark an X-step solver as a first-order method: its default ``max_iter`` is the
-    ``"first_order"`` :func:`~cvxlift.fast._common.iteration_budget` (others: ``"newton"``)."""
+    """Mark a block solver as a first-order method: ``x_step`` and ``w_step`` then give it the
+    ``"first_order"`` :func:`~cvxlift.fast._common.iteration_budget` by default (others: ``"newton"``).
+
+    Parameters
+    ----------
+    solver : callable
+        A registered X-step or W-step solver.
+
+    Returns
+    -------
+    callable
+        ``solver``, with ``solver.budget = "first_order"``.
+    """
     solver.budget = "first_order"
     return solver
 
