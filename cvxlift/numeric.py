@@ -126,8 +126,10 @@ def newton_increasing(g, lo, hi, x0, max_iter=100, xtol=0.0):
 
 
 def as_columns(a, name="u"):
-    """Return ``a`` as a 2-D float array (one column per data point) and whether it was 1-D."""
-    a = np.asarray(a, dtype=float)
+    """Return ``a`` as a 2-D float array (one column per data point) and whether it was 1-D.
+    A torch/cupy array stays in its library and on its device (float64)."""
+    from . import arrays as ax
+    a = ax.as_float64(a) if ax.is_foreign(a) else np.asarray(a, dtype=float)
     if a.ndim == 1:
         return a[:, None], True
     if a.ndim != 2:
