@@ -41,20 +41,26 @@ def bisect_increasing(g, lo, hi, iters=200, xtol=0.0):
     Stops when the bracket has stopped shrinking in floating point (at most ``iters``
     halvings), so the result is exact to the last bit.
     """
-    lo = np.array(lo, dtype=float, copy=True)
-    hi = np.array(hi, dtype=float, copy=True)
-    lo, hi = np.broadcast_arrays(lo, hi)
-    lo = lo.copy()
-    hi = hi.copy()
+    from . import arrays as ax
+    if ax.is_foreign(lo) or ax.is_foreign(hi):   # torch/cupy: the same iteration in their namespace
+        xp = ax.namespace(lo, hi)
+        lo, hi = xp.broadcast_arrays(ax.as_float64(lo), ax.as_float64(hi))
+    else:
+        xp = np
+        lo = np.array(lo, dtype=float, copy=True)
+        hi = np.array(hi, dtype=float, copy=True)
+        lo, hi = np.broadcast_arrays(lo, hi)
+    lo = ax.copy(lo)
+    hi = ax.copy(hi)
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         active = (mid > lo) & (mid < hi) & (hi - lo > xtol)
-        if not active.any():
+        if not bool(xp.any(active)):
             break
         gm = g(mid)
         pos = gm > 0
-        hi = np.where(active & pos, mid, hi)
-        lo = np.where(active & ~pos, mid, lo)
+        hi = xp.where(active & pos, mid, hi)
+        lo = xp.where(active & ~pos, mid, lo)
     return 0.5 * (lo + hi)
 
 
