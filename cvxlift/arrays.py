@@ -26,7 +26,7 @@ from .exceptions import ValidationError
 __all__ = [
     "NumpyBridge", "amax", "as_float64", "is_foreign", "native", "asarray", "cho_factor", "coldot", "copy", "device_of", "errstate", "eye",
     "is_numpy", "is_torch", "may_share_memory", "max_eigvalsh", "namespace", "resolve_device", "rowdot",
-    "subtract", "to_numpy", "eigh", "torch_or_none",
+    "subtract", "to_numpy", "via_numpy", "eigh", "torch_or_none",
 ]
 
 #: Smallest positive scale used by the factorisation fallback.
@@ -101,6 +101,58 @@ def native(obj, like):
     if isinstance(obj, NumpyBridge):
         return obj
     return NumpyBridge(obj, like)
+
+
+def _first_foreign(obj):
+    if is_foreign(obj):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            f = _first_foreign(o)
+            if f is not None:
+                return f
+    return None
+
+
+def _nested(obj, fn):
+    if isinstance(obj, list):
+        return [_nested(o, fn) for o in obj]
+    if isinstance(obj, tuple):
+        return tuple(_nested(o, fn) for o in obj)
+    return fn(obj)
+
+
+def via_numpy(fn):
+    """Decorator: run ``fn`` on numpy and hand its array results back in the caller's library.
+
+    When an argument (or an element of a list/tuple argument) is a torch/cupy array, every such
+    array is converted to numpy, ``fn`` runs, and the numpy arrays of its result (also inside
+    lists and tuples) come back on the first foreign argument's device. Numpy callers pay one
+    scan of the arguments. For solvers that are not written against the array API yet.
+
+    Parameters
+    ----------
+    fn : callable
+
+    Returns
+    -------
+    callable
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        like = _first_foreign(args)
+        if like is None:
+            like = _first_foreign(tuple(kw.values()))
+        if like is None:
+            return fn(*args, **kw)
+        conv = (lambda a: to_numpy(a) if is_foreign(a) else a)
+        out = fn(*_nested(args, conv), **{k: _nested(v, conv) for k, v in kw.items()})
+        back = (lambda a: asarray(a, like=like) if is_numpy(a) and a.ndim > 0 and a.dtype.kind == "f" else a)
+        return _nested(out, back)
+    wrapper.via_numpy = True
+    return wrapper
 
 
 def torch_or_none():

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
 from .chain import LOSSES, ChainProblem, choose, worse_columns
@@ -40,6 +41,7 @@ FINISH_MAX_ITER = 20000
 NEWTON_MAX_ITER = 100
 
 
+@ax.via_numpy
 def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1e-9, max_iter=None, method=None,
                  evaluate=True, finish=True):
     r"""Solve the joint X-step for all columns at once (module docstring).

@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
 from ._common import TINY, as_matrix, as_vector
@@ -57,6 +58,7 @@ from .xstep import XStepProblem, x_step
 STALL, STALL_SWEEPS = 1e-15, 10
 
 
+@ax.via_numpy
 def prediction_objective(X, states, weights, biases, divs, forms, lams):
     r""":math:`\sum_l \lambda_{l+1} D_l(W_lX_l + b_l, X_{l+1})` with :math:`X_0 = X`."""
     total = 0.0
@@ -129,6 +131,7 @@ class _Net:
         return self.divs[-1].forward(self.weights[-1] @ XL + self.biases[-1][:, None])
 
 
+@ax.via_numpy
 def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max_iter=100, inner_tol=None,
                    inner_max_iter=20000, method=None, evaluate=True):
     r"""States :math:`[X_1, \dots, X_{L+1}]` of the lifted prediction rule for the columns of ``X``.
