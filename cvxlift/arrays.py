@@ -24,7 +24,7 @@ from scipy import linalg as _sla
 from .exceptions import ValidationError
 
 __all__ = [
-    "NumpyBridge", "amax", "as_float64", "is_foreign", "native", "asarray", "cho_factor", "coldot", "copy", "device_of", "errstate", "eye",
+    "NumpyBridge", "amax", "check_matrix", "same_place", "as_float64", "is_foreign", "native", "asarray", "cho_factor", "coldot", "copy", "device_of", "errstate", "eye",
     "is_numpy", "is_torch", "may_share_memory", "max_eigvalsh", "namespace", "resolve_device", "rowdot",
     "subtract", "to_numpy", "via_numpy", "eigh", "torch_or_none",
 ]
@@ -303,6 +303,51 @@ def resolve_device(device, name="device"):
     elif dev.type != "cpu":
         raise ValidationError(f"{name} must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     return dev
+
+
+def check_matrix(a, name, rows=None, cols=None):
+    """A torch/cupy array ``a`` checked as a finite real 2-D matrix, as float64 in its own library
+    and on its own device (numpy arrays: see :func:`cvxlift.validation.check_matrix`).
+
+    Parameters
+    ----------
+    a : array
+    name : str
+        The argument's name, for the error message.
+    rows, cols : int, optional
+        Required shape.
+
+    Returns
+    -------
+    array
+
+    Raises
+    ------
+    ValidationError
+        Complex or non-numeric dtype, not 2-D, wrong shape, or non-finite entries.
+    """
+    xp = namespace(a)
+    if xp.isdtype(a.dtype, "complex floating"):
+        raise ValidationError(f"{name} must be real; got a complex array (dtype {a.dtype})")
+    if not xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
+        raise ValidationError(f"{name} must be a numeric array; got dtype {a.dtype}")
+    a = as_float64(a)
+    if a.ndim != 2:
+        raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {tuple(a.shape)}")
+    if rows is not None and a.shape[0] != rows:
+        raise ValidationError(f"{name} must have {rows} rows; got shape {tuple(a.shape)}")
+    if cols is not None and a.shape[1] != cols:
+        raise ValidationError(f"{name} must have {cols} columns; got shape {tuple(a.shape)}")
+    if not bool(xp.all(xp.isfinite(a))):
+        raise ValidationError(f"{name} must be finite")
+    return a
+
+
+def same_place(a, b):
+    """``True`` when ``a`` and ``b`` are arrays of one library on one device."""
+    if is_numpy(a) or is_numpy(b):
+        return is_numpy(a) and is_numpy(b)
+    return namespace(a) is namespace(b) and device_of(a) == device_of(b)
 
 
 # ---------------------------------------------------------------------- small helpers

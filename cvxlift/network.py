@@ -22,6 +22,7 @@ from .divergences.simplex import Simplex
 from .exceptions import NotFittedError, ValidationError
 from .losses import get_loss
 from .scoring import score_output
+from . import arrays as ax
 from .validation import check_int, check_matrix, check_memory, check_number, check_positive
 
 RULES = ("forward", "lifted")
@@ -142,6 +143,31 @@ class LiftedNetwork:
         self.weights_, self.biases_ = W, b
         return self
 
+    def _move_to(self, like):
+        """Weights, biases and states as arrays of ``like``'s library and device (numpy for ``None``)."""
+        conv = (lambda a: ax.to_numpy(a)) if like is None else (lambda a: ax.asarray(a, like=like))
+        if self.weights_ is not None:
+            self.weights_ = [conv(W) for W in self.weights_]
+            self.biases_ = [conv(b) for b in self.biases_]
+        if getattr(self, "states_", None) is not None:
+            self.states_ = [conv(S) for S in self.states_]
+
+    def _input(self, X, name="X"):
+        """``X`` checked, in the library and on the device of the weights; and a function that
+        takes a result back to ``X``'s library and device."""
+        if ax.is_foreign(X):
+            X = ax.check_matrix(X, name, rows=self.sizes[0])
+        else:
+            X = check_matrix(X, name, rows=self.sizes[0])
+        W0 = self.weights_[0]
+        if ax.same_place(X, W0):
+            return X, (lambda a: a)
+        like = X
+        X = ax.to_numpy(X) if ax.is_numpy(W0) else ax.asarray(X, like=W0)
+        if ax.is_numpy(like):
+            return X, ax.to_numpy
+        return X, (lambda a: ax.asarray(a, like=like))
+
     def preactivation(self, l, Xl):
         """:math:`W_l X_l + b_l \\mathbf 1^T`."""
         return self.weights_[l] @ Xl + self.biases_[l][:, None]
@@ -149,12 +175,12 @@ class LiftedNetwork:
     def forward(self, X):
         """All states of the plain forward pass: ``[X_1, ..., X_{L+1}]`` (eq. 2)."""
         self._check_fitted()
-        X = check_matrix(X, "X", rows=self.sizes[0])
+        X, back = self._input(X)
         states, cur = [], X
         for l, d in enumerate(self.activations_):
-            cur = d.forward(self.preactivation(l, cur))
+            cur = ax.native(d, cur).forward(self.preactivation(l, cur))
             states.append(cur)
-        return states
+        return [back(S) for S in states]
 
 
     # ------------------------------------------------------------------ objective
@@ -309,7 +335,14 @@ class LiftedNetwork:
         from .training import (BCD, EarlyStopping, FunctionCallback, PenaltyContinuation, PrintSweeps, Scores,
                                fit_options, make_backend)
 
-        X, Y = self._check_XY(X, Y)
+        like = X if ax.is_foreign(X) else None   # torch/cupy data: trained and returned in its library
+        if like is not None:
+            Xin = X
+            X, Y = self._check_XY(ax.to_numpy(X), ax.to_numpy(Y))
+            if solver == "fast":   # the fast solvers run on the input's library and device
+                X, Y = ax.as_float64(Xin), ax.asarray(Y, like=Xin)
+        else:
+            X, Y = self._check_XY(X, Y)
         m = X.shape[1]
         check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
                      f"the states and pre-activations of {m} columns", "X")
@@ -331,7 +364,9 @@ class LiftedNetwork:
             def validation(run):
                 return self.score(Xv, Yv)
 
-        scores = Scores(train=lambda run: self._score_output(run.state.forward_output(), Y), validation=validation)
+        Y_host = ax.to_numpy(Y)
+        scores = Scores(train=lambda run: self._score_output(ax.to_numpy(run.state.forward_output()), Y_host),
+                        validation=validation)
         cbs = [scores]
         early = EarlyStopping(scores, opts["n_iter_no_change"], opts["tol"]) if opts["early_stopping"] else None
         if early is not None:
@@ -345,7 +380,11 @@ class LiftedNetwork:
         backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
         run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs,
                   inertia=opts["inertia"])
+        if like is not None and opts["solver"] != "fast":   # the CVXPY backend works on numpy: convert back after
+            self._move_to(None)
         run.fit(self, X, Y, warm_start=opts["warm_start"])
+        if like is not None:
+            self._move_to(like)
         self.history_, self.history_blocks_, self.block_info_ = run.history, run.history_blocks, run.block_info
         self.loss_curve_, self.lam_path_ = run.loss_curve, run.lam_path
         self.train_scores_, self.validation_scores_ = scores.train, scores.validation
@@ -369,8 +408,8 @@ class LiftedNetwork:
         -------
         float
         """
-        X, Y = self._check_XY(X, Y)
-        return self._score_output(self.predict(X, rule=rule), Y)
+        X, Y = self._check_XY(ax.to_numpy(X), ax.to_numpy(Y))
+        return self._score_output(ax.to_numpy(self.predict(X, rule=rule)), Y)
 
     def _score_output(self, P, Y):
         return score_output(self.loss_.name, P, Y)
@@ -404,7 +443,7 @@ class LiftedNetwork:
         from .training import make_backend
 
         self._check_fitted()
-        X = check_matrix(X, "X", rows=self.sizes[0])
+        X, back = self._input(X)
         if rule not in RULES:
             raise ValidationError(f"rule must be one of {RULES}, got {rule!r}")
         if solver not in ("cvxpy", "fast"):
@@ -422,6 +461,7 @@ class LiftedNetwork:
                 warnings.warn(f"lifted prediction: {'some' if left is None else left} column(s) did not reach the "
                               f"certificate tolerance (see predict_info_); their states are the best found",
                               stacklevel=2)
+        states = [back(S) for S in states]
         return (states[-1], states) if return_states else states[-1]
 
 

@@ -127,16 +127,7 @@ def _check_xp(a, name):
 
 
 def _as_matrix_xp(a, name, rows, cols):
-    xp, a = _check_xp(a, name)
-    if a.ndim != 2:
-        raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {tuple(a.shape)}")
-    if rows is not None and a.shape[0] != rows:
-        raise ValidationError(f"{name} must have {rows} rows; got shape {tuple(a.shape)}")
-    if cols is not None and a.shape[1] != cols:
-        raise ValidationError(f"{name} must have {cols} columns; got shape {tuple(a.shape)}")
-    if not bool(xp.all(xp.isfinite(a))):
-        raise ValidationError(f"{name} must be finite")
-    return a
+    return ax.check_matrix(a, name, rows=rows, cols=cols)
 
 
 def as_vector(b, name, n):

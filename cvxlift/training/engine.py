@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from .. import arrays as ax
 from ..validation import check_positive
 from .backend import Backend
 from .callbacks import Callback
@@ -158,9 +159,13 @@ class BCD:
             if not np.array_equal(lam0, net.lam_):   # undo an earlier fit's continuation
                 net.lam_ = lam0
             net.init_weights()
+        if not ax.is_numpy(X):   # torch/cupy data: the weights live in its library, on its device
+            net.weights_ = [ax.asarray(W, like=X) for W in net.weights_]
+            net.biases_ = [ax.asarray(b, like=X) for b in net.biases_]
         states = getattr(net, "states_", None)
         fits = (warm_start and states is not None and len(states) == net.n_layers
-                and all(S.shape == (net.sizes[l + 1], X.shape[1]) for l, S in enumerate(states)))
+                and all(tuple(S.shape) == (net.sizes[l + 1], X.shape[1]) and ax.same_place(S, X)
+                        for l, S in enumerate(states)))
         if not fits:
             states = net.forward(X)
             last_in = states[-2] if net.n_layers > 1 else X
@@ -176,7 +181,7 @@ class BCD:
         """The current weights, biases, states, penalties and history length (arrays shared
         unless ``copy``: block updates replace arrays, never write into them)."""
         net = self.net
-        grab = (lambda a: a.copy()) if copy else (lambda a: a)
+        grab = ax.copy if copy else (lambda a: a)
         return ([grab(w) for w in net.weights_], [grab(b) for b in net.biases_],
                 [grab(s) for s in net.states_], np.array(net.lam_, dtype=float), len(self.history))
 
