@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "`pip install cvxlift[sklearn]` (or `pip install scikit-learn`)"
     ) from exc
 
+from . import arrays as ax
 from .divergences import get_divergence
 from .divergences.simplex import Simplex
 from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
@@ -180,6 +181,14 @@ def _any(value, name, est):
     return value
 
 
+def _check_device(value, name, est):
+    if value is None:
+        return None
+    if isinstance(value, str) or type(value).__module__.startswith("torch"):
+        return ax.resolve_device(value, name)
+    raise ValidationError(f"{name} must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device; got {value!r}")
+
+
 #: The hyper-parameters and their checks, in ``__init__``'s order; ``lam``, ``rho`` (one per
 #: layer or one for all) and ``loss`` (per estimator) are resolved by ``_check_params``.
 PARAMETERS = {
@@ -199,6 +208,7 @@ PARAMETERS = {
     "n_iter_no_change": lambda v, n, est: _check_int(v, n, 1),
     "random_state": _any,
     "verbose": _check_verbose,
+    "device": _check_device,
 }
 
 
@@ -250,7 +260,7 @@ class _BaseLiftedMLP(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss=None, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=3, random_state=None, verbose=False):
+                 validation_fraction=0.1, n_iter_no_change=3, random_state=None, verbose=False, device=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.lam = lam
@@ -267,6 +277,7 @@ class _BaseLiftedMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     # -- sklearn plumbing -----------------------------------------------------------
     def get_params(self, deep=True):
@@ -378,8 +389,14 @@ class _BaseLiftedMLP(BaseEstimator):
         for cb in extra:
             if not isinstance(cb, Callback):
                 raise ValidationError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
+        like = X if ax.is_torch(X) else None   # a torch input: trained on its device unless device= says
+        X, y = ax.to_numpy(X), ax.to_numpy(y)
         _numeric_input(X)
         rng = _random_state(self.random_state)
+        dev = p["device"] if p["device"] is not None else (None if like is None else like.device)
+        if dev is not None and self.solver != "fast":
+            raise ValidationError(f"device={self.device!r} (or a torch input) needs solver='fast', got "
+                                  f"solver={self.solver!r}")
         X, y = self._validate_fit_data(X, y)
         in_dtype = X.dtype
         X = np.asarray(_dense(X), dtype=np.float64)
@@ -410,7 +427,7 @@ class _BaseLiftedMLP(BaseEstimator):
 
         def train_score(run):
             if self.prediction == "forward":   # the first layer's product comes from the engine's cache
-                out = run.state.forward_output().T
+                out = ax.to_numpy(run.state.forward_output()).T
             else:
                 out = self._network_output(run.net, X_train)
             return self._score_output(run.net, out, s_train)
@@ -431,15 +448,22 @@ class _BaseLiftedMLP(BaseEstimator):
             fast_options = {"w_step": {"max_iter": p["inner_max_iter"]}}
         run = BCD(make_backend(self.solver, fast_options=fast_options), max_iter=p["max_iter"], tol=p["tol"],
                   callbacks=cbs)
-        run.fit(net, np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T))
+        Xt, Yt = np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T)
+        if dev is not None:   # torch on the training device
+            import torch
+            Xt, Yt = torch.as_tensor(Xt, device=dev), torch.as_tensor(Yt, device=dev)
+        run.fit(net, Xt, Yt)
         net.history_, net.history_blocks_, net.block_info_ = run.history, run.history_blocks, run.block_info
         net.n_iter_, net.interrupted_, net.fit_seconds_ = run.n_iter, run.interrupted, run.seconds
+        net.move_to(None)
         _fold_units(net, x_scale, y_scale)
+        if dev is not None:
+            net.move_to(Xt)
 
         self.network_ = net
         out_dtype = in_dtype if in_dtype == np.float32 else np.float64
-        self.coefs_ = [np.array(W.T, dtype=out_dtype) for W in net.weights_]
-        self.intercepts_ = [np.array(b, dtype=out_dtype) for b in net.biases_]
+        self.coefs_ = [np.array(ax.to_numpy(W).T, dtype=out_dtype) for W in net.weights_]
+        self.intercepts_ = [np.array(ax.to_numpy(b), dtype=out_dtype) for b in net.biases_]
         self.n_iter_ = int(run.n_iter)
         self.n_layers_ = len(sizes)
         self.out_activation_ = net.activations_[-1].name
@@ -468,6 +492,7 @@ class _BaseLiftedMLP(BaseEstimator):
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):
         check_is_fitted(self, "network_")
+        X = ax.to_numpy(X)
         _numeric_input(X)
         X = _validated(validate_data, self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
         return self._network_output(self.network_, np.asarray(_dense(X), dtype=np.float64))
@@ -569,6 +594,13 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         Seeds the weight initialisation and the validation split.
     verbose : bool, default=False
         Print the objective and scores after every sweep.
+    device : None, str or torch.device, default=None
+        Where training runs: ``None`` keeps the input's place (numpy arrays: numpy; a torch
+        tensor: torch on that tensor's device); ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+        ``torch.device``: torch on that device (``ValidationError`` when torch is not installed
+        or the device is not available). Needs ``solver="fast"`` for a device; ``network_``
+        then holds tensors on it, ``coefs_``/``intercepts_`` stay numpy, and predictions for
+        a torch input come back as tensors on the input's device.
 
     Attributes
     ----------
@@ -618,12 +650,13 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss="cross_entropy",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
-                 verbose=False):
+                 verbose=False, device=None):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
                          max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
                          inner_max_iter=inner_max_iter, loss=loss,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
-                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose)
+                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose,
+                         device=device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -689,12 +722,13 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         is projected onto the simplex.
         """
         out = self._output(X)  # checks that the estimator is fitted
-        return _probabilities(self.network_, out)
+        proba = _probabilities(self.network_, out)
+        return ax.asarray(proba, like=X) if ax.is_torch(X) else proba
 
     def predict(self, X):
         """Predicted class labels: the class of largest probability (ties: first class)."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        proba = ax.to_numpy(self.predict_proba(X))
+        return self.classes_[np.argmax(proba, axis=1)]   # labels: numpy (classes_ may be strings)
 
 
 # ---------------------------------------------------------------------------- regressor
@@ -757,6 +791,13 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         Seeds the weight initialisation and the validation split.
     verbose : bool, default=False
         Print the objective and scores after every sweep.
+    device : None, str or torch.device, default=None
+        Where training runs: ``None`` keeps the input's place (numpy arrays: numpy; a torch
+        tensor: torch on that tensor's device); ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+        ``torch.device``: torch on that device (``ValidationError`` when torch is not installed
+        or the device is not available). Needs ``solver="fast"`` for a device; ``network_``
+        then holds tensors on it, ``coefs_``/``intercepts_`` stay numpy, and predictions for
+        a torch input come back as tensors on the input's device.
 
     Attributes
     ----------
@@ -806,12 +847,13 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss="squared",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
-                 verbose=False):
+                 verbose=False, device=None):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
                          max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
                          inner_max_iter=inner_max_iter, loss=loss,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
-                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose)
+                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose,
+                         device=device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -845,4 +887,5 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
     def predict(self, X):
         """Predicted targets: shape ``(n_samples,)`` when fitted on 1-D ``y``, else ``(n_samples, n_outputs)``."""
         out = self._output(X)
-        return out[:, 0].copy() if self._y_ndim == 1 else out
+        out = out[:, 0].copy() if self._y_ndim == 1 else out
+        return ax.asarray(out, like=X) if ax.is_torch(X) else out

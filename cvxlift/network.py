@@ -143,14 +143,25 @@ class LiftedNetwork:
         self.weights_, self.biases_ = W, b
         return self
 
-    def _move_to(self, like):
-        """Weights, biases and states as arrays of ``like``'s library and device (numpy for ``None``)."""
+    def move_to(self, like):
+        """Put the weights, biases and states in the library and on the device of array ``like``.
+
+        Parameters
+        ----------
+        like : array or None
+            ``None``: numpy (copied to the host from a GPU).
+
+        Returns
+        -------
+        self
+        """
         conv = (lambda a: ax.to_numpy(a)) if like is None else (lambda a: ax.asarray(a, like=like))
         if self.weights_ is not None:
             self.weights_ = [conv(W) for W in self.weights_]
             self.biases_ = [conv(b) for b in self.biases_]
         if getattr(self, "states_", None) is not None:
             self.states_ = [conv(S) for S in self.states_]
+        return self
 
     def _input(self, X, name="X"):
         """``X`` checked, in the library and on the device of the weights; and a function that
@@ -381,10 +392,10 @@ class LiftedNetwork:
         run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs,
                   inertia=opts["inertia"])
         if like is not None and opts["solver"] != "fast":   # the CVXPY backend works on numpy: convert back after
-            self._move_to(None)
+            self.move_to(None)
         run.fit(self, X, Y, warm_start=opts["warm_start"])
         if like is not None:
-            self._move_to(like)
+            self.move_to(like)
         self.history_, self.history_blocks_, self.block_info_ = run.history, run.history_blocks, run.block_info
         self.loss_curve_, self.lam_path_ = run.loss_curve, run.lam_path
         self.train_scores_, self.validation_scores_ = scores.train, scores.validation
