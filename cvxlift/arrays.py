@@ -212,7 +212,8 @@ def device_of(x):
 
 
 def to_numpy(x):
-    """``x`` as a numpy array (copied to the host from a GPU); ``None`` stays ``None``.
+    """``x`` as a numpy array (copied to the host from a GPU) if it is a torch/cupy array; anything
+    else (numpy arrays, lists, sparse matrices, ``None``) is returned as it is.
 
     Parameters
     ----------
@@ -222,7 +223,7 @@ def to_numpy(x):
     -------
     ndarray or None
     """
-    if x is None or is_numpy(x):
+    if x is None or not is_foreign(x):   # numpy, lists, sparse matrices ...: as they are
         return x
     if is_torch(x):
         return x.detach().cpu().numpy()
