@@ -24,7 +24,7 @@ from scipy import linalg as _sla
 from .exceptions import ValidationError
 
 __all__ = [
-    "NumpyBridge", "amax", "check_matrix", "same_place", "as_float64", "is_foreign", "native", "asarray", "cho_factor", "coldot", "copy", "device_of", "errstate", "eye",
+    "NumpyBridge", "amax", "contiguous", "einsum", "check_matrix", "same_place", "as_float64", "is_foreign", "native", "asarray", "cho_factor", "coldot", "copy", "device_of", "errstate", "eye",
     "is_numpy", "is_torch", "may_share_memory", "max_eigvalsh", "namespace", "resolve_device", "rowdot",
     "subtract", "to_numpy", "via_numpy", "eigh", "torch_or_none",
 ]
@@ -239,8 +239,8 @@ def asarray(x, like=None, dtype=None):
     ----------
     x : array-like or None
     like : array, optional
-    dtype : dtype of the target library, optional (default float64 for floating and integer input
-        converted from another library, else ``x``'s own)
+    dtype : dtype of the target library, optional (default: float64 for floating input converted
+        from another library, else ``x``'s own)
 
     Returns
     -------
@@ -254,7 +254,7 @@ def asarray(x, like=None, dtype=None):
     if not is_numpy(x) and namespace(x) is xp and device_of(x) == device_of(like):
         return x if dtype is None else xp.astype(x, dtype)
     a = np.asarray(to_numpy(x))
-    if dtype is None and a.dtype.kind in "fiub" and a.dtype.kind != "b":
+    if dtype is None and a.dtype.kind == "f":
         dtype = xp.float64
     return xp.asarray(a, dtype=dtype, device=device_of(like))
 
@@ -416,6 +416,27 @@ def rowdot(A, B, M=None):
         import torch
         return torch.einsum("ij,ij->i", A, B) if M is None else torch.einsum("ij,ij,ij->i", A, B, M)
     return xp.sum(A * B, axis=1) if M is None else xp.sum(A * B * M, axis=1)
+
+
+def einsum(subscripts, *operands):
+    """``einsum`` of numpy or torch (not in the array API standard); other libraries: their own
+    ``einsum`` if they have one (CuPy does)."""
+    x = operands[0]
+    if is_numpy(x):
+        return np.einsum(subscripts, *operands)
+    if is_torch(x):
+        import torch
+        return torch.einsum(subscripts, *operands)
+    return namespace(x).einsum(subscripts, *operands)
+
+
+def contiguous(x):
+    """``x`` in row-major (C) order: numpy ``ascontiguousarray``, torch ``.contiguous()``."""
+    if is_numpy(x):
+        return np.ascontiguousarray(x)
+    if is_torch(x):
+        return x.contiguous()
+    return x
 
 
 def amax(x, initial=0.0):
