@@ -65,6 +65,12 @@ VARIANTS = {
                                 dict(sweeps=32, w_iter=3, extrapolate=0.8), ("forward",),
                                 "as above (rho 2 on later hidden layers), weights extrapolated by 0.8 x "
                                 "their last change after each sweep's W-steps, 32 sweeps"),
+    "per-layer rho + inertia (fit)": ("fit", dict(loss="cross_entropy", lam=1.0, rho=_per_layer(4.0, 0.5, deeper=2.0),
+                                                  form="fenchel_hidden"),
+                                      dict(max_iter=32, inertia=0.8, fast_options={"w_step": {"max_iter": 3}}),
+                                      ("forward",),
+                                      "the same recipe through LiftedNetwork.fit (the training engine: its "
+                                      "inertia option and per-layer W-step caches)"),
 }
 
 

@@ -146,6 +146,13 @@ class Instance:
     def check(self, candidate, **tolerances):
         """Grade ``candidate``: ``self.reference().check(candidate, **tolerances)``.
 
+        Parameters
+        ----------
+        candidate : tuple, ndarray or list
+            The candidate solution, as :meth:`cvxlift.reference.BlockReference.check` takes it.
+        **tolerances
+            Tolerances passed to :meth:`~cvxlift.reference.BlockReference.check`.
+
         Returns
         -------
         CheckReport

@@ -784,7 +784,19 @@ def build_parser(commands=None):
 
 
 def main(argv=None):
-    """Run the ``cvxlift`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the ``cvxlift`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``cvxlift`` (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 success, 1 a failed check or error, 2 a usage error (see
+        ``cvxlift --help``). Errors are reported in one line, never as a traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:

@@ -720,15 +720,37 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         output is already a probability vector; tiny negatives from round-off are clipped
         and each row renormalised to sum to 1. With ``loss="squared"`` the (linear) output
         is projected onto the simplex.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows on the probability simplex, columns in the order of ``classes_`` (a torch tensor
+            on the input's device for a tensor input).
         """
         out = self._output(X)  # checks that the estimator is fitted
         proba = _probabilities(self.network_, out)
         return ax.asarray(proba, like=X) if ax.is_torch(X) else proba
 
     def predict(self, X):
-        """Predicted class labels: the class of largest probability (ties: first class)."""
+        """Predicted class labels: the class of largest probability (ties: first class).
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or torch tensor of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_`` (numpy also for a tensor input: the classes may be strings).
+        """
         proba = ax.to_numpy(self.predict_proba(X))
-        return self.classes_[np.argmax(proba, axis=1)]   # labels: numpy (classes_ may be strings)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 # ---------------------------------------------------------------------------- regressor
@@ -885,7 +907,19 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         return _max_abs(Y)
 
     def predict(self, X):
-        """Predicted targets: shape ``(n_samples,)`` when fitted on 1-D ``y``, else ``(n_samples, n_outputs)``."""
+        """Predicted targets, in the units of the ``y`` given to ``fit``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, one row per sample, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One-dimensional when fitted on a one-dimensional ``y`` (a torch tensor on the input's
+            device for a tensor input).
+        """
         out = self._output(X)
         out = out[:, 0].copy() if self._y_ndim == 1 else out
         return ax.asarray(out, like=X) if ax.is_torch(X) else out

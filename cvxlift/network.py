@@ -106,7 +106,18 @@ class LiftedNetwork:
 
     # ------------------------------------------------------------------ weights and states
     def init_weights(self, random_state=None):
-        """Random weights (scaled normal, :math:`1/\\sqrt{n_l}`) and zero biases."""
+        """Random weights (scaled normal, :math:`1/\\sqrt{n_l}`) and zero biases.
+
+        Parameters
+        ----------
+        random_state : None, int or numpy.random.Generator, optional
+            Seed of the draw; default: the network's ``random_state``.
+
+        Returns
+        -------
+        LiftedNetwork
+            ``self``, with ``weights_`` and ``biases_`` set.
+        """
         seed = self.random_state if random_state is None else random_state
         try:
             rng = np.random.default_rng(seed)
@@ -180,11 +191,34 @@ class LiftedNetwork:
         return X, (lambda a: ax.asarray(a, like=like))
 
     def preactivation(self, l, Xl):
-        """:math:`W_l X_l + b_l \\mathbf 1^T`."""
+        """The pre-activation :math:`W_l X_l + b_l \\mathbf 1^T` of layer ``l``.
+
+        Parameters
+        ----------
+        l : int
+            Layer index, 0-based.
+        Xl : ndarray (n_l, m)
+            The layer's input states, one column per sample.
+
+        Returns
+        -------
+        ndarray (n_{l+1}, m)
+        """
         return self.weights_[l] @ Xl + self.biases_[l][:, None]
 
     def forward(self, X):
-        """All states of the plain forward pass: ``[X_1, ..., X_{L+1}]`` (eq. 2)."""
+        """All states of the plain forward pass (eq. 2): :math:`X_{l+1} = \\phi_l(W_l X_l + b_l)`.
+
+        Parameters
+        ----------
+        X : array-like (n_0, m)
+            Inputs, one column per sample.
+
+        Returns
+        -------
+        list of ndarray
+            ``[X_1, ..., X_{L+1}]``; the last is the network's output.
+        """
         self._check_fitted()
         X, back = self._input(X)
         states, cur = [], X
@@ -232,7 +266,19 @@ class LiftedNetwork:
         return (total, terms) if parts else total
 
     def prediction_objective(self, X, states):
-        r"""Objective of the lifted prediction rule (12): :math:`\sum_l \lambda_{l+1} D_l(W_lX_l + b_l, X_{l+1})`."""
+        r"""Objective of the lifted prediction rule (12): :math:`\sum_l \lambda_{l+1} D_l(W_lX_l + b_l, X_{l+1})`.
+
+        Parameters
+        ----------
+        X : ndarray (n_0, m)
+            Inputs, one column per sample.
+        states : list of ndarray
+            ``[X_1, ..., X_{L+1}]``, candidate states.
+
+        Returns
+        -------
+        float
+        """
         prev, total = X, 0.0
         for l, d in enumerate(self.activations_):
             total += self.lam_[l] * float(np.sum(d.divergence_value(self.preactivation(l, prev), states[l],
@@ -245,13 +291,40 @@ class LiftedNetwork:
         """The compiled CVXPY block ``kind`` (``"w_step"``, ``"x_step"``, ``"output_step"``,
         ``"joint_x_step"``, ``"prediction"``) of layer ``l`` for ``m`` columns, built once and
         cached (see :func:`cvxlift.training.cvxpy_backend.block`); its penalties are the
-        network's current ``lam_``/``rho_``."""
+        network's current ``lam_``/``rho_``.
+
+        Parameters
+        ----------
+        kind : str
+            ``"w_step"``, ``"x_step"``, ``"output_step"``, ``"joint_x_step"`` or ``"prediction"``.
+        l : int, optional
+            Layer index (W-steps and X-steps).
+        m : int, default 1
+            Number of data columns.
+
+        Returns
+        -------
+        cvxlift.assembly.Block
+            The parametrized ``cvxpy.Problem`` with its parameters and variables.
+        """
         from .training.cvxpy_backend import block
 
         return block(self, kind, l, m)
 
     def problems(self, m=4):
-        """Every assembled block for ``m`` columns, by name (for printing and inspection)."""
+        """Every assembled block for ``m`` columns, by name (for printing and inspection).
+
+        Parameters
+        ----------
+        m : int, default 4
+            Number of data columns.
+
+        Returns
+        -------
+        dict of str to cvxlift.assembly.Block
+            ``"W-step l"``, ``"X-step l"``, ``"output step"`` and, for a jointly convex
+            network, ``"joint X-step"`` and ``"prediction"``.
+        """
         if self.weights_ is None:
             self.init_weights()
         out = {f"W-step {l}": self.block("w_step", l, m) for l in range(self.n_layers)}

@@ -39,6 +39,13 @@ def plot_training(objective, accuracy, path, title=None, dpi=110):
         Output file (PNG).
     title : str, optional
         Title of the figure.
+    dpi : int, default 110
+        Resolution of the PNG.
+
+    Returns
+    -------
+    path
+        ``path``, as given.
 
     Raises
     ------

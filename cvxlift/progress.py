@@ -113,6 +113,11 @@ def progress(total=None, desc="", file=None, enabled=True, use_tqdm=None):
     use_tqdm : bool, optional
         ``None`` (default) uses tqdm when it can be imported; ``False`` forces the plain
         line printer; ``True`` requires tqdm (ImportError if it is missing).
+
+    Returns
+    -------
+    PlainProgress or tqdm-backed bar
+        An object with ``update(n=1, **postfix)``, ``write(message)`` and ``close()``.
     """
     if use_tqdm is not False:
         try:

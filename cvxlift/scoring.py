@@ -51,5 +51,21 @@ def r2(Y, P):
 
 
 def score_output(loss_name, P, Y):
-    """:func:`accuracy` for ``loss_name == "cross_entropy"``, :func:`r2` otherwise."""
+    """The score of an output: :func:`accuracy` for ``"cross_entropy"``, :func:`r2` otherwise.
+
+    Parameters
+    ----------
+    loss_name : str
+        The output loss of the network (``"cross_entropy"`` or ``"squared"``).
+    P : ndarray (K, m)
+        Predicted outputs, one column per sample.
+    Y : ndarray (K, m)
+        Targets, one-hot columns for ``"cross_entropy"``.
+
+    Returns
+    -------
+    float
+        The accuracy (fraction of columns whose arg-max agrees) or the uniform-average
+        :math:`R^2` over the K outputs.
+    """
     return accuracy(P, Y) if loss_name == "cross_entropy" else r2(Y, P)

@@ -76,7 +76,21 @@ def atom_props(d, form=None):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A fast solver for one block kind, usable where ``predicate(**props)`` holds."""
+    """A fast solver for one block kind, usable where ``predicate(**props)`` holds.
+
+    Attributes
+    ----------
+    kind : str
+        The block kind (one of ``KINDS``).
+    name : str
+        The solver's name within its kind (``label`` is ``"kind/name"``).
+    predicate : callable
+        ``predicate(**props) -> bool``: reads atom structure, never an atom's name.
+    solver : callable
+        The solving function.
+    needs : str
+        In words, what ``predicate`` requires (shown when no solver applies).
+    """
 
     kind: str
     name: str
@@ -121,11 +135,32 @@ def _show(v):
 def select(kind, method=None, **props):
     """The first candidate for ``kind`` whose predicate holds for ``props``.
 
-    ``props`` are keyword arguments of the predicates: ``atom`` (an :class:`AtomProps`)
-    for the W-step; ``prev`` and ``next`` (and ``q``, the next layer's width) for the X-step; ``atom`` and ``loss`` (a name)
-    for the output step; ``layers`` (a tuple of :class:`AtomProps`, one per layer) for
-    the lifted prediction. ``method`` names one candidate to use (it must apply).
-    Raises :class:`NoFastSolver` when none holds.
+    No candidate looks at an atom's name: predicates read the structure in :class:`AtomProps`.
+
+    Parameters
+    ----------
+    kind : str
+        The block kind: ``"w_step"``, ``"x_step"``, ``"output_step"``, ``"joint_x_step"`` or
+        ``"lifted_predict"``.
+    method : str, optional
+        Name of one candidate to use (it must apply); default: the first that applies.
+    **props
+        Keyword arguments of the predicates: ``atom`` (an :class:`AtomProps`) for the W-step;
+        ``prev`` and ``next`` (and ``q``, the next layer's width) for the X-step; ``atom`` and
+        ``loss`` (a name) for the output step; ``layers`` (a tuple of :class:`AtomProps`, one
+        per layer) for the lifted prediction.
+
+    Returns
+    -------
+    Candidate
+        The registered solver: ``name``, ``fn``, ``predicate`` and ``needs``.
+
+    Raises
+    ------
+    NoFastSolver
+        When no candidate applies (the message lists what each needs).
+    ValidationError
+        When ``method`` names no candidate of ``kind``.
     """
     cands = candidates(kind)
     if method is not None:

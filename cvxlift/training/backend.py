@@ -69,33 +69,152 @@ class Backend:
     name = None
 
     def begin(self, net):
-        """Called once at the start of each fit (resets per-fit warnings)."""
+        """Called once at the start of each fit (resets per-fit warnings).
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network whose block is solved (atoms, forms, ``lam_``, ``rho_``, weights).
+        """
 
     def cached_preactivation(self, l, W, b, A):
         """:math:`WA + b\\mathbf 1^T` when the backend formed it already (e.g. inside the W-step of
-        layer ``l`` that had input ``A`` and returned ``W``, ``b``), else ``None``."""
+        layer ``l`` that had input ``A`` and returned ``W``, ``b``), else ``None``.
+
+        Parameters
+        ----------
+        l : int
+            Layer index.
+        W, b : ndarray
+            The layer's weights and bias (compared by identity).
+        A : ndarray
+            The layer's input states (compared by identity).
+
+        Returns
+        -------
+        ndarray or None
+        """
         return None
 
     def w_step(self, net, l, A, Z):
-        """``(W, b, info)``: the W-step of layer ``l`` with input ``A`` and target state ``Z``."""
+        """The W-step of layer ``l`` with input ``A`` and target state ``Z``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network whose block is solved (atoms, forms, ``lam_``, ``rho_``, weights).
+        l : int
+            Layer index, 0-based.
+        A : ndarray (n_l, m)
+            The layer's input states :math:`X_l`.
+        Z : ndarray (n_{l+1}, m)
+            The layer's output states :math:`X_{l+1}`.
+
+        Returns
+        -------
+        W : ndarray (n_{l+1}, n_l)
+        b : ndarray (n_{l+1},)
+        info : BlockResult or CvxpyInfo
+        """
         raise NotImplementedError
 
     def x_step(self, net, l, U0, Zn, Z0):
-        """``(Z, info)``: the X-step of hidden layer ``l`` (``1 <= l <= L``)."""
+        """The X-step of hidden layer ``l`` (``1 <= l <= L``).
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network whose block is solved (atoms, forms, ``lam_``, ``rho_``, weights).
+        l : int
+            Index of the state :math:`X_l` solved for.
+        U0 : ndarray (n_l, m)
+            :math:`W_{l-1}X_{l-1} + b_{l-1}\\mathbf 1^T`, the pre-activation feeding :math:`X_l`.
+        Zn : ndarray (n_{l+1}, m)
+            The next state :math:`X_{l+1}` (fixed).
+        Z0 : ndarray (n_l, m)
+            The current :math:`X_l` (a warm start).
+
+        Returns
+        -------
+        Z : ndarray (n_l, m)
+        info : BlockResult or CvxpyInfo
+        """
         raise NotImplementedError
 
     def output_step(self, net, U0, Y, Z0=None):
-        """``(Z, info)``: the output step."""
+        """The output step: the last state given the loss and its pre-activation.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network whose block is solved (atoms, forms, ``lam_``, ``rho_``, weights).
+        U0 : ndarray (K, m)
+            The output layer's pre-activation.
+        Y : ndarray (K, m)
+            Targets.
+        Z0 : ndarray (K, m), optional
+            The current output state (a warm start).
+
+        Returns
+        -------
+        Z : ndarray (K, m)
+        info : BlockResult or CvxpyInfo
+        """
         raise NotImplementedError
 
     def joint_x_step(self, net, U0, Y, states0):
-        """``(states, info)``: every state at once (jointly convex forms)."""
+        """Every state at once (jointly convex forms).
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network whose block is solved (atoms, forms, ``lam_``, ``rho_``, weights).
+        U0 : ndarray (n_1, m)
+            The first layer's pre-activation :math:`W_0X_0 + b_0\\mathbf 1^T`.
+        Y : ndarray (K, m)
+            Targets.
+        states0 : list of ndarray
+            The current ``[X_1, ..., X_{L+1}]`` (a warm start).
+
+        Returns
+        -------
+        states : list of ndarray
+        info : BlockResult or CvxpyInfo
+        """
         raise NotImplementedError
 
     def supports_joint(self, net):
-        """``True`` when :meth:`joint_x_step` has a solver of this backend for ``net``."""
+        """Whether :meth:`joint_x_step` has a solver of this backend for ``net``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network whose block is solved (atoms, forms, ``lam_``, ``rho_``, weights).
+
+        Returns
+        -------
+        bool
+        """
         return net.jointly_convex
 
     def predict(self, net, X, max_iter, tol):
-        """``(states, info)``: the lifted prediction rule (12) for the columns of ``X``."""
+        """The lifted prediction rule (12) for the columns of ``X``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network whose block is solved (atoms, forms, ``lam_``, ``rho_``, weights).
+        X : ndarray (n_0, m)
+            Inputs, one column per sample.
+        max_iter : int
+            Iteration budget of iterative solvers.
+        tol : float
+            Certificate tolerance.
+
+        Returns
+        -------
+        states : list of ndarray
+            ``[X_1, ..., X_{L+1}]``.
+        info : BlockResult or CvxpyInfo
+        """
         raise NotImplementedError

@@ -19,14 +19,41 @@ class Callback:
     """Base class: every hook does nothing."""
 
     def on_fit_begin(self, run):
-        """Before the first sweep (the iterate is initialised, ``run.history`` has one entry)."""
+        """Before the first sweep (the iterate is initialised, ``run.history`` has one entry).
+
+        Parameters
+        ----------
+        run : BCD
+            The training run: ``net``, ``state``, ``history``, ``n_iter``, ``set_lam``.
+        """
 
     def on_sweep_end(self, run, sweep, objective):
-        """After sweep ``sweep`` (0-based) with lifted objective ``objective``; ``True`` stops."""
+        """After each complete sweep.
+
+        Parameters
+        ----------
+        run : BCD
+            The training run.
+        sweep : int
+            The sweep just completed, 0-based.
+        objective : float
+            The lifted objective after that sweep.
+
+        Returns
+        -------
+        bool
+            ``True`` stops training after this sweep.
+        """
         return False
 
     def on_fit_end(self, run):
-        """After the last sweep (also after an interrupt)."""
+        """After the last sweep (also after an interrupt).
+
+        Parameters
+        ----------
+        run : BCD
+            The training run.
+        """
 
 
 class Scores(Callback):
@@ -65,8 +92,10 @@ class EarlyStopping(Callback):
     ----------
     scores : Scores
         Holds the validation scores (its ``validation`` scorer must be set).
-    n_iter_no_change : int
-    tol : float
+    n_iter_no_change : int, default 3
+        Sweeps without an improvement larger than ``tol`` before stopping.
+    tol : float, default 0.0
+        Smallest rise of the validation score that counts as an improvement.
     """
 
     def __init__(self, scores, n_iter_no_change=3, tol=0.0):
@@ -102,6 +131,13 @@ class PenaltyContinuation(Callback):
     The objective is re-evaluated at the new penalties (a ``"lam"`` entry of the history); the
     convergence test is skipped after a change. The CVXPY blocks take the penalties as
     Parameters, so nothing is recompiled.
+
+    Parameters
+    ----------
+    growth : float, default 1.0
+        Factor applied to every :math:`\lambda_l` after each sweep (1 leaves them unchanged).
+    lam_max : float, default 1e6
+        Cap on each penalty (a penalty already above it is kept).
     """
 
     def __init__(self, growth=1.0, lam_max=1e6):
@@ -157,7 +193,15 @@ class PrintSweeps(Callback):
 
 class ProgressBar(Callback):
     """Advance a progress bar (:func:`cvxlift.progress.progress`) by one step per sweep, showing
-    the objective and the last scores (of ``scores``, default the run's :class:`Scores`)."""
+    the objective and the last scores.
+
+    Parameters
+    ----------
+    bar : object
+        A bar with ``update(n, **postfix)``, as returned by :func:`cvxlift.progress.progress`.
+    scores : Scores, optional
+        Default: the run's first :class:`Scores` callback, if any.
+    """
 
     def __init__(self, bar, scores=None):
         self.bar, self.scores = bar, scores
@@ -176,7 +220,14 @@ class ProgressBar(Callback):
 
 
 class FunctionCallback(Callback):
-    """A user function ``fn(net, sweep, objective)`` after each sweep; a true result stops."""
+    """A user function called after each sweep; a true result stops training.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(net, sweep, objective)`` with the :class:`~cvxlift.LiftedNetwork`, the 0-based sweep
+        and the lifted objective.
+    """
 
     def __init__(self, fn):
         self.fn = fn

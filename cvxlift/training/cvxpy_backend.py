@@ -98,8 +98,24 @@ class CvxpyBackend(Backend):
 
     # ------------------------------------------------------------------ chunks
     def chunk(self, net, kind, l, m):
-        """Columns per chunk of a column-separable block (``kind`` ``"x_step"``,
-        ``"output_step"``, ``"joint_x_step"`` or ``"prediction"``)."""
+        """Columns per chunk of a column-separable block, from ``chunk_budget``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network (layer widths).
+        kind : str
+            ``"x_step"``, ``"output_step"``, ``"joint_x_step"`` or ``"prediction"``.
+        l : int or None
+            Layer index of an X-step.
+        m : int
+            Number of data columns.
+
+        Returns
+        -------
+        int
+            At least 1, at most ``m``.
+        """
         u, s = net.u_dims_, net.sizes
         if kind == "x_step":
             cost = u[l] * s[l] + u[l - 1] + s[l + 1]

@@ -93,7 +93,17 @@ class BCD:
 
     # ------------------------------------------------------------------ schedule
     def uses_joint(self, net):
-        """``True`` when the sweeps take one joint X-step (see ``xstep``)."""
+        """Whether the sweeps take one joint X-step (see ``xstep``).
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network being trained.
+
+        Returns
+        -------
+        bool
+        """
         if self.xstep == "joint":
             return True
         return self.xstep == "auto" and net.jointly_convex and self.backend.supports_joint(net)
@@ -106,6 +116,22 @@ class BCD:
         the current states are kept too when they fit the data, otherwise they are rebuilt
         from the weights (forward pass, exact output step). Without it the weights are drawn
         afresh and the penalties reset to ``net.lam``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The network being trained.
+        X : ndarray (n_0, m)
+            Inputs, one column per sample.
+        Y : ndarray (K, m)
+            Targets, one column per sample.
+        warm_start : bool, default False
+            Start from the network's current weights (and states, where they fit).
+
+        Returns
+        -------
+        BCD
+            ``self``; ``history`` holds the objective after every accepted block and sweep.
         """
         if self.xstep == "joint" and not net.jointly_convex:
             raise ValueError("xstep='joint' needs every layer in the jointly convex form (form='joint')")
@@ -174,19 +200,43 @@ class BCD:
 
     # ------------------------------------------------------------------ the iterate
     def objective(self):
-        """The lifted objective at the current iterate (cached terms)."""
+        """The lifted objective at the current iterate (cached terms).
+
+        Returns
+        -------
+        float
+        """
         return self.state.objective()
 
     def snapshot(self, copy=False):
-        """The current weights, biases, states, penalties and history length (arrays shared
-        unless ``copy``: block updates replace arrays, never write into them)."""
+        """The current weights, biases, states, penalties and history length.
+
+        Parameters
+        ----------
+        copy : bool, default False
+            Copy the arrays; otherwise they are shared (block updates replace arrays, never
+            write into them, so a shared snapshot stays valid).
+
+        Returns
+        -------
+        tuple
+            ``(weights, biases, states, lam, history length)``, for :meth:`restore`.
+        """
         net = self.net
         grab = ax.copy if copy else (lambda a: a)
         return ([grab(w) for w in net.weights_], [grab(b) for b in net.biases_],
                 [grab(s) for s in net.states_], np.array(net.lam_, dtype=float), len(self.history))
 
     def restore(self, snap, history=False):
-        """Go back to a :meth:`snapshot`; with ``history`` the history is cut back to its length then."""
+        """Go back to a :meth:`snapshot`.
+
+        Parameters
+        ----------
+        snap : tuple
+            What :meth:`snapshot` returned.
+        history : bool, default False
+            Also cut the history back to its length at the snapshot.
+        """
         W, b, S, lam, n_hist = snap
         net = self.net
         net.weights_, net.biases_, net.states_ = list(W), list(b), list(S)
@@ -197,7 +247,13 @@ class BCD:
 
     def set_lam(self, lam):
         """New penalties :math:`\\lambda` (continuation): records a ``"lam"`` history entry at the
-        new objective and skips this sweep's convergence test."""
+        new objective and skips this sweep's convergence test.
+
+        Parameters
+        ----------
+        lam : array-like (L + 1,)
+            The new penalties, one per layer.
+        """
         self.net.lam_ = np.asarray(lam, dtype=float)
         self.history.append(self.objective())
         self.history_blocks.append("lam")
@@ -245,7 +301,13 @@ class BCD:
         self._last_w = current
 
     def sweep(self, joint):
-        """One sweep of block-coordinate descent (see the module docstring)."""
+        """One sweep of block-coordinate descent (see the module docstring).
+
+        Parameters
+        ----------
+        joint : bool
+            Take one joint X-step instead of the cyclic X-steps and output step.
+        """
         net, st, be = self.net, self.state, self.backend
         for l in range(net.n_layers):
             W, b, info = be.w_step(net, l, st.layer_input(l), net.states_[l])

@@ -133,6 +133,17 @@ FIT_OPTIONS = {
 def fit_options(**given):
     """Validate ``fit``'s keywords (defaults from :data:`FIT_OPTIONS`); return them as a dict.
 
+    Parameters
+    ----------
+    **given
+        Keywords of :meth:`cvxlift.LiftedNetwork.fit` (``solver``, ``max_iter``, ``tol``,
+        ``fast_options``, ...); unknown names are refused.
+
+    Returns
+    -------
+    dict
+        Every option of :data:`FIT_OPTIONS`, validated, with its default where not given.
+
     Raises
     ------
     ValidationError
