@@ -9,8 +9,9 @@ Runs, per data size, network 784-``--hidden``-10:
 ``sgd b=B``
     torch SGD on a ``torch.nn`` MLP (ReLU, Xavier-uniform weights, zero biases, cross-entropy,
     batch ``B`` in ``--batches``, default 100 and 1000), learning rate the best of ``--lrs``
-    (default 0.01, 0.1, 0.5) by accuracy on a validation split (the last 10% of the training
-    columns, ``--select-epochs`` epochs), then ``--epochs`` epochs (default 17) on all of them;
+    (default 0.01, 0.1, 0.5) by accuracy on a validation split (the columns of the last 10% of
+    the original digits, held out of every tile; ``--select-epochs`` epochs on the rest), then
+    ``--epochs`` epochs (default 17) on all the columns;
 ``lifted paper``
     :class:`cvxlift.LiftedNetwork` in the paper's joint form (cross-entropy, simplex output,
     lam 1, rho 1e-3), ``--paper-sweeps`` sweeps of ``fit(solver="fast")`` on torch tensors on the
@@ -50,7 +51,9 @@ def load(path, tile, noise, seed=0):
     Xte, yte = d["images"][te] / 255.0, d["labels"][te].astype(int)
     rng = np.random.default_rng(seed)
     big = np.clip(np.tile(Xtr, (tile, 1)) + noise * rng.standard_normal((tile * Xtr.shape[0], Xtr.shape[1])), 0, 1)
-    return {f"{Xtr.shape[0]}": (Xtr, ytr), f"{big.shape[0]}": (big, np.tile(ytr, tile))}, (Xte, yte)
+    ids = np.arange(Xtr.shape[0])    # which original digit each column is (the validation split holds out digits)
+    return ({f"{Xtr.shape[0]}": (Xtr, ytr, ids), f"{big.shape[0]}": (big, np.tile(ytr, tile), np.tile(ids, tile))},
+            (Xte, yte))
 
 
 def sync(torch, dev):
@@ -94,15 +97,16 @@ def sgd(torch, dev, hidden, X, y, Xte, yte, batch, lr, epochs, seed, record=True
     return curve, model
 
 
-def pick_lr(torch, dev, hidden, X, y, batch, lrs, epochs, seed):
-    n_val = X.shape[0] // 10
+def pick_lr(torch, dev, hidden, X, y, ids, batch, lrs, epochs, seed):
+    """The learning rate of best validation accuracy; validation: the columns of the last 10% of the
+    original digits (in every tile of the tiled set, so that no validation digit is trained on)."""
+    val = ids >= ids.max() + 1 - (ids.max() + 1) // 10
     scores = {}
     for lr in lrs:
-        _, model = sgd(torch, dev, hidden, X[:-n_val], y[:-n_val], X[-n_val:], y[-n_val:], batch, lr, epochs, seed,
-                       record=False)
+        _, model = sgd(torch, dev, hidden, X[~val], y[~val], X[val], y[val], batch, lr, epochs, seed, record=False)
         with torch.no_grad():
-            out = model(torch.as_tensor(X[-n_val:], dtype=torch.float32, device=dev)).argmax(1).cpu().numpy()
-        scores[lr] = float(np.mean(out == y[-n_val:]))
+            out = model(torch.as_tensor(X[val], dtype=torch.float32, device=dev)).argmax(1).cpu().numpy()
+        scores[lr] = float(np.mean(out == y[val]))
     return max(scores, key=scores.get), scores
 
 
@@ -182,10 +186,10 @@ def main(argv=None):
     print(f"# args: {vars(args)}")
     print("| columns | run | lr (validation acc.) | test accuracy | train time (s) | time to target (s) |")
     print("|---|---|---|---|---|---|")
-    for label, (X, y) in sets.items():
+    for label, (X, y, ids) in sets.items():
         rows = []
         for b in args.batches:
-            lr, scores = pick_lr(torch, dev, args.hidden, X, y, b, args.lrs, args.select_epochs, args.seed)
+            lr, scores = pick_lr(torch, dev, args.hidden, X, y, ids, b, args.lrs, args.select_epochs, args.seed)
             curve, _ = sgd(torch, dev, args.hidden, X, y, Xte, yte, b, lr, args.epochs, args.seed)
             val = ", ".join(f"{k:g}: {v:.3f}" for k, v in scores.items())
             rows.append((f"sgd b={b}", f"{lr:g} ({val})", curve))
