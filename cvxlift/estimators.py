@@ -42,7 +42,7 @@ from .divergences.simplex import Simplex
 from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
 from .network import LiftedNetwork
 from .numeric import project_simplex
-from .validation import check_int, check_memory, check_positive
+from .validation import LAM_RANGE, RHO_MAX, check_int, check_memory, check_penalty
 
 __all__ = ["LiftedMLPClassifier", "LiftedMLPRegressor", "UnknownActivationError"]
 
@@ -306,8 +306,8 @@ class _BaseLiftedMLP(BaseEstimator):
         work); return the resolved values by name."""
         out = {name: check(getattr(self, name), name, self) for name, check in PARAMETERS.items()}
         n_layers = len(out["hidden_layer_sizes"]) + 1
-        out["lam"] = check_positive(self.lam, "lam", n_layers)
-        out["rho"] = check_positive(self.rho, "rho", n_layers, allow_zero=True)
+        out["lam"] = check_penalty(self.lam, "lam", n_layers, *LAM_RANGE)
+        out["rho"] = check_penalty(self.rho, "rho", n_layers, high=RHO_MAX, allow_zero=True)
         out["loss"] = self._default_loss if self.loss is None else self.loss
         if out["loss"] not in self._losses:
             raise ValidationError(f"loss must be one of {self._losses} for {type(self).__name__}, got {self.loss!r}")

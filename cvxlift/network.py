@@ -23,7 +23,8 @@ from .exceptions import NotFittedError, ValidationError
 from .losses import get_loss
 from .scoring import score_output
 from . import arrays as ax
-from .validation import check_int, check_matrix, check_memory, check_number, check_positive
+from .validation import (LAM_RANGE, RHO_MAX, check_int, check_matrix, check_memory, check_number, check_penalty,
+                         check_scale)
 
 RULES = ("forward", "lifted")
 
@@ -41,9 +42,11 @@ class LiftedNetwork:
         gets ``Identity`` (squared loss) or ``Simplex`` (cross-entropy).
     loss : {"squared", "cross_entropy"}
     lam : float or sequence
-        Penalty weights :math:`\\lambda_1..\\lambda_{L+1}` (> 0).
+        Penalty weights :math:`\\lambda_1..\\lambda_{L+1}`, in ``[1e-6, 1e6]``
+        (:data:`cvxlift.validation.LAM_RANGE`; see ``docs/bad-input.md``, scale).
     rho : float or sequence
-        Weight regularisation :math:`\\rho_0..\\rho_L` (>= 0), on :math:`\\|W_l\\|_F^2`.
+        Weight regularisation :math:`\\rho_0..\\rho_L` (0 or positive, at most 1e100), on
+        :math:`\\|W_l\\|_F^2`.
     form : None, str, or sequence
         ``"fenchel"`` or ``"joint"`` per layer; ``None`` takes the joint form where the atom
         has one (paper section 3) and the Fenchel-Young form otherwise;
@@ -70,8 +73,8 @@ class LiftedNetwork:
         L1 = len(self.sizes) - 1
         self.activations_ = _resolve_activations(activations, L1, self.loss_.name)
         self.forms_ = _resolve_forms(form, self.activations_)
-        self.lam_ = check_positive(lam, "lam", L1)
-        self.rho_ = check_positive(rho, "rho", L1, allow_zero=True)
+        self.lam_ = check_penalty(lam, "lam", L1, *LAM_RANGE)
+        self.rho_ = check_penalty(rho, "rho", L1, high=RHO_MAX, allow_zero=True)
         self.u_dims_ = []
         for l, d in enumerate(self.activations_):
             n_u = d.in_dim(self.sizes[l + 1])
@@ -355,9 +358,12 @@ class LiftedNetwork:
         Parameters
         ----------
         X : array (n_0, m)
-            Inputs, one column per data point.
+            Inputs, one column per data point; entries at most ``1e6`` in magnitude
+            (:data:`cvxlift.validation.DATA_MAX`: the lifted objective is not unit-free, so the
+            network trains in your units and refuses data beyond the range its solvers handle;
+            the estimators rescale for you).
         Y : array (n_{L+1}, m)
-            Targets (one-hot columns for cross-entropy).
+            Targets (one-hot columns for cross-entropy), entries at most ``1e6`` in magnitude.
         solver : {"cvxpy", "fast"}
             ``"cvxpy"`` solves every block with its assembled CVXPY problem; ``"fast"`` uses
             the hand-coded solvers of :mod:`cvxlift.fast`; a block without one runs on CVXPY
@@ -423,10 +429,12 @@ class LiftedNetwork:
         if like is not None:
             Xin = X
             X, Y = self._check_XY(ax.to_numpy(X), ax.to_numpy(Y))
-            if solver == "fast":   # the fast solvers run on the input's library and device
-                X, Y = ax.as_float64(Xin), ax.asarray(Y, like=Xin)
         else:
             X, Y = self._check_XY(X, Y)
+        check_scale(X, "X")
+        check_scale(Y, "Y")
+        if like is not None and solver == "fast":   # the fast solvers run on the input's library and device
+            X, Y = ax.as_float64(Xin), ax.asarray(Y, like=Xin)
         m = X.shape[1]
         check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
                      f"the states and pre-activations of {m} columns", "X")

@@ -148,3 +148,76 @@ def check_memory(nbytes, what, name):
     if nbytes > have:
         raise ValidationError(f"{name}: {what} would take {nbytes / 2**30:.3g} GiB, more than this machine's "
                               f"{have / 2**30:.3g} GiB of memory")
+
+
+# ---------------------------------------------------------------------- scale (issue 12, family 1)
+#: Largest magnitude of an entry of ``X`` or ``Y`` at the network door (``LiftedNetwork.fit``).
+#: The lifted objective is not unit-free (the penalties are not), and its blocks are solved to
+#: absolute-plus-relative tolerances: CVXPY's solvers fail (``infeasible``, ``user_limit``) from
+#: ``Y * 1e7`` and ``X * 1e16``, and the fast certificates stall at the rounding floor of large
+#: targets (``benchmarks/scale_limits.py``). ``1e6`` keeps a margin on both paths at every lam in
+#: ``LAM_RANGE`` (``tests/test_scale.py``). The estimators and the ``cvxlift`` command rescale.
+DATA_MAX = 1e6
+#: Accepted range of every :math:`\lambda_l`. The divergences are weighed against the loss (weight
+#: 1); CVXPY's joint X-step fails at ``lam = 1e50``; with data at ``DATA_MAX`` every corner of
+#: ``[1e-6, 1e6]`` trains on both paths; a subnormal lam makes ``1 / lam`` infinite.
+LAM_RANGE = (1e-6, 1e6)
+#: Largest :math:`\rho_l`: :math:`\rho_l\|W_l\|_F^2` at the initial weights must stay far from
+#: float64's overflow (1.8e308); larger values only force :math:`W_l = 0`. Every ratio
+#: ``rho / lam`` up to 1e56 trains on both paths (``benchmarks/scale_limits.py``).
+RHO_MAX = 1e100
+
+
+def check_penalty(value, name, n, low=None, high=None, allow_zero=False):
+    r"""A penalty (``lam`` or ``rho``): :func:`check_positive`, then every entry in ``[low, high]``
+    (``0`` also allowed with ``allow_zero``), so that the solvers' arithmetic is safe.
+
+    Parameters
+    ----------
+    value : float or sequence of float
+    name : str
+        The argument's name, for the message.
+    n : int
+        Number of layers (a scalar is repeated ``n`` times).
+    low, high : float, optional
+        The accepted range of the positive entries.
+    allow_zero : bool
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    arr = check_positive(value, name, n, allow_zero=allow_zero)
+    pos = arr[arr > 0]
+    if (low is not None and np.any(pos < low)) or (high is not None and np.any(pos > high)):
+        bad = float(pos[(pos < (low or 0.0)) | (pos > (high if high is not None else np.inf))][0])
+        lo = "" if low is None else f"{low:g} <= "
+        hi = "" if high is None else f" <= {high:g}"
+        zero = " (or 0)" if allow_zero else ""
+        raise ValidationError(f"{name} must be in the range {lo}{name}{hi}{zero} where the block solvers' "
+                              f"arithmetic is safe; got {bad:g} (see docs/bad-input.md, scale)")
+    return arr
+
+
+def check_scale(arr, name, limit=DATA_MAX):
+    r"""Refuse data whose largest magnitude exceeds ``limit`` (the network door's range, see
+    :data:`DATA_MAX`), naming the argument, the largest entry and what to do.
+
+    Parameters
+    ----------
+    arr : ndarray
+        Finite data (checked by :func:`check_matrix`).
+    name : str
+    limit : float
+
+    Returns
+    -------
+    arr
+    """
+    top = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if top > limit:
+        raise ValidationError(
+            f"{name} has entries up to {top:.3g} in magnitude; LiftedNetwork.fit accepts |{name}| <= {limit:g} "
+            f"(the lifted objective is not unit-free, and its block solvers lose accuracy beyond that): divide "
+            f"{name} by its largest magnitude first (or use LiftedMLPRegressor / LiftedMLPClassifier, which do)")
+    return arr

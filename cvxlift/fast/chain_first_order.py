@@ -59,8 +59,9 @@ def zprox(d, form, U, V, t):
     return d.prox_phi(V + t * U, t) if form == "fenchel" else d.prox_joint(U, V, t)
 
 
-def solve(pb, hidden0, tol, max_iter, cols=None):
-    """FISTA from ``hidden0`` on the columns ``cols`` (all by default).
+def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
+    """FISTA from ``hidden0`` on the columns ``cols`` (all by default); ``stall``: stop columns
+    stalled at the rounding floor (:func:`~cvxlift.fast._common.fista`).
 
     Returns ``(hidden states, certificate per column, iterations)``.
     """
@@ -141,7 +142,7 @@ def solve(pb, hidden0, tol, max_iter, cols=None):
     for l in quad:
         start[l] = divs[l].project_domain(start[l])
     Z0 = xp.concat(start, axis=0)
-    Z, cert, it = fista(grad, prox, Z0, Lrow, tol, max_iter, store)
+    Z, cert, it = fista(grad, prox, Z0, Lrow, tol, max_iter, store, stall=stall)
     return [ax.contiguous(S) for S in blocks(Z)], cert, it
 
 

@@ -291,13 +291,16 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
     U0 = pb.U0
     st = evaluate(Zall, U0, env)
     it = work = 0
+    stuck = xp.zeros(m, dtype=xp.bool, device=dev)   # columns whose last line search failed: a fixed point
     while True:
         G = gradient(st, env)
         c, r, A = kkt(st.Z, G)
         done = c <= tol
         n_done = int(xp.sum(xp.astype(done, xp.int64)))
-        if n_done == idx.shape[0] or n_done >= max(1, idx.shape[0] // 10) or it >= max_iter:
-            fin = done if it < max_iter else xp.ones_like(done)
+        if (n_done == idx.shape[0] or n_done >= max(1, idx.shape[0] // 10) or bool(xp.any(stuck))
+                or it >= max_iter):
+            # the same point gives the same direction: a stuck column leaves with its certificate
+            fin = (done | stuck) if it < max_iter else xp.ones_like(done)
             out[:, idx[fin]] = st.Z[:, fin]
             cert[idx[fin]], resid[idx[fin]] = c[fin], r[fin]
             keep = ~fin
@@ -333,7 +336,11 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
             if not todo.shape[0]:
                 break
             step[todo] *= 0.5
-        # a column whose search failed keeps its point; the certificate decides
+        else:   # every halving failed for the columns left in todo: they keep their point and stop
+            stuck = xp.zeros(idx.shape[0], dtype=xp.bool, device=dev)
+            stuck[todo] = True
+            continue
+        stuck = xp.zeros(idx.shape[0], dtype=xp.bool, device=dev)
     if stats is not None:
         stats["column_iterations"] = work
     dist = resid / op.mu

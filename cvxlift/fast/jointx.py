@@ -31,11 +31,13 @@ import numpy as np
 from .. import arrays as ax
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
+from ._common import iteration_budget
 from .chain import LOSSES, ChainProblem, choose, worse_columns
 from .registry import register
 from .result import BlockResult
 
-#: Iterations the finishing solver (``fista``) may spend on the columns ``newton`` left.
+#: Largest number of iterations the finishing solver (``fista``) may spend on the columns
+#: ``newton`` left (the default is :func:`~cvxlift.fast._common.iteration_budget`, at most this).
 FINISH_MAX_ITER = 20000
 #: Default number of Newton iterations.
 NEWTON_MAX_ITER = 100
@@ -65,7 +67,8 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
         :math:`1 + \|\nabla f\|`).
     max_iter : int, optional
         Iterations of the selected method (default: :data:`NEWTON_MAX_ITER` Newton
-        iterations for ``newton``, :data:`FINISH_MAX_ITER` for ``fista``).
+        iterations for ``newton``, :func:`~cvxlift.fast._common.iteration_budget` for ``fista``);
+        a solve that reaches it returns its certificates with ``converged=False``.
     method : str, optional
         Name of a registered candidate to use instead of the first that applies.
     evaluate : bool
@@ -100,15 +103,17 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
                   {"newton": lambda: chain_newton.fits(pb.props, pb.sizes, name)})
     if Z0 is not None:
         Z0 = pb.check_states(Z0)
+    n_unknowns = sum(pb.sizes[:-1]) or 1
     if max_iter is None:
-        max_iter = FINISH_MAX_ITER if cand.name == "fista" else NEWTON_MAX_ITER
+        max_iter = iteration_budget("first_order", n_unknowns, pb.m) if cand.name == "fista" else NEWTON_MAX_ITER
     states, it, certs = cand.solver(pb, Z0, tol, int(max_iter))
     n_fallback, fallback = 0, ""
     xp = pb.xp
     bad = xp.nonzero(certs > tol)[0]
     if finish and bad.shape[0] and cand.name != "fista" and chain_first_order.applies(pb.props, name, fenchel=False):
-        hidden, c2, it2 = chain_first_order.solve(pb, [S[:, bad] for S in states[:-1]], tol, FINISH_MAX_ITER,
-                                                  cols=bad)
+        budget = min(FINISH_MAX_ITER, iteration_budget("first_order", n_unknowns, bad.shape[0]))
+        hidden, c2, it2 = chain_first_order.solve(pb, [S[:, bad] for S in states[:-1]], tol, budget, cols=bad,
+                                                  stall=True)
         last = pb.envelope.sub(bad).state(pb.pre(pb.n - 1, hidden[-1]))
         states = [ax.copy(S) for S in states]
         for S, T in zip(states, hidden + [last]):

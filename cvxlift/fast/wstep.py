@@ -59,7 +59,7 @@ import numpy as np
 
 from .. import arrays as ax
 from ..exceptions import ValidationError
-from ._common import TINY, add_flops, as_matrix, as_vector, mm, positive, spd_factor
+from ._common import TINY, add_flops, as_matrix, as_vector, iteration_budget, mm, positive, spd_factor
 from .registry import NoFastSolver, atom_props, register, select  # noqa: F401  (re-exported)
 from .result import BlockResult
 
@@ -245,7 +245,11 @@ def w_objective(A, Z, W, b, d, form, lam, rho, U=None):
     return float(lam * float(xp.sum(d.divergence_value(U, Z, form))) + rho * float(xp.sum(W * W)))
 
 
-def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, evaluate=True, method=None,
+#: Largest default iteration budget of the iterative W-step solvers (the former fixed default).
+W_STEP_MAX_ITER = 5000
+
+
+def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, evaluate=True, method=None,
            cache=None):
     r"""Solve the (W, b)-block :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2`.
 
@@ -262,9 +266,11 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, 
         Warm start (used by the iterative solvers).
     tol : float
         Bound on the relative gradient certificate.
-    max_iter : int
+    max_iter : int, optional
         Iterations of the iterative solver (one iteration of ``pncg`` or ``majorize`` is two
-        products with ``A``).
+        products with ``A``); default :func:`~cvxlift.fast._common.iteration_budget` for the
+        ``p + 1`` unknowns of a row, ``200 + 20 (p + 1)``, at most :data:`W_STEP_MAX_ITER`. A solve
+        that reaches it returns its certificate with ``converged=False``.
     evaluate : bool
         Evaluate the block objective at the solution for ``info.objective`` (``False`` leaves
         it NaN: the network evaluates its own objective).
@@ -292,8 +298,9 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, 
     cand = select("w_step", method=method, atom=props)
     lam = positive(lam, "lam")
     rho = positive(rho, "rho")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise ValidationError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+                                 or max_iter < 0):
+        raise ValidationError(f"max_iter must be None or a non-negative integer, got {max_iter!r}")
     if cache is not None and not isinstance(cache, WStepCache):
         raise ValidationError(f"cache must be None or a cvxlift.fast.WStepCache, got {type(cache).__name__}")
     A_in = A
@@ -301,6 +308,8 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=5000, 
     if A is None:
         A = as_matrix(A_in, "A")
     p, m = A.shape
+    if max_iter is None:
+        max_iter = iteration_budget("newton", p + 1, cap=W_STEP_MAX_ITER)
     Z = as_matrix(Z, "Z", cols=m)
     n_u = _u_rows(d, Z, W0)
     W0 = None if W0 is None else ax.asarray(as_matrix(W0, "W0", rows=n_u, cols=p), like=A)

@@ -26,8 +26,8 @@ import numpy as np
 from .. import arrays as ax
 from ..exceptions import ValidationError
 
-from ._common import (Columns, as_matrix, as_vector, colnorm, fista, max_eig_psd, mm, positive, spd_factor,
-                      spectral_norm_sq)
+from ._common import (Columns, as_matrix, as_vector, colnorm, fista, iteration_budget, max_eig_psd, mm, positive,
+                      spd_factor, spectral_norm_sq)
 from .registry import atom_props, register, select
 from .result import BlockResult
 
@@ -116,7 +116,7 @@ class XStepProblem:
 
 
 def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, Z0=None, tol=1e-9,
-           max_iter=20000, method=None, evaluate=True):
+           max_iter=None, method=None, evaluate=True):
     """Solve the hidden-layer X-step (paper eq. 13) for all columns at once.
 
     Parameters
@@ -134,7 +134,10 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
         Warm start (default ``d_prev.forward(U0)``).
     tol : float
         Bound on every column's relative certificate.
-    max_iter : int
+    max_iter : int, optional
+        Iteration budget (default :func:`~cvxlift.fast._common.iteration_budget` of the selected
+        method for ``p + q`` unknowns per column); a solve that reaches it returns its
+        certificate with ``converged=False``.
     method : str, optional
         Name of a registered candidate to use instead of the first that applies (for
         comparisons; it must apply to the atoms).
@@ -151,12 +154,15 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
         When ``D_next`` is nonsmooth in ``u``.
     """
     t0 = time.perf_counter()
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise ValidationError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+                                 or max_iter < 0):
+        raise ValidationError(f"max_iter must be None or a non-negative integer, got {max_iter!r}")
     pb = XStepProblem(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next)
     cand = select("x_step", method=method, prev=pb.prev, next=pb.next, q=pb.W.shape[0])
     if Z0 is not None:
         Z0 = ax.asarray(as_matrix(Z0, "Z0", rows=pb.p, cols=pb.m), like=pb.U0)
+    if max_iter is None:
+        max_iter = iteration_budget("first_order" if cand.name == "fista" else "newton", pb.p + pb.W.shape[0], pb.m)
     Z, it, cert, conv = cand.solver(pb, Z0, tol, int(max_iter))
     obj = pb.objective(Z) if evaluate else float("nan")
     return Z, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)

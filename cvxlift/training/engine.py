@@ -14,6 +14,11 @@ terms that the block changed), and the update is undone if the objective rose (b
 ``block_info["rejected"]``. So the history is non-increasing whatever a solver returns.
 Block updates replace arrays and never write into them, so an undo is a pointer swap.
 
+**Scale.** The initial objective must be finite: otherwise no block step could ever be
+accepted (every comparison with ``inf`` or NaN fails), so :meth:`BCD.fit` raises
+:class:`~cvxlift.exceptions.ValidationError` naming the magnitudes of ``X``, ``Y``, ``lam`` and
+``rho`` instead of returning the initial weights with an ``inf`` history.
+
 **Interrupts.** ``KeyboardInterrupt`` during a sweep restores the iterate (and the history)
 of the last complete sweep, sets ``interrupted``, warns, and ends the fit normally.
 """
@@ -23,7 +28,8 @@ import warnings
 import numpy as np
 
 from .. import arrays as ax
-from ..validation import check_positive
+from ..exceptions import ValidationError
+from ..validation import LAM_RANGE, check_penalty
 from .backend import Backend
 from .callbacks import Callback
 from .state import LiftedState
@@ -140,6 +146,8 @@ class BCD:
         self.backend.begin(net)
         self._initialise(warm_start)
         self.history, self.history_blocks = [self.objective()], ["init"]
+        if not np.isfinite(self.history[0]):
+            raise ValidationError(self._not_finite(self.history[0]))
         self.loss_curve, self.lam_path = [], []
         self.n_iter, self.interrupted = 0, False
         self._last_w = None
@@ -181,7 +189,7 @@ class BCD:
     def _initialise(self, warm_start):
         net, X, Y = self.net, self.state.X, self.state.Y
         if not warm_start or net.weights_ is None:
-            lam0 = check_positive(net.lam, "lam", net.n_layers)
+            lam0 = check_penalty(net.lam, "lam", net.n_layers, *LAM_RANGE)
             if not np.array_equal(lam0, net.lam_):   # undo an earlier fit's continuation
                 net.lam_ = lam0
             net.init_weights()
@@ -197,6 +205,15 @@ class BCD:
             last_in = states[-2] if net.n_layers > 1 else X
             states[-1], _ = self.backend.output_step(net, net.preactivation(net.n_layers - 1, last_in), Y, states[-1])
         net.states_ = list(states)
+
+    def _not_finite(self, value):
+        """The message when the initial objective is not finite: what overflowed, and why."""
+        st, net = self.state, self.net
+        tops = {"X": st.X, "Y": st.Y, "lam": net.lam_, "rho": net.rho_}
+        sizes = ", ".join(f"max |{k}| = {float(np.max(np.abs(ax.to_numpy(v)), initial=0.0)):.3g}" for k, v in tops.items())
+        return (f"the lifted objective at the initial iterate is {value}: the data or the penalties are too large "
+                f"for float64 arithmetic ({sizes}); rescale X and Y (or lower lam / rho) so that every term of "
+                f"the objective is finite")
 
     # ------------------------------------------------------------------ the iterate
     def objective(self):

@@ -84,6 +84,8 @@ class FastBackend(Backend):
     # ------------------------------------------------------------------ blocks
     def w_step(self, net, l, A, Z):
         try:
+            if net.rho_[l] == 0:   # fast.w_step solves the strongly convex W-step (rho > 0) only
+                raise NoFastSolver(f"rho[{l}] = 0: the fast W-steps need rho > 0 (a strongly convex step)")
             return fast.w_step(A, Z, net.activations_[l], net.forms_[l], net.lam_[l], net.rho_[l],
                                W0=net.weights_[l], b0=net.biases_[l], evaluate=False, cache=self.w_step_caches.get(l),
                                **self._opts("w_step"))

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import cvxsolve, fast
 from ..exceptions import SolverError, ValidationError
-from ..validation import check_bool, check_choice, check_int, check_number
+from ..validation import LAM_RANGE, check_bool, check_choice, check_int, check_number
 from .fast_backend import FALLBACKS
 
 __all__ = ["FIT_OPTIONS", "fit_options", "FAST_OPTION_KEYS"]
@@ -120,7 +120,7 @@ FIT_OPTIONS = {
     "cvxpy_solver": (None, _cvxpy_solver),
     "verbose": (False, _verbose),
     "lam_growth": (1.0, lambda v, n: check_number(v, n, 1.0)),
-    "lam_max": (1e6, lambda v, n: check_number(v, n, 0.0, low_open=True)),
+    "lam_max": (1e6, lambda v, n: check_number(v, n, 0.0, high=LAM_RANGE[1], low_open=True)),
     "validation_data": (None, lambda v, n: v),   # checked against the network by the caller
     "early_stopping": (False, check_bool),
     "n_iter_no_change": (3, lambda v, n: check_int(v, n, 1)),
