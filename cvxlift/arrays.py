@@ -24,9 +24,10 @@ from scipy import linalg as _sla
 from .exceptions import ValidationError
 
 __all__ = [
-    "NumpyBridge", "amax", "contiguous", "einsum", "check_matrix", "same_place", "as_float64", "is_foreign", "native", "asarray", "cho_factor", "coldot", "copy", "device_of", "errstate", "eye",
-    "is_numpy", "is_torch", "may_share_memory", "max_eigvalsh", "namespace", "resolve_device", "rowdot",
-    "subtract", "to_numpy", "via_numpy", "eigh", "torch_or_none",
+    "NumpyBridge", "amax", "as_float64", "asarray", "check_matrix", "cho_factor", "coldot", "contiguous",
+    "copy", "device_of", "eigh", "einsum", "errstate", "eye", "is_foreign", "is_numpy", "is_torch",
+    "max_eigvalsh", "may_share_memory", "namespace", "native", "resolve_device", "rowdot", "same_place",
+    "subtract", "to_numpy", "torch_or_none", "via_numpy",
 ]
 
 #: Smallest positive scale used by the factorisation fallback.

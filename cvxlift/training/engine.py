@@ -210,7 +210,8 @@ class BCD:
         """The message when the initial objective is not finite: what overflowed, and why."""
         st, net = self.state, self.net
         tops = {"X": st.X, "Y": st.Y, "lam": net.lam_, "rho": net.rho_}
-        sizes = ", ".join(f"max |{k}| = {float(np.max(np.abs(ax.to_numpy(v)), initial=0.0)):.3g}" for k, v in tops.items())
+        sizes = ", ".join(f"max |{k}| = {float(np.max(np.abs(ax.to_numpy(v)), initial=0.0)):.3g}"
+                          for k, v in tops.items())
         return (f"the lifted objective at the initial iterate is {value}: the data or the penalties are too large "
                 f"for float64 arithmetic ({sizes}); rescale X and Y (or lower lam / rho) so that every term of "
                 f"the objective is finite")

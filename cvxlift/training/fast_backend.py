@@ -137,4 +137,5 @@ class FastBackend(Backend):
             return fast.lifted_predict(X, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_,
                                        tol=tol, max_iter=max_iter, evaluate=False, **self._opts("predict"))
         except NoFastSolver as exc:
-            return self._fall_back(net, "lifted prediction (12)", exc, lambda: self.cvxpy.predict(net, X, max_iter, tol))
+            return self._fall_back(net, "lifted prediction (12)", exc,
+                                   lambda: self.cvxpy.predict(net, X, max_iter, tol))
