@@ -3,7 +3,8 @@ r"""One array namespace for the fast path: numpy, PyTorch (CPU and CUDA) and CuP
 The fast solvers are written against the Python array API standard: they ask
 :func:`namespace` for the namespace ``xp`` of their inputs and call ``xp.matmul``,
 ``xp.where``, ``xp.clip``, ``xp.sum``, ``xp.sqrt``, ``xp.linalg.eigh`` ... on it. For numpy
-inputs ``xp`` is ``numpy`` itself (numpy >= 2 implements the standard in its main namespace),
+inputs ``xp`` is ``numpy`` itself (numpy >= 2.1 implements the standard in its main namespace; for an older
+numpy, numpy with the few missing functions added),
 so the numpy path needs neither ``array-api-compat`` nor torch; for any other array library
 ``xp`` comes from ``array_api_compat.array_namespace`` (imported lazily, on first use).
 
@@ -24,14 +25,49 @@ from scipy import linalg as _sla
 from .exceptions import ValidationError
 
 __all__ = [
-    "NumpyBridge", "amax", "as_float64", "asarray", "check_matrix", "cho_factor", "coldot", "contiguous",
-    "copy", "device_of", "eigh", "einsum", "errstate", "eye", "is_foreign", "is_numpy", "is_torch",
+    "NP", "NumpyBridge", "amax", "as_float64", "asarray", "check_matrix", "cho_factor", "coldot", "contiguous",
+    "numpy_compat", "copy", "device_of", "eigh", "einsum", "errstate", "eye", "is_foreign", "is_numpy", "is_torch",
     "max_eigvalsh", "may_share_memory", "namespace", "native", "resolve_device", "rowdot", "same_place",
     "subtract", "to_numpy", "torch_or_none", "via_numpy",
 ]
 
 #: Smallest positive scale used by the factorisation fallback.
 _TINY = 1e-300
+
+
+def numpy_compat(force=False):
+    """``numpy`` itself when it implements the array API functions the solvers use (numpy >= 2.1);
+    for an older numpy (or ``force``), a module that is numpy plus those functions: ``astype``,
+    ``concat``, ``permute_dims``, ``cumulative_sum``, ``bool``, ``argsort(stable=)`` and the
+    ``device=`` keyword of the creation functions (``"cpu"`` or ``None``)."""
+    needed = ("astype", "concat", "permute_dims", "cumulative_sum", "bool")
+    if not force and all(hasattr(np, f) for f in needed) and np.lib.NumpyVersion(np.__version__) >= "2.1.0":
+        return np
+    import types
+
+    shim = types.ModuleType("cvxlift_numpy_array_api")
+    shim.__dict__.update({k: v for k, v in vars(np).items() if not k.startswith("__")})
+
+    def no_device(fn):
+        def wrapped(*args, device=None, **kw):
+            return fn(*args, **kw)
+        return wrapped
+
+    for name in ("zeros", "ones", "full", "empty", "arange", "eye", "asarray", "zeros_like", "ones_like",
+                 "empty_like", "full_like"):
+        setattr(shim, name, no_device(getattr(np, name)))
+    shim.astype = lambda x, dtype, copy=True: x.astype(dtype, copy=copy)
+    shim.concat = lambda arrays, axis=0: np.concatenate(arrays, axis=axis)
+    shim.permute_dims = np.transpose
+    shim.cumulative_sum = lambda x, axis=None, dtype=None: np.cumsum(x, axis=axis, dtype=dtype)
+    shim.bool = np.bool_
+    shim.argsort = lambda x, axis=-1, descending=False, stable=True: (
+        np.argsort(-x if descending else x, axis=axis, kind="stable" if stable else None))
+    return shim
+
+
+#: The namespace of numpy inputs (numpy itself for numpy >= 2.1).
+NP = numpy_compat()
 
 
 def is_numpy(x):
@@ -189,7 +225,7 @@ def namespace(*arrays):
     """
     arrs = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool, complex))]
     if not arrs or all(is_numpy(a) or isinstance(a, (list, tuple)) for a in arrs):
-        return np
+        return NP
     try:
         import array_api_compat
     except ImportError:
@@ -262,9 +298,9 @@ def asarray(x, like=None, dtype=None):
 
 def as_float64(x):
     """``x`` (any library) as float64 in its own library and on its own device."""
-    xp = namespace(x)
-    if xp is np:
+    if not is_foreign(x):
         return np.asarray(x, dtype=np.float64)
+    xp = namespace(x)
     return x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
 
 
@@ -355,7 +391,7 @@ def same_place(a, b):
 # ---------------------------------------------------------------------- small helpers
 def errstate(xp, **kw):
     """``numpy.errstate(**kw)`` for numpy (other libraries do not warn): a context manager."""
-    return np.errstate(**kw) if xp is np else contextlib.nullcontext()
+    return np.errstate(**kw) if xp is np or xp is NP else contextlib.nullcontext()
 
 
 def may_share_memory(a, b):
@@ -450,10 +486,9 @@ def amax(x, initial=0.0):
 
 def eigh(S):
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix: ``(w, V)``."""
-    xp = namespace(S)
-    if xp is np:
+    if is_numpy(S):
         return np.linalg.eigh(S)
-    return xp.linalg.eigh(S)
+    return namespace(S).linalg.eigh(S)
 
 
 def max_eigvalsh(S):

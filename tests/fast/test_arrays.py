@@ -155,3 +155,28 @@ def test_estimators_device_parameter(torch):
     if not torch.cuda.is_available():
         with pytest.raises(ValidationError, match="CUDA is not available"):
             LiftedMLPClassifier((5,), max_iter=1, device="cuda").fit(Xr, y)
+
+
+def test_numpy_before_2_1_through_the_compat_namespace(monkeypatch):
+    """numpy < 2.1 lacks ``astype``, ``concat``, ... and the ``device=`` keyword: ``cvxlift.arrays``
+    then hands the solvers numpy plus those functions. Forced here on the installed numpy, the fast
+    blocks give the same results as with numpy itself."""
+    from cvxlift.divergences import ReLU, Simplex
+
+    rng = np.random.default_rng(3)
+    A, Z = rng.normal(size=(5, 40)), np.maximum(rng.normal(size=(4, 40)), 0)
+    W, b = rng.normal(size=(3, 4)), rng.normal(size=3)
+    Y = np.eye(3)[:, rng.integers(0, 3, 40)]
+    args = (A[:4], Y, [None, W], [None, b], [ReLU(), Simplex()], ["joint", "joint"], [1.0, 1.0], "cross_entropy")
+
+    def run():
+        return (fast.w_step(A, Z, ReLU(), "fenchel", 1.0, 0.1)[0], fast.joint_x_step(*args)[0][0],
+                fast.x_step(A[:4], W, b, Y, ReLU(), "joint", Simplex(), "joint", 1.0, 1.0)[0])
+
+    plain = run()
+    shim = ax.numpy_compat(force=True)
+    assert shim is not np
+    monkeypatch.setattr(ax, "NP", shim)
+    assert ax.namespace(A) is shim
+    for x, y in zip(run(), plain):
+        assert isinstance(x, np.ndarray) and np.allclose(x, y, rtol=0, atol=1e-12)
