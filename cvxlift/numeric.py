@@ -14,22 +14,30 @@ def project_simplex(V, axis=0):
     with :math:`\tau` found by the sort-based rule (Held et al.; Duchi et al. 2008),
     :math:`O(k \log k)` per column, vectorised over columns.
     """
-    V = np.asarray(V, dtype=float)
+    from . import arrays as ax
+    if ax.is_foreign(V):      # torch/cupy: the same steps in their namespace, on their device
+        V = ax.as_float64(V)
+        xp = ax.namespace(V)
+    else:
+        V = np.asarray(V, dtype=float)
+        xp = ax.NP
     if axis != 0:
-        return np.moveaxis(project_simplex(np.moveaxis(V, axis, 0)), 0, axis)
+        return xp.moveaxis(project_simplex(xp.moveaxis(V, axis, 0)), 0, axis)
     if V.ndim == 1:
         return project_simplex(V[:, None])[:, 0]
     k = V.shape[0]
+    dev = ax.device_of(V)
     # shift by the column max for accuracy at |v| ~ 1e6 (projection is shift-equivariant)
-    shift = V.max(axis=0, keepdims=True)
+    shift = xp.max(V, axis=0, keepdims=True)
     W = V - shift
-    S = -np.sort(-W, axis=0)
-    css = np.cumsum(S, axis=0) - 1.0
-    idx = np.arange(1, k + 1)[:, None]
+    S = -xp.sort(-W, axis=0)
+    css = xp.cumulative_sum(S, axis=0) - 1.0
+    idx = xp.reshape(xp.arange(1, k + 1, device=dev), (-1, 1))
     cond = S - css / idx > 0
-    rho = k - np.argmax(cond[::-1], axis=0)  # last index where cond holds (1-based)
-    tau = css[rho - 1, np.arange(W.shape[1])] / rho
-    return np.maximum(W - tau, 0.0)
+    # last index where cond holds (1-based)
+    rho = k - xp.argmax(xp.astype(xp.flip(cond, axis=0), xp.int8), axis=0)
+    tau = css[rho - 1, xp.arange(W.shape[1], device=dev)] / rho
+    return xp.maximum(W - tau, 0.0)
 
 
 def bisect_increasing(g, lo, hi, iters=200, xtol=0.0):
