@@ -84,7 +84,9 @@ def is_torch(x):
 def is_foreign(x):
     """``True`` for an array of another library than numpy (torch, cupy, ...): one that
     :func:`namespace` maps through ``array-api-compat``."""
-    return not is_numpy(x) and (is_torch(x) or hasattr(x, "__array_namespace__"))
+    if is_numpy(x) or type(x).__module__.startswith("dask"):   # Dask arrays have their own doors
+        return False
+    return is_torch(x) or hasattr(x, "__array_namespace__")
 
 
 class NumpyBridge:

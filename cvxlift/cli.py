@@ -16,6 +16,7 @@ error, 2 a usage or input error (unknown atom name, missing solver, missing file
 arrays), reported as one line ``cvxlift <command>: error: ...`` on standard error.
 """
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -407,7 +408,39 @@ def _add_train_arguments(parser):
                         help="block solvers (default: %(default)s)")
     parser.add_argument("--seed", type=_seed, default=0, help="random_state (default: %(default)s)")
     parser.add_argument("--out", default="model.npz", help="model file to write (default: %(default)s)")
+    dask = parser.add_mutually_exclusive_group()
+    dask.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                      help="train on Dask: start a local cluster of N worker processes (needs cvxlift[dask])")
+    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="train on Dask: join the cluster of a running scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="R",
+                        help="with --workers/--scheduler: samples per chunk (default: 4 chunks per worker)")
     _add_table_arguments(parser)
+
+
+@contextlib.contextmanager
+def _dask_data(args, X, y):
+    """``(X, y)`` as given; with ``--workers``/``--scheduler``, a Dask client for the block (its
+    dashboard address printed) and ``X``, ``y`` as Dask arrays chunked along rows, on the workers."""
+    if args.workers is None and args.scheduler is None:
+        yield X, y
+        return
+    try:
+        import dask.array as da
+
+        from .distributed import connect
+        from .distributed.cluster import dashboard_address, worker_count
+    except ImportError as exc:
+        raise CommandError(f"--workers/--scheduler need Dask ({exc}); install it with "
+                           "`pip install \"cvxlift[dask]\"`") from None
+    with connect(workers=args.workers, scheduler=args.scheduler) as client:
+        n = worker_count(client)
+        rows = args.chunk_rows or max(1, -(-X.shape[0] // (4 * n)))
+        print(f"dask: {n} worker(s), {-(-X.shape[0] // rows)} chunks of up to {rows} samples; "
+              f"dashboard: {dashboard_address(client) or 'none'}")
+        Xd, yd = client.persist([da.from_array(X, chunks=(rows, X.shape[1])),
+                                 da.from_array(y, chunks=(rows,) + y.shape[1:])])
+        yield Xd, yd
 
 
 def _import_estimators():
@@ -450,12 +483,14 @@ def run_train(args):
     print(f"cvxlift train: {Est.__name__}(hidden_layer_sizes={tuple(args.hidden)}, activation={args.activation!r}, "
           f"lam={args.lam:g}, rho={args.rho:g}, max_iter={args.sweeps}, solver={args.solver!r}) "
           f"on {source}: {X.shape[0]} samples, {X.shape[1]} features")
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with progress(total=args.sweeps, desc="sweeps") as bar:
-            model.fit(X, y, callbacks=[PrintSweeps(write=lambda line: bar.write("  " + line)), ProgressBar(bar)])
-    seconds = time.perf_counter() - t0
+    with _dask_data(args, X, y) as (X_fit, y_fit):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with progress(total=args.sweeps, desc="sweeps") as bar:
+                model.fit(X_fit, y_fit,
+                          callbacks=[PrintSweeps(write=lambda line: bar.write("  " + line)), ProgressBar(bar)])
+        seconds = time.perf_counter() - t0
     for w in caught:
         first = str(w.message).splitlines()[0] if str(w.message) else type(w.message).__name__
         print(f"note: {first}")

@@ -56,6 +56,13 @@ _SPARSE = ("csr", "csc", "coo")
 
 
 
+def _dask_input(*arrays):
+    """``True`` when an argument is a Dask collection (see :func:`cvxlift.distributed.is_dask`)."""
+    from .distributed.detect import is_dask
+
+    return is_dask(*arrays)
+
+
 def _numeric_input(X, name="X"):
     """Refuse text input before scikit-learn's validation would parse ``"1.5"`` as a number."""
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):  # sparse: numeric by construction
@@ -389,6 +396,11 @@ class _BaseLiftedMLP(BaseEstimator):
         for cb in extra:
             if not isinstance(cb, Callback):
                 raise ValidationError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
+        if _dask_input(X, y):   # Dask arrays (rows are samples, chunked along rows): trained on the workers
+            from .distributed.estimators import fit_rows
+
+            return fit_rows(self, X, y, p, extra, encode_targets=self._encode_targets,
+                            probabilities=_probabilities, fold_units=_fold_units, set_fitted=self._set_fitted)
         like = X if ax.is_torch(X) else None   # a torch input: trained on its device unless device= says
         X, y = ax.to_numpy(X), ax.to_numpy(y)
         _numeric_input(X)
@@ -460,17 +472,43 @@ class _BaseLiftedMLP(BaseEstimator):
         if dev is not None:
             net.move_to(Xt)
 
+        self._set_fitted(net, run, scores, len(sizes), in_dtype, p, early)
+        return self
+
+    def _set_fitted(self, net, run, scores, n_layers, in_dtype, p, early=None, stacklevel=4):
+        """Set the fitted attributes from a finished run (in memory or on Dask); warn when the
+        last sweep still decreased the lifted objective by more than ``tol``.
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+            The trained network (weights in the caller's units).
+        run : BCD
+            The finished run.
+        scores : Scores
+            Its per-sweep scores.
+        n_layers : int
+            Layers of the estimator (input and output included).
+        in_dtype : numpy dtype
+            Dtype of the training input (float32 input gives float32 coefficients).
+        p : dict
+            The checked parameters.
+        early : EarlyStopping, optional
+            The early-stopping callback of the run.
+        stacklevel : int
+            Of the convergence warning (the user's ``fit`` call).
+        """
         self.network_ = net
         out_dtype = in_dtype if in_dtype == np.float32 else np.float64
         self.coefs_ = [np.array(ax.to_numpy(W).T, dtype=out_dtype) for W in net.weights_]
         self.intercepts_ = [np.array(ax.to_numpy(b), dtype=out_dtype) for b in net.biases_]
         self.n_iter_ = int(run.n_iter)
-        self.n_layers_ = len(sizes)
+        self.n_layers_ = int(n_layers)
         self.out_activation_ = net.activations_[-1].name
         self.loss_curve_ = [float(v) for v in run.loss_curve]
         self.train_scores_ = list(scores.train)
         self.interrupted_ = bool(run.interrupted)
-        if self.early_stopping:
+        if early is not None:
             self.validation_scores_ = list(scores.validation)
             self.best_validation_score_ = float(early.best_score) if scores.validation else None
             self.best_loss_ = None
@@ -486,12 +524,15 @@ class _BaseLiftedMLP(BaseEstimator):
                 warnings.warn(f"{type(self).__name__}: maximum number of sweeps max_iter={p['max_iter']} "
                               "reached and the lifted objective has not converged (relative decrease "
                               f"{dec / max(1.0, abs(prev)):.3g} > tol={p['tol']:g})", ConvergenceWarning,
-                              stacklevel=3)
-        return self
+                              stacklevel=stacklevel)
 
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):
         check_is_fitted(self, "network_")
+        if _dask_input(X):
+            from .distributed.estimators import output_rows
+
+            return output_rows(self, X)
         X = ax.to_numpy(X)
         _numeric_input(X)
         X = _validated(validate_data, self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
@@ -733,6 +774,10 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
             on the input's device for a tensor input).
         """
         out = self._output(X)  # checks that the estimator is fitted
+        if _dask_input(out):
+            from .distributed.estimators import probabilities_rows
+
+            return probabilities_rows(self.network_, out, _probabilities)
         proba = _probabilities(self.network_, out)
         return ax.asarray(proba, like=X) if ax.is_torch(X) else proba
 
@@ -749,7 +794,12 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         ndarray of shape (n_samples,)
             Labels from ``classes_`` (numpy also for a tensor input: the classes may be strings).
         """
-        proba = ax.to_numpy(self.predict_proba(X))
+        proba = self.predict_proba(X)
+        if _dask_input(proba):
+            from .distributed.estimators import labels_rows
+
+            return labels_rows(self.classes_, proba)
+        proba = ax.to_numpy(proba)
         return self.classes_[np.argmax(proba, axis=1)]
 
 

@@ -223,6 +223,9 @@ class LiftedNetwork:
             ``[X_1, ..., X_{L+1}]``; the last is the network's output.
         """
         self._check_fitted()
+        distributed = _dask_doors(X)
+        if distributed is not None:
+            return distributed.forward(self, X)
         X, back = self._input(X)
         states, cur = [], X
         for l, d in enumerate(self.activations_):
@@ -256,6 +259,9 @@ class LiftedNetwork:
                 raise ValidationError("states must be given: the network holds no states for these data")
         if len(states) != self.n_layers:
             raise ValidationError(f"states must hold {self.n_layers} arrays (one per layer), got {len(states)}")
+        distributed = _dask_doors(X)
+        if distributed is not None:
+            return distributed.objective(self, X, Y, states, parts)
         states = [check_matrix(S, f"states[{l}]", shape=(self.sizes[l + 1], X.shape[1]))
                   for l, S in enumerate(states)]
         terms = {"loss": self.loss_.value(Y, states[-1])}
@@ -340,6 +346,9 @@ class LiftedNetwork:
 
     # ------------------------------------------------------------------ training
     def _check_XY(self, X, Y, names=("X", "Y")):
+        distributed = _dask_doors(X, Y)
+        if distributed is not None:
+            return distributed.check_XY(self, X, Y, names)
         X = check_matrix(X, names[0], rows=self.sizes[0])
         Y = check_matrix(Y, names[1], rows=self.sizes[-1])
         if X.shape[1] != Y.shape[1]:
@@ -361,9 +370,13 @@ class LiftedNetwork:
             Inputs, one column per data point; entries at most ``1e6`` in magnitude
             (:data:`cvxlift.validation.DATA_MAX`: the lifted objective is not unit-free, so the
             network trains in your units and refuses data beyond the range its solvers handle;
-            the estimators rescale for you).
+            the estimators rescale for you). A Dask array chunked along columns trains on the
+            Dask workers (:mod:`cvxlift.distributed`, ``solver="fast"``): the states stay there
+            (``states_`` are persisted Dask arrays), the column-separable blocks run per chunk,
+            the W-steps from reductions; see ``docs/distributed.md``.
         Y : array (n_{L+1}, m)
-            Targets (one-hot columns for cross-entropy), entries at most ``1e6`` in magnitude.
+            Targets (one-hot columns for cross-entropy), entries at most ``1e6`` in magnitude;
+            chunked like ``X`` for Dask input.
         solver : {"cvxpy", "fast"}
             ``"cvxpy"`` solves every block with its assembled CVXPY problem; ``"fast"`` uses
             the hand-coded solvers of :mod:`cvxlift.fast`; a block without one runs on CVXPY
@@ -426,18 +439,20 @@ class LiftedNetwork:
                                fit_options, make_backend)
 
         like = X if ax.is_foreign(X) else None   # torch/cupy data: trained and returned in its library
+        Xin = X
         if like is not None:
-            Xin = X
             X, Y = self._check_XY(ax.to_numpy(X), ax.to_numpy(Y))
         else:
             X, Y = self._check_XY(X, Y)
-        check_scale(X, "X")
-        check_scale(Y, "Y")
+        m = X.shape[1]
+        distributed = _dask_doors(X)
+        if distributed is None:   # Dask arrays: their scale is checked in the one pass over their values below
+            check_scale(X, "X")
+            check_scale(Y, "Y")
+            check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
+                         f"the states and pre-activations of {m} columns", "X")
         if like is not None and solver == "fast":   # the fast solvers run on the input's library and device
             X, Y = ax.as_float64(Xin), ax.asarray(Y, like=Xin)
-        m = X.shape[1]
-        check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
-                     f"the states and pre-activations of {m} columns", "X")
         opts = fit_options(solver=solver, max_iter=max_iter, tol=tol, xstep=xstep, callback=callback,
                            warm_start=warm_start, cvxpy_solver=cvxpy_solver, verbose=verbose,
                            lam_growth=lam_growth, lam_max=lam_max, validation_data=validation_data,
@@ -469,7 +484,11 @@ class LiftedNetwork:
             cbs.append(FunctionCallback(opts["callback"]))
         cbs += opts["callbacks"]
         cbs.append(PenaltyContinuation(opts["lam_growth"], opts["lam_max"]))
-        backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
+        if distributed is None:
+            backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
+        else:   # Dask arrays: the fast solvers per column chunk, the W-steps from reductions
+            distributed.check_values(self, X, Y)
+            backend = distributed.make_backend(opts)
         run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs,
                   inertia=opts["inertia"])
         if like is not None and opts["solver"] != "fast":   # the CVXPY backend works on numpy: convert back after
@@ -504,6 +523,9 @@ class LiftedNetwork:
         return self._score_output(ax.to_numpy(self.predict(X, rule=rule)), Y)
 
     def _score_output(self, P, Y):
+        distributed = _dask_doors(P, Y)
+        if distributed is not None:
+            return distributed.score_output(self.loss_.name, P, Y)
         return score_output(self.loss_.name, P, Y)
 
     def predict(self, X, rule="forward", solver="cvxpy", max_iter=100, tol=1e-9, return_states=False):
@@ -535,7 +557,12 @@ class LiftedNetwork:
         from .training import make_backend
 
         self._check_fitted()
-        X, back = self._input(X)
+        distributed = _dask_doors(X)
+        back = (lambda a: a)
+        if distributed is None:
+            X, back = self._input(X)
+        else:
+            X = distributed.check_X(self, X)
         if rule not in RULES:
             raise ValidationError(f"rule must be one of {RULES}, got {rule!r}")
         if solver not in ("cvxpy", "fast"):
@@ -545,7 +572,8 @@ class LiftedNetwork:
         if rule == "forward":
             states = self.forward(X)
         else:
-            states, info = make_backend(solver).predict(self, X, max_iter=max_iter, tol=tol)
+            backend = make_backend(solver) if distributed is None else distributed.predict_backend(solver)
+            states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
             self.predict_info_ = info
             self.predict_history_ = getattr(info, "history", None)
             if getattr(info, "converged", True) is False:
@@ -555,6 +583,18 @@ class LiftedNetwork:
                               stacklevel=2)
         states = [back(S) for S in states]
         return (states[-1], states) if return_states else states[-1]
+
+
+def _dask_doors(*arrays):
+    """:mod:`cvxlift.distributed.doors` when an argument is a Dask collection, else ``None``
+    (Dask is never imported here: see :func:`cvxlift.distributed.is_dask`)."""
+    from .distributed.detect import is_dask
+
+    if not is_dask(*arrays):
+        return None
+    from .distributed import doors
+
+    return doors
 
 
 def _check_random_state(seed):

@@ -309,7 +309,7 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, 
         A = as_matrix(A_in, "A")
     p, m = A.shape
     if max_iter is None:
-        max_iter = iteration_budget("newton", p + 1, cap=W_STEP_MAX_ITER)
+        max_iter = default_max_iter(p)
     Z = as_matrix(Z, "Z", cols=m)
     n_u = _u_rows(d, Z, W0)
     W0 = None if W0 is None else ax.asarray(as_matrix(W0, "W0", rows=n_u, cols=p), like=A)
@@ -656,19 +656,58 @@ def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None)
         Wn = Wy - solve(gW.T).T
         add_flops(2.0 * q * p * p)
         cn = cy - gc / hc
-        # gradient-based adaptive restart
-        if float(xp.sum(gW * (Wn - W))) + float(xp.sum(gc * (cn - c))) > 0:
-            theta_n, beta = 1.0, 0.0
-        else:
-            theta_n = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * theta * theta))
-            beta = (theta - 1.0) / theta_n
-        Wy = Wn + beta * (Wn - W)
-        cy = cn + beta * (cn - c)
-        W, c, theta = Wn, cn, theta_n
+        Wy, cy, theta = momentum_step(W, c, Wn, cn, gW, gc, theta)
+        W, c = Wn, cn
     # (Wy, cy) is the point whose gradient was certified
     b = cy - Wy @ abar
     layer.store_preactivation(Wy, b, U)
     return Wy, b, it, cert, bool(cert <= tol)
 
 
-__all__ = ["w_step", "w_objective", "WStepCache", "NoFastSolver"]
+def default_max_iter(p):
+    """The default iteration budget of the iterative W-steps for a layer input of ``p`` rows:
+    :math:`200 + 20(p + 1)`, at most :data:`W_STEP_MAX_ITER` (see ``iteration_budget``).
+
+    Parameters
+    ----------
+    p : int
+        Rows of the layer input ``A``.
+
+    Returns
+    -------
+    int
+    """
+    return iteration_budget("newton", p + 1, cap=W_STEP_MAX_ITER)
+
+
+def momentum_step(W, c, Wn, cn, gW, gc, theta):
+    r"""The Nesterov momentum of ``majorize`` with gradient-based adaptive restart.
+
+    From the previous iterate :math:`(W, c)`, the new one :math:`(W_n, c_n)` (a majoriser step
+    from the extrapolated point, where the gradient :math:`(g_W, g_c)` was taken) and the
+    momentum parameter :math:`\theta`: restart (:math:`\beta = 0`, :math:`\theta_n = 1`) when
+    :math:`\langle g, x_n - x\rangle > 0`, else
+    :math:`\theta_n = (1 + \sqrt{1 + 4\theta^2})/2`, :math:`\beta = (\theta - 1)/\theta_n`;
+    the next extrapolated point is :math:`x_n + \beta(x_n - x)`.
+
+    Parameters
+    ----------
+    W, Wn : (q, p) arrays
+    c, cn : (q,) arrays
+    gW : (q, p) array, gc : (q,) array
+    theta : float
+
+    Returns
+    -------
+    Wy : (q, p) array, cy : (q,) array, theta_n : float
+    """
+    xp = ax.namespace(W)
+    if float(xp.sum(gW * (Wn - W))) + float(xp.sum(gc * (cn - c))) > 0:
+        theta_n, beta = 1.0, 0.0
+    else:
+        theta_n = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * theta * theta))
+        beta = (theta - 1.0) / theta_n
+    return Wn + beta * (Wn - W), cn + beta * (cn - c), theta_n
+
+
+__all__ = ["w_step", "w_objective", "default_max_iter", "momentum_step", "WStepCache", "NoFastSolver"]

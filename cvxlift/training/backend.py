@@ -68,6 +68,25 @@ class Backend:
     #: Name used by ``fit(solver=...)``.
     name = None
 
+    def make_state(self, net, X, Y):
+        """The iterate of one fit on ``X``, ``Y``: a :class:`~cvxlift.training.state.LiftedState`
+        that asks this backend for cached pre-activations (a backend over other arrays, e.g.
+        :class:`cvxlift.distributed.DaskBackend`, returns its counterpart).
+
+        Parameters
+        ----------
+        net : LiftedNetwork
+        X, Y : arrays
+            The data of the fit (validated).
+
+        Returns
+        -------
+        LiftedState
+        """
+        from .state import LiftedState
+
+        return LiftedState(net, X, Y, backend=self)
+
     def begin(self, net):
         """Called once at the start of each fit (resets per-fit warnings).
 

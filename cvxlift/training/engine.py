@@ -32,7 +32,6 @@ from ..exceptions import ValidationError
 from ..validation import LAM_RANGE, check_penalty
 from .backend import Backend
 from .callbacks import Callback
-from .state import LiftedState
 
 __all__ = ["BCD", "SCHEDULES"]
 
@@ -141,7 +140,7 @@ class BCD:
         """
         if self.xstep == "joint" and not net.jointly_convex:
             raise ValueError("xstep='joint' needs every layer in the jointly convex form (form='joint')")
-        self.net, self.state = net, LiftedState(net, X, Y, backend=self.backend)
+        self.net, self.state = net, self.backend.make_state(net, X, Y)
         self.block_info = {}
         self.backend.begin(net)
         self._initialise(warm_start)
@@ -201,9 +200,9 @@ class BCD:
                 and all(tuple(S.shape) == (net.sizes[l + 1], X.shape[1]) and ax.same_place(S, X)
                         for l, S in enumerate(states)))
         if not fits:
-            states = net.forward(X)
+            states = self.state.forward()
             last_in = states[-2] if net.n_layers > 1 else X
-            states[-1], _ = self.backend.output_step(net, net.preactivation(net.n_layers - 1, last_in), Y, states[-1])
+            states[-1], _ = self.backend.output_step(net, self.state.pre(net.n_layers - 1, last_in), Y, states[-1])
         net.states_ = list(states)
 
     def _not_finite(self, value):

@@ -52,12 +52,32 @@ class LiftedState:
         hit = self._pre.get(l)
         if hit is not None and _same(key, hit[0]):
             return hit[1]
+        self._pre.pop(l, None)   # release the old product before making the new one
+        U = self.product(l, Xl)
+        self._pre[l] = (key, U)
+        return U
+
+    def product(self, l, Xl):
+        r""":math:`W_lX_l + b_l\mathbf 1^T`, uncached: from the backend when it formed it already
+        (:meth:`~cvxlift.training.Backend.cached_preactivation`), else computed.
+
+        Parameters
+        ----------
+        l : int
+            Layer index.
+        Xl : ndarray (n_l, m)
+            The layer's input.
+
+        Returns
+        -------
+        ndarray (n_{l+1}, m)
+        """
+        net = self.net
         U = None
         if self.backend is not None:
             U = self.backend.cached_preactivation(l, net.weights_[l], net.biases_[l], Xl)
         if U is None:
             U = net.weights_[l] @ Xl + net.biases_[l][:, None]
-        self._pre[l] = (key, U)
         return U
 
     def _term(self, name, key, fn):
@@ -83,6 +103,10 @@ class LiftedState:
             terms[f"W{l}"] = net.rho_[l] * self._term(f"W{l}", (W,), lambda W=W: float(xp.sum(W * W)))
         total = float(sum(terms.values()))
         return (total, terms) if parts else total
+
+    def forward(self):
+        """Every state of the forward pass on ``X`` (the engine's initial states)."""
+        return self.net.forward(self.X)
 
     def forward_output(self):
         """The network output of the forward pass on ``X`` (the first product from the cache)."""
