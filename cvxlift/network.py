@@ -12,6 +12,7 @@ pass, the objective (10), the prediction objective (12), scores). Training runs 
 :mod:`cvxlift.training` (one block-coordinate-descent engine over a CVXPY or a fast backend);
 the CVXPY blocks are assembled by :mod:`cvxlift.assembly`.
 """
+import copy
 import warnings
 
 import numpy as np
@@ -177,6 +178,14 @@ class LiftedNetwork:
             self.states_ = [conv(S) for S in self.states_]
         return self
 
+    def _on_host(self):
+        """This network, or a shallow copy with numpy weights and states when they live in another
+        library (torch, cupy): for the numpy-only evaluations and the CVXPY blocks."""
+        if self.weights_ is None or all(ax.is_numpy(W) for W in self.weights_):
+            return self
+        host = copy.copy(self)
+        return host.move_to(None)
+
     def _input(self, X, name="X"):
         """``X`` checked, in the library and on the device of the weights; and a function that
         takes a result back to ``X``'s library and device."""
@@ -252,6 +261,11 @@ class LiftedNetwork:
         float, or (float, dict) with ``parts``
         """
         self._check_fitted()
+        if ax.is_foreign(X) or ax.is_foreign(Y) or self._on_host() is not self:   # evaluated on the host
+            if states is None:
+                states = getattr(self, "states_", None)
+            states = None if states is None else [ax.to_numpy(S) for S in states]
+            return self._on_host().objective(ax.to_numpy(X), ax.to_numpy(Y), states, parts)
         X, Y = self._check_XY(X, Y)
         if states is None:
             states = getattr(self, "states_", None)
@@ -288,6 +302,9 @@ class LiftedNetwork:
         -------
         float
         """
+        host = self._on_host()
+        if host is not self or ax.is_foreign(X):
+            return host.prediction_objective(ax.to_numpy(X), [ax.to_numpy(S) for S in states])
         prev, total = X, 0.0
         for l, d in enumerate(self.activations_):
             total += self.lam_[l] * float(np.sum(d.divergence_value(self.preactivation(l, prev), states[l],
@@ -573,7 +590,11 @@ class LiftedNetwork:
             states = self.forward(X)
         else:
             backend = make_backend(solver) if distributed is None else distributed.predict_backend(solver)
-            states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
+            if solver == "cvxpy" and distributed is None and not ax.is_numpy(X):   # CVXPY takes numpy
+                states, info = backend.predict(self._on_host(), ax.to_numpy(X), max_iter=max_iter, tol=tol)
+                states = [ax.asarray(S, like=X) for S in states]
+            else:
+                states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
             self.predict_info_ = info
             self.predict_history_ = getattr(info, "history", None)
             if getattr(info, "converged", True) is False:

@@ -119,6 +119,23 @@ def test_fit_and_predict_keep_the_library(torch, form):
     assert isinstance(b.predict(X), np.ndarray)               # numpy in, numpy out
 
 
+def test_objectives_and_cvxpy_prediction_of_a_torch_network(torch):
+    X, Y = _data(m=30)
+    net = LiftedNetwork([6, 5, 2], loss="cross_entropy", random_state=0).fit(
+        torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=2)
+    host = [S.numpy() for S in net.states_]
+    # the lifted objective (10) on tensors, on numpy, and as recorded by the engine
+    assert net.objective(torch.from_numpy(X), torch.from_numpy(Y)) == pytest.approx(net.history_[-1], rel=1e-12)
+    assert net.objective(X, Y, states=host) == pytest.approx(net.history_[-1], rel=1e-12)
+    # the lifted prediction rule through CVXPY (numpy inside) agrees with the fast solver, as tensors
+    P, S = net.predict(torch.from_numpy(X), rule="lifted", solver="cvxpy", return_states=True)
+    Pf, Sf = net.predict(torch.from_numpy(X), rule="lifted", solver="fast", return_states=True)
+    assert isinstance(P, torch.Tensor) and isinstance(S[0], torch.Tensor)
+    assert net.prediction_objective(torch.from_numpy(X), S) == pytest.approx(
+        net.prediction_objective(X, [T.numpy() for T in Sf]), rel=1e-5, abs=1e-8)
+    assert all(isinstance(W, torch.Tensor) for W in net.weights_)   # the network stays where it was
+
+
 def test_cvxpy_backend_converts_and_a_missing_fast_solver_is_an_error(torch):
     from cvxlift.divergences import MaxPool
 
