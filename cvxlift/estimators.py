@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "`pip install cvxlift[sklearn]` (or `pip install scikit-learn`)"
     ) from exc
 
+from . import arrays as ax
 from .divergences import get_divergence
 from .divergences.simplex import Simplex
 from .exceptions import UnknownActivationError, UnknownAtomError, ValidationError
@@ -187,6 +188,14 @@ def _any(value, name, est):
     return value
 
 
+def _check_device(value, name, est):
+    if value is None:
+        return None
+    if isinstance(value, str) or type(value).__module__.startswith("torch"):
+        return ax.resolve_device(value, name)
+    raise ValidationError(f"{name} must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device; got {value!r}")
+
+
 #: The hyper-parameters and their checks, in ``__init__``'s order; ``lam``, ``rho`` (one per
 #: layer or one for all) and ``loss`` (per estimator) are resolved by ``_check_params``.
 PARAMETERS = {
@@ -206,6 +215,7 @@ PARAMETERS = {
     "n_iter_no_change": lambda v, n, est: _check_int(v, n, 1),
     "random_state": _any,
     "verbose": _check_verbose,
+    "device": _check_device,
 }
 
 
@@ -257,7 +267,7 @@ class _BaseLiftedMLP(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss=None, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=3, random_state=None, verbose=False):
+                 validation_fraction=0.1, n_iter_no_change=3, random_state=None, verbose=False, device=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.lam = lam
@@ -274,6 +284,7 @@ class _BaseLiftedMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     # -- sklearn plumbing -----------------------------------------------------------
     def get_params(self, deep=True):
@@ -390,8 +401,14 @@ class _BaseLiftedMLP(BaseEstimator):
 
             return fit_rows(self, X, y, p, extra, encode_targets=self._encode_targets,
                             probabilities=_probabilities, fold_units=_fold_units, set_fitted=self._set_fitted)
+        like = X if ax.is_torch(X) else None   # a torch input: trained on its device unless device= says
+        X, y = ax.to_numpy(X), ax.to_numpy(y)
         _numeric_input(X)
         rng = _random_state(self.random_state)
+        dev = p["device"] if p["device"] is not None else (None if like is None else like.device)
+        if dev is not None and self.solver != "fast":
+            raise ValidationError(f"device={self.device!r} (or a torch input) needs solver='fast', got "
+                                  f"solver={self.solver!r}")
         X, y = self._validate_fit_data(X, y)
         in_dtype = X.dtype
         X = np.asarray(_dense(X), dtype=np.float64)
@@ -422,7 +439,7 @@ class _BaseLiftedMLP(BaseEstimator):
 
         def train_score(run):
             if self.prediction == "forward":   # the first layer's product comes from the engine's cache
-                out = run.state.forward_output().T
+                out = ax.to_numpy(run.state.forward_output()).T
             else:
                 out = self._network_output(run.net, X_train)
             return self._score_output(run.net, out, s_train)
@@ -443,10 +460,17 @@ class _BaseLiftedMLP(BaseEstimator):
             fast_options = {"w_step": {"max_iter": p["inner_max_iter"]}}
         run = BCD(make_backend(self.solver, fast_options=fast_options), max_iter=p["max_iter"], tol=p["tol"],
                   callbacks=cbs)
-        run.fit(net, np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T))
+        Xt, Yt = np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T)
+        if dev is not None:   # torch on the training device
+            import torch
+            Xt, Yt = torch.as_tensor(Xt, device=dev), torch.as_tensor(Yt, device=dev)
+        run.fit(net, Xt, Yt)
         net.history_, net.history_blocks_, net.block_info_ = run.history, run.history_blocks, run.block_info
         net.n_iter_, net.interrupted_, net.fit_seconds_ = run.n_iter, run.interrupted, run.seconds
+        net.move_to(None)
         _fold_units(net, x_scale, y_scale)
+        if dev is not None:
+            net.move_to(Xt)
 
         self._set_fitted(net, run, scores, len(sizes), in_dtype, p, early)
         return self
@@ -476,8 +500,8 @@ class _BaseLiftedMLP(BaseEstimator):
         """
         self.network_ = net
         out_dtype = in_dtype if in_dtype == np.float32 else np.float64
-        self.coefs_ = [np.array(W.T, dtype=out_dtype) for W in net.weights_]
-        self.intercepts_ = [np.array(b, dtype=out_dtype) for b in net.biases_]
+        self.coefs_ = [np.array(ax.to_numpy(W).T, dtype=out_dtype) for W in net.weights_]
+        self.intercepts_ = [np.array(ax.to_numpy(b), dtype=out_dtype) for b in net.biases_]
         self.n_iter_ = int(run.n_iter)
         self.n_layers_ = int(n_layers)
         self.out_activation_ = net.activations_[-1].name
@@ -509,6 +533,7 @@ class _BaseLiftedMLP(BaseEstimator):
             from .distributed.estimators import output_rows
 
             return output_rows(self, X)
+        X = ax.to_numpy(X)
         _numeric_input(X)
         X = _validated(validate_data, self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
         return self._network_output(self.network_, np.asarray(_dense(X), dtype=np.float64))
@@ -610,6 +635,13 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         Seeds the weight initialisation and the validation split.
     verbose : bool, default=False
         Print the objective and scores after every sweep.
+    device : None, str or torch.device, default=None
+        Where training runs: ``None`` keeps the input's place (numpy arrays: numpy; a torch
+        tensor: torch on that tensor's device); ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+        ``torch.device``: torch on that device (``ValidationError`` when torch is not installed
+        or the device is not available). Needs ``solver="fast"`` for a device; ``network_``
+        then holds tensors on it, ``coefs_``/``intercepts_`` stay numpy, and predictions for
+        a torch input come back as tensors on the input's device.
 
     Attributes
     ----------
@@ -659,12 +691,13 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss="cross_entropy",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
-                 verbose=False):
+                 verbose=False, device=None):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
                          max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
                          inner_max_iter=inner_max_iter, loss=loss,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
-                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose)
+                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose,
+                         device=device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -737,33 +770,36 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Rows on the probability simplex, columns in the order of ``classes_``.
+            Rows on the probability simplex, columns in the order of ``classes_`` (a torch tensor
+            on the input's device for a tensor input).
         """
         out = self._output(X)  # checks that the estimator is fitted
         if _dask_input(out):
             from .distributed.estimators import probabilities_rows
 
             return probabilities_rows(self.network_, out, _probabilities)
-        return _probabilities(self.network_, out)
+        proba = _probabilities(self.network_, out)
+        return ax.asarray(proba, like=X) if ax.is_torch(X) else proba
 
     def predict(self, X):
         """Predicted class labels: the class of largest probability (ties: first class).
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or torch tensor of shape (n_samples, n_features)
             Inputs, one row per sample, with the features seen in ``fit``.
 
         Returns
         -------
         ndarray of shape (n_samples,)
-            Labels from ``classes_``.
+            Labels from ``classes_`` (numpy also for a tensor input: the classes may be strings).
         """
         proba = self.predict_proba(X)
         if _dask_input(proba):
             from .distributed.estimators import labels_rows
 
             return labels_rows(self.classes_, proba)
+        proba = ax.to_numpy(proba)
         return self.classes_[np.argmax(proba, axis=1)]
 
 
@@ -827,6 +863,13 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         Seeds the weight initialisation and the validation split.
     verbose : bool, default=False
         Print the objective and scores after every sweep.
+    device : None, str or torch.device, default=None
+        Where training runs: ``None`` keeps the input's place (numpy arrays: numpy; a torch
+        tensor: torch on that tensor's device); ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+        ``torch.device``: torch on that device (``ValidationError`` when torch is not installed
+        or the device is not available). Needs ``solver="fast"`` for a device; ``network_``
+        then holds tensors on it, ``coefs_``/``intercepts_`` stay numpy, and predictions for
+        a torch input come back as tensors on the input's device.
 
     Attributes
     ----------
@@ -876,12 +919,13 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
                  tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
                  inner_max_iter=20, loss="squared",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
-                 verbose=False):
+                 verbose=False, device=None):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
                          max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
                          inner_max_iter=inner_max_iter, loss=loss,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
-                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose)
+                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose,
+                         device=device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -923,7 +967,9 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            One-dimensional when fitted on a one-dimensional ``y``.
+            One-dimensional when fitted on a one-dimensional ``y`` (a torch tensor on the input's
+            device for a tensor input).
         """
         out = self._output(X)
-        return out[:, 0].copy() if self._y_ndim == 1 else out
+        out = out[:, 0].copy() if self._y_ndim == 1 else out
+        return ax.asarray(out, like=X) if ax.is_torch(X) else out

@@ -14,6 +14,7 @@ import numpy as np
 import cvxpy as cp
 from scipy.special import xlogy
 
+from . import arrays as ax
 from .exceptions import UnknownAtomError, ValidationError
 
 
@@ -44,6 +45,8 @@ class SquaredLoss(Loss):
         return cp.sum_squares(Z - Y)
 
     def value(self, Y, Z):
+        if ax.is_foreign(Z):
+            return float(ax.namespace(Z).sum((Z - Y) ** 2))
         return float(np.sum((np.asarray(Z) - Y) ** 2))
 
 
@@ -58,6 +61,11 @@ class CrossEntropyLoss(Loss):
         return cp.sum(cp.rel_entr(Y, Z))
 
     def value(self, Y, Z):
+        if ax.is_foreign(Z):
+            xp = ax.namespace(Z)
+            if bool(xp.any((Y > 0) & (Z <= 0))):
+                return float("inf")
+            return float(-xp.sum(Y * xp.log(xp.where(Y > 0, Z, 1.0))))   # y log z, 0 where y = 0
         Z = np.asarray(Z, dtype=float)
         if np.any((Y > 0) & (Z <= 0)):
             return float("inf")

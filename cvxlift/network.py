@@ -12,6 +12,7 @@ pass, the objective (10), the prediction objective (12), scores). Training runs 
 :mod:`cvxlift.training` (one block-coordinate-descent engine over a CVXPY or a fast backend);
 the CVXPY blocks are assembled by :mod:`cvxlift.assembly`.
 """
+import copy
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ from .divergences.simplex import Simplex
 from .exceptions import NotFittedError, ValidationError
 from .losses import get_loss
 from .scoring import score_output
+from . import arrays as ax
 from .validation import (LAM_RANGE, RHO_MAX, check_int, check_matrix, check_memory, check_number, check_penalty,
                          check_scale)
 
@@ -156,6 +158,50 @@ class LiftedNetwork:
         self.weights_, self.biases_ = W, b
         return self
 
+    def move_to(self, like):
+        """Put the weights, biases and states in the library and on the device of array ``like``.
+
+        Parameters
+        ----------
+        like : array or None
+            ``None``: numpy (copied to the host from a GPU).
+
+        Returns
+        -------
+        self
+        """
+        conv = (lambda a: ax.to_numpy(a)) if like is None else (lambda a: ax.asarray(a, like=like))
+        if self.weights_ is not None:
+            self.weights_ = [conv(W) for W in self.weights_]
+            self.biases_ = [conv(b) for b in self.biases_]
+        if getattr(self, "states_", None) is not None:
+            self.states_ = [conv(S) for S in self.states_]
+        return self
+
+    def _on_host(self):
+        """This network, or a shallow copy with numpy weights and states when they live in another
+        library (torch, cupy): for the numpy-only evaluations and the CVXPY blocks."""
+        if self.weights_ is None or all(ax.is_numpy(W) for W in self.weights_):
+            return self
+        host = copy.copy(self)
+        return host.move_to(None)
+
+    def _input(self, X, name="X"):
+        """``X`` checked, in the library and on the device of the weights; and a function that
+        takes a result back to ``X``'s library and device."""
+        if ax.is_foreign(X):
+            X = ax.check_matrix(X, name, rows=self.sizes[0])
+        else:
+            X = check_matrix(X, name, rows=self.sizes[0])
+        W0 = self.weights_[0]
+        if ax.same_place(X, W0):
+            return X, (lambda a: a)
+        like = X
+        X = ax.to_numpy(X) if ax.is_numpy(W0) else ax.asarray(X, like=W0)
+        if ax.is_numpy(like):
+            return X, ax.to_numpy
+        return X, (lambda a: ax.asarray(a, like=like))
+
     def preactivation(self, l, Xl):
         """The pre-activation :math:`W_l X_l + b_l \\mathbf 1^T` of layer ``l``.
 
@@ -189,12 +235,12 @@ class LiftedNetwork:
         distributed = _dask_doors(X)
         if distributed is not None:
             return distributed.forward(self, X)
-        X = check_matrix(X, "X", rows=self.sizes[0])
+        X, back = self._input(X)
         states, cur = [], X
         for l, d in enumerate(self.activations_):
-            cur = d.forward(self.preactivation(l, cur))
+            cur = ax.native(d, cur).forward(self.preactivation(l, cur))
             states.append(cur)
-        return states
+        return [back(S) for S in states]
 
 
     # ------------------------------------------------------------------ objective
@@ -215,6 +261,11 @@ class LiftedNetwork:
         float, or (float, dict) with ``parts``
         """
         self._check_fitted()
+        if ax.is_foreign(X) or ax.is_foreign(Y) or self._on_host() is not self:   # evaluated on the host
+            if states is None:
+                states = getattr(self, "states_", None)
+            states = None if states is None else [ax.to_numpy(S) for S in states]
+            return self._on_host().objective(ax.to_numpy(X), ax.to_numpy(Y), states, parts)
         X, Y = self._check_XY(X, Y)
         if states is None:
             states = getattr(self, "states_", None)
@@ -251,6 +302,9 @@ class LiftedNetwork:
         -------
         float
         """
+        host = self._on_host()
+        if host is not self or ax.is_foreign(X):
+            return host.prediction_objective(ax.to_numpy(X), [ax.to_numpy(S) for S in states])
         prev, total = X, 0.0
         for l, d in enumerate(self.activations_):
             total += self.lam_[l] * float(np.sum(d.divergence_value(self.preactivation(l, prev), states[l],
@@ -401,7 +455,12 @@ class LiftedNetwork:
         from .training import (BCD, EarlyStopping, FunctionCallback, PenaltyContinuation, PrintSweeps, Scores,
                                fit_options, make_backend)
 
-        X, Y = self._check_XY(X, Y)
+        like = X if ax.is_foreign(X) else None   # torch/cupy data: trained and returned in its library
+        Xin = X
+        if like is not None:
+            X, Y = self._check_XY(ax.to_numpy(X), ax.to_numpy(Y))
+        else:
+            X, Y = self._check_XY(X, Y)
         m = X.shape[1]
         distributed = _dask_doors(X)
         if distributed is None:   # Dask arrays: their scale is checked in the one pass over their values below
@@ -409,6 +468,8 @@ class LiftedNetwork:
             check_scale(Y, "Y")
             check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
                          f"the states and pre-activations of {m} columns", "X")
+        if like is not None and solver == "fast":   # the fast solvers run on the input's library and device
+            X, Y = ax.as_float64(Xin), ax.asarray(Y, like=Xin)
         opts = fit_options(solver=solver, max_iter=max_iter, tol=tol, xstep=xstep, callback=callback,
                            warm_start=warm_start, cvxpy_solver=cvxpy_solver, verbose=verbose,
                            lam_growth=lam_growth, lam_max=lam_max, validation_data=validation_data,
@@ -427,7 +488,9 @@ class LiftedNetwork:
             def validation(run):
                 return self.score(Xv, Yv)
 
-        scores = Scores(train=lambda run: self._score_output(run.state.forward_output(), Y), validation=validation)
+        Y_host = ax.to_numpy(Y)
+        scores = Scores(train=lambda run: self._score_output(ax.to_numpy(run.state.forward_output()), Y_host),
+                        validation=validation)
         cbs = [scores]
         early = EarlyStopping(scores, opts["n_iter_no_change"], opts["tol"]) if opts["early_stopping"] else None
         if early is not None:
@@ -445,7 +508,11 @@ class LiftedNetwork:
             backend = distributed.make_backend(opts)
         run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs,
                   inertia=opts["inertia"])
+        if like is not None and opts["solver"] != "fast":   # the CVXPY backend works on numpy: convert back after
+            self.move_to(None)
         run.fit(self, X, Y, warm_start=opts["warm_start"])
+        if like is not None:
+            self.move_to(like)
         self.history_, self.history_blocks_, self.block_info_ = run.history, run.history_blocks, run.block_info
         self.loss_curve_, self.lam_path_ = run.loss_curve, run.lam_path
         self.train_scores_, self.validation_scores_ = scores.train, scores.validation
@@ -469,8 +536,8 @@ class LiftedNetwork:
         -------
         float
         """
-        X, Y = self._check_XY(X, Y)
-        return self._score_output(self.predict(X, rule=rule), Y)
+        X, Y = self._check_XY(ax.to_numpy(X), ax.to_numpy(Y))
+        return self._score_output(ax.to_numpy(self.predict(X, rule=rule)), Y)
 
     def _score_output(self, P, Y):
         distributed = _dask_doors(P, Y)
@@ -508,7 +575,11 @@ class LiftedNetwork:
 
         self._check_fitted()
         distributed = _dask_doors(X)
-        X = check_matrix(X, "X", rows=self.sizes[0]) if distributed is None else distributed.check_X(self, X)
+        back = (lambda a: a)
+        if distributed is None:
+            X, back = self._input(X)
+        else:
+            X = distributed.check_X(self, X)
         if rule not in RULES:
             raise ValidationError(f"rule must be one of {RULES}, got {rule!r}")
         if solver not in ("cvxpy", "fast"):
@@ -519,7 +590,11 @@ class LiftedNetwork:
             states = self.forward(X)
         else:
             backend = make_backend(solver) if distributed is None else distributed.predict_backend(solver)
-            states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
+            if solver == "cvxpy" and distributed is None and not ax.is_numpy(X):   # CVXPY takes numpy
+                states, info = backend.predict(self._on_host(), ax.to_numpy(X), max_iter=max_iter, tol=tol)
+                states = [ax.asarray(S, like=X) for S in states]
+            else:
+                states, info = backend.predict(self, X, max_iter=max_iter, tol=tol)
             self.predict_info_ = info
             self.predict_history_ = getattr(info, "history", None)
             if getattr(info, "converged", True) is False:
@@ -527,6 +602,7 @@ class LiftedNetwork:
                 warnings.warn(f"lifted prediction: {'some' if left is None else left} column(s) did not reach the "
                               f"certificate tolerance (see predict_info_); their states are the best found",
                               stacklevel=2)
+        states = [back(S) for S in states]
         return (states[-1], states) if return_states else states[-1]
 
 

@@ -14,22 +14,30 @@ def project_simplex(V, axis=0):
     with :math:`\tau` found by the sort-based rule (Held et al.; Duchi et al. 2008),
     :math:`O(k \log k)` per column, vectorised over columns.
     """
-    V = np.asarray(V, dtype=float)
+    from . import arrays as ax
+    if ax.is_foreign(V):      # torch/cupy: the same steps in their namespace, on their device
+        V = ax.as_float64(V)
+        xp = ax.namespace(V)
+    else:
+        V = np.asarray(V, dtype=float)
+        xp = ax.NP
     if axis != 0:
-        return np.moveaxis(project_simplex(np.moveaxis(V, axis, 0)), 0, axis)
+        return xp.moveaxis(project_simplex(xp.moveaxis(V, axis, 0)), 0, axis)
     if V.ndim == 1:
         return project_simplex(V[:, None])[:, 0]
     k = V.shape[0]
+    dev = ax.device_of(V)
     # shift by the column max for accuracy at |v| ~ 1e6 (projection is shift-equivariant)
-    shift = V.max(axis=0, keepdims=True)
+    shift = xp.max(V, axis=0, keepdims=True)
     W = V - shift
-    S = -np.sort(-W, axis=0)
-    css = np.cumsum(S, axis=0) - 1.0
-    idx = np.arange(1, k + 1)[:, None]
+    S = -xp.sort(-W, axis=0)
+    css = xp.cumulative_sum(S, axis=0) - 1.0
+    idx = xp.reshape(xp.arange(1, k + 1, device=dev), (-1, 1))
     cond = S - css / idx > 0
-    rho = k - np.argmax(cond[::-1], axis=0)  # last index where cond holds (1-based)
-    tau = css[rho - 1, np.arange(W.shape[1])] / rho
-    return np.maximum(W - tau, 0.0)
+    # last index where cond holds (1-based)
+    rho = k - xp.argmax(xp.astype(xp.flip(cond, axis=0), xp.int8), axis=0)
+    tau = css[rho - 1, xp.arange(W.shape[1], device=dev)] / rho
+    return xp.maximum(W - tau, 0.0)
 
 
 def bisect_increasing(g, lo, hi, iters=200, xtol=0.0):
@@ -41,20 +49,26 @@ def bisect_increasing(g, lo, hi, iters=200, xtol=0.0):
     Stops when the bracket has stopped shrinking in floating point (at most ``iters``
     halvings), so the result is exact to the last bit.
     """
-    lo = np.array(lo, dtype=float, copy=True)
-    hi = np.array(hi, dtype=float, copy=True)
-    lo, hi = np.broadcast_arrays(lo, hi)
-    lo = lo.copy()
-    hi = hi.copy()
+    from . import arrays as ax
+    if ax.is_foreign(lo) or ax.is_foreign(hi):   # torch/cupy: the same iteration in their namespace
+        xp = ax.namespace(lo, hi)
+        lo, hi = xp.broadcast_arrays(ax.as_float64(lo), ax.as_float64(hi))
+    else:
+        xp = np
+        lo = np.array(lo, dtype=float, copy=True)
+        hi = np.array(hi, dtype=float, copy=True)
+        lo, hi = np.broadcast_arrays(lo, hi)
+    lo = ax.copy(lo)
+    hi = ax.copy(hi)
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         active = (mid > lo) & (mid < hi) & (hi - lo > xtol)
-        if not active.any():
+        if not bool(xp.any(active)):
             break
         gm = g(mid)
         pos = gm > 0
-        hi = np.where(active & pos, mid, hi)
-        lo = np.where(active & ~pos, mid, lo)
+        hi = xp.where(active & pos, mid, hi)
+        lo = xp.where(active & ~pos, mid, lo)
     return 0.5 * (lo + hi)
 
 
@@ -126,8 +140,10 @@ def newton_increasing(g, lo, hi, x0, max_iter=100, xtol=0.0):
 
 
 def as_columns(a, name="u"):
-    """Return ``a`` as a 2-D float array (one column per data point) and whether it was 1-D."""
-    a = np.asarray(a, dtype=float)
+    """Return ``a`` as a 2-D float array (one column per data point) and whether it was 1-D.
+    A torch/cupy array stays in its library and on its device (float64)."""
+    from . import arrays as ax
+    a = ax.as_float64(a) if ax.is_foreign(a) else np.asarray(a, dtype=float)
     if a.ndim == 1:
         return a[:, None], True
     if a.ndim != 2:

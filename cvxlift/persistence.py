@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import arrays as ax
 from ._version import __version__
 from .divergences.base import Divergence
 from .divergences.custom import CustomDivergence
@@ -364,13 +365,13 @@ def network_to_state(net, include_states=True):
     arrays = {}
     L1 = net.n_layers
     for l in range(L1):
-        arrays[f"weights_{l}"] = np.asarray(net.weights_[l], dtype=np.float64)
-        arrays[f"biases_{l}"] = np.asarray(net.biases_[l], dtype=np.float64)
+        arrays[f"weights_{l}"] = np.asarray(ax.to_numpy(net.weights_[l]), dtype=np.float64)
+        arrays[f"biases_{l}"] = np.asarray(ax.to_numpy(net.biases_[l]), dtype=np.float64)
     states = getattr(net, "states_", None)
     has_states = bool(include_states) and states is not None
     if has_states:
         for l in range(L1):
-            arrays[f"states_{l}"] = np.asarray(states[l], dtype=np.float64)
+            arrays[f"states_{l}"] = np.asarray(ax.to_numpy(states[l]), dtype=np.float64)
     for name, a in arrays.items():
         if not np.all(np.isfinite(a)):
             raise PersistenceError(f"cannot save: {name} contains NaN or inf; load() would refuse the file")

@@ -45,6 +45,7 @@ import numpy as np
 import cvxpy as cp
 from cvxpy.transforms import indicator
 
+from .. import arrays as ax
 from ..exceptions import FormError, ValidationError
 from ..numeric import as_columns
 from ..validation import as_real_array
@@ -62,8 +63,16 @@ def _to_float(x):
 
 
 def _real_columns(a, name):
-    """:func:`as_columns` after a dtype check (complex, string and object data raise)."""
+    """:func:`as_columns` after a dtype check (complex, string and object data raise); a torch/cupy
+    array stays in its library (atoms with ``array_api = True`` compute on it natively)."""
+    if ax.is_foreign(a):
+        return as_columns(a, name)
     return as_columns(as_real_array(a, name), name)
+
+def _float(a):
+    """``a`` as a float64 array of its own library."""
+    return ax.as_float64(a) if ax.is_foreign(a) else np.asarray(a, dtype=float)
+
 
 FORMS = ("fenchel", "joint")
 
@@ -158,7 +167,9 @@ def domain_indicator(constraints):
 
 
 def colsum(values):
-    """Sum of a 2-D per-entry array over rows: one value per column."""
+    """Sum of a 2-D per-entry array over rows: one value per column (in the array's own library)."""
+    if ax.is_foreign(values):
+        return ax.namespace(values).sum(values, axis=0)
     return np.sum(values, axis=0)
 
 
@@ -176,6 +187,10 @@ class Divergence:
     elementwise = True
     #: ``True`` when ``forward(s*u) == s*forward(u)`` for every ``s > 0``.
     homogeneous = False
+    #: ``True`` when the numpy-side methods (``forward``, values, proxes, gradients) are written
+    #: against the array API and take torch/cupy arrays natively; otherwise the fast solvers call
+    #: them through :class:`cvxlift.arrays.NumpyBridge` (a host round trip for GPU arrays).
+    array_api = False
     #: ``True`` when the DCP expression of ``Phi`` is an approximation (see ``approximation``).
     approximate = False
     #: Half-width of the range that ``verify`` samples inputs from.
@@ -419,9 +434,13 @@ class Divergence:
         form = self.check_form(form)
         U, vec = _real_columns(u, "u")
         V, _ = _real_columns(v, "v")
-        t = as_real_array(t, "t")
-        if not np.all(t > 0):
+        t = t if ax.is_foreign(t) else as_real_array(t, "t")
+        if not bool(ax.namespace(t).all(t > 0)):
             raise ValidationError(f"t must be positive (a scalar or an array broadcastable to v); got {t!r}")
+        if ax.is_numpy(t) and t.ndim == 0:
+            t = float(t)
+        elif ax.is_foreign(V) and not ax.is_foreign(t):
+            t = ax.asarray(t, like=V)
         if form == "fenchel":
             Z = self.prox_phi(V + t * U, t)
         else:
@@ -453,8 +472,8 @@ class Divergence:
         """
         form = self.check_form(form)
         if form == "fenchel":
-            return self.forward(u) - np.asarray(z, dtype=float)
-        return self._joint_u_gradient(np.asarray(u, float), np.asarray(z, float))
+            return self.forward(u) - _float(z)
+        return self._joint_u_gradient(_float(u), _float(z))
 
     def _joint_u_gradient(self, u, z):
         mu = self.u_quadratic("joint")
@@ -713,7 +732,7 @@ class ElementwiseProjectionMixin:
         return (0.5 if self.check_form(form) == "fenchel" else 1.0, self.domain_name)
 
     def project_domain(self, Z):
-        return self._project(np.asarray(Z, dtype=float))
+        return self._project(_float(Z))
 
     def _joint_u_gradient(self, u, z):
         return 2.0 * (u - z)
@@ -725,7 +744,8 @@ class ElementwiseProjectionMixin:
         U, _ = as_columns(u, "u")
         Z, _ = as_columns(z, "z")
         val = colsum((Z - U) ** 2)
-        return np.where(self._in_domain(Z).all(axis=0), val, np.inf)
+        xp = ax.namespace(Z)
+        return xp.where(xp.all(self._in_domain(Z), axis=0), val, xp.inf)
 
     def prox_joint(self, U, V, t):
         return self._project((2 * t * U + V) / (2 * t + 1))

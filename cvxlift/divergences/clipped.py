@@ -17,7 +17,7 @@ Fenchel-Young form above; both have the same argmin.
 import math
 
 import cvxpy as cp
-import numpy as np
+from .. import arrays as ax
 
 from ..exceptions import ValidationError
 from ..numeric import as_columns
@@ -31,6 +31,7 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
     """Clip to ``[lower, upper]`` (hard tanh by default)."""
 
     name = "clipped"
+    array_api = True
     domain_name = "box"
     lipschitz = 1.0
 
@@ -73,15 +74,16 @@ class Clipped(ElementwiseProjectionMixin, Divergence):
         return cp.sum_squares(z - u) + domain_indicator([z >= self.lower, z <= self.upper])
 
     def _project(self, Z):
-        return np.clip(Z, self.lower, self.upper)
+        return ax.namespace(Z).clip(Z, self.lower, self.upper)
 
     def _in_domain(self, Z):
-        tol = DOMAIN_TOL * (1 + np.abs(Z))
+        tol = DOMAIN_TOL * (1 + ax.namespace(Z).abs(Z))
         return (Z >= self.lower - tol) & (Z <= self.upper + tol)
 
     def phi_value(self, z):
         Z, _ = as_columns(z, "z")
-        return np.where(self._in_domain(Z).all(axis=0), colsum(0.5 * Z**2), np.inf)
+        xp = ax.namespace(Z)
+        return xp.where(xp.all(self._in_domain(Z), axis=0), colsum(0.5 * Z**2), xp.inf)
 
     def phi_star_value(self, u):
         U, _ = as_columns(u, "u")

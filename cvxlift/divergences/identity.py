@@ -8,7 +8,7 @@ joint          :math:`\|z - u\|_2^2`
 =============  ====================================================
 """
 import cvxpy as cp
-import numpy as np
+from .. import arrays as ax
 
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, colsum
@@ -19,6 +19,7 @@ class Identity(ElementwiseProjectionMixin, Divergence):
     """``phi(u) = u``."""
 
     name = "identity"
+    array_api = True
     homogeneous = True
     kinks = ()
     lipschitz = 1.0
@@ -44,7 +45,7 @@ class Identity(ElementwiseProjectionMixin, Divergence):
         return Z
 
     def _in_domain(self, Z):
-        return np.isfinite(Z)
+        return ax.namespace(Z).isfinite(Z)
 
     def phi_value(self, z):
         Z, _ = as_columns(z, "z")

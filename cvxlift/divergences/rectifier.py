@@ -28,6 +28,7 @@ import math
 import cvxpy as cp
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, _to_float, colsum, domain_indicator
@@ -40,6 +41,7 @@ class ReLU(ElementwiseProjectionMixin, Divergence):
     """Rectified linear unit, ``max(u, 0)``."""
 
     name = "relu"
+    array_api = True
     homogeneous = True
     domain_name = "nonneg"
     lipschitz = 1.0
@@ -62,27 +64,29 @@ class ReLU(ElementwiseProjectionMixin, Divergence):
         return cp.sum_squares(z - u) + domain_indicator([z >= 0])
 
     def _project(self, Z):
-        return np.maximum(Z, 0.0)
+        return ax.namespace(Z).maximum(Z, 0.0)
 
     def _in_domain(self, Z):
-        return Z >= -DOMAIN_TOL * (1 + np.abs(Z))
+        return Z >= -DOMAIN_TOL * (1 + ax.namespace(Z).abs(Z))
 
     def phi_value(self, z):
         Z, _ = as_columns(z, "z")
-        return np.where(self._in_domain(Z).all(axis=0), colsum(0.5 * Z**2), np.inf)
+        xp = ax.namespace(Z)
+        return xp.where(xp.all(self._in_domain(Z), axis=0), colsum(0.5 * Z**2), xp.inf)
 
     def phi_star_value(self, u):
         U, _ = as_columns(u, "u")
-        return colsum(0.5 * np.maximum(U, 0.0) ** 2)
+        return colsum(0.5 * ax.namespace(U).maximum(U, 0.0) ** 2)
 
     def prox_phi(self, w, t):
-        return np.maximum(w / (1.0 + t), 0.0)
+        return ax.namespace(w).maximum(w / (1.0 + t), 0.0)
 
 
 class LeakyReLU(Divergence):
     """Leaky ReLU ``max(u, a*u)`` with ``a = negative_slope`` in (0, 1)."""
 
     name = "leaky_relu"
+    array_api = True
     homogeneous = True
     lipschitz = 1.0
 
@@ -107,7 +111,7 @@ class LeakyReLU(Divergence):
         return torch_nn().LeakyReLU(negative_slope=self.negative_slope)
 
     def _forward(self, U):
-        return np.where(U >= 0, U, self.negative_slope * U)
+        return ax.namespace(U).where(U >= 0, U, self.negative_slope * U)
 
     # CVXPY declaration
     def phi(self, z):
@@ -125,27 +129,30 @@ class LeakyReLU(Divergence):
     def phi_value(self, z):
         Z, _ = as_columns(z, "z")
         a = self.negative_slope
-        return colsum(0.5 * np.maximum(Z, 0) ** 2 + (0.5 / a) * np.minimum(Z, 0) ** 2)
+        xp = ax.namespace(Z)
+        return colsum(0.5 * xp.maximum(Z, 0.0) ** 2 + (0.5 / a) * xp.minimum(Z, 0.0) ** 2)
 
     def phi_star_value(self, u):
         U, _ = as_columns(u, "u")
         a = self.negative_slope
-        return colsum(0.5 * np.maximum(U, 0) ** 2 + (0.5 * a) * np.minimum(U, 0) ** 2)
+        xp = ax.namespace(U)
+        return colsum(0.5 * xp.maximum(U, 0.0) ** 2 + (0.5 * a) * xp.minimum(U, 0.0) ** 2)
 
     def joint_value(self, u, z):
         U, _ = as_columns(u, "u")
         Z, _ = as_columns(z, "z")
         lower = self.negative_slope * U
-        ok = (Z >= lower - DOMAIN_TOL * (1 + np.abs(lower))).all(axis=0)
-        return np.where(ok, colsum((Z - U) ** 2), np.inf)
+        xp = ax.namespace(Z)
+        ok = xp.all(Z >= lower - DOMAIN_TOL * (1 + xp.abs(lower)), axis=0)
+        return xp.where(ok, colsum((Z - U) ** 2), xp.inf)
 
     def prox_phi(self, w, t):
         a = self.negative_slope
-        return np.where(w >= 0, w / (1.0 + t), a * w / (a + t))
+        return ax.namespace(w).where(w >= 0, w / (1.0 + t), a * w / (a + t))
 
     def prox_joint(self, U, V, t):
-        return np.maximum(self.negative_slope * U, (2 * t * U + V) / (2 * t + 1))
+        return ax.namespace(U).maximum(self.negative_slope * U, (2 * t * U + V) / (2 * t + 1))
 
     def _prox_u_joint(self, Z, W, t):
         # min_u ||z - u||^2 + I(z >= a u) + (u - w)^2/(2t): u <= z/a, a 1-D quadratic
-        return np.minimum(Z / self.negative_slope, (2 * t * Z + W) / (2 * t + 1))
+        return ax.namespace(Z).minimum(Z / self.negative_slope, (2 * t * Z + W) / (2 * t + 1))

@@ -16,6 +16,7 @@ minimised, which is how every lifted problem uses it.
 import cvxpy as cp
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ..numeric import as_columns, project_simplex
 from .base import Divergence, colsum, domain_indicator
@@ -32,6 +33,7 @@ class Simplex(Divergence):
     """Projection of each column onto the probability simplex (a 'sparsemax' output)."""
 
     name = "simplex"
+    array_api = True
     elementwise = False
     kinks = ()
     lipschitz = 1.0   # a Euclidean projection is non-expansive
@@ -75,11 +77,12 @@ class Simplex(Divergence):
 
     def _in_domain(self, Z):
         tol = DOMAIN_TOL * Z.shape[0]
-        return (Z >= -DOMAIN_TOL).all(axis=0) & (np.abs(Z.sum(axis=0) - 1) <= tol)
+        xp = ax.namespace(Z)
+        return xp.all(Z >= -DOMAIN_TOL, axis=0) & (xp.abs(xp.sum(Z, axis=0) - 1) <= tol)
 
     def phi_value(self, z):
         Z, _ = as_columns(z, "z")
-        return np.where(self._in_domain(Z), colsum(0.5 * Z**2), np.inf)
+        return ax.namespace(Z).where(self._in_domain(Z), colsum(0.5 * Z**2), float("inf"))
 
     def phi_star_value(self, u):
         U, _ = as_columns(u, "u")
@@ -89,7 +92,7 @@ class Simplex(Divergence):
     def joint_value(self, u, z):
         U, _ = as_columns(u, "u")
         Z, _ = as_columns(z, "z")
-        return np.where(self._in_domain(Z), colsum((Z - U) ** 2), np.inf)
+        return ax.namespace(Z).where(self._in_domain(Z), colsum((Z - U) ** 2), float("inf"))
 
     def prox_phi(self, w, t):
         return project_simplex(w / (1.0 + t))

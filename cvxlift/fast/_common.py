@@ -1,9 +1,13 @@
-"""Helpers shared by the fast block solvers (array checks, spectral norms, FISTA engine, flop counting)."""
+"""Helpers shared by the fast block solvers (array checks, spectral norms, FISTA engine, flop counting).
+
+Everything here takes numpy arrays or the arrays of another array-API library (torch, cupy) and
+returns arrays of the input's library on the input's device (see :mod:`cvxlift.arrays`).
+"""
 from contextlib import contextmanager
 
 import numpy as np
-from scipy import linalg
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ..validation import as_real_array
 
@@ -119,7 +123,8 @@ def mm(A, B, out=None):
     A : (n, k) array
     B : (k, m) or (k,) array
     out : array, optional
-        Where to write the product (a buffer reused across iterations saves the allocation).
+        Where to write the product (a buffer reused across iterations saves the allocation;
+        numpy only, ignored for other libraries).
 
     Returns
     -------
@@ -128,17 +133,20 @@ def mm(A, B, out=None):
     """
     if _ACTIVE:
         flops = 2.0 * A.shape[0] * A.shape[1] * (B.shape[1] if B.ndim == 2 else 1)
-        if B.ndim == 2 and B.shape == A.shape[::-1] and np.shares_memory(A, B):
+        if B.ndim == 2 and tuple(B.shape) == tuple(A.shape)[::-1] and ax.may_share_memory(A, B):
             flops /= 2.0
         add_flops(flops)
-    if out is None:
+    if out is None or not ax.is_numpy(out):
         return A @ B
     return np.matmul(A, B, out=out)
 
 
 def as_matrix(a, name, rows=None, cols=None):
     """``a`` as a 2-D float64 array, C- or Fortran-contiguous (BLAS takes either without a copy:
-    the transpose of a row-major data set is not copied); check its shape and finiteness."""
+    the transpose of a row-major data set is not copied); check its shape and finiteness.
+    A torch/cupy array stays in its library and on its device (as float64)."""
+    if ax.is_foreign(a):
+        return _as_matrix_xp(a, name, rows, cols)
     a = as_real_array(a, name)
     if a.ndim != 2:
         raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {a.shape}")
@@ -153,7 +161,29 @@ def as_matrix(a, name, rows=None, cols=None):
     return np.ascontiguousarray(a)
 
 
+def _check_xp(a, name):
+    xp = ax.namespace(a)
+    if xp.isdtype(a.dtype, "complex floating"):
+        raise ValidationError(f"{name} must be real; got a complex array (dtype {a.dtype})")
+    if not xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
+        raise ValidationError(f"{name} must be a numeric array; got dtype {a.dtype}")
+    return xp, ax.as_float64(a)
+
+
+def _as_matrix_xp(a, name, rows, cols):
+    return ax.check_matrix(a, name, rows=rows, cols=cols)
+
+
 def as_vector(b, name, n):
+    """``b`` as a finite float64 vector of length ``n`` (in its own array library)."""
+    if ax.is_foreign(b):
+        xp, b = _check_xp(b, name)
+        b = xp.reshape(b, (-1,))
+        if tuple(b.shape) != (n,):
+            raise ValidationError(f"{name} must be a vector of length {n}; got shape {tuple(b.shape)}")
+        if not bool(xp.all(xp.isfinite(b))):
+            raise ValidationError(f"{name} must be finite")
+        return b
     b = as_real_array(b, name).reshape(-1)
     if b.shape != (n,):
         raise ValidationError(f"{name} must be a vector of length {n}; got shape {b.shape}")
@@ -173,11 +203,8 @@ def positive(x, name):
 
 
 def max_eig_psd(S):
-    """Largest eigenvalue of a symmetric PSD matrix (exact, LAPACK)."""
-    n = S.shape[0]
-    if n == 0:
-        return 0.0
-    return float(max(linalg.eigvalsh(S, subset_by_index=[n - 1, n - 1], check_finite=False)[0], 0.0))
+    """Largest eigenvalue of a symmetric PSD matrix (exact, LAPACK), a Python float."""
+    return ax.max_eigvalsh(S)
 
 
 def spectral_norm_sq(W):
@@ -189,18 +216,13 @@ def spectral_norm_sq(W):
 
 def spd_factor(M):
     """Cholesky factor of a symmetric positive definite matrix, or an eigen-factorisation
-    when rounding makes Cholesky fail. Returns a solver ``X -> M^{-1} X``."""
-    try:
-        cf = linalg.cho_factor(M, lower=False, check_finite=False)
-        return lambda X: linalg.cho_solve(cf, X, check_finite=False)
-    except linalg.LinAlgError:
-        w, V = linalg.eigh(M, check_finite=False)
-        w = np.maximum(w, np.finfo(float).eps * max(w.max(), TINY))
-        return lambda X: V @ ((V.T @ X) / w[:, None])
+    when rounding makes Cholesky fail. Returns a solver ``X -> M^{-1} X`` (:func:`cvxlift.arrays.cho_factor`)."""
+    return ax.cho_factor(M)
 
 
 def colnorm(A):
-    return np.sqrt(np.einsum("ij,ij->j", A, A))
+    """Euclidean norm of each column."""
+    return ax.namespace(A).sqrt(ax.coldot(A, A))
 
 
 class Columns:
@@ -220,7 +242,7 @@ class Columns:
         if a is None or self.idx is None:
             return a
         if name not in self.cache:
-            self.cache[name] = np.ascontiguousarray(a[:, self.idx])
+            self.cache[name] = a[:, self.idx]
         return self.cache[name]
 
 
@@ -250,66 +272,69 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols, stall=False):
 
     Returns ``(Z, certificate per column, iterations)``.
     """
-    Zout = np.array(Z0, dtype=np.float64, copy=True)
+    xp = ax.namespace(Z0)
+    Zout = ax.copy(ax.as_float64(Z0))
+    dev = ax.device_of(Zout)
     m = Zout.shape[1]
-    cert = np.full(m, np.inf)
-    if np.ndim(L) == 0:
+    cert = xp.full(m, xp.inf, dtype=xp.float64, device=dev)
+    if isinstance(L, (int, float, np.floating)) or getattr(L, "ndim", 1) == 0:
         t = 1.0 / float(L)
         Lmax = float(L)
         w2 = None
     else:
-        Lv = np.asarray(L, dtype=np.float64).reshape(-1, 1)
+        Lv = xp.reshape(ax.asarray(L, like=Zout, dtype=xp.float64), (-1, 1))
         t = 1.0 / Lv
-        Lmax = float(Lv.max())
+        Lmax = float(xp.max(Lv))
         w2 = (Lv * Lv)[:, 0]          # ||D / t||^2 = sum_i L_i^2 D_i^2
-    idx = np.arange(m)
+    idx = xp.arange(m, device=dev)
     cols.set_active(None)
-    Z = Zout.copy()
+    Z = ax.copy(Zout)
     Y = Z
-    theta = np.ones(m)
+    theta = xp.ones(m, dtype=xp.float64, device=dev)
     it = 0
     Zn = Z
-    res = np.full(m, np.inf)
-    best, since = np.full(m, np.inf), np.zeros(m, dtype=int)   # stall detection (STALL_ITERS)
-    while idx.size and it < max_iter:
+    res = xp.full(m, xp.inf, dtype=xp.float64, device=dev)
+    best = xp.full(m, xp.inf, dtype=xp.float64, device=dev)          # stall detection (STALL_ITERS)
+    since = xp.zeros(m, dtype=xp.int64, device=dev)
+    while idx.shape[0] and it < max_iter:
         it += 1
         G = grad(Y)
         V = G * (-t)
         V += Y
         Zn = prox(V, t)
-        if np.may_share_memory(Zn, V):   # a prox may return its argument
-            Zn = Zn.copy()
-        D = np.subtract(Y, Zn, out=V)
+        if ax.may_share_memory(Zn, V):   # a prox may return its argument
+            Zn = ax.copy(Zn)
+        D = ax.subtract(Y, Zn, out=V)
         nD = colnorm(D)
-        nDt = nD / t if w2 is None else np.sqrt(np.einsum("ij,ij,i->j", D, D, w2))
+        nDt = nD / t if w2 is None else xp.sqrt(ax.coldot(D * w2[:, None], D))
         res = (nDt + Lmax * nD) / (1.0 + colnorm(G))
         better = res < STALL_GAIN * best
-        since = np.where(better, 0, since + 1)
-        best = np.where(better, res, best)
+        since = xp.where(better, 0, since + 1)
+        best = xp.where(better, res, best)
         done = res <= tol
         if stall:
-            done |= (since >= STALL_ITERS) & (nD <= STALL_STEP * colnorm(Y))
-        if done.any():
+            done = done | ((since >= STALL_ITERS) & (nD <= STALL_STEP * colnorm(Y)))
+        if bool(xp.any(done)):
             Zout[:, idx[done]] = Zn[:, done]
             cert[idx[done]] = res[done]
             keep = ~done
-            if not keep.any():
+            if not bool(xp.any(keep)):
                 idx = idx[:0]
                 break
             idx = idx[keep]
             Z, Zn, D, theta, res = Z[:, keep], Zn[:, keep], D[:, keep], theta[keep], res[keep]
             best, since = best[keep], since[keep]
             cols.set_active(idx)
-        step = np.subtract(Zn, Z, out=Z)   # Z is not needed any more
-        restart = np.einsum("ij,ij->j", D, step) > 0
-        theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
-        beta = np.where(restart, 0.0, (theta - 1.0) / theta_n)
-        theta = np.where(restart, 1.0, theta_n)
+        step = ax.subtract(Zn, Z, out=Z)   # Z is not needed any more
+        restart = ax.coldot(D, step) > 0
+        theta_n = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * theta * theta))
+        beta = xp.where(restart, 0.0, (theta - 1.0) / theta_n)
+        theta = xp.where(restart, 1.0, theta_n)
         step *= beta
         step += Zn
         Y = step
         Z = Zn
-    if idx.size:  # not converged: the last prox-gradient point, with its certificate
+    if idx.shape[0]:  # not converged: the last prox-gradient point, with its certificate
         Zout[:, idx] = Zn
         cert[idx] = res
     cols.set_active(None)

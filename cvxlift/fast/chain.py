@@ -39,9 +39,9 @@ other smooth-in-``u`` last layers                      ``forward`` / the output 
 :class:`ChainProblem` holds the data; the solvers are in :mod:`cvxlift.fast.chain_newton`
 and :mod:`cvxlift.fast.chain_first_order`.
 """
-import numpy as np
-from scipy.special import xlogy
+import math
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ._common import as_matrix, as_vector, colnorm
 from .registry import NoFastSolver, atom_props, candidates, select
@@ -53,7 +53,7 @@ LOSSES = ("squared", "cross_entropy")
 
 def colsq(A):
     """Squared norm of each column."""
-    return np.einsum("ij,ij->j", A, A)
+    return ax.coldot(A, A)
 
 
 # ---------------------------------------------------------------------------------------- envelopes
@@ -130,10 +130,11 @@ class ZeroEnvelope(Envelope):
         return self.d.forward(U)
 
     def value(self, U, Z):
-        return np.zeros(U.shape[1])
+        xp = ax.namespace(U)
+        return xp.zeros(U.shape[1], dtype=xp.float64, device=ax.device_of(U))
 
     def grad(self, U, Z):
-        return np.zeros_like(U)
+        return ax.namespace(U).zeros_like(U)
 
 
 class DistEnvelope(Envelope):
@@ -157,7 +158,8 @@ class DistEnvelope(Envelope):
         return self.c * (U - Z)
 
     def hessian(self, U, Z):
-        return ((Z > 0) if self.simplex else ~at_bound(self.d, Z)).astype(np.float64)
+        xp = ax.namespace(Z)
+        return xp.astype((Z > 0) if self.simplex else ~at_bound(self.d, Z), xp.float64)
 
 
 class GenericEnvelope(Envelope):
@@ -178,9 +180,12 @@ def loss_columns(Y, Z, loss):
     """The loss per column (``inf`` where cross-entropy meets a zero probability of a positive target)."""
     if loss == "squared":
         return colsq(Z - Y)
-    bad = np.any((Y > 0) & (Z <= 0), axis=0)
-    val = -np.sum(xlogy(Y, np.where(Y > 0, Z, 1.0)), axis=0)
-    return np.where(bad, np.inf, val)
+    xp = ax.namespace(Z)
+    pos = Y > 0
+    bad = xp.any(pos & (Z <= 0), axis=0)
+    with ax.errstate(xp, divide="ignore", invalid="ignore"):
+        val = -xp.sum(Y * xp.log(xp.where(pos, Z, 1.0)), axis=0)   # y log z, 0 where y = 0
+    return xp.where(bad, xp.inf, val)
 
 
 class OutputEnvelope(Envelope):
@@ -214,13 +219,15 @@ class OutputEnvelope(Envelope):
 
     def hessian(self, U, Z):
         if self.loss == "cross_entropy":
+            xp = ax.namespace(Z)
             C = self.Y / (2.0 * self.Lam)
             Z2 = Z * Z
-            with np.errstate(invalid="ignore", divide="ignore"):
-                delta = np.where(Z > 0, Z2 / (Z2 + C), 0.0)
+            with ax.errstate(xp, invalid="ignore", divide="ignore"):
+                delta = xp.where(Z > 0, Z2 / (Z2 + C), 0.0)
             return delta
         theta = self.Lam / (1.0 + self.Lam)
-        return theta * ((Z > 0) if self.simplex else ~at_bound(self.d, Z))
+        xp = ax.namespace(Z)
+        return theta * xp.astype((Z > 0) if self.simplex else ~at_bound(self.d, Z), xp.float64)
 
 
 # ---------------------------------------------------------------------------------------- the problem
@@ -244,34 +251,38 @@ class ChainProblem:
                                   f"(one entry per layer); got {len(weights)}, {len(biases)}, {len(divs)}, "
                                   f"{len(forms)} and {len(lams)}")
         self.n = n
-        self.divs = list(divs)
-        self.forms = [d.check_form(f) for d, f in zip(self.divs, forms)]
+        raw = list(divs)
+        self.forms = [d.check_form(f) for d, f in zip(raw, forms)]
         self.lams = [float(v) for v in lams]
-        if any(not (np.isfinite(v) and v > 0) for v in self.lams):
+        if any(not (math.isfinite(v) and v > 0) for v in self.lams):
             raise ValidationError(f"lams must be positive finite numbers, got {list(lams)}")
         self.U0 = as_matrix(U0, "U0")
+        like = self.U0
+        self.xp = ax.namespace(like)
+        # atoms without array-API code are called through numpy (cvxlift.arrays.native)
+        self.divs = [ax.native(d, like) for d in raw]
         self.m = self.U0.shape[1]
         self.divs[0].check_input_dim(self.U0.shape[0])
         rows = self.divs[0].out_dim(self.U0.shape[0])
         self.sizes = [rows]                       # sizes[l] = rows of x_{l+1}
         self.weights, self.biases = [None], [None]
         for l in range(1, n):
-            W = as_matrix(weights[l], f"weights[{l}]")
+            W = ax.asarray(as_matrix(weights[l], f"weights[{l}]"), like=like)
             if W.shape[1] != rows:
                 raise ValidationError(f"weights[{l}] must have {rows} columns (the output of layer {l - 1}); "
                                       f"got shape {W.shape}")
             self.divs[l].check_input_dim(W.shape[0])
             self.weights.append(W)
-            self.biases.append(as_vector(biases[l], f"biases[{l}]", W.shape[0]))
+            self.biases.append(ax.asarray(as_vector(biases[l], f"biases[{l}]", W.shape[0]), like=like))
             rows = self.divs[l].out_dim(W.shape[0])
             self.sizes.append(rows)
-        self.props = tuple(atom_props(d, f) for d, f in zip(self.divs, self.forms))
+        self.props = tuple(atom_props(d, f) for d, f in zip(raw, self.forms))
         self.loss = loss
         if loss is not None:
             if loss not in LOSSES:
                 raise ValidationError(f"loss must be one of {LOSSES}, got {loss!r}")
-            self.Y = as_matrix(Y, "Y", rows=self.sizes[-1], cols=self.m)
-            if loss == "cross_entropy" and np.any(self.Y < 0):
+            self.Y = ax.asarray(as_matrix(Y, "Y", rows=self.sizes[-1], cols=self.m), like=like)
+            if loss == "cross_entropy" and bool(self.xp.any(self.Y < 0)):
                 raise ValidationError("Y: cross-entropy targets must be non-negative")
         else:
             self.Y = None
@@ -329,13 +340,14 @@ class ChainProblem:
 
     def objective(self, states):
         """:math:`F` summed over the columns."""
-        return float(np.sum(self.objective_columns(states)))
+        return float(self.xp.sum(self.objective_columns(states)))
 
     def check_states(self, Z0, name="Z0"):
         """``Z0`` as a list of float arrays of the right shapes (one per layer)."""
         if len(Z0) != self.n:
             raise ValidationError(f"{name} must hold {self.n} states (one per layer); got {len(Z0)}")
-        return [as_matrix(S, f"{name}[{l}]", rows=self.sizes[l], cols=self.m) for l, S in enumerate(Z0)]
+        return [ax.asarray(as_matrix(S, f"{name}[{l}]", rows=self.sizes[l], cols=self.m), like=self.U0)
+                for l, S in enumerate(Z0)]
 
 
 def bounds(d, Z):
@@ -343,7 +355,7 @@ def bounds(d, Z):
 
     Found with the atom's own projection: :math:`z_i` is at its lower bound exactly when
     :math:`\Pi_C(z - s)_i = z_i` for a step :math:`s > 0`."""
-    step = 1.0 + np.abs(Z)
+    step = 1.0 + ax.namespace(Z).abs(Z)
     return d.project_domain(Z - step) == Z, d.project_domain(Z + step) == Z
 
 
@@ -382,7 +394,8 @@ WORSE_RTOL = 1e-13
 
 def worse_columns(new, old):
     """Indices of the columns whose objective ``new`` exceeds ``old`` beyond rounding (:data:`WORSE_RTOL`)."""
-    return np.flatnonzero(~(new <= old + WORSE_RTOL * np.maximum(np.abs(old), 1.0)))
+    xp = ax.namespace(new)
+    return xp.nonzero(~(new <= old + WORSE_RTOL * xp.maximum(xp.abs(old), 1.0)))[0]
 
 
 def relative(res, G):

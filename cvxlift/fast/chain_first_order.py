@@ -25,8 +25,11 @@ bounds the distance to the minimiser; with one, it is biconvex and the certifica
 stationarity (every block is then optimal given the others, each block problem being
 convex). The caller keeps the forward pass wherever the result would be worse.
 """
+import math
+
 import numpy as np
 
+from .. import arrays as ax
 from ._common import TINY, Columns, fista, spectral_norm_sq
 from .chain import envelope_structure
 
@@ -68,7 +71,10 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
     U0 = pb.U0 if cols is None else pb.U0[:, cols]
     env = pb.envelope if cols is None else pb.envelope.sub(cols)
     sizes = [S.shape[0] for S in hidden0]
-    off = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    off = [0]
+    for n_rows in sizes:
+        off.append(off[-1] + int(n_rows))
+    xp = ax.namespace(U0)
     quad = [l for l in range(1, L) if pb.props[l].u_quadratic is not None]
     a = [lams[l] * pb.props[l].u_quadratic if l in quad else 0.0 for l in range(L)]
     nW = [None] + [spectral_norm_sq(W[l]) for l in range(1, n)]
@@ -77,7 +83,7 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
         if l >= 2 and (l - 1) in quad:                  # x_l is the z-end of a quadratic term
             from_prev = 4.0 * a[l - 1]
         elif l >= 2:                                    # ... of a Fenchel-Young term: -lam u^T z
-            from_prev = lams[l - 1] * np.sqrt(nW[l - 1])
+            from_prev = lams[l - 1] * math.sqrt(nW[l - 1])
         else:
             from_prev = 0.0
         if l == L:
@@ -85,9 +91,9 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
         elif l in quad:
             from_next = 4.0 * a[l] * nW[l]
         else:                                           # lam (Phi*(W x + b) - (W x + b)^T z)
-            from_next = lams[l] * (pb.props[l].u_lipschitz * nW[l] + np.sqrt(nW[l]))
+            from_next = lams[l] * (pb.props[l].u_lipschitz * nW[l] + math.sqrt(nW[l]))
         Lb.append(max(from_prev + from_next, TINY) * (1.0 + 1e-12))
-    Lrow = np.repeat(Lb, sizes)
+    Lrow = np.repeat(Lb, sizes)                         # per-row step sizes (fista moves them to the device)
     store = Columns(U0=U0)
     d0, f0, lam0 = divs[0], pb.forms[0], lams[0]
 
@@ -99,7 +105,7 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
 
     def grad(Z):
         Xs = blocks(Z)
-        G = np.zeros_like(Z)
+        G = xp.zeros_like(Z)
         Gs = blocks(G)
         for l in range(1, L):
             U = W[l] @ Xs[l - 1] + b[l][:, None]
@@ -117,26 +123,27 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
         return G
 
     def prox(V, t):
-        out = np.empty_like(V)
-        tt = t if np.ndim(t) == 0 else t[off[0]:off[1]]
+        out = xp.empty_like(V)
+        scalar = getattr(t, "ndim", 0) == 0
+        tt = t if scalar else t[off[0]:off[1]]
         out[off[0]:off[1]] = zprox(d0, f0, store["U0"], V[off[0]:off[1]], tt * lam0)
         for l in range(1, L):
             V_l = V[off[l]:off[l + 1]]
             if l in quad:
                 out[off[l]:off[l + 1]] = divs[l].project_domain(V_l)
             else:                                       # prox of t lam_l Phi_l
-                tl = t if np.ndim(t) == 0 else t[off[l]:off[l + 1]]
+                tl = t if scalar else t[off[l]:off[l + 1]]
                 out[off[l]:off[l + 1]] = divs[l].prox_phi(V_l, tl * lams[l])
         return out
 
-    start = [np.asarray(h, dtype=np.float64) for h in hidden0]
+    start = [ax.asarray(h, like=U0, dtype=xp.float64) for h in hidden0]
     if pb.props[0].domain is not None:
         start[0] = d0.project_domain(start[0])
     for l in quad:
         start[l] = divs[l].project_domain(start[l])
-    Z0 = np.vstack(start)
+    Z0 = xp.concat(start, axis=0)
     Z, cert, it = fista(grad, prox, Z0, Lrow, tol, max_iter, store, stall=stall)
-    return [np.ascontiguousarray(S) for S in blocks(Z)], cert, it
+    return [ax.contiguous(S) for S in blocks(Z)], cert, it
 
 
 __all__ = ["applies", "solve"]

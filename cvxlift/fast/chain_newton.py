@@ -37,8 +37,8 @@ entry's residual is :math:`\max(-g_i, 0)`; at an upper bound :math:`\max(g_i, 0)
 (:func:`solve` returns the distance bound per column).
 """
 import numpy as np
-from scipy import linalg
 
+from .. import arrays as ax
 from ._common import TINY
 from .chain import BOX, colsq, envelope_structure, relative
 
@@ -86,16 +86,24 @@ class _Operator:
         n = pb.n
         self.L = n - 1
         p = pb.sizes[:-1]
-        self.off = np.concatenate([[0], np.cumsum(p)]).astype(int)
-        nh = int(self.off[-1])
+        self.off = [0]
+        for rows in p:
+            self.off.append(self.off[-1] + int(rows))
+        nh = self.off[-1]
         self.nh = nh
+        xp = self.xp = pb.xp
+        like = pb.U0
+        dev = ax.device_of(like)
+
+        def zeros(shape):
+            return xp.zeros(shape, dtype=xp.float64, device=dev)
         a = [pb.lams[0] * pb.props[0].mu] + [pb.lams[l] * pb.props[l].u_quadratic for l in range(1, n - 1)]
         self.a = a
         env = pb.envelope
-        H0 = np.zeros((nh, nh))
+        H0 = zeros((nh, nh))
         for l in range(1, n):                      # block of x_l
             i = self.block(l)
-            H0[i, i] += 2.0 * a[l - 1] * np.eye(p[l - 1])
+            H0[i, i] += 2.0 * a[l - 1] * ax.eye(xp, p[l - 1], like)
             if l < n - 1:
                 W = pb.weights[l]
                 H0[i, i] += 2.0 * a[l] * (W.T @ W)
@@ -109,85 +117,87 @@ class _Operator:
             if kc:
                 iL = self.block(n - 1)
                 H0[iL, iL] += kc * (WL.T @ WL)
-        try:
-            cf = linalg.cho_factor(H0, lower=False, check_finite=False)
-            Hi = linalg.cho_solve(cf, np.eye(nh), check_finite=False)
-        except linalg.LinAlgError:                 # positive definite in exact arithmetic; rounding
-            w, V = linalg.eigh(H0, check_finite=False)
-            w = np.maximum(w, np.finfo(float).eps * max(float(w.max()), TINY))
-            Hi = (V / w) @ V.T
+        # positive definite in exact arithmetic: Cholesky, or an eigen-factorisation under rounding
+        Hi = ax.cho_factor(H0)(ax.eye(xp, nh, like))
         Hi = 0.5 * (Hi + Hi.T)
-        self.mu = 1.0 / max(float(linalg.eigvalsh(Hi, subset_by_index=[nh - 1, nh - 1])[0]), TINY)
+        self.mu = 1.0 / max(ax.max_eigvalsh(Hi), TINY)
         # padded copies: index nh is a dummy entry (zero row and column)
-        self.Hp = np.zeros((nh + 1, nh + 1))
+        self.Hp = zeros((nh + 1, nh + 1))
         self.Hp[:nh, :nh] = Hi
         self.Hi = self.Hp[:nh, :nh]
-        self.Hflat = self.Hp.reshape(-1)
+        self.Hflat = xp.reshape(self.Hp, (-1,))
         if self.woodbury:
             self.B = Hi[:, self.block(n - 1)] @ WL.T                    # nh x q
             self.Q = WL @ self.B[self.block(n - 1)]                      # q x q
-            self.Bp = np.vstack([self.B, np.zeros((1, self.B.shape[1]))])
+            self.Bp = xp.concat([self.B, zeros((1, self.B.shape[1]))], axis=0)
 
     def block(self, l):
         """Rows of :math:`x_l` (``l = 1..L``) in the stacked hidden vector."""
-        return slice(int(self.off[l - 1]), int(self.off[l]))
+        return slice(self.off[l - 1], self.off[l])
 
     def column_part(self, env, UL, P):
         """Per column :math:`C = K(I + QK)^{-1}` (``(k, q, q)``), or ``None`` when ``K`` is constant."""
         if not self.woodbury:
             return None
+        xp = self.xp
         delta = env.hessian(UL, P).T                                   # (k, q)
         k, q = delta.shape
-        eye = np.eye(q)
+        eye = ax.eye(xp, q, delta)
         Dz = delta[:, :, None] * eye[None]
         if env.simplex:
-            s = delta.sum(axis=1)
-            Dz = Dz - delta[:, :, None] * delta[:, None, :] / np.where(s > 0, s, 1.0)[:, None, None]
+            s = xp.sum(delta, axis=1)
+            Dz = Dz - delta[:, :, None] * delta[:, None, :] / xp.where(s > 0, s, 1.0)[:, None, None]
         K = env.c * (eye[None] - Dz)
-        C = np.linalg.solve(eye[None] + K @ self.Q[None], K)           # (I + KQ)^{-1} K = K (I + QK)^{-1}
-        return 0.5 * (C + np.transpose(C, (0, 2, 1)))
+        C = xp.linalg.solve(eye[None] + K @ self.Q[None], K)           # (I + KQ)^{-1} K = K (I + QK)^{-1}
+        return 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))
 
     def apply_inverse(self, C, G):
         """:math:`H^{-1}G` column by column."""
         out = self.Hi @ G
         if C is not None:
-            out -= self.B @ np.einsum("kij,jk->ik", C, self.B.T @ G)
+            out -= self.B @ ax.einsum("kij,jk->ik", C, self.B.T @ G)
         return out
 
     def direction(self, C, G, A):
         r"""The Newton direction with the entries in ``A`` fixed: :math:`-H^{-1}(g - E_A^T\nu)`."""
+        xp = self.xp
         V = self.apply_inverse(C, G)
-        na = A.sum(axis=0)
-        if not na.any():
+        na = xp.sum(xp.astype(A, xp.int64), axis=0)
+        if not bool(xp.any(na > 0)):
             return -V
         nh, k = G.shape
-        cols_nz, rows_nz = np.nonzero(A.T)               # binding entries, column by column
-        first = np.cumsum(na) - na
-        M = np.zeros((nh + 1, k))
-        Vp = np.vstack([V, np.zeros((1, k))])
-        order = np.argsort(na, kind="stable")
-        sizes = na[order].astype(np.int64)
+        dev = ax.device_of(G)
+        cols_nz, rows_nz = xp.nonzero(A.T)               # binding entries, column by column
+        first = xp.cumulative_sum(na) - na
+        M = xp.zeros((nh + 1, k), dtype=xp.float64, device=dev)
+        Mflat = xp.reshape(M, (-1,))                     # a view: writes land in M
+        Vflat = xp.reshape(xp.concat([V, xp.zeros((1, k), dtype=xp.float64, device=dev)], axis=0), (-1,))
+        order = xp.argsort(na, stable=True)
+        # the chunking is bookkeeping on k integers: on the host
+        sizes = np.asarray(ax.to_numpy(na[order]), dtype=np.int64)
         start = int(np.searchsorted(sizes, 1))
         n1 = nh + 1
+        n_nz = rows_nz.shape[0]
         while start < k:
             # the widest chunk of columns (sorted by |A|) whose padded systems fit the budget
             cost = np.arange(1, k - start + 1) * sizes[start:].astype(np.float64) ** 2
             width = max(1, int(np.searchsorted(cost, SCHUR_BUDGET, side="right")))
             cols = order[start:start + width]
             amax = int(sizes[start:start + width].max())
-            J = np.arange(amax)
+            J = xp.arange(amax, device=dev)
             valid = J[None, :] < na[cols][:, None]
-            pos = np.minimum(first[cols][:, None] + J[None, :], rows_nz.size - 1)
-            idx = np.where(valid, rows_nz[pos], nh)                         # (c, amax), padded with nh
-            S = np.take(self.Hflat, idx[:, :, None] * n1 + idx[:, None, :])
+            pos = xp.clip(first[cols][:, None] + J[None, :], None, n_nz - 1)
+            idx = xp.where(valid, rows_nz[pos], nh)                         # (c, amax), padded with nh
+            S = self.Hflat[idx[:, :, None] * n1 + idx[:, None, :]]
             if C is not None:
-                BA = np.take(self.Bp, idx, axis=0)
-                S -= BA @ C[cols] @ np.transpose(BA, (0, 2, 1))
-            S.reshape(cols.size, -1)[:, ::amax + 1] += ~valid                # identity on the padding
-            rhs = np.take(Vp, idx * k + cols[:, None])
-            nu = np.linalg.solve(S, rhs[:, :, None])[:, :, 0]
-            M.reshape(-1)[idx * k + cols[:, None]] = nu                     # padding lands in row nh
-            start += cols.size
+                BA = self.Bp[idx]
+                S -= BA @ C[cols] @ xp.permute_dims(BA, (0, 2, 1))
+            diag = xp.reshape(S, (cols.shape[0], -1))                       # a view of S
+            diag[:, ::amax + 1] += xp.astype(~valid, xp.float64)            # identity on the padding
+            rhs = Vflat[idx * k + cols[:, None]]
+            nu = xp.linalg.solve(S, rhs[:, :, None])[:, :, 0]
+            Mflat[idx * k + cols[:, None]] = nu                             # padding lands in row nh
+            start += cols.shape[0]
         return -(V - self.apply_inverse(C, M[:nh]))
 
 
@@ -237,7 +247,7 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
         return _State(Z, R, Us, P, F)
 
     def gradient(st, env):
-        G = np.empty_like(st.Z)
+        G = xp.empty_like(st.Z)
         for l in range(1, L + 1):
             G[blocks[l - 1]] = (2.0 * a[l - 1]) * st.R[l - 1]
         for l in range(1, L):
@@ -251,82 +261,90 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
         return Z
 
     # the bounds of every entry's box, from the atoms' own projections of -inf and +inf
-    LO = np.vstack([divs[l - 1].project_domain(np.full((b.stop - b.start, 1), -np.inf)) for l, b in
-                    zip(range(1, L + 1), blocks)])
-    HI = np.vstack([divs[l - 1].project_domain(np.full((b.stop - b.start, 1), np.inf)) for l, b in
-                    zip(range(1, L + 1), blocks)])
+    xp = pb.xp
+    dev = ax.device_of(pb.U0)
+
+    def full(shape, v, dtype=None):
+        return xp.full(shape, v, dtype=xp.float64 if dtype is None else dtype, device=dev)
+
+    LO = xp.concat([divs[l - 1].project_domain(full((b.stop - b.start, 1), -xp.inf)) for l, b in
+                    zip(range(1, L + 1), blocks)], axis=0)
+    HI = xp.concat([divs[l - 1].project_domain(full((b.stop - b.start, 1), xp.inf)) for l, b in
+                    zip(range(1, L + 1), blocks)], axis=0)
 
     def kkt(Z, G):
         """Certificate, residual norm and binding set (module docstring)."""
         lo, hi = Z <= LO, Z >= HI                         # Z is in its box: at a bound exactly
         pos = G > 0
-        Rz = np.abs(G)
+        Rz = xp.abs(G)
         Rz[lo & pos] = 0.0
         Rz[hi & ~pos] = 0.0
         A = (lo & pos) | (hi & (G < 0))
         return relative(Rz, G), colsq(Rz) ** 0.5, A
 
-    Zall = project(np.vstack([np.asarray(h, dtype=np.float64) for h in hidden0]))
-    cert = np.full(m, np.inf)
-    resid = np.full(m, np.inf)
-    out = Zall.copy()
-    idx = np.arange(m)
+    Zall = project(xp.concat([ax.asarray(h, like=pb.U0, dtype=xp.float64) for h in hidden0], axis=0))
+    cert = full(m, xp.inf)
+    resid = full(m, xp.inf)
+    out = ax.copy(Zall)
+    idx = xp.arange(m, device=dev)
     env = pb.envelope
     U0 = pb.U0
     st = evaluate(Zall, U0, env)
     it = work = 0
-    stuck = np.zeros(m, dtype=bool)   # columns whose last line search failed: a fixed point to rounding
+    stuck = xp.zeros(m, dtype=xp.bool, device=dev)   # columns whose last line search failed: a fixed point
     while True:
         G = gradient(st, env)
         c, r, A = kkt(st.Z, G)
         done = c <= tol
-        if done.all() or done.sum() >= max(1, idx.size // 10) or stuck.any() or it >= max_iter:
+        n_done = int(xp.sum(xp.astype(done, xp.int64)))
+        if (n_done == idx.shape[0] or n_done >= max(1, idx.shape[0] // 10) or bool(xp.any(stuck))
+                or it >= max_iter):
             # the same point gives the same direction: a stuck column leaves with its certificate
-            fin = (done | stuck) if it < max_iter else np.ones_like(done)
+            fin = (done | stuck) if it < max_iter else xp.ones_like(done)
             out[:, idx[fin]] = st.Z[:, fin]
             cert[idx[fin]], resid[idx[fin]] = c[fin], r[fin]
             keep = ~fin
-            if not keep.any():
+            if not bool(xp.any(keep)):
                 break
             idx = idx[keep]
             st, G, A, done = st.take(keep), G[:, keep], A[:, keep], done[keep]
             U0 = pb.U0[:, idx]
             env = pb.envelope.sub(idx)
         it += 1
-        work += idx.size
+        work += idx.shape[0]
         Cc = op.column_part(env, st.UL, st.P)
         D = op.direction(Cc, G, A)
         D[A] = 0.0                                        # exactly: the binding entries stay at their bound
         D[:, done] = 0.0                                  # converged columns waiting to retire
-        step = np.ones(idx.size)
-        todo = np.arange(idx.size)
+        step = full(idx.shape[0], 1.0)
+        todo = xp.arange(idx.shape[0], device=dev)
         for _ in range(MAX_HALVINGS + 1):
             Zt = project(st.Z[:, todo] + step[todo] * D[:, todo])
             trial = evaluate(Zt, U0[:, todo], env.sub(todo) if env.Y is not None else env)
-            slope = np.einsum("ij,ij->j", G[:, todo], Zt - st.Z[:, todo])
+            slope = ax.coldot(G[:, todo], Zt - st.Z[:, todo])
             F0 = st.F[todo]
-            ok = trial.F <= F0 + ARMIJO * slope + 16.0 * np.finfo(float).eps * np.abs(F0)
-            ok |= done[todo]
-            if ok.all() and todo.size == idx.size:        # every column takes the full step: no copies
+            ok = trial.F <= F0 + ARMIJO * slope + 16.0 * np.finfo(float).eps * xp.abs(F0)
+            ok = ok | done[todo]
+            if bool(xp.all(ok)) and todo.shape[0] == idx.shape[0]:   # every column takes the full step: no copies
                 st = trial
                 break
-            if ok.any():
-                mask = np.zeros(idx.size, dtype=bool)
+            if bool(xp.any(ok)):
+                mask = xp.zeros(idx.shape[0], dtype=xp.bool, device=dev)
                 mask[todo[ok]] = True
                 st.put(mask, trial.take(ok))
             todo = todo[~ok]
-            if not todo.size:
+            if not todo.shape[0]:
                 break
             step[todo] *= 0.5
         else:   # every halving failed for the columns left in todo: they keep their point and stop
-            stuck = np.zeros(idx.size, dtype=bool)
+            stuck = xp.zeros(idx.shape[0], dtype=xp.bool, device=dev)
             stuck[todo] = True
             continue
-        stuck = np.zeros(idx.size, dtype=bool)
+        stuck = xp.zeros(idx.shape[0], dtype=xp.bool, device=dev)
     if stats is not None:
         stats["column_iterations"] = work
     dist = resid / op.mu
-    hidden = [np.ascontiguousarray(out[b]) for b in blocks]
+    hidden = [ax.contiguous(out[b]) for b in blocks]
     return hidden, cert, it, dist
 
 

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
 from ._common import iteration_budget
@@ -107,31 +108,34 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
         max_iter = iteration_budget("first_order", n_unknowns, pb.m) if cand.name == "fista" else NEWTON_MAX_ITER
     states, it, certs = cand.solver(pb, Z0, tol, int(max_iter))
     n_fallback, fallback = 0, ""
-    bad = np.flatnonzero(certs > tol)
-    if finish and bad.size and cand.name != "fista" and chain_first_order.applies(pb.props, name, fenchel=False):
-        budget = min(FINISH_MAX_ITER, iteration_budget("first_order", n_unknowns, bad.size))
+    xp = pb.xp
+    bad = xp.nonzero(certs > tol)[0]
+    if finish and bad.shape[0] and cand.name != "fista" and chain_first_order.applies(pb.props, name, fenchel=False):
+        budget = min(FINISH_MAX_ITER, iteration_budget("first_order", n_unknowns, bad.shape[0]))
         hidden, c2, it2 = chain_first_order.solve(pb, [S[:, bad] for S in states[:-1]], tol, budget, cols=bad,
                                                   stall=True)
         last = pb.envelope.sub(bad).state(pb.pre(pb.n - 1, hidden[-1]))
-        states = [S.copy() for S in states]
+        states = [ax.copy(S) for S in states]
         for S, T in zip(states, hidden + [last]):
             S[:, bad] = T
-        certs = certs.copy()
+        certs = ax.copy(certs)
         certs[bad] = c2
         it += it2
-        n_fallback, fallback = int(bad.size), "joint_x_step/fista"
+        n_fallback, fallback = int(bad.shape[0]), "joint_x_step/fista"
     if Z0 is not None:
         worse = worse_columns(pb.objective_columns(states), pb.objective_columns(Z0))
-        if worse.size:
-            states = [S.copy() for S in states]
+        if worse.shape[0]:
+            states = [ax.copy(S) for S in states]
             for S, T in zip(states, Z0):
                 S[:, worse] = T[:, worse]
-            certs = certs.copy()
-            certs[worse] = np.inf
-    cert = float(np.max(certs, initial=0.0))
+            certs = ax.copy(certs)
+            certs[worse] = float("inf")
+    cert = ax.amax(certs)
     obj = pb.objective(states) if evaluate else float("nan")
+    # the per-column certificates are reported as numpy (metadata, on the host)
     return states, BlockResult(it, cert, bool(cert <= tol), time.perf_counter() - t0, obj, cand.label,
-                               certificates=certs, n_fallback=n_fallback, fallback=fallback, tol=float(tol))
+                               certificates=ax.to_numpy(certs), n_fallback=n_fallback, fallback=fallback,
+                               tol=float(tol))
 
 
 def _start(pb, Z0):
@@ -142,7 +146,7 @@ def _start(pb, Z0):
           "no hidden layer (the output step)")
 def _output(pb, Z0, tol, max_iter):
     Z = pb.envelope.state(pb.U0)
-    return [Z], 0, np.zeros(pb.m)
+    return [Z], 0, pb.xp.zeros(pb.m, dtype=pb.xp.float64, device=ax.device_of(Z))
 
 
 def _newton_ok(layers, loss=None):

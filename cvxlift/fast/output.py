@@ -43,6 +43,7 @@ import time
 import numpy as np
 from scipy.special import xlogy
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ..numeric import bisect_increasing
 from ._common import as_matrix, positive
@@ -60,11 +61,14 @@ def _loss_name(loss):
 
 
 def loss_value(Y, Z, loss):
+    r"""The loss :math:`\|Z - Y\|_F^2` or :math:`-\sum Y\log Z` (``inf`` where :math:`Y > 0 \ge Z`), a float."""
+    xp = ax.namespace(Y, Z)
     if loss == "squared":
-        return float(np.sum((Z - Y) ** 2))
-    if np.any((Y > 0) & (Z <= 0)):
+        return float(xp.sum((Z - Y) ** 2))
+    pos = Y > 0
+    if bool(xp.any(pos & (Z <= 0))):
         return float("inf")
-    return float(-np.sum(xlogy(Y, np.where(Y > 0, Z, 1.0))))
+    return float(-xp.sum(Y * xp.log(xp.where(pos, Z, 1.0))))   # y log z, 0 where y = 0
 
 
 def output_step(U0, Y, d, form, lam, loss):
@@ -96,9 +100,10 @@ def output_step(U0, Y, d, form, lam, loss):
     cand = select("output_step", atom=props, loss=loss)
     lam = positive(lam, "lam")
     U0 = as_matrix(U0, "U0")
-    Y = as_matrix(Y, "Y", rows=d.out_dim(U0.shape[0]), cols=U0.shape[1])
+    Y = ax.asarray(as_matrix(Y, "Y", rows=d.out_dim(U0.shape[0]), cols=U0.shape[1]), like=U0)
+    d = ax.native(d, U0)
     Z, it, cert, conv = cand.solver(U0, Y, d, form, lam, props)
-    obj = loss_value(Y, Z, loss) + lam * float(np.sum(d.divergence_value(U0, Z, form)))
+    obj = loss_value(Y, Z, loss) + lam * float(ax.namespace(U0).sum(d.divergence_value(U0, Z, form)))
     return Z, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
 
@@ -112,11 +117,12 @@ def simplex_ce_z(nu, X0, C):
     """:math:`z(\\nu)` of Appendix A: the root of :math:`z^2 - a z - c = 0` (:math:`a = x^0 + \\nu`),
     :math:`(a + \\sqrt{a^2 + 4c})/2`, computed as :math:`2c/(\\sqrt{a^2 + 4c} - a)` for
     :math:`a < 0` (no cancellation; exactly 0 where :math:`c = 0`)."""
+    xp = ax.namespace(X0)
     a = X0 + nu
-    r = np.sqrt(a * a + 4.0 * C)
+    r = xp.sqrt(a * a + 4.0 * C)
     neg = a < 0
-    den = np.where(neg, r - a, 1.0)
-    return np.where(neg, 2.0 * C / den, 0.5 * (a + r))
+    den = xp.where(neg, r - a, 1.0)
+    return xp.where(neg, 2.0 * C / den, 0.5 * (a + r))
 
 
 def paper_bracket(X0, Y, Lam):
@@ -134,8 +140,9 @@ def paper_bracket(X0, Y, Lam):
 
 def safe_bracket(X0, Y, Lam):
     """A bracket :math:`[\\underline\\nu, \\bar\\nu]` that provably contains the root (module docstring)."""
-    lo = -np.max(X0, axis=0) - Y.sum(axis=0) / (2.0 * Lam)
-    hi = 1.0 - np.max(X0 + Y / (2.0 * Lam), axis=0)
+    xp = ax.namespace(X0)
+    lo = -xp.max(X0, axis=0) - xp.sum(Y, axis=0) / (2.0 * Lam)
+    hi = 1.0 - xp.max(X0 + Y / (2.0 * Lam), axis=0)
     return lo, hi
 
 
@@ -143,23 +150,24 @@ def safe_bracket(X0, Y, Lam):
           lambda atom, loss: loss == "cross_entropy" and atom.domain == "simplex",
           "loss='cross_entropy' and z_quadratic = (mu, 'simplex')")
 def _ce_simplex(U0, Y, d, form, lam, props):
-    if np.any(Y < 0):
+    xp = ax.namespace(U0)
+    if bool(xp.any(Y < 0)):
         raise ValidationError("Y: cross-entropy targets must be non-negative")
     Lam = lam * props.mu
     C = Y / (2.0 * Lam)
 
     def excess(nu):
-        return simplex_ce_z(nu, U0, C).sum(axis=0) - 1.0
+        return xp.sum(simplex_ce_z(nu, U0, C), axis=0) - 1.0
 
     lo, hi = safe_bracket(U0, Y, Lam)
     # the bounds are proved; guard against rounding at the ends anyway
     for _ in range(60):
         bad_lo, bad_hi = excess(lo) > 0, excess(hi) < 0
-        if not (bad_lo.any() or bad_hi.any()):
+        if not (bool(xp.any(bad_lo)) or bool(xp.any(bad_hi))):
             break
-        w = np.maximum(hi - lo, 1.0)
-        lo = np.where(bad_lo, lo - w, lo)
-        hi = np.where(bad_hi, hi + w, hi)
+        w = xp.maximum(hi - lo, 1.0)
+        lo = xp.where(bad_lo, lo - w, lo)
+        hi = xp.where(bad_hi, hi + w, hi)
     nu = [0]
 
     def g(v):
@@ -168,11 +176,11 @@ def _ce_simplex(U0, Y, d, form, lam, props):
 
     root = bisect_increasing(g, lo, hi)
     Z = simplex_ce_z(root, U0, C)
-    err = np.abs(Z.sum(axis=0) - 1.0)
+    err = xp.abs(xp.sum(Z, axis=0) - 1.0)
     # bisection ends at a bracket of one ulp of nu: 1^T z is then exact to ~ p ulps of |a|
-    bound = 8.0 * np.finfo(float).eps * U0.shape[0] * (1.0 + np.abs(root) + np.max(np.abs(U0), axis=0))
-    cert = float(np.max(err, initial=0.0))
-    return Z, nu[0], cert, bool(np.all(err <= bound))
+    bound = 8.0 * np.finfo(float).eps * U0.shape[0] * (1.0 + xp.abs(root) + xp.max(xp.abs(U0), axis=0))
+    cert = ax.amax(err)
+    return Z, nu[0], cert, bool(xp.all(err <= bound))
 
 
 __all__ = ["output_step", "paper_bracket", "safe_bracket", "simplex_ce_z"]

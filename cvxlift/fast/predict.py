@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from . import chain_first_order, chain_newton
 from ._common import TINY, as_matrix, as_vector
@@ -58,11 +59,28 @@ STALL, STALL_SWEEPS = 1e-15, 10
 
 
 def prediction_objective(X, states, weights, biases, divs, forms, lams):
-    r""":math:`\sum_l \lambda_{l+1} D_l(W_lX_l + b_l, X_{l+1})` with :math:`X_0 = X`."""
+    r""":math:`\sum_l \lambda_{l+1} D_l(W_lX_l + b_l, X_{l+1})` with :math:`X_0 = X` (a float).
+
+    Parameters
+    ----------
+    X : (n, m) array
+    states : list of L+1 arrays
+    weights, biases : the L+1 layers' ``W_l``, ``b_l``
+    divs, forms : the L+1 layers' divergences and forms
+    lams : L+1 positive numbers
+
+    Returns
+    -------
+    float
+    """
+    xp = ax.namespace(X)
+    like = X if ax.is_foreign(X) else None
     total = 0.0
     prev = X
     for W, b, d, f, lam, S in zip(weights, biases, divs, forms, lams, states):
-        total += lam * float(np.sum(d.divergence_value(W @ prev + np.asarray(b, float)[:, None], S, f)))
+        W, b, S = (ax.asarray(a, like=like, dtype=xp.float64) for a in (W, b, S))
+        d = ax.native(d, X)
+        total += lam * float(xp.sum(d.divergence_value(W @ prev + b[:, None], S, f)))
         prev = S
     return total
 
@@ -84,25 +102,29 @@ class _Net:
         if n == 0 or not (len(biases) == len(divs) == len(forms) == len(lams) == n):
             raise ValidationError("weights, biases, divs, forms and lams must have the same positive length")
         self.X = as_matrix(X, "X")
-        self.divs = list(divs)
+        like = self.X
+        self.xp = ax.namespace(like)
+        raw = list(divs)
+        # atoms without array-API code are called through numpy (cvxlift.arrays.native)
+        self.divs = [ax.native(d, like) for d in raw]
         self.weights, self.biases = [], []
         rows = self.X.shape[0]
         for l, (W, b, d) in enumerate(zip(weights, biases, self.divs)):
-            W = as_matrix(W, f"weights[{l}]")
+            W = ax.asarray(as_matrix(W, f"weights[{l}]"), like=like)
             if W.shape[1] != rows:
                 what = "X" if l == 0 else f"the output of layer {l - 1}"
                 raise ValidationError(f"{what} has {rows} rows but weights[{l}] has shape {W.shape}: "
                                       f"X must have {W.shape[1]} rows" if l == 0 else
                                       f"weights[{l}] must have {rows} columns ({what}); got shape {W.shape}")
             self.weights.append(W)
-            self.biases.append(as_vector(b, f"biases[{l}]", W.shape[0]))
+            self.biases.append(ax.asarray(as_vector(b, f"biases[{l}]", W.shape[0]), like=like))
             rows = d.out_dim(W.shape[0])
-        self.forms = [d.check_form(f) for d, f in zip(divs, forms)]
+        self.forms = [d.check_form(f) for d, f in zip(raw, forms)]
         self.lams = [float(v) for v in lams]
         if any(not (np.isfinite(v) and v > 0) for v in self.lams):
             raise ValidationError(f"lams must be positive numbers, got {list(lams)}")
         self.n = n
-        self.props = tuple(atom_props(d, f) for d, f in zip(self.divs, self.forms))
+        self.props = tuple(atom_props(d, f) for d, f in zip(raw, self.forms))
         self.widths = tuple(d.out_dim(W.shape[0]) for d, W in zip(self.divs, self.weights))
         self._chain = None
 
@@ -176,13 +198,15 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     if Z0 is not None:
         if len(Z0) != net.n:
             raise ValidationError(f"Z0 must hold {net.n} states")
-        Z0 = [as_matrix(S, f"Z0[{l}]", rows=net.widths[l], cols=net.X.shape[1]) for l, S in enumerate(Z0)]
+        Z0 = [ax.asarray(as_matrix(S, f"Z0[{l}]", rows=net.widths[l], cols=net.X.shape[1]), like=net.X)
+              for l, S in enumerate(Z0)]
     inner_tol = tol if inner_tol is None else inner_tol
     args = (tol, int(max_iter), inner_tol, int(inner_max_iter))
     states, it, cert, conv = cand.solver(net, Z0, *args)
-    certs = None if np.ndim(cert) == 0 else np.asarray(cert, dtype=np.float64)
+    xp = net.xp
+    certs = None if isinstance(cert, (int, float)) or getattr(cert, "ndim", 0) == 0 else ax.as_float64(cert)
     n_fallback, fallback = 0, ""
-    if certs is not None and np.any(certs > tol):
+    if certs is not None and bool(xp.any(certs > tol)):
         states, certs, n_fallback, fallback, it2 = _finish(net, states, certs, cand.name, *args)
         it += it2
     if Z0 is not None:
@@ -190,11 +214,13 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     elif not _convex(net.props):   # a stationary point of a biconvex problem: keep the forward pass if better
         states, certs = _no_worse(net, states, _forward(net.X, net.weights, net.biases, net.divs), certs)
     if certs is not None:
-        cert = float(np.max(certs, initial=0.0))
+        cert = ax.amax(certs)
         conv = bool(cert <= tol)
     obj = net.objective(states) if evaluate else float("nan")
+    # the per-column certificates are reported as numpy (metadata, on the host)
     return states, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label,
-                               certificates=certs, n_fallback=n_fallback, fallback=fallback, tol=float(tol))
+                               certificates=ax.to_numpy(certs), n_fallback=n_fallback, fallback=fallback,
+                               tol=float(tol))
 
 
 #: Slower exact methods that finish the columns a solver leaves above ``tol``, in order.
@@ -205,11 +231,12 @@ def _finish(net, states, certs, name, tol, max_iter, inner_tol, inner_max_iter):
     """Re-solve the columns with ``certs > tol`` by the next applicable finisher, warm-started."""
     it = 0
     used = ""
-    n_bad = int(np.sum(certs > tol))
-    states = [S.copy() for S in states]
+    xp = net.xp
+    n_bad = int(xp.sum(xp.astype(certs > tol, xp.int64)))
+    states = [ax.copy(S) for S in states]
     for fin in FINISHERS:
-        bad = np.flatnonzero(certs > tol)
-        if not bad.size:
+        bad = xp.nonzero(certs > tol)[0]
+        if not bad.shape[0]:
             break
         if fin == name:
             continue
@@ -222,8 +249,8 @@ def _finish(net, states, certs, name, tol, max_iter, inner_tol, inner_max_iter):
         it += it2
         for S, T in zip(states, new):
             S[:, bad] = T
-        certs = certs.copy()
-        certs[bad] = c2
+        certs = ax.copy(certs)
+        certs[bad] = ax.asarray(c2, like=certs) if not isinstance(c2, float) else c2
         used = cand.label
     return states, certs, n_bad, used, it
 
@@ -243,13 +270,13 @@ def _fits(net):
 def _no_worse(net, states, Z0, certs):
     """Per column, keep ``Z0`` where the result's objective is larger (the warm start is never lost)."""
     worse = worse_columns(net.chain.objective_columns(states), net.chain.objective_columns(Z0))
-    if worse.size:
-        states = [S.copy() for S in states]
+    if worse.shape[0]:
+        states = [ax.copy(S) for S in states]
         for S, T in zip(states, Z0):
             S[:, worse] = T[:, worse]
         if certs is not None:
-            certs = certs.copy()
-            certs[worse] = np.inf
+            certs = ax.copy(certs)
+            certs[worse] = float("inf")
     return states, certs
 
 
@@ -299,11 +326,13 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     q, p = W1.shape
     U = W0 @ net.X + b0[:, None]
     m = U.shape[1]
+    xp = net.xp
+    dev = ax.device_of(U)
     proj0, proj1 = d0.project_domain, d1.project_domain
     simplex = net.props[1].domain == "simplex"
     s = 1.0 / (2.0 * a)
-    WW = (W1[:, None, :] * W1[None, :, :]).reshape(q * q, p)
-    eye = np.eye(q)
+    WW = xp.reshape(W1[:, None, :] * W1[None, :, :], (q * q, p))
+    eye = ax.eye(xp, q, U)
     Zs = d0.forward(U) if Z0 is None else Z0[0]
     V = W1 @ Zs + b1[:, None]
     Y = 2.0 * B * (V - proj1(V))
@@ -316,67 +345,68 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
         F = Yc - 2.0 * B * (Vo - P1)
         return Vz, Z, P1, F
 
-    states_z = np.empty((p, m))
-    cert = np.full(m, np.inf)
-    idx = np.arange(m)
+    states_z = xp.empty((p, m), dtype=xp.float64, device=dev)
+    cert = xp.full(m, xp.inf, dtype=xp.float64, device=dev)
+    idx = xp.arange(m, device=dev)
     Uc = U
     Vz, Z, P1, F = evaluate(Uc, Y)
     it = 0
     newton_max = min(int(max_iter), NEWTON_MAX_ITER)
     while True:
-        nF = np.sqrt(np.einsum("ij,ij->j", F, F))
-        res = nF / (1.0 + np.sqrt(np.einsum("ij,ij->j", Y, Y)))
+        nF = xp.sqrt(ax.coldot(F, F))
+        res = nF / (1.0 + xp.sqrt(ax.coldot(Y, Y)))
         done = res <= tol
-        if done.all() or done.sum() >= max(1, idx.size // 10) or it >= newton_max:
+        n_done = int(xp.sum(xp.astype(done, xp.int64)))
+        if n_done == idx.shape[0] or n_done >= max(1, idx.shape[0] // 10) or it >= newton_max:
             # retire converged columns (a gather of every array) in batches of a tenth at least
-            fin = done if it < newton_max else np.ones_like(done)
+            fin = done if it < newton_max else xp.ones_like(done)
             states_z[:, idx[fin]] = Z[:, fin]
             cert[idx[fin]] = res[fin]
             keep = ~fin
             idx = idx[keep]
-            if not idx.size:
+            if not idx.shape[0]:
                 break
             Uc, Y, Vz, Z, P1, F = Uc[:, keep], Y[:, keep], Vz[:, keep], Z[:, keep], P1[:, keep], F[:, keep]
             nF = nF[keep]
             done = done[keep]
         it += 1
-        delta = (Z == Vz).astype(np.float64)
-        H0 = (WW @ delta).T.reshape(-1, q, q)           # W diag(delta) W^T, one per column
+        delta = xp.astype(Z == Vz, xp.float64)
+        H0 = xp.reshape((WW @ delta).T, (-1, q, q))      # W diag(delta) W^T, one per column
         if simplex:
-            S = (P1 > 0).astype(np.float64).T            # (k, q) support of the projection
-            SH = np.einsum("ki,kij->kj", S, H0) / np.maximum(S.sum(axis=1), 1.0)[:, None]
+            S = xp.astype(P1 > 0, xp.float64).T          # (k, q) support of the projection
+            SH = ax.einsum("ki,kij->kj", S, H0) / xp.maximum(xp.sum(S, axis=1), 1.0)[:, None]
             Q = (1.0 - S)[:, :, None] * H0 + S[:, :, None] * SH[:, None, :]
         else:
-            free = ((P1 == (W1 @ Z + b1[:, None])).astype(np.float64)).T
+            free = xp.astype(P1 == (W1 @ Z + b1[:, None]), xp.float64).T
             Q = (1.0 - free)[:, :, None] * H0
         J = eye + (2.0 * B * s) * Q
-        step = -np.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
+        step = -xp.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
         theta = nF * nF
         # the full step on every column first (no gathers): usually all are accepted
         step[:, done] = 0.0                              # converged columns waiting to retire
         Yt = Y + step
         Vt, Zt, Pt, Ft = evaluate(Uc, Yt)
-        ok = (np.einsum("ij,ij->j", Ft, Ft) <= (1.0 - 2e-4) * theta) | done
-        if ok.all():
+        ok = (ax.coldot(Ft, Ft) <= (1.0 - 2e-4) * theta) | done
+        if bool(xp.all(ok)):
             Y, Vz, Z, P1, F = Yt, Vt, Zt, Pt, Ft
             continue
         Y[:, ok], Vz[:, ok], Z[:, ok], P1[:, ok], F[:, ok] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Pt[:, ok], Ft[:, ok]
-        todo = np.flatnonzero(~ok)
-        t = np.full(idx.size, 0.5)
+        todo = xp.nonzero(~ok)[0]
+        t = xp.full(idx.shape[0], 0.5, dtype=xp.float64, device=dev)
         for _ in range(40):
             Yt = Y[:, todo] + t[todo] * step[:, todo]
             Vt, Zt, Pt, Ft = evaluate(Uc[:, todo], Yt)
-            ok = np.einsum("ij,ij->j", Ft, Ft) <= (1.0 - 2e-4 * t[todo]) * theta[todo]
+            ok = ax.coldot(Ft, Ft) <= (1.0 - 2e-4 * t[todo]) * theta[todo]
             sel = todo[ok]
             Y[:, sel], Vz[:, sel], Z[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok]
             P1[:, sel], F[:, sel] = Pt[:, ok], Ft[:, ok]
             todo = todo[~ok]
-            if not todo.size:
+            if not todo.shape[0]:
                 break
             t[todo] *= 0.5
     last = d1.forward(W1 @ states_z + b1[:, None])
     # columns left above tol (Newton stalled) are finished by the next method (lifted_predict)
-    return [states_z, last], it, cert, bool(np.all(cert <= tol))
+    return [states_z, last], it, cert, bool(xp.all(cert <= tol))
 
 
 #: Newton iterations of ``dual_newton`` before the stalled columns go to ``joint``.
@@ -392,7 +422,8 @@ def _kkt_residual(net, Z, a, B, proj1):
     Zy = net.divs[0].project_domain(U - (W1.T @ Y) / (2.0 * a))
     Vy = W1 @ Zy + net.biases[1][:, None]
     F = Y - 2.0 * B * (Vy - proj1(Vy))
-    return np.sqrt(np.einsum("ij,ij->j", F, F)) / (1.0 + np.sqrt(np.einsum("ij,ij->j", Y, Y)))
+    xp = net.xp
+    return xp.sqrt(ax.coldot(F, F)) / (1.0 + xp.sqrt(ax.coldot(Y, Y)))
 
 
 # ---------------------------------------------------------------------------------------- newton
@@ -405,7 +436,7 @@ def _newton(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     pb = net.chain
     hidden0 = Z0[:-1] if Z0 is not None else pb.forward()[:-1]
     hidden, cert, it, _ = chain_newton.solve(pb, hidden0, tol, max_iter)
-    return pb.complete(hidden), it, cert, bool(np.all(cert <= tol))
+    return pb.complete(hidden), it, cert, bool(pb.xp.all(cert <= tol))
 
 
 # ---------------------------------------------------------------------------------------- joint
@@ -417,7 +448,7 @@ def _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     pb = net.chain
     hidden0 = Z0[:-1] if Z0 is not None else pb.forward()[:-1]
     hidden, cert, it = chain_first_order.solve(pb, hidden0, tol, inner_max_iter)
-    return pb.complete(hidden), it, cert, bool(np.all(cert <= tol))
+    return pb.complete(hidden), it, cert, bool(pb.xp.all(cert <= tol))
 
 
 # ---------------------------------------------------------------------------------------- bcd
@@ -437,7 +468,7 @@ def _bcd_ok(layers):
 def _bcd(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     n = net.n
     W, b, divs, forms, lams = net.weights, net.biases, net.divs, net.forms, net.lams
-    states = _forward(net.X, W, b, divs) if Z0 is None else [S.copy() for S in Z0]
+    states = _forward(net.X, W, b, divs) if Z0 is None else [ax.copy(S) for S in Z0]
     if n == 1:
         return [net.last(net.X)], 0, 0.0, True
 
@@ -460,8 +491,7 @@ def _bcd(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
                                       method="fista")
         states[-1] = net.last(states[-2])
         Jn = net.objective(states)
-        cert = max(float(np.max(XStepProblem(*block(l)).residual(states[l - 1]), initial=0.0))
-                   for l in range(1, n))
+        cert = max(ax.amax(XStepProblem(*block(l)).residual(states[l - 1])) for l in range(1, n))
         decrease = J - Jn
         J = Jn
         converged = cert <= tol

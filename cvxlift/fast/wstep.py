@@ -52,11 +52,12 @@ What depends only on the layer input :math:`A` (its mean, the Gram matrix
 :math:`A_cA_c^T`, its eigendecomposition and Cholesky factors) can be kept across calls in a
 :class:`WStepCache`: for the first layer, whose input is the data, it is computed once per fit.
 """
+import math
 import time
 
 import numpy as np
-from scipy import linalg
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ._common import TINY, add_flops, as_matrix, as_vector, iteration_budget, mm, positive, spd_factor
 from .registry import NoFastSolver, atom_props, register, select  # noqa: F401  (re-exported)
@@ -114,6 +115,11 @@ class WStepCache:
     @staticmethod
     def _fingerprint(A_in):
         """Shape and a sum of about 4,096 entries of the caller's array (in memory order)."""
+        if ax.is_foreign(A_in):
+            xp = ax.namespace(A_in)
+            flat = xp.reshape(A_in, (-1,))
+            step = max(1, flat.shape[0] // 4096)
+            return tuple(A_in.shape), float(xp.sum(ax.as_float64(flat[::step])))
         A = np.asarray(A_in)
         flat = A.ravel(order="K")
         step = max(1, flat.size // 4096)
@@ -158,7 +164,7 @@ class WStepCache:
         self.misses += 1
         self._reset(A_in, key)
         self._checked = A
-        self.abar = A.mean(axis=1)
+        self.abar = ax.namespace(A).mean(A, axis=1)
         Ac = A - self.abar[:, None]
         self.gram = mm(Ac, Ac.T)
         return self
@@ -166,16 +172,15 @@ class WStepCache:
     def eig(self):
         r""":math:`(\Lambda, V)` with :math:`A_cA_c^T = V\mathrm{diag}(\Lambda)V^T`, :math:`\Lambda \ge 0`."""
         if self._eig is None:
-            lam, V = np.linalg.eigh(self.gram)
+            lam, V = ax.eigh(self.gram)
             add_flops(9.0 * self.gram.shape[0] ** 3)
-            self._eig = (np.maximum(lam, 0.0), V)
+            self._eig = (ax.namespace(lam).maximum(lam, 0.0), V)
         return self._eig
 
     def factor(self, shift):
         r"""A solver ``X -> (A_cA_c^T + sI)^{-1} X`` for ``s = shift`` (cached for the last shift)."""
         if self._factor[0] != shift:
-            G = self.gram.copy()
-            G[np.diag_indices(G.shape[0])] += shift
+            G = self.gram + shift * ax.eye(ax.namespace(self.gram), self.gram.shape[0], self.gram)
             self._factor = (shift, spd_factor(G))
             add_flops(G.shape[0] ** 3 / 3.0)
         return self._factor[1]
@@ -210,7 +215,7 @@ def _u_rows(d, Z, W0):
     """Length of the pre-activation columns ``u = W A + b`` (rows of ``W``)."""
     n_out = Z.shape[0]
     if W0 is not None:
-        n_u = np.asarray(W0).shape[0]
+        n_u = W0.shape[0] if hasattr(W0, "shape") else np.asarray(W0).shape[0]
     else:
         n_u = n_out
     if d.out_dim(n_u) != n_out:
@@ -239,7 +244,9 @@ def w_objective(A, Z, W, b, d, form, lam, rho, U=None):
     """
     if U is None:
         U = mm(W, A) + b[:, None]
-    return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
+    xp = ax.namespace(U)
+    d = ax.native(d, U)
+    return float(lam * float(xp.sum(d.divergence_value(U, Z, form))) + rho * float(xp.sum(W * W)))
 
 
 #: Largest default iteration budget of the iterative W-step solvers (the former fixed default).
@@ -315,8 +322,10 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, 
         max_iter = iteration_budget("first_order", n_u * (p + 1), m, cap=W_STEP_MAX_ITER)
     elif max_iter is None:
         max_iter = default_max_iter(p)
-    W0 = None if W0 is None else as_matrix(W0, "W0", rows=n_u, cols=p)
-    b0 = None if b0 is None else as_vector(b0, "b0", n_u)
+    W0 = None if W0 is None else ax.asarray(as_matrix(W0, "W0", rows=n_u, cols=p), like=A)
+    b0 = None if b0 is None else ax.asarray(as_vector(b0, "b0", n_u), like=A)
+    Z = ax.asarray(Z, like=A)
+    d = ax.native(d, A)
     if getattr(cand.solver, "uses_cache", False):
         layer = (cache if cache is not None else WStepCache()).bind(A_in, A)
         W, b, it, cert, conv = cand.solver(A, Z, d, form, lam, rho, props, W0, b0, tol, int(max_iter), layer=layer)
@@ -336,20 +345,22 @@ def uses_cache(solver):
 
 def _scale(ZA, zsum):
     r""":math:`\|Z[A; 1^T]^T\|_F` from :math:`ZA^T` and :math:`Z1`."""
-    return float(np.sqrt(np.sum(ZA * ZA) + np.sum(zsum * zsum)))
+    xp = ax.namespace(ZA)
+    return math.sqrt(float(xp.sum(ZA * ZA)) + float(xp.sum(zsum * zsum)))
 
 
 def _grad_norm(gW, gc, abar):
     """Norm of the gradient in (W, b) from the gradient in the centred (W, c)."""
-    gWo = gW + np.outer(gc, abar)
-    return float(np.sqrt(np.sum(gWo * gWo) + np.sum(gc * gc)))
+    gWo = gW + gc[:, None] * abar[None, :]
+    xp = ax.namespace(gWo)
+    return math.sqrt(float(xp.sum(gWo * gWo)) + float(xp.sum(gc * gc)))
 
 
 def _centred_product(G, A, abar):
     r""":math:`GA_c^T = GA^T - (G1)\bar a^T` and :math:`G1`."""
-    gsum = G.sum(axis=1)
+    gsum = ax.namespace(G).sum(G, axis=1)
     out = mm(G, A.T)
-    out -= np.outer(gsum, abar)
+    out -= gsum[:, None] * abar[None, :]
     return out, gsum
 
 
@@ -371,8 +382,9 @@ def _ridge(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     gW += shift * W
     gW -= ZAc
     gW *= k
-    ZA = ZAc + np.outer(zsum, abar)
-    cert = _grad_norm(gW, np.zeros(W.shape[0]), abar) / (1.0 + k * _scale(ZA, zsum))
+    ZA = ZAc + zsum[:, None] * abar[None, :]
+    cert = _grad_norm(gW, ax.namespace(W).zeros(W.shape[0], dtype=W.dtype, device=ax.device_of(W)), abar) \
+        / (1.0 + k * _scale(ZA, zsum))
     return W, b, 0, cert, bool(cert <= max(tol, 1e3 * np.finfo(float).eps))
 
 
@@ -389,7 +401,7 @@ def _rows_gradient(d, form, box, U, Z):
         return d.u_gradient(U, Z, form), None
     F = d.forward(U)
     mask = (F == U) if box else None
-    if np.may_share_memory(F, U):
+    if ax.may_share_memory(F, U):
         return F - Z, mask
     F -= Z
     return F, mask
@@ -416,54 +428,60 @@ def _line_search(phi, g0, t1, c2=LS_C2, max_trials=LS_MAX):
     trials : int
         Calls of ``phi``.
     """
-    n = g0.size
-    t = np.zeros(n)
-    g = g0.copy()
-    lo, glo = np.zeros(n), g0.copy()
-    hi, ghi = np.full(n, np.inf), np.full(n, np.inf)
-    side = np.zeros(n, dtype=np.int8)          # Illinois: the end kept last (-1 lo, +1 hi)
+    xp = ax.namespace(g0)
+    dev = ax.device_of(g0)
+    n = g0.shape[0]
+
+    def full(v):
+        return xp.full(n, v, dtype=xp.float64, device=dev)
+
+    t = full(0.0)
+    g = ax.copy(g0)
+    lo, glo = full(0.0), ax.copy(g0)
+    hi, ghi = full(xp.inf), full(xp.inf)
+    side = full(0.0)                           # Illinois: the end kept last (-1 lo, +1 hi)
     # entries whose slope is at rounding level next to the others' are left where they are
-    idx = np.flatnonzero(g0 < -LS_FLOOR * np.max(np.abs(g0), initial=0.0))
-    tt = np.asarray(t1, dtype=np.float64)[idx]
+    idx = xp.nonzero(g0 < -LS_FLOOR * ax.amax(xp.abs(g0)))[0]
+    tt = t1[idx]
     trials = 0
-    while idx.size and trials < max_trials:
+    while idx.shape[0] and trials < max_trials:
         gt, ht = phi(tt, idx)
         trials += 1
         t[idx], g[idx] = tt, gt
-        ok = np.abs(gt) <= c2 * np.abs(g0[idx])
-        if ok.all():
+        ok = xp.abs(gt) <= c2 * xp.abs(g0[idx])
+        if bool(xp.all(ok)):
             idx = idx[:0]
             break
         below, above = gt < 0, gt > 0
-        lo_i = np.where(below, tt, lo[idx])
-        glo_i = np.where(below, gt, glo[idx])
-        hi_i = np.where(above, tt, hi[idx])
-        ghi_i = np.where(above, gt, ghi[idx])
+        lo_i = xp.where(below, tt, lo[idx])
+        glo_i = xp.where(below, gt, glo[idx])
+        hi_i = xp.where(above, tt, hi[idx])
+        ghi_i = xp.where(above, gt, ghi[idx])
         lo[idx], glo[idx], hi[idx], ghi[idx] = lo_i, glo_i, hi_i, ghi_i
-        bracket = np.isfinite(hi_i)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        bracket = xp.isfinite(hi_i)
+        with ax.errstate(xp, divide="ignore", invalid="ignore", over="ignore"):
             if ht is not None:
                 step = tt - gt / ht
-                step = np.where(ht > 0, step, np.inf)
+                step = xp.where(ht > 0, step, xp.inf)
             else:
                 s_i = side[idx]
-                glo_w = np.where(below & (s_i == -1), 0.5 * glo_i, glo_i)
-                ghi_w = np.where(above & (s_i == 1), 0.5 * ghi_i, ghi_i)
+                glo_w = xp.where(below & (s_i == -1.0), 0.5 * glo_i, glo_i)
+                ghi_w = xp.where(above & (s_i == 1.0), 0.5 * ghi_i, ghi_i)
                 falsi = lo_i - glo_w * (hi_i - lo_i) / (ghi_w - glo_w)
-                secant = np.where(gt > g0[idx], tt * g0[idx] / (g0[idx] - gt), np.inf)
-                step = np.where(bracket, falsi, secant)
+                secant = xp.where(gt > g0[idx], tt * g0[idx] / (g0[idx] - gt), xp.inf)
+                step = xp.where(bracket, falsi, secant)
             # before a bracket: a Newton step forward (at most 4x), a secant step 1.5x to 4x
-            step = np.where(bracket, step, np.clip(step, (1.5 if ht is None else 1.0) * tt, 4.0 * tt))
-            step = np.where(bracket | (step > tt), step, 2.0 * tt)
+            step = xp.where(bracket, step, xp.clip(step, (1.5 if ht is None else 1.0) * tt, 4.0 * tt))
+            step = xp.where(bracket | (step > tt), step, 2.0 * tt)
         inside = (step > lo_i) & (step < hi_i)
-        step = np.where(bracket & ~inside, 0.5 * (lo_i + hi_i), step)
-        side[idx] = np.where(below, -1, np.where(above, 1, side[idx]))
+        step = xp.where(bracket & ~inside, 0.5 * (lo_i + hi_i), step)
+        side[idx] = xp.where(below, -1.0, xp.where(above, 1.0, side[idx]))
         keep = ~ok
         idx, tt = idx[keep], step[keep]
-    if idx.size:   # out of trials: the largest trial left of the minimiser
+    if idx.shape[0]:   # out of trials: the largest trial left of the minimiser
         over = g[idx] > 0
-        t[idx] = np.where(over, lo[idx], t[idx])
-        g[idx] = np.where(over, glo[idx], g[idx])
+        t[idx] = xp.where(over, lo[idx], t[idx])
+        g[idx] = xp.where(over, glo[idx], g[idx])
     return t, g, trials
 
 
@@ -477,13 +495,19 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     abar = layer.abar
     ev, V = layer.eig()
     rows = bool(getattr(d, "elementwise", False))   # the problem separates over the rows of W
+    xp = ax.namespace(A)
+    dev = ax.device_of(A)
+
+    def full(n, v):
+        return xp.full(n, v, dtype=xp.float64, device=dev)
+
     ZA = mm(Z, A.T)
-    zsum = Z.sum(axis=1)
+    zsum = xp.sum(Z, axis=1)
     scale = 1.0 + lam * _scale(ZA, zsum)
     del ZA
 
-    W = np.zeros((q, p)) if W0 is None else W0.copy()
-    b = np.zeros(q) if b0 is None else b0.copy()
+    W = xp.zeros((q, p), dtype=xp.float64, device=dev) if W0 is None else ax.copy(W0)
+    b = full(q, 0.0) if b0 is None else ax.copy(b0)
     c = b + W @ abar
     U = mm(W, A)
     U += b[:, None]
@@ -497,7 +521,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
 
     P, mask = grad_u(U)
     # curvature fractions f_i: exact for a projection (box domain), else start from the bound
-    f = np.clip(np.mean(mask, axis=1), F_MIN, 1.0) if box else np.ones(q)
+    f = xp.clip(xp.mean(xp.astype(mask, xp.float64), axis=1), F_MIN, 1.0) if box else full(q, 1.0)
 
     def precondition(RW, Rc):
         S = mm(RW, V)
@@ -506,7 +530,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
 
     it = 0
     dW = dc = None
-    cert = np.inf
+    cert = math.inf
     while True:
         Gu = P
         Gu *= lam
@@ -517,38 +541,38 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
             break
         it += 1
         SW, Sc = precondition(-gW, -gc)
-        rs = -(np.sum(gW * SW, axis=1) + gc * Sc)        # r . M^-1 r per row, r = -g
+        rs = -(ax.rowdot(gW, SW) + gc * Sc)        # r . M^-1 r per row, r = -g
         if dW is None:
             dW, dc = SW, Sc
         else:
-            num = -(np.sum(gW * (SW - SW_prev), axis=1) + gc * (Sc - Sc_prev))
+            num = -(ax.rowdot(gW, SW - SW_prev) + gc * (Sc - Sc_prev))
             if rows:
-                beta = np.maximum(num / np.maximum(rs_prev, TINY), 0.0)
+                beta = xp.maximum(num / xp.maximum(rs_prev, TINY), 0.0)
             else:   # one vector: one conjugate direction
-                beta = np.full(q, max(num.sum() / max(rs_prev.sum(), TINY), 0.0))
+                beta = full(q, max(float(xp.sum(num)) / max(float(xp.sum(rs_prev)), TINY), 0.0))
             dW = SW + beta[:, None] * dW
             dc = Sc + beta * dc
-        slope = np.sum(gW * dW, axis=1) + gc * dc
-        reset = slope >= 0 if rows else np.full(q, slope.sum() >= 0)
-        if reset.any():
+        slope = ax.rowdot(gW, dW) + gc * dc
+        reset = slope >= 0 if rows else xp.full(q, bool(xp.sum(slope) >= 0), device=dev)
+        if bool(xp.any(reset)):
             dW[reset], dc[reset] = SW[reset], Sc[reset]
-            slope = np.where(reset, -rs, slope)
+            slope = xp.where(reset, -rs, slope)
         SW_prev, Sc_prev, rs_prev = SW, Sc, rs
         dU = mm(dW, A)
         dU += (dc - dW @ abar)[:, None]
-        du2 = np.einsum("ij,ij->i", dU, dU)
-        wd, dd = np.sum(W * dW, axis=1), np.sum(dW * dW, axis=1)
+        du2 = ax.rowdot(dU, dU)
+        wd, dd = ax.rowdot(W, dW), ax.rowdot(dW, dW)
         if box:   # the exact (generalised) curvature at t = 0: the first trial is a Newton step
-            curv0 = lam * np.einsum("ij,ij,ij->i", dU, dU, mask) + 2.0 * rho * dd
+            curv0 = lam * ax.rowdot(dU, dU, mask) + 2.0 * rho * dd
         else:     # the preconditioner's curvature d^T M d
             curv0 = (lam * Lu) * f * du2 + 2.0 * rho * dd
 
         if rows:
             # each trial keeps its u-gradient rows: those of the accepted steps are the next gradient's
-            t_seen = np.full(q, np.nan)
+            t_seen = full(q, math.nan)
 
             def phi(t, idx):
-                if idx.size == q:
+                if idx.shape[0] == q:
                     Ui, dUi, Zi = U, dU, Z
                 else:   # the rows still searching
                     Ui, dUi, Zi = U[idx], dU[idx], Z[idx]
@@ -561,37 +585,37 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
                     G, Mi = d.u_gradient(V, Zi, form), None
                 P[idx] = G
                 t_seen[idx] = t
-                g = lam * np.einsum("ij,ij->i", dUi, G) + 2.0 * rho * (wd[idx] + t * dd[idx])
+                g = lam * ax.rowdot(dUi, G) + 2.0 * rho * (wd[idx] + t * dd[idx])
                 if not box:
                     return g, None
                 mask[idx] = Mi
-                h = lam * np.einsum("ij,ij,ij->i", dUi, dUi, Mi) + 2.0 * rho * dd[idx]
+                h = lam * ax.rowdot(dUi, dUi, Mi) + 2.0 * rho * dd[idx]
                 return g, h
 
-            t, gt, _ = _line_search(phi, slope, -slope / np.maximum(curv0, TINY))
+            t, gt, _ = _line_search(phi, slope, -slope / xp.maximum(curv0, TINY))
         else:
             def phi(t, idx):
                 G = grad_u(U + t[0] * dU)[0]
-                return np.array([lam * np.sum(dU * G) + 2.0 * rho * (wd.sum() + t[0] * dd.sum())]), None
+                return full(1, float(lam * xp.sum(dU * G) + 2.0 * rho * (xp.sum(wd) + t[0] * xp.sum(dd)))), None
 
-            tt, gtt, _ = _line_search(phi, np.array([slope.sum()]),
-                                      np.array([-slope.sum() / max(curv0.sum(), TINY)]))
-            t = np.full(q, tt[0])
+            tt, gtt, _ = _line_search(phi, full(1, float(xp.sum(slope))),
+                                      full(1, -float(xp.sum(slope)) / max(float(xp.sum(curv0)), TINY)))
+            t = full(q, float(tt[0]))
             # one vector: its sums stand for every row in the curvature update below
-            gt, slope, dd, du2 = (np.full(q, v) for v in (gtt[0], slope.sum(), dd.sum(), du2.sum()))
+            gt, slope, dd, du2 = (full(q, float(v)) for v in (gtt[0], xp.sum(slope), xp.sum(dd), xp.sum(du2)))
         # curvature fraction seen along the step: (phi'(t) - phi'(0)) / t = d^T H d (secant)
         moved = (t > 0) & (du2 > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with ax.errstate(xp, divide="ignore", invalid="ignore"):
             fi = ((gt - slope) / t - 2.0 * rho * dd) / ((lam * Lu) * du2)
-        f = np.where(moved, np.clip(fi, F_MIN, 1.0), f)
+        f = xp.where(moved, xp.clip(fi, F_MIN, 1.0), f)
         W = W + t[:, None] * dW
         c = c + t * dc
         U += t[:, None] * dU
         if rows:   # P (and mask) hold the gradient at the last trial of each row: redo the others
-            stale = np.flatnonzero(~(t_seen == t))
-            if stale.size == q:
+            stale = xp.nonzero(~(t_seen == t))[0]
+            if stale.shape[0] == q:
                 P, mask = grad_u(U)
-            elif stale.size:
+            elif stale.shape[0]:
                 G, Mi = _rows_gradient(d, form, box, U[stale], Z[stale])
                 P[stale] = G
                 if box:
@@ -618,14 +642,15 @@ def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None)
         return factor(X) / (lam * Lu)
 
     hc = lam * Lu * m
-    scale = 1.0 + lam * _scale(mm(Z, A.T), Z.sum(axis=1))
+    scale = 1.0 + lam * _scale(mm(Z, A.T), ax.namespace(Z).sum(Z, axis=1))
 
-    W = np.zeros((q, p)) if W0 is None else W0.copy()
-    b = np.zeros(q) if b0 is None else b0.copy()
+    xp = ax.namespace(A)
+    W = xp.zeros((q, p), dtype=xp.float64, device=ax.device_of(A)) if W0 is None else ax.copy(W0)
+    b = xp.zeros(q, dtype=xp.float64, device=ax.device_of(A)) if b0 is None else ax.copy(b0)
     c = b + W @ abar
     Wy, cy = W, c
     theta = 1.0
-    cert = np.inf
+    cert = math.inf
     it = 0
     while True:
         U = mm(Wy, A)
@@ -686,10 +711,11 @@ def momentum_step(W, c, Wn, cn, gW, gc, theta):
     -------
     Wy : (q, p) array, cy : (q,) array, theta_n : float
     """
-    if np.sum(gW * (Wn - W)) + np.dot(gc, cn - c) > 0:
+    xp = ax.namespace(W)
+    if float(xp.sum(gW * (Wn - W))) + float(xp.sum(gc * (cn - c))) > 0:
         theta_n, beta = 1.0, 0.0
     else:
-        theta_n = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * theta * theta))
+        theta_n = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * theta * theta))
         beta = (theta - 1.0) / theta_n
     return Wn + beta * (Wn - W), cn + beta * (cn - c), theta_n
 

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 
 from ._common import (Columns, as_matrix, as_vector, colnorm, fista, iteration_budget, max_eig_psd, mm, positive,
@@ -35,26 +36,30 @@ class XStepProblem:
     """The data of one X-step, with its gradient, prox and objective."""
 
     def __init__(self, U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next):
-        self.d_prev, self.d_next = d_prev, d_next
         self.f_prev, self.f_next = d_prev.check_form(f_prev), d_next.check_form(f_next)
         self.prev = atom_props(d_prev, self.f_prev)
         self.next = atom_props(d_next, self.f_next)
         self.lam_prev = positive(lam_prev, "lam_prev")
         self.lam_next = positive(lam_next, "lam_next")
         self.U0 = as_matrix(U0, "U0")
+        like = self.U0
+        # atoms without array-API code are called through numpy (cvxlift.arrays.native)
+        self.d_prev, self.d_next = ax.native(d_prev, like), ax.native(d_next, like)
+        self.xp = ax.namespace(like)
         m = self.U0.shape[1]
         self.p = d_prev.out_dim(self.U0.shape[0])
-        self.W = as_matrix(W, "W", cols=self.p)
+        self.W = ax.asarray(as_matrix(W, "W", cols=self.p), like=like)
         q = self.W.shape[0]
-        self.b = as_vector(b, "b", q)
-        self.Znext = as_matrix(Znext, "Znext", rows=d_next.out_dim(q), cols=m)
+        self.b = ax.asarray(as_vector(b, "b", q), like=like)
+        self.Znext = ax.asarray(as_matrix(Znext, "Znext", rows=d_next.out_dim(q), cols=m), like=like)
         self.m = m
 
     # ------------------------------------------------------------------ pieces
     def objective(self, Z):
         Un = mm(self.W, Z) + self.b[:, None]
-        return float(self.lam_prev * np.sum(self.d_prev.divergence_value(self.U0, Z, self.f_prev))
-                     + self.lam_next * np.sum(self.d_next.divergence_value(Un, self.Znext, self.f_next)))
+        xp = self.xp
+        return float(self.lam_prev * float(xp.sum(self.d_prev.divergence_value(self.U0, Z, self.f_prev)))
+                     + self.lam_next * float(xp.sum(self.d_next.divergence_value(Un, self.Znext, self.f_next))))
 
     def setup_gradient(self):
         """Precompute what the gradient needs; return a Lipschitz constant ``L`` of it."""
@@ -155,7 +160,7 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
     pb = XStepProblem(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next)
     cand = select("x_step", method=method, prev=pb.prev, next=pb.next, q=pb.W.shape[0])
     if Z0 is not None:
-        Z0 = as_matrix(Z0, "Z0", rows=pb.p, cols=pb.m)
+        Z0 = ax.asarray(as_matrix(Z0, "Z0", rows=pb.p, cols=pb.m), like=pb.U0)
     if max_iter is None:
         max_iter = iteration_budget(getattr(cand.solver, "budget", "newton"), pb.p + pb.W.shape[0], pb.m)
     Z, it, cert, conv = cand.solver(pb, Z0, tol, int(max_iter))
@@ -169,11 +174,10 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
 def _linear(pb, Z0, tol, max_iter):
     a = pb.lam_prev * pb.prev.mu
     B = pb.lam_next * pb.next.u_quadratic
-    M = B * (pb.W.T @ pb.W)
-    M[np.diag_indices(pb.p)] += a
+    M = B * (pb.W.T @ pb.W) + a * ax.eye(pb.xp, pb.p, pb.W)
     rhs = a * pb.U0 + B * (pb.W.T @ (pb.Znext - pb.b[:, None]))
     Z = spd_factor(M)(rhs)
-    cert = float(np.max(colnorm(M @ Z - rhs) / (1.0 + colnorm(rhs)), initial=0.0))
+    cert = ax.amax(colnorm(M @ Z - rhs) / (1.0 + colnorm(rhs)))
     return Z, 0, cert, bool(cert <= max(tol, 1e3 * np.finfo(float).eps))
 
 
@@ -219,6 +223,8 @@ def _dual_newton(pb, Z0, tol, max_iter):
         return a * (colsum_sq(Z) - 2.0 * colsum_sq2(Z, U) + (uu if cols is None else uu[cols]))
 
     def curvature(V, Z, out=None):
+        if not ax.is_numpy(Z):
+            return pb.xp.astype(Z == V, pb.xp.float64)
         if out is None or out.shape != Z.shape:
             out = np.empty(Z.shape)
         return np.equal(Z, V, out=out, casting="unsafe")
@@ -274,10 +280,12 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
         # lam_p D(u, z) = lam_p (Phi(z) + Phi*(u) - u.z), Phi*(u) precomputed; U holds the columns `cols`
         return lam_p * (d.phi_value(Z) + (phi_star_u if cols is None else phi_star_u[cols]) - colsum_sq2(U, Z))
 
+    xp = pb.xp
+
     def curvature(V, Z, out=None):
-        Vh = V + FD_STEP * (1.0 + np.abs(V))
+        Vh = V + FD_STEP * (1.0 + xp.abs(V))
         h = Vh - V                               # the step actually taken (exact in floating point)
-        return np.clip((forward(Vh) - Z) / h, 0.0, L)
+        return xp.clip((forward(Vh) - Z) / h, 0.0, L)
 
     elementwise = bool(getattr(d, "elementwise", False))
     # the gap is driven FENCHEL_GAP_FACTOR below tol: with a difference-quotient Hessian the last
@@ -291,7 +299,8 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
 
 
 def colsum_sq2(A, B):
-    return np.einsum("ij,ij->j", A, B)
+    """Column dot products of ``A`` and ``B``."""
+    return ax.coldot(A, B)
 
 
 def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_curvature=1.0, stall_tol=None):
@@ -311,8 +320,10 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
     U = pb.U0
     C = pb.Znext - pb.b[:, None]
     m = U.shape[1]
-    WW = (W[:, None, :] * W[None, :, :]).reshape(q * q, p)
-    eye = np.eye(q) / (2.0 * B)
+    xp = pb.xp
+    dev = ax.device_of(U)
+    WW = xp.reshape(W[:, None, :] * W[None, :, :], (q * q, p))
+    eye = ax.eye(xp, q, U) / (2.0 * B)
     Z0 = zmap(U) if Z0 is None else Z0
     Y = (2.0 * B) * (mm(W, Z0) - C)
     WT = W.T
@@ -328,70 +339,74 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
         h = dz + colsum_sq2(Yc, R) - colsum_sq(Yc) / (4.0 * B)
         return V, Z, R, dz, h
 
-    Zout = np.empty((p, m))
-    cert = np.full(m, np.inf)
-    idx = np.arange(m)
+    Zout = xp.empty((p, m), dtype=xp.float64, device=dev)
+    cert = xp.full(m, xp.inf, dtype=xp.float64, device=dev)
+    idx = xp.arange(m, device=dev)
     Uc, Cc = U, C
     V, Z, R, dz, h = evaluate(Uc, Cc, Y, None)
-    spare = np.empty_like(V)      # the trial's V buffer
+    spare = xp.empty_like(V)      # the trial's V buffer
     dbuf = None                   # the curvature buffer
-    stalled = np.zeros(m, dtype=bool)
+    stalled = xp.zeros(m, dtype=xp.bool, device=dev)
     it = 0
     while True:
         P = dz + B * colsum_sq(R)
-        with np.errstate(invalid="ignore"):
-            gap = np.where(np.isfinite(P) & np.isfinite(h), np.maximum(P - h, 0.0) / (1.0 + np.abs(P)), np.inf)
+        with ax.errstate(xp, invalid="ignore"):
+            gap = xp.where(xp.isfinite(P) & xp.isfinite(h), xp.maximum(P - h, 0.0) / (1.0 + xp.abs(P)), xp.inf)
         done = gap <= tol
         if stall_tol is not None:
-            done |= stalled & (gap <= stall_tol)
+            done = done | (stalled & (gap <= stall_tol))
+        n_done = int(xp.sum(xp.astype(done, xp.int64)))
+        all_done = n_done == idx.shape[0]
         # converged columns leave the active set (a gather of every array): when all, or at
         # least a tenth of them, are done; until then they ride along, frozen in Zout
-        if done.all() and idx.size == m:    # every column at once: no gathers
+        if all_done and idx.shape[0] == m:    # every column at once: no gathers
             Zout, cert = Z, gap
             break
-        if done.all() or done.sum() >= max(1, idx.size // 10):
+        if all_done or n_done >= max(1, idx.shape[0] // 10):
             Zout[:, idx[done]] = Z[:, done]
             cert[idx[done]] = gap[done]
             keep = ~done
             idx = idx[keep]
-            if not idx.size:
+            if not idx.shape[0]:
                 break
             Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
                                          R[:, keep], dz[keep], h[keep])
             gap, done, stalled = gap[keep], done[keep], stalled[keep]
-            spare, dbuf = np.empty_like(V), None
-        if it >= max_iter or done.all():
+            all_done = False
+            spare, dbuf = xp.empty_like(V), None
+        if it >= max_iter or all_done:
             Zout[:, idx] = Z
             cert[idx] = gap
             break
         it += 1
         F = R - Y / (2.0 * B)
         if curvature is None:
-            H = np.broadcast_to((WW.sum(axis=1) * (s * const_curvature)).reshape(q, q), (idx.size, q, q)) + eye
+            H = xp.broadcast_to(xp.reshape(xp.sum(WW, axis=1) * (s * const_curvature), (q, q)),
+                                (idx.shape[0], q, q)) + eye
         else:
             dbuf = curvature(V, Z, out=dbuf)
-            H = mm(WW, dbuf).T.reshape(-1, q, q)
+            H = xp.reshape(mm(WW, dbuf).T, (-1, q, q))
             H *= s
             H += eye
-        step = np.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
-        slope = np.einsum("ij,ij->j", F, step)
+        step = xp.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
+        slope = ax.coldot(F, step)
         # full Newton step on every column first (no gathers): usually all are accepted
         step[:, done] = 0.0                              # converged columns waiting to retire
         Yt = Y + step
-        cols = None if idx.size == m else idx
+        cols = None if idx.shape[0] == m else idx
         Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt, cols, out=spare)
         ok = (ht >= h + ARMIJO * slope) | done
-        if ok.all():
+        if bool(xp.all(ok)):
             spare = V
             Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
             continue
         # keep the trial arrays and copy back the (few) rejected columns
-        todo = np.flatnonzero(~ok)
+        todo = xp.nonzero(~ok)[0]
         Yt[:, todo], Vt[:, todo], Zt[:, todo], Rt[:, todo] = Y[:, todo], V[:, todo], Z[:, todo], R[:, todo]
         dzt[todo], ht[todo] = dz[todo], h[todo]
         spare = V
         Y, V, Z, R, dz, h = Yt, Vt, Zt, Rt, dzt, ht
-        t = np.full(idx.size, 0.5)
+        t = xp.full(idx.shape[0], 0.5, dtype=xp.float64, device=dev)
         for _ in range(MAX_HALVINGS):
             Yt = Y[:, todo] + t[todo] * step[:, todo]
             Vt, Zt, Rt, dzt, ht = evaluate(Uc[:, todo], Cc[:, todo], Yt, idx[todo])
@@ -400,17 +415,18 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
             Y[:, sel], V[:, sel], Z[:, sel], R[:, sel] = Yt[:, ok], Vt[:, ok], Zt[:, ok], Rt[:, ok]
             dz[sel], h[sel] = dzt[ok], ht[ok]
             todo = todo[~ok]
-            if not todo.size:
+            if not todo.shape[0]:
                 break
             t[todo] *= 0.5
         # a column whose line search failed is at the dual optimum to rounding: the gap test decides
         stalled[todo] = True
-    c = float(np.max(cert, initial=0.0))
+    c = ax.amax(cert)
     return Zout, it, c, bool(c <= tol)
 
 
 def colsum_sq(A):
-    return np.einsum("ij,ij->j", A, A)
+    """Squared norm of each column."""
+    return ax.coldot(A, A)
 
 
 def first_order(solver):
@@ -441,7 +457,7 @@ def _fista(pb, Z0, tol, max_iter):
     if not L > 0:  # W = 0: the next layer does not depend on Z
         return pb.d_prev.forward(pb.U0), 0, 0.0, True
     Z, cert, it = fista(pb.grad, pb.prox, Z0, L, tol, max_iter, pb.cols)
-    c = float(np.max(cert, initial=0.0))
+    c = ax.amax(cert)
     return Z, it, c, bool(c <= tol)
 
 

@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ..validation import LAM_RANGE, check_penalty
 from .backend import Backend
@@ -191,9 +192,13 @@ class BCD:
             if not np.array_equal(lam0, net.lam_):   # undo an earlier fit's continuation
                 net.lam_ = lam0
             net.init_weights()
+        if not ax.is_numpy(X):   # torch/cupy data: the weights live in its library, on its device
+            net.weights_ = [ax.asarray(W, like=X) for W in net.weights_]
+            net.biases_ = [ax.asarray(b, like=X) for b in net.biases_]
         states = getattr(net, "states_", None)
         fits = (warm_start and states is not None and len(states) == net.n_layers
-                and all(S.shape == (net.sizes[l + 1], X.shape[1]) for l, S in enumerate(states)))
+                and all(tuple(S.shape) == (net.sizes[l + 1], X.shape[1]) and ax.same_place(S, X)
+                        for l, S in enumerate(states)))
         if not fits:
             states = self.state.forward()
             last_in = states[-2] if net.n_layers > 1 else X
@@ -204,7 +209,8 @@ class BCD:
         """The message when the initial objective is not finite: what overflowed, and why."""
         st, net = self.state, self.net
         tops = {"X": st.X, "Y": st.Y, "lam": net.lam_, "rho": net.rho_}
-        sizes = ", ".join(f"max |{k}| = {float(np.max(np.abs(v), initial=0.0)):.3g}" for k, v in tops.items())
+        sizes = ", ".join(f"max |{k}| = {float(np.max(np.abs(ax.to_numpy(v)), initial=0.0)):.3g}"
+                          for k, v in tops.items())
         return (f"the lifted objective at the initial iterate is {value}: the data or the penalties are too large "
                 f"for float64 arithmetic ({sizes}); rescale X and Y (or lower lam / rho) so that every term of "
                 f"the objective is finite")
@@ -234,7 +240,7 @@ class BCD:
             ``(weights, biases, states, lam, history length)``, for :meth:`restore`.
         """
         net = self.net
-        grab = (lambda a: a.copy()) if copy else (lambda a: a)
+        grab = ax.copy if copy else (lambda a: a)
         return ([grab(w) for w in net.weights_], [grab(b) for b in net.biases_],
                 [grab(s) for s in net.states_], np.array(net.lam_, dtype=float), len(self.history))
 

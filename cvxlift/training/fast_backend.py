@@ -8,6 +8,7 @@ block's ``info.fallback`` says why; with ``fallback="error"`` the ``NoFastSolver
 """
 import warnings
 
+from .. import arrays as ax
 from .. import fast
 from ..exceptions import FastPathFallbackWarning, NoFastSolver, ValidationError
 from .backend import Backend
@@ -63,9 +64,12 @@ class FastBackend(Backend):
     def _opts(self, kind):
         return self.options.get(kind, {})
 
-    def _fall_back(self, block_name, exc, run):
+    def _fall_back(self, net, block_name, exc, run):
         """Solve on CVXPY (``run()``), after a warning; or raise under ``fallback="error"``."""
         reason = str(exc)
+        if any(ax.is_foreign(W) for W in (net.weights_ or [])):
+            raise NoFastSolver(f"{block_name}: no fast solver, and the CVXPY fallback takes numpy data only "
+                               f"(train on numpy arrays, or use atoms with fast solvers): {reason}") from None
         if self.fallback == "error":
             raise NoFastSolver(f"{block_name}: no fast solver under solver='fast' with fallback='error': "
                                f"{reason}") from None
@@ -86,7 +90,7 @@ class FastBackend(Backend):
                                W0=net.weights_[l], b0=net.biases_[l], evaluate=False, cache=self.w_step_caches.get(l),
                                **self._opts("w_step"))
         except NoFastSolver as exc:
-            return self._fall_back(f"layer {l}, W-step", exc, lambda: self.cvxpy.w_step(net, l, A, Z))
+            return self._fall_back(net, f"layer {l}, W-step", exc, lambda: self.cvxpy.w_step(net, l, A, Z))
 
     def x_step(self, net, l, U0, Zn, Z0=None):
         try:
@@ -94,14 +98,14 @@ class FastBackend(Backend):
                                net.activations_[l], net.forms_[l], net.lam_[l - 1], net.lam_[l], Z0=Z0,
                                evaluate=False, **self._opts("x_step"))
         except NoFastSolver as exc:
-            return self._fall_back(f"layer {l}, X-step", exc, lambda: self.cvxpy.x_step(net, l, U0, Zn, Z0))
+            return self._fall_back(net, f"layer {l}, X-step", exc, lambda: self.cvxpy.x_step(net, l, U0, Zn, Z0))
 
     def output_step(self, net, U0, Y, Z0=None):
         L1 = net.n_layers - 1
         try:
             return fast.output_step(U0, Y, net.activations_[L1], net.forms_[L1], net.lam_[L1], net.loss_.name)
         except NoFastSolver as exc:
-            return self._fall_back("output step", exc, lambda: self.cvxpy.output_step(net, U0, Y, Z0))
+            return self._fall_back(net, "output step", exc, lambda: self.cvxpy.output_step(net, U0, Y, Z0))
 
     def _joint_solver(self):
         return getattr(fast, "joint_x_step", None)
@@ -126,11 +130,12 @@ class FastBackend(Backend):
             return solver(U0, Y, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_, net.loss_.name,
                           Z0=states0, evaluate=False, **self._opts("joint_x_step"))
         except NoFastSolver as exc:
-            return self._fall_back("joint X-step", exc, lambda: self.cvxpy.joint_x_step(net, U0, Y, states0))
+            return self._fall_back(net, "joint X-step", exc, lambda: self.cvxpy.joint_x_step(net, U0, Y, states0))
 
     def predict(self, net, X, max_iter=100, tol=1e-9):
         try:
             return fast.lifted_predict(X, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_,
                                        tol=tol, max_iter=max_iter, evaluate=False, **self._opts("predict"))
         except NoFastSolver as exc:
-            return self._fall_back("lifted prediction (12)", exc, lambda: self.cvxpy.predict(net, X, max_iter, tol))
+            return self._fall_back(net, "lifted prediction (12)", exc,
+                                   lambda: self.cvxpy.predict(net, X, max_iter, tol))

@@ -5,7 +5,7 @@ cached value is valid while the arrays it was computed from are the same objects
 product :math:`W_lX_l + b_l\mathbf 1^T` is then formed once per change of its factors, and
 after a block update only the objective terms that the block changed are re-evaluated.
 """
-import numpy as np
+from .. import arrays as ax
 
 __all__ = ["LiftedState"]
 
@@ -93,12 +93,14 @@ class LiftedState:
         net, Y = self.net, self.Y
         states = net.states_
         terms = {"loss": self._term("loss", (Y, states[-1]), lambda: net.loss_.value(Y, states[-1]))}
+        xp = ax.namespace(self.X)   # numpy, or the library of torch/cupy training data
         for l, d in enumerate(net.activations_):
             U, S, form = self.pre(l), states[l], net.forms_[l]
+            d = ax.native(d, U)
             terms[f"D{l}"] = net.lam_[l] * self._term(
-                f"D{l}", (U, S), lambda U=U, S=S, d=d, form=form: float(np.sum(d.divergence_value(U, S, form))))
+                f"D{l}", (U, S), lambda U=U, S=S, d=d, form=form: float(xp.sum(d.divergence_value(U, S, form))))
             W = net.weights_[l]
-            terms[f"W{l}"] = net.rho_[l] * self._term(f"W{l}", (W,), lambda W=W: float(np.sum(W * W)))
+            terms[f"W{l}"] = net.rho_[l] * self._term(f"W{l}", (W,), lambda W=W: float(xp.sum(W * W)))
         total = float(sum(terms.values()))
         return (total, terms) if parts else total
 
@@ -109,7 +111,7 @@ class LiftedState:
     def forward_output(self):
         """The network output of the forward pass on ``X`` (the first product from the cache)."""
         net = self.net
-        cur = net.activations_[0].forward(self.pre(0, self.X))
+        cur = ax.native(net.activations_[0], self.X).forward(self.pre(0, self.X))
         for l in range(1, net.n_layers):
-            cur = net.activations_[l].forward(net.preactivation(l, cur))
+            cur = ax.native(net.activations_[l], self.X).forward(net.preactivation(l, cur))
         return cur

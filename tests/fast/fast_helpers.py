@@ -84,3 +84,36 @@ def assert_check(rep, ref, candidate, what="", residual=True, known_unique=()):
             assert row.passed, label
     if residual:
         assert rep.row("residual").passed is not False, label
+
+
+def to_lib(args, lib):
+    """The numpy arrays in ``args`` (a tuple, list or dict of them) as arrays of ``lib``."""
+    if lib == "numpy":
+        return args
+    import torch
+
+    def conv(a):
+        if isinstance(a, np.ndarray):
+            return torch.from_numpy(np.array(a, dtype=np.float64))
+        if isinstance(a, (list, tuple)) and any(isinstance(x, np.ndarray) for x in a):
+            return type(a)(conv(x) for x in a)
+        return a
+    if isinstance(args, dict):
+        return {k: conv(v) for k, v in args.items()}
+    if isinstance(args, np.ndarray):
+        return conv(args)
+    return type(args)(conv(a) for a in args)
+
+
+def from_lib(x, lib):
+    """``x`` (an array or a tuple/list of arrays) as numpy, after checking it is an array of ``lib``
+    (float64, on the CPU for torch)."""
+    if isinstance(x, (list, tuple)):
+        return type(x)(from_lib(a, lib) for a in x)
+    if lib == "numpy":
+        assert isinstance(x, np.ndarray), type(x)
+        return x
+    import torch
+    assert isinstance(x, torch.Tensor), type(x)
+    assert x.device.type == "cpu" and x.dtype == torch.float64, (x.device, x.dtype)
+    return x.numpy()

@@ -13,7 +13,7 @@ import pytest
 from cvxlift import ValidationError, battery, fast
 from cvxlift.fast.chain import ChainProblem
 from cvxlift.reference import block_reference
-from fast_helpers import assert_check, assert_close, assert_objectives, seed_of
+from fast_helpers import assert_check, assert_close, assert_objectives, seed_of, from_lib, to_lib
 from test_fast_predict import network
 
 TOL = 1e-9
@@ -66,12 +66,14 @@ def _applicable(args):
 
 
 @pytest.mark.parametrize("inst", INSTANCES, ids=[i.id for i in INSTANCES])
-def test_joint_x_step_matches_cvxpy_on_the_battery(inst):
+def test_joint_x_step_matches_cvxpy_on_the_battery(inst, lib):
+    """Every applicable solver against the CVXPY solution, on numpy arrays and on torch tensors."""
     methods = _applicable(inst.args)
     assert methods, inst.id
     ref = inst.reference()
     for k in methods:
-        states, info = fast.joint_x_step(*inst.args, method=k)
+        states, info = fast.joint_x_step(*to_lib(inst.args, lib), method=k)
+        states = from_lib(states, lib)
         assert info.converged and np.all(info.certificates <= TOL), info
         rep = ref.check(states)
         assert_check(rep, ref, states, what=f"{inst.id} ({info.solver})",

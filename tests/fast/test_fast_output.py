@@ -13,7 +13,7 @@ import pytest
 
 from cvxlift import battery, fast
 from cvxlift.fast.output import paper_bracket, safe_bracket, simplex_ce_z
-from fast_helpers import ATOMS, assert_check
+from fast_helpers import ATOMS, assert_check, from_lib, to_lib
 
 # CVXPY's own warnings on the inaccurate exponential-cone solves (statuses are checked)
 pytestmark = [pytest.mark.filterwarnings("ignore:Solution may be inaccurate:UserWarning"),
@@ -25,10 +25,12 @@ CE = [i for i in INSTANCES if i.meta["loss"] == "cross_entropy"]
 
 
 @pytest.mark.parametrize("inst", INSTANCES, ids=[i.id for i in INSTANCES])
-def test_output_step_matches_cvxpy(inst):
+def test_output_step_matches_cvxpy(inst, lib):
+    """The output step against the CVXPY solution, on numpy arrays and on torch tensors."""
     U0, Y, d, form, lam, loss = inst.args
 
-    Z, info = fast.output_step(*inst.args)
+    Z, info = fast.output_step(*to_lib(inst.args, lib))
+    Z = from_lib(Z, lib)
     assert info.converged
     if loss == "cross_entropy":
         assert info.solver == "output_step/ce_simplex_bisection"

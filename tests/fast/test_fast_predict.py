@@ -20,7 +20,7 @@ import pytest
 import cvxpy as cp
 from cvxlift import LeakyReLU, MaxPool, battery, fast
 from cvxlift.reference import block_reference
-from fast_helpers import ATOMS, assert_check, assert_close, assert_objectives, seed_of
+from fast_helpers import ATOMS, assert_check, assert_close, assert_objectives, seed_of, from_lib, to_lib
 
 TOL = 1e-9
 LEAKY = LeakyReLU(0.1)
@@ -110,7 +110,8 @@ def reference_states(args):
 
 # ------------------------------------------------------------------ the battery
 @pytest.mark.parametrize("inst", JOINT, ids=[i.id for i in JOINT])
-def test_lifted_predict_matches_cvxpy_on_the_battery(inst):
+def test_lifted_predict_matches_cvxpy_on_the_battery(inst, lib):
+    """Every applicable solver against the CVXPY solution, on numpy arrays and on torch tensors."""
     divs = inst.args[3]
     first = "leaky" if isinstance(divs[0], LeakyReLU) else ""
     expected = "joint" if first else "dual_newton" if len(divs) == 2 else "newton"
@@ -118,7 +119,8 @@ def test_lifted_predict_matches_cvxpy_on_the_battery(inst):
     assert methods[0] == expected, methods
     ref = inst.reference()
     for k in methods:   # every applicable registered solver against the same reference
-        states, info = fast.lifted_predict(*inst.args, method=k)
+        states, info = fast.lifted_predict(*to_lib(inst.args, lib), method=k)
+        states = from_lib(states, lib)
         assert info.converged and np.all(info.certificates <= TOL), info
         rep = ref.check(states)
         assert_check(rep, ref, states, what=f"{inst.id} ({info.solver})",
@@ -128,12 +130,13 @@ def test_lifted_predict_matches_cvxpy_on_the_battery(inst):
 
 
 @pytest.mark.parametrize("inst", FY_FIRST, ids=[i.id for i in FY_FIRST])
-def test_dual_newton_prediction_with_a_fenchel_young_first_layer_matches_cvxpy(inst):
+def test_dual_newton_prediction_with_a_fenchel_young_first_layer_matches_cvxpy(inst, lib):
     """With one hidden layer the input is fixed, so (12) is convex in the states for either
     form of the first layer: ``dual_newton`` (and ``newton``) against CVXPY."""
     ref = inst.reference()
     for k in ("dual_newton", "newton"):
-        states, info = fast.lifted_predict(*inst.args, method=k)
+        states, info = fast.lifted_predict(*to_lib(inst.args, lib), method=k)
+        states = from_lib(states, lib)
         assert info.converged and info.certificate <= 1e-9, info
         rep = ref.check(states)
         assert_check(rep, ref, states, what=f"{inst.id} ({k})")

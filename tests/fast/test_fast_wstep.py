@@ -15,7 +15,7 @@ import pytest
 
 from cvxlift import battery, fast
 from cvxlift.exceptions import ValidationError
-from fast_helpers import ATOMS, assert_check, assert_close, seed_of
+from fast_helpers import ATOMS, assert_check, assert_close, from_lib, seed_of, to_lib
 
 INSTANCES = battery.instances("w_step")
 
@@ -32,19 +32,23 @@ def _instance(name, seed=0):
 
 
 @pytest.mark.parametrize("inst", INSTANCES, ids=[i.id for i in INSTANCES])
-def test_w_step_matches_cvxpy(inst):
+def test_w_step_matches_cvxpy(inst, lib):
+    """Every applicable solver against the CVXPY solution, on numpy arrays and on torch tensors
+    (the same reference; results come back in the input's library)."""
     A, Z, d, form, lam, rho = inst.args
     name = inst.meta["atom"]
+    args = to_lib(inst.args, lib)
 
     methods = _methods(d, form)
     expected = ["ridge"] if (form == "joint" or name == "identity") else ["pncg", "majorize"]
     assert methods[: len(expected)] == expected
-    W, b, info = fast.w_step(*inst.args)
+    W, b, info = fast.w_step(*args)
     assert info.solver == f"w_step/{methods[0]}"   # the default is the first candidate that applies
 
     ref = inst.reference()
     for k in methods:   # every applicable registered solver against the same reference
-        W, b, info = fast.w_step(*inst.args, method=k)
+        W, b, info = fast.w_step(*args, method=k)
+        W, b = from_lib((W, b), lib)
         assert info.solver == f"w_step/{k}"
         assert info.converged and info.certificate <= 1e-10, info
         rep = ref.check((W, b, info))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cvxlift import battery, fast
-from fast_helpers import ATOMS, assert_check
+from fast_helpers import ATOMS, assert_check, from_lib, to_lib
 
 INSTANCES = battery.instances("x_step")
 
@@ -25,12 +25,15 @@ def _instance(rng, shape, d_prev, d_next):
 
 
 @pytest.mark.parametrize("inst", INSTANCES, ids=[i.id for i in INSTANCES])
-def test_x_step_matches_cvxpy(inst):
+def test_x_step_matches_cvxpy(inst, lib):
+    """Every applicable solver against the CVXPY solution, on numpy arrays and on torch tensors."""
     U0, W, b, Znext, dp, fp, dn, fn, lam_prev, lam_next = inst.args
+    args = to_lib(inst.args, lib)
 
     props = inst.props()
     methods = [c.name for c in fast.candidates("x_step") if c.predicate(**props)]
-    results = [fast.x_step(*inst.args, method=k) for k in methods]
+    results = [fast.x_step(*args, method=k) for k in methods]
+    results = [(from_lib(Z, lib), info) for Z, info in results]
     for Z, info in results:
         assert info.converged and info.certificate <= 1e-9, info
 
