@@ -44,7 +44,7 @@ from ._common import colnorm, fista, mm
 from .numeric_prox import fd_derivative
 from .registry import register
 from .wstep import uses_cache
-from .xstep import DUAL_MAX_Q, dual_newton_core, first_order
+from .xstep import DUAL_MAX_Q, dual_newton_core, first_order, numpy_only
 
 #: Certificate floor of the X-step through a values-only prox.
 NUMERIC_TOL = 1e-6
@@ -68,6 +68,7 @@ def _tilt_ok(prev, next, q=None):
           "D_prev elementwise with the tilt structure (coupling not None), D_next quadratic in u "
           f"(u_quadratic not None), and a next layer of at most DUAL_MAX_Q = {DUAL_MAX_Q} rows",
           before="fista")
+@numpy_only
 def _tilt_newton(pb, Z0, tol, max_iter):
     # the dual Newton iteration of x_step/dual_newton with z(y) = forward(u - W^T y / (kappa lam_prev)),
     # the atom's exact values and a central-difference derivative of forward
@@ -91,6 +92,7 @@ def _tilt_newton(pb, Z0, tol, max_iter):
           lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "numeric",
           "D_next smooth in u (u_lipschitz not None) and D_prev with a values-only z-prox (prox='numeric')")
 @first_order
+@numpy_only
 def _fista_numeric(pb, Z0, tol, max_iter):
     tol = max(tol, NUMERIC_TOL)
     if Z0 is None:
@@ -113,6 +115,7 @@ PDHG_TOL = 1e-8
                                       and prev.prox in ("exact", "numeric")),
           "D_next nonsmooth in u with a u-prox (u_prox 'exact' or 'numeric') and D_prev with a z-prox")
 @first_order
+@numpy_only
 def _pdhg(pb, Z0, tol, max_iter):
     tol = max(tol, PDHG_TOL)
     W, b, Zn = pb.W, pb.b, pb.Znext
@@ -187,6 +190,7 @@ def _w_objective(A, Z, W, b, d, form, lam, rho):
           "D may be nonsmooth in u")
 @uses_cache
 @first_order
+@numpy_only
 def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer):
     # layer: the WStepCache bound to A (its Gram matrix, the factors of G + sI, and ADMM's
     # penalty and dual from the last W-step with this input: a warm start only, since ADMM

@@ -325,6 +325,14 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, 
     W0 = None if W0 is None else ax.asarray(as_matrix(W0, "W0", rows=n_u, cols=p), like=A)
     b0 = None if b0 is None else ax.asarray(as_vector(b0, "b0", n_u), like=A)
     Z = ax.asarray(Z, like=A)
+    if getattr(cand.solver, "numpy_only", False) and ax.is_foreign(A):
+        # a numpy-only solver (cvxlift.fast.generic): the block through numpy, (W, b) back
+        An = ax.to_numpy(A)
+        W, b, it, cert, conv = cand.solver(An, ax.to_numpy(Z), d, form, lam, rho, props, ax.to_numpy(W0),
+                                           ax.to_numpy(b0), tol, int(max_iter), layer=WStepCache().bind(An, An))
+        W, b = ax.asarray(W, like=A), ax.asarray(b, like=A)
+        obj = w_objective(A, Z, W, b, ax.native(d, A), form, lam, rho) if evaluate else float("nan")
+        return W, b, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
     d = ax.native(d, A)
     if getattr(cand.solver, "uses_cache", False):
         layer = (cache if cache is not None else WStepCache()).bind(A_in, A)

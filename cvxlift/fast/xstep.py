@@ -163,7 +163,14 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
         Z0 = ax.asarray(as_matrix(Z0, "Z0", rows=pb.p, cols=pb.m), like=pb.U0)
     if max_iter is None:
         max_iter = iteration_budget(getattr(cand.solver, "budget", "newton"), pb.p + pb.W.shape[0], pb.m)
-    Z, it, cert, conv = cand.solver(pb, Z0, tol, int(max_iter))
+    if getattr(cand.solver, "numpy_only", False) and ax.is_foreign(pb.U0):
+        # a numpy-only solver (cvxlift.fast.generic): the block through numpy, the states back
+        pbn = XStepProblem(*(ax.to_numpy(a) for a in (pb.U0, pb.W, pb.b, pb.Znext)), d_prev, f_prev, d_next,
+                           f_next, lam_prev, lam_next)
+        Z, it, cert, conv = cand.solver(pbn, ax.to_numpy(Z0), tol, int(max_iter))
+        Z = ax.asarray(Z, like=pb.U0)
+    else:
+        Z, it, cert, conv = cand.solver(pb, Z0, tol, int(max_iter))
     obj = pb.objective(Z) if evaluate else float("nan")
     return Z, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
@@ -427,6 +434,25 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
 def colsum_sq(A):
     """Squared norm of each column."""
     return ax.coldot(A, A)
+
+
+def numpy_only(solver):
+    """Mark a block solver as written for numpy arrays only: ``x_step`` and ``w_step`` run it on
+    numpy copies of a torch/cupy block (and the user's atoms, not their array bridges) and return
+    the result in the input's library.
+
+    Parameters
+    ----------
+    solver : callable
+        A registered X-step or W-step solver.
+
+    Returns
+    -------
+    callable
+        ``solver``, with ``solver.numpy_only = True``.
+    """
+    solver.numpy_only = True
+    return solver
 
 
 def first_order(solver):

@@ -143,11 +143,24 @@ def test_cvxpy_backend_converts_and_a_missing_fast_solver_is_an_error(torch):
     net = LiftedNetwork([6, 4, 2], loss="cross_entropy", random_state=0).fit(
         torch.from_numpy(X), torch.from_numpy(Y), solver="cvxpy", max_iter=1)
     assert isinstance(net.weights_[0], torch.Tensor)
+    # max-pooling's W-step is ADMM through its u-prox (a numpy-only solver: run on numpy copies)
     pool = LiftedNetwork([6, 4, 2], activations=[MaxPool(2), "simplex"], loss="cross_entropy", random_state=0)
+    pool.fit(torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=1)
+    assert isinstance(pool.weights_[0], torch.Tensor) and pool.block_info_["W0"].solver == "w_step/admm"
+    # a vector atom without a u-prox has no fast W-step: CVXPY takes numpy data only
+    import cvxpy as cp
+    from cvxlift import declare_divergence
+    from cvxlift.divergences.base import domain_indicator
+    from cvxlift.numeric import project_simplex
+
+    vec = declare_divergence(
+        "simplex_no_uprox_torch", forward=project_simplex, elementwise=False, verify_dim=3,
+        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]))
+    bad = LiftedNetwork([6, 4, 2], activations=[vec, "simplex"], loss="cross_entropy", random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(NoFastSolver, match="numpy data only"):
-            pool.fit(torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=1)
+            bad.fit(torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=1)
 
 
 def test_estimators_device_parameter(torch):
