@@ -436,41 +436,33 @@ def colsum_sq(A):
     return ax.coldot(A, A)
 
 
-def numpy_only(solver):
-    """Mark a block solver as written for numpy arrays only: ``x_step`` and ``w_step`` run it on
-    numpy copies of a torch/cupy block (and the user's atoms, not their array bridges) and return
-    the result in the input's library.
+def mark(**attributes):
+    """A decorator that sets ``attributes`` on a block solver, read by ``x_step`` and ``w_step``:
+    ``budget="first_order"`` (a first-order method: the ``"first_order"``
+    :func:`~cvxlift.fast._common.iteration_budget` by default, others ``"newton"``) and
+    ``numpy_only=True`` (written for numpy arrays only: a torch/cupy block runs on numpy copies,
+    with the user's atoms rather than their array bridges, and comes back in the input's library).
 
     Parameters
     ----------
-    solver : callable
-        A registered X-step or W-step solver.
+    **attributes
+        Attribute names and values.
 
     Returns
     -------
     callable
-        ``solver``, with ``solver.numpy_only = True``.
+        The decorator (it returns the solver itself).
     """
-    solver.numpy_only = True
-    return solver
+    def decorate(solver):
+        for name, value in attributes.items():
+            setattr(solver, name, value)
+        return solver
+    return decorate
 
 
-def first_order(solver):
-    """Mark a block solver as a first-order method: ``x_step`` and ``w_step`` then give it the
-    ``"first_order"`` :func:`~cvxlift.fast._common.iteration_budget` by default (others: ``"newton"``).
-
-    Parameters
-    ----------
-    solver : callable
-        A registered X-step or W-step solver.
-
-    Returns
-    -------
-    callable
-        ``solver``, with ``solver.budget = "first_order"``.
-    """
-    solver.budget = "first_order"
-    return solver
+#: Marks of :func:`mark`: a first-order method; a numpy-only solver.
+first_order = mark(budget="first_order")
+numpy_only = mark(numpy_only=True)
 
 
 @register("x_step", "fista", lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "exact",
