@@ -11,7 +11,7 @@ X-steps in order, the output step) by calling ``cvxlift.fast.w_step`` / ``x_step
   continuation of the hidden layers' penalties only;
 * inertia (``extrapolate=beta``): after the W-steps of every sweep but the first, each
   :math:`(W_l, b_l)` moves on by ``beta`` times its change since the previous sweep's W-steps,
-  :math:`W_l \leftarrow W_l + \beta(W_l - W_l^{prev})` (an inertial block-coordinate method; the
+  :math:`W_l \\leftarrow W_l + \beta(W_l - W_l^{prev})` (an inertial block-coordinate method; the
   X-steps then see the extrapolated weights). The lifted objective may rise at that move; the
   blocks after it are descent steps again.
 

@@ -35,8 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-import cvxlift  # noqa: E402
 from _bcd import LiftedBCD, run  # noqa: E402
+
+import cvxlift  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "mnist10k.npz")
 

@@ -29,8 +29,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-import cvxlift  # noqa: E402
 from _timing import timed  # noqa: E402
+
+import cvxlift  # noqa: E402
 from cvxlift import cvxsolve, fast  # noqa: E402
 from cvxlift.fast.output import loss_value  # noqa: E402
 

@@ -41,10 +41,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from _timing import timed  # noqa: E402
+
 import cvxlift  # noqa: E402
 from cvxlift import fast  # noqa: E402
 from cvxlift.training.cvxpy_backend import CvxpyBackend  # noqa: E402
-from _timing import timed  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data", "mnist10k.npz")
 ARCHS = ("784-300-100-10", "784-500-200-100-10")

@@ -47,9 +47,10 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
-import cvxlift  # noqa: E402
 from _timing import timed  # noqa: E402
 from bench_blocks import bias, cvx_run  # noqa: E402
+
+import cvxlift  # noqa: E402
 from cvxlift import cvxsolve, fast  # noqa: E402
 
 DATA = os.path.join(ROOT, "..", "shared", "data", "mnist10k.npz")

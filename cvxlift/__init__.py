@@ -8,9 +8,10 @@ blocks), :mod:`cvxlift.fast` (the certified fast block solvers), :mod:`cvxlift.t
 (the block-coordinate-descent engine and its backends).
 """
 from ._version import __version__
+from .certify import certify, register_solver
 from .divergences import *  # noqa: F401,F403  (every atom, registered)
-from .divergences import __all__ as _atoms
 from .divergences import Divergence, available, get_divergence, register
+from .divergences import __all__ as _atoms
 from .divergences.custom import declare_divergence
 from .exceptions import (
     BlockMemoryError,
@@ -26,12 +27,11 @@ from .exceptions import (
     UnknownAtomError,
     ValidationError,
 )
-from .verify import VerifyReport, verify
-from .network import LiftedNetwork
 from .losses import get_loss
-from .persistence import save, load
+from .network import LiftedNetwork
+from .persistence import load, save
 from .reference import BlockReference, block_reference, reference
-from .certify import certify, register_solver
+from .verify import VerifyReport, verify
 
 # Optional-dependency exports, resolved on first access (``import cvxlift`` must not import
 # scikit-learn). Other lazy exports can be added to this table: name -> (module, extra).

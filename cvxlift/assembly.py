@@ -33,17 +33,17 @@ Blocks (paper section 6):
 
 ==================  =========================================================================
 ``WStep(l)``        :math:`\min_{W,b}\ \lambda_{l+1} D_l(W X_l + b\mathbf 1^T, X_{l+1}) + \rho_l\|W\|_F^2`
-``XStep(l)``        :math:`\min_Z\ \lambda_l D_{l-1}(U_0, Z) + \lambda_{l+1} D_l(W_l Z + b_l\mathbf 1^T, X_{l+1})` (eq. 13)
+``XStep(l)``        :math:`\min_Z\ \lambda_l D_{l-1}(U_0, Z) + \lambda_{l+1} D_l(W_lZ + b_l\mathbf 1^T, X_{l+1})` (13)
 ``OutputStep``      :math:`\min_Z\ \mathcal L(Y, Z) + \lambda_{L+1} D_L(U_0, Z)` (eq. 14/15)
 ``JointXStep``      all states at once (every form jointly convex)
-``Prediction``      :math:`\min_{x_1..x_{L+1}} \sum_l \lambda_{l+1} D_l(W_l x_l + b_l, x_{l+1})` (eq. 12, jointly convex forms)
+``Prediction``      :math:`\min_{x_1..x_{L+1}} \sum_l \lambda_{l+1} D_l(W_l x_l + b_l, x_{l+1})` (12), joint forms
 ==================  =========================================================================
 
 The column-separable blocks (all but the W-step) are built for a chunk of columns and
 re-solved chunk by chunk (see :func:`chunk_size`).
 """
-import numpy as np
 import cvxpy as cp
+import numpy as np
 
 from . import cvxsolve
 

@@ -35,8 +35,7 @@ from . import assembly, battery
 from .divergences import Divergence, get_divergence
 from .divergences.identity import Identity
 from .exceptions import CertificationError, CvxliftError, SolverError, ValidationError
-from .reference import ITER_RTOL, KINDS, OBJ_RTOL, RESIDUAL_TOL, solve_tight
-from .reference import block_problem
+from .reference import ITER_RTOL, KINDS, OBJ_RTOL, RESIDUAL_TOL, block_problem, solve_tight
 
 #: The step sizes ``t`` of the prox certification: 1e-6, 1e-5, ..., 1e9.
 T_VALUES = tuple(10.0 ** k for k in range(-6, 10))

@@ -301,8 +301,6 @@ def run_demo(args):
     """``cvxlift demo``: a lifted 784-H-10 ReLU network on the built-in MNIST sample."""
     import time
 
-    import numpy as np
-
     from .datasets import load_mnist_sample
     from .network import LiftedNetwork
     from .progress import progress
@@ -456,8 +454,9 @@ def _dask_data(args, X, y):
 
 def _import_estimators():
     try:
-        from . import save  # noqa: F401
         import cvxlift
+
+        from . import save  # noqa: F401
 
         return cvxlift.LiftedMLPClassifier, cvxlift.LiftedMLPRegressor
     except (ImportError, AttributeError) as exc:

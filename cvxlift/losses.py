@@ -10,8 +10,8 @@ name                :math:`\mathcal L(Y, Z)`                             cones
 Cross-entropy needs ``Y`` with non-negative columns that sum to one (one-hot labels or
 soft labels) and an output atom whose values are probabilities (``Simplex``).
 """
-import numpy as np
 import cvxpy as cp
+import numpy as np
 from scipy.special import xlogy
 
 from . import arrays as ax

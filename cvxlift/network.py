@@ -17,15 +17,23 @@ import warnings
 
 import numpy as np
 
+from . import arrays as ax
 from .divergences import Divergence, get_divergence
 from .divergences.identity import Identity
 from .divergences.simplex import Simplex
 from .exceptions import NotFittedError, ValidationError
 from .losses import get_loss
 from .scoring import score_output
-from . import arrays as ax
-from .validation import (LAM_RANGE, RHO_MAX, check_int, check_matrix, check_memory, check_number, check_penalty,
-                         check_scale)
+from .validation import (
+    LAM_RANGE,
+    RHO_MAX,
+    check_int,
+    check_matrix,
+    check_memory,
+    check_number,
+    check_penalty,
+    check_scale,
+)
 
 RULES = ("forward", "lifted")
 
@@ -452,8 +460,16 @@ class LiftedNetwork:
         -------
         self
         """
-        from .training import (BCD, EarlyStopping, FunctionCallback, PenaltyContinuation, PrintSweeps, Scores,
-                               fit_options, make_backend)
+        from .training import (
+            BCD,
+            EarlyStopping,
+            FunctionCallback,
+            PenaltyContinuation,
+            PrintSweeps,
+            Scores,
+            fit_options,
+            make_backend,
+        )
 
         like = X if ax.is_foreign(X) else None   # torch/cupy data: trained and returned in its library
         Xin = X

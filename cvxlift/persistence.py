@@ -46,12 +46,12 @@ import numpy as np
 
 from . import arrays as ax
 from ._version import __version__
+from .dataio import check_zip_members, read_npy_data, read_npy_header
 from .divergences.base import Divergence
 from .divergences.custom import CustomDivergence
 from .divergences.registry import available, get_divergence, lookup
 from .exceptions import CvxliftError, NotFittedError, PersistenceError
 from .losses import LOSSES
-from .dataio import check_zip_members, read_npy_data, read_npy_header
 from .safeio import atomic_write, check_path, open_regular, show_path
 
 __all__ = ["ESTIMATOR_FORMAT", "ESTIMATOR_VERSION", "FORMAT_NAME", "FORMAT_VERSION", "MODEL_KINDS",

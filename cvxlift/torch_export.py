@@ -43,7 +43,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .exceptions import CvxliftError, NoTorchEquivalent, NotFittedError, ValidationError
+from .exceptions import CvxliftError, NotFittedError, NoTorchEquivalent, ValidationError
 
 __all__ = ["NoTorchEquivalent", "OUTPUTS", "TORCH_ACTIVATIONS", "register_torch_activation", "to_torch",
            "activation_module", "module_class", "torch_nn", "SimplexProjection", "GroupMax", "ClippedSine"]

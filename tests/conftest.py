@@ -11,8 +11,6 @@ selects a profile too (the command-line option wins).
 """
 import os
 
-import pytest
-
 try:
     from hypothesis import HealthCheck, settings
 except ImportError:  # hypothesis is a test extra; the property tests skip without it

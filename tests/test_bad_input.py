@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import cvxlift
-from cvxlift import (FormError, LiftedNetwork, NotFittedError, SolverError, UnknownAtomError,
-                     ValidationError, fast)
+from cvxlift import FormError, LiftedNetwork, NotFittedError, SolverError, UnknownAtomError, ValidationError, fast
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 

@@ -135,8 +135,10 @@ def _one_line_error(captured, prog):
 def _estimators_or_skip():
     """LiftedMLPClassifier and cvxlift.save, or skip: they come from other modules."""
     try:
-        from cvxlift import save  # noqa: F401
-        from cvxlift import load  # noqa: F401
+        from cvxlift import (
+            load,  # noqa: F401
+            save,  # noqa: F401
+        )
         return cvxlift.LiftedMLPClassifier
     except (ImportError, AttributeError) as exc:
         pytest.skip(f"cvxlift.LiftedMLPClassifier / cvxlift.save / cvxlift.load not importable yet ({exc}); "

@@ -17,10 +17,10 @@ from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from cvxlift.training import compiled_blocks
 import cvxlift  # noqa: E402
 from cvxlift import Clipped, LeakyReLU, UnknownAtomError, ValidationError  # noqa: E402
 from cvxlift.estimators import LiftedMLPClassifier, LiftedMLPRegressor, UnknownActivationError  # noqa: E402
+from cvxlift.training import compiled_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

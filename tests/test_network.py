@@ -1,11 +1,11 @@
 """LiftedNetwork: assembly, DSL training, prediction rules."""
-import numpy as np
 import cvxpy as cp
+import numpy as np
 import pytest
 
 import cvxlift
-from cvxlift.training import CvxpyBackend
 from cvxlift import LiftedNetwork
+from cvxlift.training import CvxpyBackend
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(4, 24))

@@ -82,7 +82,8 @@ def test_import_pulls_in_no_optional_extra():
 
 def test_import_blocker_catches_an_optional_import():
     """The check above can fail: importing an optional module under the blocker is reported."""
-    code = "OPTIONAL = %r\n" % (OPTIONAL_MODULES,) + _BLOCKER.replace("import cvxlift\n", "import cvxlift\ntry:\n    import dask\nexcept ImportError:\n    pass\n", 1)
+    try_dask = "import cvxlift\ntry:\n    import dask\nexcept ImportError:\n    pass\n"
+    code = "OPTIONAL = %r\n" % (OPTIONAL_MODULES,) + _BLOCKER.replace("import cvxlift\n", try_dask, 1)
     proc = _run_python(code, timeout=300)
     assert proc.returncode != 0 and "dask" in proc.stderr
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import cvxlift
-from cvxlift import LiftedNetwork, NotFittedError, PersistenceError
-from cvxlift import persistence
+from cvxlift import LiftedNetwork, NotFittedError, PersistenceError, persistence
 from cvxlift.persistence import META_KEY, _array_digest, _meta_digest
 
 RNG = np.random.default_rng(0)

@@ -31,10 +31,10 @@ from hypothesis import given, note  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cvxlift  # noqa: E402
-from cvxlift.training import CvxpyBackend
 from cvxlift import LiftedNetwork, fast  # noqa: E402
-from cvxlift.fast.xstep import XStepProblem  # noqa: E402
 from cvxlift.fast.output import loss_value  # noqa: E402
+from cvxlift.fast.xstep import XStepProblem  # noqa: E402
+from cvxlift.training import CvxpyBackend  # noqa: E402
 
 pytestmark = pytest.mark.properties
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import cvxlift
-from cvxlift.training import compiled_blocks
 from cvxlift import LiftedNetwork, cvxsolve
+from cvxlift.training import compiled_blocks
 
 ORIGINAL_SOLVE = cp.Problem.solve
 QP = cvxsolve.candidate_solvers("QP")
@@ -207,6 +207,7 @@ def test_fast_path_fallback_block_failure_is_named(monkeypatch):
     """A vector user atom without a numpy u-prox has no fast W-step: fit(solver="fast") solves it
     with CVXPY, and a failure there is reported like any DSL block."""
     import cvxpy as cp
+
     from cvxlift.divergences.base import domain_indicator
     from cvxlift.numeric import project_simplex
 

@@ -8,8 +8,17 @@ import pytest
 import cvxlift
 from cvxlift import LiftedNetwork, assembly
 from cvxlift.exceptions import BlockMemoryError, FastPathFallbackWarning, NoFastSolver
-from cvxlift.training import (BCD, Callback, CvxpyBackend, FastBackend, PrintSweeps, ProgressBar, Scores,
-                              compiled_blocks, fit_options)
+from cvxlift.training import (
+    BCD,
+    Callback,
+    CvxpyBackend,
+    FastBackend,
+    PrintSweeps,
+    ProgressBar,
+    Scores,
+    compiled_blocks,
+    fit_options,
+)
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(4, 40))
@@ -154,6 +163,7 @@ def _maxpool_net():
     onto the simplex, jointly convex) without a numpy u-prox. (Max-pooling, used here before,
     now has one: the ADMM W-step through its u-prox.)"""
     import cvxpy as cp
+
     from cvxlift.divergences.base import domain_indicator
     from cvxlift.numeric import project_simplex
 

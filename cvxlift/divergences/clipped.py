@@ -17,8 +17,8 @@ Fenchel-Young form above; both have the same argmin.
 import math
 
 import cvxpy as cp
-from .. import arrays as ax
 
+from .. import arrays as ax
 from ..exceptions import ValidationError
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, _to_float, colsum, domain_indicator

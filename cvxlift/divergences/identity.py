@@ -8,8 +8,8 @@ joint          :math:`\|z - u\|_2^2`
 =============  ====================================================
 """
 import cvxpy as cp
-from .. import arrays as ax
 
+from .. import arrays as ax
 from ..numeric import as_columns
 from .base import Divergence, ElementwiseProjectionMixin, colsum
 from .domain import Real

@@ -26,7 +26,6 @@ constraint :math:`z \ge x/\alpha`; for :math:`\alpha \in (0,1)` that is a map wi
 import math
 
 import cvxpy as cp
-import numpy as np
 
 from .. import arrays as ax
 from ..exceptions import ValidationError

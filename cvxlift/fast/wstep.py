@@ -538,6 +538,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
 
     it = 0
     dW = dc = None
+    SW_prev = Sc_prev = rs_prev = None   # the previous preconditioned residual (conjugate directions)
     cert = math.inf
     while True:
         Gu = P

@@ -25,9 +25,19 @@ import numpy as np
 
 from .. import arrays as ax
 from ..exceptions import ValidationError
-
-from ._common import (Columns, as_matrix, as_vector, colnorm, fista, iteration_budget, max_eig_psd, mm, positive,
-                      spd_factor, spectral_norm_sq)
+from ._common import (
+    Columns,
+    as_matrix,
+    as_vector,
+    colnorm,
+    fista,
+    iteration_budget,
+    max_eig_psd,
+    mm,
+    positive,
+    spd_factor,
+    spectral_norm_sq,
+)
 from .registry import atom_props, register, select
 from .result import BlockResult
 

@@ -13,8 +13,7 @@
 all train through :class:`BCD`.
 """
 from .backend import Backend, CvxpyInfo
-from .callbacks import (Callback, EarlyStopping, FunctionCallback, PenaltyContinuation, PrintSweeps, ProgressBar,
-                        Scores)
+from .callbacks import Callback, EarlyStopping, FunctionCallback, PenaltyContinuation, PrintSweeps, ProgressBar, Scores
 from .cvxpy_backend import CvxpyBackend, compiled_blocks
 from .engine import BCD, SCHEDULES
 from .fast_backend import FALLBACKS, FastBackend

@@ -12,8 +12,18 @@ import pytest
 
 import cvxlift
 from cvxlift import (
-    Clipped, FormError, Identity, LeakyReLU, MaxPool, ReLU, Sigmoid, Simplex, Sin, Tanh,
-    UnknownAtomError, ValidationError,
+    Clipped,
+    FormError,
+    Identity,
+    LeakyReLU,
+    MaxPool,
+    ReLU,
+    Sigmoid,
+    Simplex,
+    Sin,
+    Tanh,
+    UnknownAtomError,
+    ValidationError,
 )
 
 #: Every elementwise built-in atom, with the map its divergence realises (textbook

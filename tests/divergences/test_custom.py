@@ -11,8 +11,7 @@ import pytest
 from cvxpy.transforms import indicator
 
 import cvxlift
-from cvxlift import cvxsolve
-from cvxlift import MaxPool, ValidationError
+from cvxlift import MaxPool, ValidationError, cvxsolve
 from cvxlift.divergences import registry
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from cvxlift import LiftedMLPClassifier, LiftedMLPRegressor, LiftedNetwork, arrays as ax, fast
+from cvxlift import LiftedMLPClassifier, LiftedMLPRegressor, LiftedNetwork, fast
+from cvxlift import arrays as ax
 from cvxlift.exceptions import NoFastSolver, ValidationError
 
 
@@ -149,6 +150,7 @@ def test_cvxpy_backend_converts_and_a_missing_fast_solver_is_an_error(torch):
     assert isinstance(pool.weights_[0], torch.Tensor) and pool.block_info_["W0"].solver == "w_step/admm"
     # a vector atom without a u-prox has no fast W-step: CVXPY takes numpy data only
     import cvxpy as cp
+
     from cvxlift import declare_divergence
     from cvxlift.divergences.base import domain_indicator
     from cvxlift.numeric import project_simplex

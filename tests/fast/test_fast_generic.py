@@ -9,11 +9,11 @@ import cvxpy as cp
 import numpy as np
 import pytest
 from cvxpy.transforms import indicator
+from fast_helpers import ATOMS, assert_close, assert_objectives, bias, cvx_solve, ill_conditioned, param, seed_of
 
 import cvxlift
 from cvxlift import cvxsolve, fast
 from cvxlift.fast import registry
-from fast_helpers import ATOMS, assert_close, assert_objectives, bias, cvx_solve, ill_conditioned, param, seed_of
 
 _NS = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "user_atoms.py"), run_name="u")
 USER = dict(_NS["ATOMS"], **_NS["REJECTED"])   # omega fails verify's zero row, but its solvers are fine

@@ -9,12 +9,12 @@ chain) except with a max-pool first layer, so iterates are compared too.
 """
 import numpy as np
 import pytest
+from fast_helpers import assert_check, assert_close, assert_objectives, from_lib, seed_of, to_lib
+from test_fast_predict import network
 
 from cvxlift import ValidationError, battery, fast
 from cvxlift.fast.chain import ChainProblem
 from cvxlift.reference import block_reference
-from fast_helpers import assert_check, assert_close, assert_objectives, seed_of, from_lib, to_lib
-from test_fast_predict import network
 
 TOL = 1e-9
 INSTANCES = battery.instances("joint_x_step")

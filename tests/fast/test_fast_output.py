@@ -10,10 +10,10 @@ accepted, and then only the one-sided check (fast not worse) is asserted.
 """
 import numpy as np
 import pytest
+from fast_helpers import ATOMS, assert_check, from_lib, to_lib
 
 from cvxlift import battery, fast
 from cvxlift.fast.output import paper_bracket, safe_bracket, simplex_ce_z
-from fast_helpers import ATOMS, assert_check, from_lib, to_lib
 
 # CVXPY's own warnings on the inaccurate exponential-cone solves (statuses are checked)
 pytestmark = [pytest.mark.filterwarnings("ignore:Solution may be inaccurate:UserWarning"),

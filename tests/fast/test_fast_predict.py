@@ -14,13 +14,13 @@ With a Fenchel-Young layer after the first the problem is biconvex, not one conv
 the fast solvers return a block-wise minimiser, checked block by block against the CVXPY
 X-steps, and no worse than the forward pass.
 """
+import cvxpy as cp
 import numpy as np
 import pytest
+from fast_helpers import ATOMS, assert_check, assert_close, assert_objectives, from_lib, seed_of, to_lib
 
-import cvxpy as cp
 from cvxlift import LeakyReLU, MaxPool, battery, fast
 from cvxlift.reference import block_reference
-from fast_helpers import ATOMS, assert_check, assert_close, assert_objectives, seed_of, from_lib, to_lib
 
 TOL = 1e-9
 LEAKY = LeakyReLU(0.1)

@@ -12,10 +12,10 @@ suboptimal for the exact objective by at most lam * q * m * phi_star_error (the 
 """
 import numpy as np
 import pytest
+from fast_helpers import ATOMS, assert_check, assert_close, from_lib, seed_of, to_lib
 
 from cvxlift import battery, fast
 from cvxlift.exceptions import ValidationError
-from fast_helpers import ATOMS, assert_check, assert_close, from_lib, seed_of, to_lib
 
 INSTANCES = battery.instances("w_step")
 

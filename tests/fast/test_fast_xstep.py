@@ -12,9 +12,9 @@ allows exactly that.
 """
 import numpy as np
 import pytest
+from fast_helpers import ATOMS, assert_check, from_lib, to_lib
 
 from cvxlift import battery, fast
-from fast_helpers import ATOMS, assert_check, from_lib, to_lib
 
 INSTANCES = battery.instances("x_step")
 
