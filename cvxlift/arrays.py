@@ -243,7 +243,18 @@ def namespace(*arrays):
 
 
 def device_of(x):
-    """The device of array ``x`` (``"cpu"`` for numpy arrays)."""
+    """The device of array ``x``.
+
+    Parameters
+    ----------
+    x : array
+        A numpy array, torch tensor or CuPy array.
+
+    Returns
+    -------
+    str or device
+        ``"cpu"`` for numpy arrays, else the library's device object (``array_api_compat.device``).
+    """
     if is_numpy(x):
         return "cpu"
     import array_api_compat
