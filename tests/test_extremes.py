@@ -12,13 +12,12 @@ sigmoid network, a cross-entropy network with a simplex output) by both paths
 
 never NaN/inf weights, another exception, or a hang (each fit runs under an alarm).
 """
-import signal
 import time
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from limits import time_limit
 
 import cvxlift
 from cvxlift import LiftedNetwork
@@ -85,20 +84,6 @@ def _targets(net_name, cols):
     if cols == "one":
         return Y[:, :1]
     return Y
-
-
-@contextmanager
-def time_limit(seconds):
-    def handler(signum, frame):
-        raise TimeoutError(f"fit did not finish within {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.mark.parametrize("solver", ["fast", "cvxpy"])

@@ -19,13 +19,12 @@ random hypothesis search over all four magnitudes at once, for both networks.
 """
 import contextlib
 import io
-import signal
 import time
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from limits import time_limit
 
 import cvxlift
 from cvxlift import LiftedNetwork
@@ -40,20 +39,6 @@ X0 = RNG.normal(size=(4, 10))
 X0 /= np.max(np.abs(X0))          # max |X0| = 1: the scale factor is the largest magnitude
 Y0 = np.tanh(X0[:3] - X0[1:])
 Y0 /= np.max(np.abs(Y0))
-
-
-@contextmanager
-def time_limit(seconds):
-    def handler(signum, frame):
-        raise TimeoutError(f"did not finish within {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _accepted(x, y, lam, rho):
