@@ -87,7 +87,21 @@ class Check:
 
 @dataclass
 class VerifyReport:
-    """Result of :func:`verify`: one :class:`Check` per (form, check)."""
+    """Result of :func:`verify`: one :class:`Check` per (form, check).
+
+    Truthy when every check passed; ``str(report)`` is :meth:`table`.
+
+    Attributes
+    ----------
+    divergence : Divergence
+        The atom that was verified.
+    checks : list of Check
+        One row per (form, check), in the order they ran.
+    seconds : float
+        Wall time of the verification, in seconds.
+    passed : bool
+        ``True`` when every check passed (a property).
+    """
 
     divergence: object
     checks: list
@@ -101,17 +115,43 @@ class VerifyReport:
         return self.passed
 
     def failed(self):
-        """The checks that did not pass."""
+        """The checks that did not pass.
+
+        Returns
+        -------
+        list of Check
+            The rows with ``passed`` false, in report order (empty when the atom passed).
+        """
         return [c for c in self.checks if not c.passed]
 
     def error(self, name, form=None):
-        """Largest error of the named check (over forms, or for one form)."""
+        """Largest error of the named check (over forms, or for one form).
+
+        Parameters
+        ----------
+        name : str
+            The check's name, as in the ``check`` column of :meth:`table`.
+        form : {"fenchel", "joint"}, optional
+            Restrict to this form; default: the maximum over every form.
+
+        Returns
+        -------
+        float
+            The maximum of the rows' ``error`` ignoring NaN; NaN when no such row measured one.
+        """
         errs = [c.error for c in self.checks if c.name == name and (form is None or c.form == form)]
         errs = [e for e in errs if not math.isnan(e)]
         return max(errs) if errs else float("nan")
 
     def table(self):
-        """The report as text: one line per check, then the failing inputs."""
+        """The report as text: one line per check, then the failing inputs.
+
+        Returns
+        -------
+        str
+            A header (atom, PASSED/FAILED, seconds), one line per check (form, check, result,
+            max error, tolerance, detail), then up to five failing inputs per failed check.
+        """
         rows = [("form", "check", "result", "max error", "tol", "detail")]
         for c in self.checks:
             result = c.status if c.status != "run" else ("pass" if c.passed else "FAIL")
@@ -258,6 +298,7 @@ def verify(divergence, forms=None, n_random=200, n_grid=2001, seed=0, solver=Non
     Returns
     -------
     VerifyReport
+        One :class:`Check` per (form, check); truthy when all passed, ``str()`` gives the table.
 
     Raises
     ------

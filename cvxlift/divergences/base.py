@@ -174,7 +174,31 @@ def colsum(values):
 
 
 class Divergence:
-    """Base class of divergence atoms. See the module docstring for the contract."""
+    r"""Base class of divergence atoms. See the module docstring for the contract.
+
+    A divergence :math:`D(u, z) \ge 0` defines its activation as :math:`\phi(u) = \arg\min_z D(u, z)`.
+    Fenchel-Young form: :math:`D(u, z) = \Phi(z) + \Phi^*(u) - \langle u, z\rangle`; joint form: a
+    function jointly convex in :math:`(u, z)`. Arrays hold one column per data point: ``u`` has shape
+    ``(k, m)`` and ``z`` shape ``(k', m)`` with ``k' = out_dim(k)``.
+
+    Subclasses take their own constructor arguments (returned by :meth:`get_params`); the base
+    takes none.
+
+    Attributes
+    ----------
+    name : str or None
+        Registry key (lower case); ``None`` for abstract classes and unregistered atoms.
+    forms : tuple of str
+        The forms (``"fenchel"``, ``"joint"``) this atom has, the default first.
+    cones : dict
+        Problem class (``"QP"``, ``"SOC"``, ``"EXP"``) each form needs.
+    elementwise : bool
+        The activation acts entry by entry.
+    homogeneous : bool
+        :math:`\phi(su) = s\phi(u)` for every :math:`s > 0`.
+    lipschitz : float or None
+        Lipschitz constant of ``forward`` (of :math:`\nabla\Phi^*`); ``None`` when unknown.
+    """
 
     #: Registry key (lower case). ``None`` for abstract classes and unregistered atoms.
     name = None
@@ -237,7 +261,23 @@ class Divergence:
         return self.forms[0]
 
     def check_form(self, form):
-        """Return the form to use; raise :class:`FormError` for one this atom lacks."""
+        """Return the form to use; raise :class:`FormError` for one this atom lacks.
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"} or None
+            The requested form; ``None`` selects :attr:`default_form` (the first of ``forms``).
+
+        Returns
+        -------
+        str
+            The form, one of ``forms``.
+
+        Raises
+        ------
+        FormError
+            ``form`` is not a known form, or this atom does not have it.
+        """
         if form is None:
             return self.default_form
         if form not in FORMS:
@@ -253,19 +293,66 @@ class Divergence:
         return ""
 
     def out_dim(self, n_in):
-        """Length of ``forward(u)`` for an input column of length ``n_in``."""
+        """Length of ``forward(u)`` for an input column of length ``n_in``.
+
+        Elementwise atoms keep the length; vector atoms (e.g. a max-pool) override it.
+
+        Parameters
+        ----------
+        n_in : int
+            Length ``k`` of an input column ``u``.
+
+        Returns
+        -------
+        int
+            Length ``k'`` of the output column ``z = forward(u)``.
+        """
         return int(n_in)
 
     def in_dim(self, n_out):
-        """Length of the input column ``u`` that gives an output of length ``n_out``."""
+        """Length of the input column ``u`` that gives an output of length ``n_out``.
+
+        The inverse of :meth:`out_dim`.
+
+        Parameters
+        ----------
+        n_out : int
+            Length ``k'`` of an output column ``z``.
+
+        Returns
+        -------
+        int
+            Length ``k`` of the input column ``u``.
+        """
         return int(n_out)
 
     def problem_class(self, form=None):
-        """The problem class (``"QP"``, ``"SOC"``, ``"EXP"``) that ``form`` needs."""
+        """The problem class (``"QP"``, ``"SOC"``, ``"EXP"``) that ``form`` needs.
+
+        Parameters
+        ----------
+        form : {"fenchel", "joint"}, optional
+            Default: the atom's first form.
+
+        Returns
+        -------
+        str
+            ``"QP"`` (piecewise quadratic, OSQP), ``"SOC"`` (second-order cone) or ``"EXP"``
+            (exponential cone: Clarabel, ECOS, SCS); read from ``cones``.
+        """
         return self.cones[self.check_form(form)]
 
     def get_params(self):
-        """Constructor arguments, as a dict of JSON-friendly values."""
+        """Constructor arguments, as a dict of JSON-friendly values.
+
+        ``type(atom)(**atom.get_params())`` rebuilds an equal atom (used by ``repr``, equality,
+        hashing, ``sklearn.base.clone`` and persistence).
+
+        Returns
+        -------
+        dict
+            Argument name to value (empty for atoms without parameters).
+        """
         return {}
 
     def __sklearn_clone__(self):
@@ -285,19 +372,87 @@ class Divergence:
 
     # ------------------------------------------------------------------ CVXPY declaration
     def phi(self, z):
-        r""":math:`\Phi(z)` summed over entries, with its domain built in (CVXPY, convex)."""
+        r""":math:`\Phi(z)` summed over entries, with its domain built in (CVXPY, convex).
+
+        Part of the Fenchel-Young form :math:`D(u, z) = \Phi(z) + \Phi^*(u) - \langle u, z\rangle`.
+
+        Parameters
+        ----------
+        z : cvxpy.Expression
+            States, shape ``(k', m)`` (one column per data point) or ``(k',)``.
+
+        Returns
+        -------
+        cvxpy.Expression
+            A convex scalar: :math:`\sum_j \Phi(z_j)`, with :math:`I_{\mathrm{dom}\,\Phi}` included.
+
+        Raises
+        ------
+        FormError
+            The atom has no Fenchel-Young form.
+        """
         raise FormError(f"{self!r} has no Fenchel-Young form")
 
     def phi_star(self, u):
-        r""":math:`\Phi^*(u)` summed over entries (CVXPY, convex)."""
+        r""":math:`\Phi^*(u)` summed over entries (CVXPY, convex).
+
+        :math:`\Phi^*(u) = \sup_z \langle u, z\rangle - \Phi(z)`, the convex conjugate of :meth:`phi`;
+        its gradient is the activation, :math:`\nabla\Phi^*(u) = \phi(u)`.
+
+        Parameters
+        ----------
+        u : cvxpy.Expression
+            Pre-activations, shape ``(k, m)`` (one column per data point) or ``(k,)``.
+
+        Returns
+        -------
+        cvxpy.Expression
+            A convex scalar: :math:`\sum_j \Phi^*(u_j)`.
+
+        Raises
+        ------
+        FormError
+            The atom has no Fenchel-Young form.
+        """
         raise FormError(f"{self!r} has no Fenchel-Young form")
 
     def coupling(self, u, z):
-        r"""The bilinear term :math:`\langle u, z\rangle` of the Fenchel-Young form."""
+        r"""The bilinear term :math:`\langle u, z\rangle` of the Fenchel-Young form.
+
+        Parameters
+        ----------
+        u, z : array_like or cvxpy.Expression
+            Same shape ``(k, m)``; at most one of them may be a variable for the result to be DCP.
+
+        Returns
+        -------
+        cvxpy.Expression
+            The scalar :math:`\sum_{i,j} u_{ij} z_{ij}`.
+        """
         return cp.sum(cp.multiply(as_expr(u), as_expr(z)))
 
     def joint(self, u, z):
-        """The jointly convex divergence (CVXPY), domain built in."""
+        r"""The jointly convex divergence (CVXPY), domain built in.
+
+        E.g. :math:`\|z - u\|_2^2 + I_C(z)` for a projection activation :math:`\phi = \Pi_C`.
+
+        Parameters
+        ----------
+        u : cvxpy.Expression
+            Pre-activations, shape ``(k, m)`` or ``(k,)``.
+        z : cvxpy.Expression
+            States, shape ``(k', m)`` or ``(k',)`` with ``k' = out_dim(k)``.
+
+        Returns
+        -------
+        cvxpy.Expression
+            A scalar jointly convex in ``(u, z)``: the sum over columns.
+
+        Raises
+        ------
+        FormError
+            The atom has no jointly convex form.
+        """
         raise FormError(f"{self!r} has no jointly convex form")
 
     def divergence(self, u, z, form=None):
@@ -307,6 +462,27 @@ class Divergence:
         ``form="joint"``: the jointly convex form. ``u`` and ``z`` may be numpy arrays,
         parameters, variables or affine expressions; the result is DCP in ``z`` for fixed
         ``u`` and in ``u`` for fixed ``z`` (and jointly, for the joint form).
+
+        Parameters
+        ----------
+        u : array_like or cvxpy.Expression
+            Pre-activations, shape ``(k, m)`` (one column per data point) or ``(k,)``.
+        z : array_like or cvxpy.Expression
+            States, shape ``(k', m)`` or ``(k',)`` with ``k' = out_dim(k)``.
+        form : {"fenchel", "joint"}, optional
+            Default: the atom's first form.
+
+        Returns
+        -------
+        cvxpy.Expression
+            A scalar, the sum of :math:`D(u_j, z_j)` over the columns ``j``.
+
+        Raises
+        ------
+        FormError
+            The atom lacks ``form``.
+        ValidationError
+            ``u`` and ``z`` have incompatible shapes.
         """
         form = self.check_form(form)
         u, z = as_expr(u), as_expr(z)
@@ -334,7 +510,25 @@ class Divergence:
 
     # ------------------------------------------------------------------ numpy side
     def forward(self, u):
-        """The activation: exactly ``argmin_z D(u, z)``, column by column (numpy)."""
+        r"""The activation: exactly ``argmin_z D(u, z)``, column by column (numpy).
+
+        For the Fenchel-Young form, :math:`\phi(u) = \nabla\Phi^*(u) = \arg\min_z D(u, z)`.
+
+        Parameters
+        ----------
+        u : array_like
+            Pre-activations, shape ``(k, m)`` (one column per data point) or ``(k,)``.
+
+        Returns
+        -------
+        ndarray
+            :math:`\phi(u)`, shape ``(k', m)`` (or ``(k',)`` for a vector input), ``k' = out_dim(k)``.
+
+        Raises
+        ------
+        ValidationError
+            ``u`` is not a real array of 1 or 2 dimensions, or its column length is not accepted.
+        """
         U, vec = _real_columns(u, "u")
         self.check_input_dim(U.shape[0])
         Z = self._forward(U)
@@ -344,26 +538,119 @@ class Divergence:
         return self.forward(u)
 
     def check_input_dim(self, n_in):
-        """Raise :class:`ValidationError` if columns of length ``n_in`` are not accepted."""
+        """Raise :class:`ValidationError` if columns of length ``n_in`` are not accepted.
+
+        Every length is accepted by default; vector atoms with a fixed size override this.
+
+        Parameters
+        ----------
+        n_in : int
+            Length ``k`` of an input column.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValidationError
+            The atom does not accept columns of length ``n_in``.
+        """
         return None
 
     def _forward(self, U):
         raise NotImplementedError
 
     def phi_value(self, z):
-        r""":math:`\Phi(z)` per column (``inf`` outside the domain)."""
+        r""":math:`\Phi(z)` per column (``inf`` outside the domain).
+
+        Parameters
+        ----------
+        z : ndarray
+            States, shape ``(k', m)``.
+
+        Returns
+        -------
+        ndarray
+            Shape ``(m,)``: :math:`\Phi(z_j)` for each column ``j`` (``inf`` where
+            :math:`z_j \notin \mathrm{dom}\,\Phi`).
+
+        Raises
+        ------
+        FormError
+            The atom has no Fenchel-Young form.
+        """
         raise FormError(f"{self!r} has no Fenchel-Young form")
 
     def phi_star_value(self, u):
-        r""":math:`\Phi^*(u)` per column."""
+        r""":math:`\Phi^*(u)` per column.
+
+        Parameters
+        ----------
+        u : ndarray
+            Pre-activations, shape ``(k, m)``.
+
+        Returns
+        -------
+        ndarray
+            Shape ``(m,)``: :math:`\Phi^*(u_j) = \sup_z \langle u_j, z\rangle - \Phi(z)` for each column ``j``.
+
+        Raises
+        ------
+        FormError
+            The atom has no Fenchel-Young form.
+        """
         raise FormError(f"{self!r} has no Fenchel-Young form")
 
     def joint_value(self, u, z):
-        """The jointly convex divergence per column (``inf`` outside the domain)."""
+        """The jointly convex divergence per column (``inf`` outside the domain).
+
+        Parameters
+        ----------
+        u : ndarray
+            Pre-activations, shape ``(k, m)``.
+        z : ndarray
+            States, shape ``(k', m)``.
+
+        Returns
+        -------
+        ndarray
+            Shape ``(m,)``: :math:`D_{joint}(u_j, z_j)` for each column ``j``.
+
+        Raises
+        ------
+        FormError
+            The atom has no jointly convex form.
+        """
         raise FormError(f"{self!r} has no jointly convex form")
 
     def divergence_value(self, u, z, form=None):
-        """``D(u, z)`` per column, in numpy (the value of :meth:`divergence`)."""
+        r"""``D(u, z)`` per column, in numpy (the value of :meth:`divergence`).
+
+        Fenchel-Young: :math:`\Phi(z_j) + \Phi^*(u_j) - \langle u_j, z_j\rangle \ge 0`, zero exactly
+        at :math:`z_j = \phi(u_j)`; joint: :meth:`joint_value`.
+
+        Parameters
+        ----------
+        u : array_like
+            Pre-activations, shape ``(k, m)`` (one column per data point) or ``(k,)``.
+        z : array_like
+            States, shape ``(k', m)`` or ``(k',)`` with ``k' = out_dim(k)``.
+        form : {"fenchel", "joint"}, optional
+            Default: the atom's first form.
+
+        Returns
+        -------
+        ndarray or float
+            Shape ``(m,)``, one value per column; a float for vector inputs.
+
+        Raises
+        ------
+        FormError
+            The atom lacks ``form``.
+        ValidationError
+            ``u`` and ``z`` are not real arrays of compatible shapes.
+        """
         form = self.check_form(form)
         U, vec = _real_columns(u, "u")
         Z, _ = _real_columns(z, "z")
@@ -383,11 +670,19 @@ class Divergence:
         Parameters
         ----------
         w : ndarray
+            Prox centre, shape ``(k', m)``.
         t : float or ndarray
+            Positive step, a scalar or an array broadcastable to ``w``.
 
         Returns
         -------
         ndarray
+            :math:`\mathrm{prox}_{t\Phi}(w)`, shaped as ``w``.
+
+        Raises
+        ------
+        FormError
+            The atom has no Fenchel-Young form, or is not elementwise and does not override this.
         """
         self.check_form("fenchel")
         if not self.elementwise:
@@ -405,12 +700,22 @@ class Divergence:
 
         Parameters
         ----------
-        u, v : ndarray
+        u : ndarray
+            Pre-activations (fixed), shape ``(k, m)``.
+        v : ndarray
+            Prox centre, shape ``(k', m)``.
         t : float or ndarray
+            Positive step, a scalar or an array broadcastable to ``v``.
 
         Returns
         -------
         ndarray
+            The minimiser ``z``, shaped as ``v``.
+
+        Raises
+        ------
+        FormError
+            The atom has no jointly convex form, or is not elementwise and does not override this.
         """
         self.check_form("joint")
         if not self.elementwise:
@@ -430,6 +735,29 @@ class Divergence:
         This is the operator the fast X-step solvers call. For the Fenchel-Young form it
         is :math:`\mathrm{prox}_{t\Phi}(v + t u)`. As :math:`t \to \infty` it tends to
         ``forward(u)``. ``t`` is a positive scalar or an array broadcastable to ``v``.
+
+        Parameters
+        ----------
+        u : array_like
+            Pre-activations (fixed), shape ``(k, m)`` (one column per data point) or ``(k,)``.
+        v : array_like
+            Prox centre, shape ``(k', m)`` or ``(k',)`` with ``k' = out_dim(k)``.
+        t : float or array_like
+            Positive step :math:`t > 0`, a scalar or an array broadcastable to ``v``.
+        form : {"fenchel", "joint"}, optional
+            Default: the atom's first form.
+
+        Returns
+        -------
+        ndarray
+            The minimiser ``z``, shaped as ``v``.
+
+        Raises
+        ------
+        ValidationError
+            ``u``, ``v`` or ``t`` is not a real array, or ``t`` is not positive.
+        FormError
+            The atom lacks ``form`` or a proximal map for it.
         """
         form = self.check_form(form)
         U, vec = _real_columns(u, "u")
@@ -482,16 +810,19 @@ class Divergence:
         raise FormError(f"{self!r}: the joint form is not differentiable in u")
 
     def u_lipschitz(self, form=None):
-        """Lipschitz constant of :meth:`u_gradient`, or ``None`` where D is nonsmooth in u
+        r"""Lipschitz constant of :meth:`u_gradient`, or ``None`` where D is nonsmooth in u
         or the constant is not known.
 
         Parameters
         ----------
         form : {"fenchel", "joint"}, optional
+            Default: the atom's first form.
 
         Returns
         -------
         float or None
+            ``L`` with :math:`\|\nabla_u D(u, z) - \nabla_u D(u', z)\| \le L\|u - u'\|`
+            (Fenchel-Young: ``lipschitz``); ``None`` when unknown or nonsmooth.
         """
         form = self.check_form(form)
         if form == "fenchel":
@@ -520,10 +851,12 @@ class Divergence:
         Parameters
         ----------
         form : {"fenchel", "joint"}, optional
+            Default: the atom's first form.
 
         Returns
         -------
-        tuple or None
+        tuple of (float, str) or None
+            ``(mu, domain)``, or ``None`` when ``D`` does not have this structure.
         """
         return None
 
@@ -572,15 +905,17 @@ class Divergence:
         return None if zq is None else 2.0 * float(zq[0])
 
     def project_domain(self, Z):
-        """Euclidean projection onto the z-domain :math:`C` (:meth:`z_domain`).
+        r"""Euclidean projection onto the z-domain :math:`C` (:meth:`z_domain`).
 
         Parameters
         ----------
         Z : ndarray
+            States, shape ``(k', m)``.
 
         Returns
         -------
         ndarray
+            :math:`\Pi_C(Z) = \arg\min_{Y \in C} \|Y - Z\|_F`, shaped as ``Z``.
         """
         return self.z_domain().project(np.asarray(Z, dtype=float))
 
@@ -700,15 +1035,53 @@ class Divergence:
 
     # ------------------------------------------------------------------ verification inputs
     def sample_inputs(self, rng, n_in, m):
-        """Random input columns for ``verify``."""
+        """Random input columns for ``verify``.
+
+        Uniform on :math:`[-s, s]` entrywise, ``s = input_scale``; atoms with a restricted input
+        domain override this.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of randomness.
+        n_in : int
+            Column length ``k``.
+        m : int
+            Number of columns.
+
+        Returns
+        -------
+        ndarray
+            Shape ``(n_in, m)``, one input column per sample.
+        """
         return rng.uniform(-self.input_scale, self.input_scale, size=(n_in, m))
 
     def verify_dim(self):
-        """Column length ``verify`` uses (elementwise atoms: 1)."""
+        """Column length ``verify`` uses (elementwise atoms: 1).
+
+        Returns
+        -------
+        int
+            The input column length ``k`` of the sampled problems.
+        """
         return 1
 
     def edge_inputs(self, n_in):
-        """Edge-case input columns for ``verify``: kinks, zero, boundaries, ties (2-D array)."""
+        r"""Edge-case input columns for ``verify``: kinks, zero, boundaries, ties (2-D array).
+
+        By default every point of ``kinks``, ``0`` and each kink shifted by :math:`\pm 10^{-9}`,
+        repeated down the column.
+
+        Parameters
+        ----------
+        n_in : int
+            Column length ``k``.
+
+        Returns
+        -------
+        ndarray
+            Shape ``(n_in, p)``: ``p`` edge-case input columns.
+        """
         pts = sorted(set([0.0, *self.kinks, *(k + d for k in self.kinks for d in (-1e-9, 1e-9))]))
         return np.tile(np.asarray(pts)[None, :], (n_in, 1))
 

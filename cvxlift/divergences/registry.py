@@ -25,10 +25,12 @@ def normalize(name):
     Parameters
     ----------
     name : str
+        A divergence name in any case, with ``-`` or ``_``.
 
     Returns
     -------
     str
+        The registry key.
     """
     return str(name).lower().replace("-", "_")
 
@@ -81,11 +83,12 @@ def unregister(name):
     Parameters
     ----------
     name : str
+        Registry name (normalised by :func:`normalize`).
 
     Returns
     -------
     type or None
-        The class that was registered.
+        The class that was registered, or ``None``.
     """
     return _REGISTRY.pop(normalize(name), None)
 
@@ -96,10 +99,12 @@ def lookup(name):
     Parameters
     ----------
     name : str
+        Registry name (normalised by :func:`normalize`).
 
     Returns
     -------
     type or None
+        The :class:`~cvxlift.divergences.base.Divergence` subclass registered under ``name``.
     """
     return _REGISTRY.get(normalize(name))
 
@@ -110,6 +115,7 @@ def available():
     Returns
     -------
     list of str
+        The registry keys (see :func:`normalize`), sorted; each one works with :func:`get_divergence`.
     """
     return sorted(_REGISTRY)
 
@@ -123,12 +129,22 @@ def get_divergence(spec, **params):
     Parameters
     ----------
     spec : Divergence, type or str
+        An atom (returned as is), a :class:`~cvxlift.divergences.base.Divergence` subclass, or a
+        registered name (case-insensitive, ``-`` read as ``_``; see :func:`available`).
     **params
         Constructor arguments (with a class or a name).
 
     Returns
     -------
     Divergence
+        The atom :math:`D(u, z)` whose argmin in ``z`` is the activation.
+
+    Raises
+    ------
+    UnknownAtomError
+        ``spec`` is a name that is not registered (the message lists the known ones).
+    ValidationError
+        ``spec`` has another type, or ``params`` are given with an instance or do not fit the class.
     """
     from .base import Divergence
 
