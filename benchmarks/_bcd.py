@@ -20,6 +20,7 @@ It keeps no accept/undo guard: every block solver is a descent method from its w
 rise within a sweep at fixed penalties; ``objective`` evaluates it when asked. Not a test and
 not library code: a benchmark helper (the engine in ``cvxlift`` is the reference).
 """
+
 import time
 
 import numpy as np
@@ -31,8 +32,21 @@ from cvxlift import fast
 class LiftedBCD:
     """Lifted ReLU network (Fenchel-Young hidden layers, simplex output, cross-entropy)."""
 
-    def __init__(self, sizes, lam=1.0, rho=8.0, form="fenchel_hidden", loss="cross_entropy", activation="relu",
-                 seed=0, w_iter=20, w_tol=1e-10, x_iter=20000, x_tol=1e-9, extrapolate=0.0):
+    def __init__(
+        self,
+        sizes,
+        lam=1.0,
+        rho=8.0,
+        form="fenchel_hidden",
+        loss="cross_entropy",
+        activation="relu",
+        seed=0,
+        w_iter=20,
+        w_tol=1e-10,
+        x_iter=20000,
+        x_tol=1e-9,
+        extrapolate=0.0,
+    ):
         self.net = cvxlift.LiftedNetwork(sizes, activation, loss=loss, lam=lam, rho=rho, form=form, random_state=seed)
         self.net.init_weights()
         self.L1 = self.net.n_layers
@@ -67,17 +81,29 @@ class LiftedBCD:
         net = self.net
         states = net.forward(X)
         A = X if self.L1 == 1 else states[-2]
-        states[-1], _ = fast.output_step(net.preactivation(self.L1 - 1, A), Y, net.activations_[-1],
-                                         net.forms_[-1], self.lam[-1], net.loss_.name)
+        states[-1], _ = fast.output_step(
+            net.preactivation(self.L1 - 1, A), Y, net.activations_[-1], net.forms_[-1], self.lam[-1], net.loss_.name
+        )
         self.states = states
 
     def sweep(self, X, Y):
         net, S = self.net, self.states
         inputs = [X] + S[:-1]
         for l in range(self.L1):
-            W, b, info = fast.w_step(inputs[l], S[l], net.activations_[l], net.forms_[l], self.lam[l], self.rho[l],
-                                     W0=self.W[l], b0=self.b[l], tol=self.w_tol, max_iter=self.w_iter,
-                                     evaluate=False, cache=self.caches[l])
+            W, b, info = fast.w_step(
+                inputs[l],
+                S[l],
+                net.activations_[l],
+                net.forms_[l],
+                self.lam[l],
+                self.rho[l],
+                W0=self.W[l],
+                b0=self.b[l],
+                tol=self.w_tol,
+                max_iter=self.w_iter,
+                evaluate=False,
+                cache=self.caches[l],
+            )
             net.weights_[l], net.biases_[l] = W, b
             self.info[f"W{l}"] = info
         if self.extrapolate:
@@ -93,14 +119,28 @@ class LiftedBCD:
             self._last = current
         for l in range(1, self.L1):
             prev = X if l == 1 else S[l - 2]
-            Z, info = fast.x_step(self.pre(l - 1, prev), self.W[l], self.b[l], S[l], net.activations_[l - 1],
-                                  net.forms_[l - 1], net.activations_[l], net.forms_[l], self.lam[l - 1], self.lam[l],
-                                  Z0=S[l - 1], tol=self.x_tol, max_iter=self.x_iter, evaluate=False)
+            Z, info = fast.x_step(
+                self.pre(l - 1, prev),
+                self.W[l],
+                self.b[l],
+                S[l],
+                net.activations_[l - 1],
+                net.forms_[l - 1],
+                net.activations_[l],
+                net.forms_[l],
+                self.lam[l - 1],
+                self.lam[l],
+                Z0=S[l - 1],
+                tol=self.x_tol,
+                max_iter=self.x_iter,
+                evaluate=False,
+            )
             S[l - 1] = Z
             self.info[f"X{l}"] = info
         prev = X if self.L1 == 1 else S[-2]
-        Z, info = fast.output_step(self.pre(self.L1 - 1, prev), Y, net.activations_[-1], net.forms_[-1],
-                                   self.lam[-1], net.loss_.name)
+        Z, info = fast.output_step(
+            self.pre(self.L1 - 1, prev), Y, net.activations_[-1], net.forms_[-1], self.lam[-1], net.loss_.name
+        )
         S[-1] = Z
         self.info["output"] = info
 
@@ -115,12 +155,24 @@ class LiftedBCD:
         A = X if self.L1 == 1 else S[-2]
         l = self.L1 - 1
         for _ in range(rounds):
-            W, b, _ = fast.w_step(A, S[l], net.activations_[l], net.forms_[l], self.lam[l], self.rho[l],
-                                  W0=self.W[l], b0=self.b[l], tol=self.w_tol, max_iter=self.w_iter, evaluate=False,
-                                  cache=self.caches[l])
+            W, b, _ = fast.w_step(
+                A,
+                S[l],
+                net.activations_[l],
+                net.forms_[l],
+                self.lam[l],
+                self.rho[l],
+                W0=self.W[l],
+                b0=self.b[l],
+                tol=self.w_tol,
+                max_iter=self.w_iter,
+                evaluate=False,
+                cache=self.caches[l],
+            )
             net.weights_[l], net.biases_[l] = W, b
-            S[l], _ = fast.output_step(self.pre(l, A), Y, net.activations_[l], net.forms_[l], self.lam[l],
-                                       net.loss_.name)
+            S[l], _ = fast.output_step(
+                self.pre(l, A), Y, net.activations_[l], net.forms_[l], self.lam[l], net.loss_.name
+            )
 
     def objective(self, X, Y):
         return self.net._objective(X, Y, self.states, cached=False) if hasattr(self.net, "_objective") else None
@@ -150,6 +202,8 @@ def run(model, X, Y, sweeps, evaluate=None, lam_schedule=None, verbose=False, re
             report(k + 1, clock, value)
         if verbose:
             blocks = {k2: (v.solver.split("/")[1], v.iterations) for k2, v in model.info.items()}
-            print(f"  sweep {k + 1:3d} {clock:8.2f} s  {value}  lam {np.round(model.lam, 3).tolist()} {blocks}",
-                  flush=True)
+            print(
+                f"  sweep {k + 1:3d} {clock:8.2f} s  {value}  lam {np.round(model.lam, 3).tolist()} {blocks}",
+                flush=True,
+            )
     return curve

@@ -23,6 +23,7 @@ Run:  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/accuracy_vs_bac
       [--arch 300 300-100] [--variants NAME ...] [--batches 100 1000] [--data PATH] [--out-md FILE]
 Needs torch (``pip install cvxlift[torch]``) for the SGD rows (skipped with a note without it).
 """
+
 import argparse
 import os
 import platform
@@ -51,27 +52,50 @@ def _per_layer(hidden, output, deeper=None):
 #: name -> (kind, network keyword arguments, fit / driver keyword arguments, prediction rules, note).
 #: A callable keyword value is called with the hidden sizes (per-layer values).
 VARIANTS = {
-    "paper": ("fit", dict(loss="cross_entropy", lam=1.0, rho=1e-3), dict(max_iter=5), ("forward", "lifted"),
-              "joint forms, CE + simplex, lam 1, rho 1e-3, 5 sweeps"),
-    "fenchel_hidden": ("fit", dict(loss="cross_entropy", lam=1.0, rho=8.0, form="fenchel_hidden"),
-                       dict(max_iter=10, fast_options={"w_step": {"max_iter": 10}}), ("forward", "lifted"),
-                       "Fenchel-Young hidden layers, rho 8, 10 sweeps, 10 pncg iterations per W-step"),
-    "fenchel_hidden, cached": ("bcd", dict(lam=1.0, rho=8.0, form="fenchel_hidden"),
-                               dict(sweeps=10, w_iter=10), ("forward",),
-                               "as above through the driver: WStepCache, pre-activations reused"),
-    "per-layer rho": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5), form="fenchel_hidden"),
-                      dict(sweeps=16, w_iter=3), ("forward",),
-                      "rho 4 on the hidden layers, 0.5 on the output layer, 3 pncg iterations, 16 sweeps"),
-    "per-layer rho + inertia": ("bcd", dict(lam=1.0, rho=_per_layer(4.0, 0.5, deeper=2.0), form="fenchel_hidden"),
-                                dict(sweeps=32, w_iter=3, extrapolate=0.8), ("forward",),
-                                "as above (rho 2 on later hidden layers), weights extrapolated by 0.8 x "
-                                "their last change after each sweep's W-steps, 32 sweeps"),
-    "per-layer rho + inertia (fit)": ("fit", dict(loss="cross_entropy", lam=1.0, rho=_per_layer(4.0, 0.5, deeper=2.0),
-                                                  form="fenchel_hidden"),
-                                      dict(max_iter=32, inertia=0.8, fast_options={"w_step": {"max_iter": 3}}),
-                                      ("forward",),
-                                      "the same recipe through LiftedNetwork.fit (the training engine: its "
-                                      "inertia option and per-layer W-step caches)"),
+    "paper": (
+        "fit",
+        dict(loss="cross_entropy", lam=1.0, rho=1e-3),
+        dict(max_iter=5),
+        ("forward", "lifted"),
+        "joint forms, CE + simplex, lam 1, rho 1e-3, 5 sweeps",
+    ),
+    "fenchel_hidden": (
+        "fit",
+        dict(loss="cross_entropy", lam=1.0, rho=8.0, form="fenchel_hidden"),
+        dict(max_iter=10, fast_options={"w_step": {"max_iter": 10}}),
+        ("forward", "lifted"),
+        "Fenchel-Young hidden layers, rho 8, 10 sweeps, 10 pncg iterations per W-step",
+    ),
+    "fenchel_hidden, cached": (
+        "bcd",
+        dict(lam=1.0, rho=8.0, form="fenchel_hidden"),
+        dict(sweeps=10, w_iter=10),
+        ("forward",),
+        "as above through the driver: WStepCache, pre-activations reused",
+    ),
+    "per-layer rho": (
+        "bcd",
+        dict(lam=1.0, rho=_per_layer(4.0, 0.5), form="fenchel_hidden"),
+        dict(sweeps=16, w_iter=3),
+        ("forward",),
+        "rho 4 on the hidden layers, 0.5 on the output layer, 3 pncg iterations, 16 sweeps",
+    ),
+    "per-layer rho + inertia": (
+        "bcd",
+        dict(lam=1.0, rho=_per_layer(4.0, 0.5, deeper=2.0), form="fenchel_hidden"),
+        dict(sweeps=32, w_iter=3, extrapolate=0.8),
+        ("forward",),
+        "as above (rho 2 on later hidden layers), weights extrapolated by 0.8 x "
+        "their last change after each sweep's W-steps, 32 sweeps",
+    ),
+    "per-layer rho + inertia (fit)": (
+        "fit",
+        dict(loss="cross_entropy", lam=1.0, rho=_per_layer(4.0, 0.5, deeper=2.0), form="fenchel_hidden"),
+        dict(max_iter=32, inertia=0.8, fast_options={"w_step": {"max_iter": 3}}),
+        ("forward",),
+        "the same recipe through LiftedNetwork.fit (the training engine: its "
+        "inertia option and per-layer W-step caches)",
+    ),
 }
 
 
@@ -80,8 +104,7 @@ def load(path):
         sys.exit(f"accuracy_vs_backprop: data file {path} not found (pass --data)")
     d = np.load(path, allow_pickle=False)
     tr, te = d["is_test"] == 0, d["is_test"] == 1
-    return (d["images"][tr] / 255.0, d["labels"][tr].astype(int), d["images"][te] / 255.0,
-            d["labels"][te].astype(int))
+    return (d["images"][tr] / 255.0, d["labels"][tr].astype(int), d["images"][te] / 255.0, d["labels"][te].astype(int))
 
 
 def _lams(lam, arch):
@@ -103,11 +126,23 @@ def lifted_run(arch, variant, seed, Xtr, ytr, Xte, yte):
     net_kw = {k: (v(arch) if callable(v) else v) for k, v in net_kw.items()}
     if kind == "bcd":
         lam = _lams(net_kw.pop("lam"), arch)
-        model = LiftedBCD(sizes, lam=lam, seed=seed, w_iter=run_kw.get("w_iter", 10),
-                          extrapolate=run_kw.get("extrapolate", 0.0), **net_kw)
+        model = LiftedBCD(
+            sizes,
+            lam=lam,
+            seed=seed,
+            w_iter=run_kw.get("w_iter", 10),
+            extrapolate=run_kw.get("extrapolate", 0.0),
+            **net_kw,
+        )
         sched = run_kw.get("schedule")
-        curve = run(model, X, Y, run_kw["sweeps"], evaluate=lambda mdl: acc(mdl.net),
-                    lam_schedule=None if sched is None else sched(lam))
+        curve = run(
+            model,
+            X,
+            Y,
+            run_kw["sweeps"],
+            evaluate=lambda mdl: acc(mdl.net),
+            lam_schedule=None if sched is None else sched(lam),
+        )
         net, wall = model.net, curve[-1][0]
     else:
         net = cvxlift.LiftedNetwork(sizes, "relu", random_state=seed, **net_kw)
@@ -130,8 +165,9 @@ def sgd_runs(arch, seeds, batch, Xtr, ytr, Xte, yte):
 
     sizes = [784, *arch, 10]
     first = baselines.tuned_sgd(sizes, Xtr, ytr, Xte, yte, batch_size=batch, seed=seeds[0])
-    runs = [first] + [baselines.tuned_sgd(sizes, Xtr, ytr, Xte, yte, batch_size=batch, seed=s, lr=first["lr"])
-                      for s in seeds[1:]]
+    runs = [first] + [
+        baselines.tuned_sgd(sizes, Xtr, ytr, Xte, yte, batch_size=batch, seed=s, lr=first["lr"]) for s in seeds[1:]
+    ]
     return first["lr"], first["lr_scores"], runs
 
 
@@ -171,23 +207,29 @@ def main(argv=None):
     seeds = list(range(args.seeds))
     try:
         import torch
+
         torch.set_num_threads(1)
     except ImportError:
         torch = None
-    lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}; "
-             f"load average at start {os.getloadavg()[0]:.1f}.",
-             "Command: `python benchmarks/accuracy_vs_backprop.py "
-             f"{' '.join(argv if argv is not None else sys.argv[1:])}`",
-             ""]
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}; "
+        f"load average at start {os.getloadavg()[0]:.1f}.",
+        f"Command: `python benchmarks/accuracy_vs_backprop.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+        "",
+    ]
     for arch_s in args.arch:
         arch = [int(a) for a in arch_s.split("-")]
-        rows = [f"### 784-{arch_s}-10", "", "| model | test accuracy | wall time | time to SGD acc | note |",
-                "|---|---|---|---|---|"]
+        rows = [
+            f"### 784-{arch_s}-10",
+            "",
+            "| model | test accuracy | wall time | time to SGD acc | note |",
+            "|---|---|---|---|---|",
+        ]
         print("\n".join(rows), flush=True)
         target = None
         if torch is None:
             rows.append("| SGD | (torch not installed) | | | |")
-        for batch in (args.batches if torch is not None else []):
+        for batch in args.batches if torch is not None else []:
             lr, scores, runs = sgd_runs(arch, seeds, batch, Xtr, ytr, Xte, yte)
             accs = [r["test_accuracy"][-1] for r in runs]
             if target is None:
@@ -195,8 +237,10 @@ def main(argv=None):
             walls = [r["time"][-1] for r in runs]
             tts = [first_time(list(zip(r["time"][1:], r["test_accuracy"][1:])), target) for r in runs]
             val = ", ".join(f"{k}: {v:.3f}" for k, v in scores.items())
-            row = (f"| SGD, batch {batch}, lr {lr} (validation: {val}) | {fmt_ms(accs)} | {np.mean(walls):.1f} s | "
-                   f"{fmt_t(tts)} | 17 epochs, weight decay 2e-3 |")
+            row = (
+                f"| SGD, batch {batch}, lr {lr} (validation: {val}) | {fmt_ms(accs)} | {np.mean(walls):.1f} s | "
+                f"{fmt_t(tts)} | 17 epochs, weight decay 2e-3 |"
+            )
             rows.append(row)
             print(row, flush=True)
         for variant in args.variants:
@@ -208,8 +252,10 @@ def main(argv=None):
                 walls.append(wall)
                 tts.append(first_time(curve, target) if target is not None else None)
             for rule, a in accs.items():
-                row = (f"| lifted: {variant}, rule {rule} | {fmt_ms(a)} | {np.mean(walls):.1f} s | "
-                       f"{fmt_t(tts) if rule == 'forward' else ''} | {VARIANTS[variant][4]} |")
+                row = (
+                    f"| lifted: {variant}, rule {rule} | {fmt_ms(a)} | {np.mean(walls):.1f} s | "
+                    f"{fmt_t(tts) if rule == 'forward' else ''} | {VARIANTS[variant][4]} |"
+                )
                 rows.append(row)
                 print(row, flush=True)
         lines += rows + [""]

@@ -10,6 +10,7 @@ the final objective of both (they agree to the solvers' tolerances), and the rat
 Run:  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_arrays.py [--m 8000] [--hidden 300]
       [--sweeps 4] [--data PATH]
 """
+
 import argparse
 import os
 import platform
@@ -36,8 +37,16 @@ def per_sweep(sizes, X, Y, net_kw, fast_options, sweeps):
     stamps = []
     net = cvxlift.LiftedNetwork(sizes, "relu", loss="cross_entropy", random_state=0, **net_kw)
     t0 = time.perf_counter()
-    net.fit(X, Y, solver="fast", tol=0, max_iter=sweeps, fast_options=fast_options, xstep="auto",
-            callback=lambda n, s, o: stamps.append(time.perf_counter()))
+    net.fit(
+        X,
+        Y,
+        solver="fast",
+        tol=0,
+        max_iter=sweeps,
+        fast_options=fast_options,
+        xstep="auto",
+        callback=lambda n, s, o: stamps.append(time.perf_counter()),
+    )
     times = np.diff([t0] + stamps)
     return float(statistics.median(times[1:])), float(net.history_[-1])
 
@@ -50,16 +59,19 @@ def main(argv=None):
     ap.add_argument("--data", default=DATA)
     args = ap.parse_args(argv)
     import torch
+
     torch.set_num_threads(1)
     if not os.path.exists(args.data):
         sys.exit(f"bench_arrays: data file {args.data} not found (pass --data)")
     d = np.load(args.data, allow_pickle=False)
-    tr = np.flatnonzero(d["is_test"] == 0)[:args.m]
+    tr = np.flatnonzero(d["is_test"] == 0)[: args.m]
     X = np.ascontiguousarray(d["images"][tr].T / 255.0)
     Y = np.eye(10)[:, d["labels"][tr]]
     sizes = [784, args.hidden, 10]
-    print(f"# 784-{args.hidden}-10, m = {X.shape[1]}, {args.sweeps} sweeps of fit(solver='fast'); "
-          f"{platform.machine()}, numpy {np.__version__}, torch {torch.__version__}, one thread")
+    print(
+        f"# 784-{args.hidden}-10, m = {X.shape[1]}, {args.sweeps} sweeps of fit(solver='fast'); "
+        f"{platform.machine()}, numpy {np.__version__}, torch {torch.__version__}, one thread"
+    )
     print("| form | numpy s/sweep | torch CPU s/sweep | torch / numpy | objective numpy | objective torch |")
     print("|---|---|---|---|---|---|")
     for name, (net_kw, opts) in FORMS.items():

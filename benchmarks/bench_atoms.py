@@ -11,6 +11,7 @@ iteration against the bisection it replaces, on a 100 x 200 array at t = 1.
 
 Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/bench_atoms.py [--sweeps 200] [--m 200] [--hidden 100]
 """
+
 import argparse
 import os
 import platform
@@ -32,15 +33,17 @@ ATOMS = ("relu", "sigmoid", "tanh", "sin")
 BISECTION = {
     "sigmoid": lambda w, t: expit(bisect_increasing(lambda s: s + (expit(s) - w) / t, (w - 1) / t, w / t)),
     "tanh": lambda w, t: np.tanh(bisect_increasing(lambda s: s + (np.tanh(s) - w) / t, (w - 1) / t, (w + 1) / t)),
-    "sin": lambda w, t: bisect_increasing(lambda z: np.arcsin(z) + (z - w) / t, np.full(w.shape, -1.0),
-                                          np.full(w.shape, 1.0)),
+    "sin": lambda w, t: bisect_increasing(
+        lambda z: np.arcsin(z) + (z - w) / t, np.full(w.shape, -1.0), np.full(w.shape, 1.0)
+    ),
 }
 
 
 def fit_time(atom, X, Y, hidden, sweeps, x_method=None, w_method=None):
     m = X.shape[1]
-    net = cvxlift.LiftedNetwork([X.shape[0], hidden, 1], atom, loss="squared", lam=1.0, rho=1e-3 * m,
-                                form="fenchel_hidden", random_state=0)
+    net = cvxlift.LiftedNetwork(
+        [X.shape[0], hidden, 1], atom, loss="squared", lam=1.0, rho=1e-3 * m, form="fenchel_hidden", random_state=0
+    )
     options = {"w_step": {"max_iter": 20}}
     if x_method:
         options["x_step"] = {"method": x_method}
@@ -63,8 +66,10 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(10, args.m))
     Y = np.sin(X[:1]) + 0.1 * rng.normal(size=(1, args.m))
-    print(f"# 10-{args.hidden}-1 regression, m = {args.m}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"# 10-{args.hidden}-1 regression, m = {args.m}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"# command: python benchmarks/bench_atoms.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print("| hidden atom | X-step | sweeps | seconds | per sweep | vs ReLU | final objective | solvers |")
     print("|---|---|---|---|---|---|---|---|")
@@ -73,18 +78,27 @@ def main(argv=None):
         dt, obj, solvers = fit_time(atom, X, Y, args.hidden, args.sweeps)
         per = dt / args.sweeps
         base = per if base is None else base
-        print(f"| {atom} | default | {args.sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | {per / base:.2f}x | {obj:.6g} | "
-              f"{solvers} |", flush=True)
+        print(
+            f"| {atom} | default | {args.sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | {per / base:.2f}x | {obj:.6g} | "
+            f"{solvers} |",
+            flush=True,
+        )
         if atom == "relu":
             dt, obj, _ = fit_time(atom, X, Y, args.hidden, args.sweeps, w_method="majorize")
             per = dt / args.sweeps
-            print(f"| {atom} | default, W-step majorize (before) | {args.sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | "
-                  f"{per / base:.2f}x | {obj:.6g} | |", flush=True)
+            print(
+                f"| {atom} | default, W-step majorize (before) | {args.sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | "
+                f"{per / base:.2f}x | {obj:.6g} | |",
+                flush=True,
+            )
         if atom != "relu" and args.old_sweeps:
             dt, obj, _ = fit_time(atom, X, Y, args.hidden, args.old_sweeps, x_method="fista")
             per = dt / args.old_sweeps
-            print(f"| {atom} | fista (before) | {args.old_sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | "
-                  f"{per / base:.2f}x | {obj:.6g} | |", flush=True)
+            print(
+                f"| {atom} | fista (before) | {args.old_sweeps} | {dt:.2f} | {1e3 * per:.1f} ms | "
+                f"{per / base:.2f}x | {obj:.6g} | |",
+                flush=True,
+            )
     print()
     print("| atom | prox, Newton | prox, bisection | ratio | max difference |")
     print("|---|---|---|---|---|")

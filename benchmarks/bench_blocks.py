@@ -15,6 +15,7 @@ bound on the ratio (``>Nx``).
 
 A plain script: not collected by pytest.
 """
+
 import argparse
 import multiprocessing as mp
 import os
@@ -94,8 +95,7 @@ def make_network(m, rng):
     Y = np.eye(10)[:, labels]
     X2_10 = cvxlift.Simplex().forward(W10 @ X1 + b10[:, None] + 0.3 * rng.normal(size=(10, m)))
     X2_300 = np.maximum(W300 @ X1 + b300[:, None] + 0.3 * rng.normal(size=(300, m)), 0)
-    return dict(X0=X0, W0=W0, b0=b0, X1=X1, W10=W10, b10=b10, W300=W300, b300=b300, Y=Y, X2_10=X2_10,
-                X2_300=X2_300)
+    return dict(X0=X0, W0=W0, b0=b0, X1=X1, W10=W10, b10=b10, W300=W300, b300=b300, Y=Y, X2_10=X2_10, X2_300=X2_300)
 
 
 def blocks(net, m):
@@ -105,9 +105,12 @@ def blocks(net, m):
     out = []
 
     # ---- W-steps: A = X1 (300 x m) -> q = 10 / 300; the Fenchel-Young one with each of its solvers
-    for q, d, form, Z, method in ((10, simplex, "joint", net["X2_10"], None), (300, relu, "joint", net["X2_300"], None),
-                                  (300, relu, "fenchel", net["X2_300"], "pncg"),
-                                  (300, relu, "fenchel", net["X2_300"], "majorize")):
+    for q, d, form, Z, method in (
+        (10, simplex, "joint", net["X2_10"], None),
+        (300, relu, "joint", net["X2_300"], None),
+        (300, relu, "fenchel", net["X2_300"], "pncg"),
+        (300, relu, "fenchel", net["X2_300"], "majorize"),
+    ):
         A = net["X1"]
 
         def run_fast(A=A, Z=Z, d=d, form=form, method=method):
@@ -122,18 +125,27 @@ def blocks(net, m):
             W, b = res
             return fast.w_objective(A, Z, W, b, d, form, lam, rho)
 
-        out.append((f"W-step p=300 q={q} {d!r} {form}" + (f" {method}" if method else ""), run_fast,
-                    lambda r: (r[0], r[1]), build,
-                    lambda v: (v[0].value, v[1].value), objective, d.problem_class(form)))
+        out.append(
+            (
+                f"W-step p=300 q={q} {d!r} {form}" + (f" {method}" if method else ""),
+                run_fast,
+                lambda r: (r[0], r[1]),
+                build,
+                lambda v: (v[0].value, v[1].value),
+                objective,
+                d.problem_class(form),
+            )
+        )
 
     # ---- X-steps: Z = X1 (300 x m), prev ReLU (joint) or a smooth Fenchel-Young atom from U0,
     # next layer q = 10 / 300; the smooth ones with each solver that applies
     sigmoid = cvxlift.Sigmoid()
     for q, dp, fp, dn, fn, W, b, Zn, method in (
-            (10, relu, "joint", simplex, "joint", net["W10"], net["b10"], net["X2_10"], None),
-            (300, relu, "joint", relu, "joint", net["W300"], net["b300"], net["X2_300"], None),
-            (10, sigmoid, "fenchel", simplex, "joint", net["W10"], net["b10"], net["X2_10"], "dual_newton_fenchel"),
-            (10, sigmoid, "fenchel", simplex, "joint", net["W10"], net["b10"], net["X2_10"], "fista")):
+        (10, relu, "joint", simplex, "joint", net["W10"], net["b10"], net["X2_10"], None),
+        (300, relu, "joint", relu, "joint", net["W300"], net["b300"], net["X2_300"], None),
+        (10, sigmoid, "fenchel", simplex, "joint", net["W10"], net["b10"], net["X2_10"], "dual_newton_fenchel"),
+        (10, sigmoid, "fenchel", simplex, "joint", net["W10"], net["b10"], net["X2_10"], "fista"),
+    ):
         pb = fast.XStepProblem(U0, W, b, Zn, dp, fp, dn, fn, lam, lam)
 
         def run_fast(W=W, b=b, Zn=Zn, dp=dp, fp=fp, dn=dn, fn=fn, method=method):
@@ -145,13 +157,23 @@ def blocks(net, m):
             return cp.Problem(cp.Minimize(obj)), Z
 
         pclass = cvxsolve.combine_classes(dp.problem_class(fp), dn.problem_class(fn))
-        out.append((f"X-step p=300 q={q} {dp!r} {fp} -> {dn!r} {fn}" + (f" {method}" if method else ""), run_fast,
-                    lambda r: r[0], build, lambda v: v.value, pb.objective, pclass))
+        out.append(
+            (
+                f"X-step p=300 q={q} {dp!r} {fp} -> {dn!r} {fn}" + (f" {method}" if method else ""),
+                run_fast,
+                lambda r: r[0],
+                build,
+                lambda v: v.value,
+                pb.objective,
+                pclass,
+            )
+        )
 
     # ---- output steps: q = 10
     U2 = net["W10"] @ net["X1"] + net["b10"][:, None]
     Y = net["Y"]
     for loss, d, form in (("cross_entropy", simplex, "joint"), ("squared", relu, "joint")):
+
         def run_fast(loss=loss, d=d, form=form):
             return fast.output_step(U2, Y, d, form, lam, loss)
 
@@ -165,8 +187,9 @@ def blocks(net, m):
             return loss_value(Y, Zc, loss) + lam * float(np.sum(d.divergence_value(U2, Zc, form)))
 
         pclass = "EXP" if loss == "cross_entropy" else d.problem_class(form)
-        out.append((f"output q=10 {loss} {d!r} {form}", run_fast, lambda r: r[0], build, lambda v: v.value,
-                    objective, pclass))
+        out.append(
+            (f"output q=10 {loss} {d!r} {form}", run_fast, lambda r: r[0], build, lambda v: v.value, objective, pclass)
+        )
     return out
 
 
@@ -180,8 +203,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    print(f"# cvxlift.fast vs CVXPY -- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"python {platform.python_version()}, numpy {np.__version__}, cvxpy {cp.__version__}")
+    print(
+        f"# cvxlift.fast vs CVXPY -- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"python {platform.python_version()}, numpy {np.__version__}, cvxpy {cp.__version__}"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# load average at start: {load:.2f}; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     print(f"# command: python benchmarks/bench_blocks.py {' '.join(argv if argv is not None else sys.argv[1:])}")
@@ -199,7 +224,12 @@ def main(argv=None):
             F_fast = objective(get(res))
             out = cvx_run(build, pclass, get_cvx, objective, args.timeout) if m <= args.cvxpy_max_m else "skip"
             if out is None:
-                ratio, gap, tcs, solver = f">{args.timeout / tf:7.0f}x", f"{'-':>10s}", f">{args.timeout:8.0f}", "timeout"
+                ratio, gap, tcs, solver = (
+                    f">{args.timeout / tf:7.0f}x",
+                    f"{'-':>10s}",
+                    f">{args.timeout:8.0f}",
+                    "timeout",
+                )
             elif out != "skip":
                 tc, F_cvx, solver = out
                 ratio = f"{tc / tf:8.0f}x"
@@ -207,8 +237,11 @@ def main(argv=None):
                 tcs = f"{tc:9.3f}"
             else:
                 ratio, gap, tcs, solver = f"{'-':>9s}", f"{'-':>10s}", f"{'-':>9s}", "-"
-            print(f"{name:52s} {m:5d} {tf:9.4f} {tcs} {ratio} {gap}  {solver} / {info.solver} it={info.iterations} "
-                  f"cert={info.certificate:.1e}", flush=True)
+            print(
+                f"{name:52s} {m:5d} {tf:9.4f} {tcs} {ratio} {gap}  {solver} / {info.solver} it={info.iterations} "
+                f"cert={info.certificate:.1e}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Reports, for the chain problem of those digits:
 
 Run:  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_chain_methods.py [--m 200] [--sweeps 2]
 """
+
 import argparse
 import os
 import sys
@@ -42,12 +43,10 @@ def main(argv=None):
     d = np.load(args.data, allow_pickle=False)
     tr, te = d["is_test"] == 0, d["is_test"] == 1
     X, Y = d["images"][tr].T / 255.0, np.eye(10)[:, d["labels"][tr]]
-    Xt = d["images"][te].T[:, :args.m] / 255.0
-    net = cvxlift.LiftedNetwork([int(s) for s in args.arch.split("-")], "relu", loss="cross_entropy",
-                                random_state=0)
+    Xt = d["images"][te].T[:, : args.m] / 255.0
+    net = cvxlift.LiftedNetwork([int(s) for s in args.arch.split("-")], "relu", loss="cross_entropy", random_state=0)
     net.fit(X, Y, solver="fast", max_iter=args.sweeps, tol=0, fast_options={"w_step": {"max_iter": 20}})
-    pb = chain.ChainProblem(net.preactivation(0, Xt), net.weights_, net.biases_, net.activations_, net.forms_,
-                            net.lam_)
+    pb = chain.ChainProblem(net.preactivation(0, Xt), net.weights_, net.biases_, net.activations_, net.forms_, net.lam_)
     fwd = pb.forward()[:-1]
     print(f"# chain methods, {args.arch} (paper form, {args.sweeps} sweeps), {args.m} test digits")
     print(f"# command: python benchmarks/bench_chain_methods.py {' '.join(argv if argv is not None else sys.argv[1:])}")
@@ -57,12 +56,16 @@ def main(argv=None):
         start = fwd if k == 0 else chain_first_order.solve(pb, fwd, 1e-12, k)[0]
         stats = {}
         hidden, cert, it, _ = chain_newton.solve(pb, start, 1e-9, 100, stats=stats)
-        print(f"projected Newton after {k:2d} FISTA iterations: {stats['column_iterations'] / args.m:.2f} "
-              f"Newton iterations per column ({it} rounds), max certificate {cert.max():.1e}")
+        print(
+            f"projected Newton after {k:2d} FISTA iterations: {stats['column_iterations'] / args.m:.2f} "
+            f"Newton iterations per column ({it} rounds), max certificate {cert.max():.1e}"
+        )
     for l, (S, F) in enumerate(zip(hidden, fwd)):
-        print(f"hidden layer {l + 1} ({S.shape[0]} units): {np.mean(np.sum((S > 0) != (F > 0), axis=0)):.1f} entries "
-              f"per column change activity between the forward pass and (12); {np.mean(np.sum(S <= 0, axis=0)):.1f} "
-              "binding")
+        print(
+            f"hidden layer {l + 1} ({S.shape[0]} units): {np.mean(np.sum((S > 0) != (F > 0), axis=0)):.1f} entries "
+            f"per column change activity between the forward pass and (12); {np.mean(np.sum(S <= 0, axis=0)):.1f} "
+            "binding"
+        )
     op = chain_newton._Operator(pb)
     H0 = np.linalg.inv(op.Hi)
     Z = np.vstack(hidden)
@@ -84,8 +87,10 @@ def main(argv=None):
         em = np.sort(np.real(np.linalg.eigvals(np.linalg.inv(H)[np.ix_(F, F)] @ HF)))
         conds.append((ev[-1] / ev[0], em[-1] / em[0]))
     c = np.array(conds)
-    print(f"condition number of H_FF: {c[:, 0].min():.0f} to {c[:, 0].max():.0f}; with the masked exact inverse "
-          f"as preconditioner: {c[:, 1].min():.1f} to {c[:, 1].max():.1f}")
+    print(
+        f"condition number of H_FF: {c[:, 0].min():.0f} to {c[:, 0].max():.0f}; with the masked exact inverse "
+        f"as preconditioner: {c[:, 1].min():.1f} to {c[:, 1].max():.1f}"
+    )
 
 
 if __name__ == "__main__":

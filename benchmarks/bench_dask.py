@@ -27,6 +27,7 @@ Run (OPENBLAS_NUM_THREADS=1 is set for the workers by this script):
     python benchmarks/bench_dask.py --m 64000 --numpy --sweeps 2
     python benchmarks/bench_dask.py --overhead --workers 2
 """
+
 import argparse
 import os
 import platform
@@ -121,13 +122,23 @@ class SweepClock(Callback):
     def on_sweep_end(self, run, sweep, objective):
         self.marks.append(time.time())
         self.cpu.append(time.process_time())
-        print(f"  sweep {sweep + 1}: {self.marks[-1] - self.marks[-2]:.1f} s "
-              f"(CPU {self.cpu[-1] - self.cpu[-2]:.1f} s), objective {objective:.6g}", flush=True)
+        print(
+            f"  sweep {sweep + 1}: {self.marks[-1] - self.marks[-2]:.1f} s "
+            f"(CPU {self.cpu[-1] - self.cpu[-2]:.1f} s), objective {objective:.6g}",
+            flush=True,
+        )
 
 
 def network(form):
-    return cvxlift.LiftedNetwork([784, 300, 10], "relu", loss="cross_entropy", lam=1.0, rho=1e-3,
-                                 form=None if form == "joint" else form, random_state=0)
+    return cvxlift.LiftedNetwork(
+        [784, 300, 10],
+        "relu",
+        loss="cross_entropy",
+        lam=1.0,
+        rho=1e-3,
+        form=None if form == "joint" else form,
+        random_state=0,
+    )
 
 
 class SameWSteps(FastBackend):
@@ -137,8 +148,20 @@ class SameWSteps(FastBackend):
     def w_step(self, net, l, A, Z):
         d, form = net.activations_[l], net.forms_[l]
         method = dwstep.select(d, form)[1].name
-        return fast.w_step(A, Z, d, form, net.lam_[l], net.rho_[l], W0=net.weights_[l], b0=net.biases_[l],
-                           evaluate=False, cache=self.w_step_caches.get(l), method=method, **self.options["w_step"])
+        return fast.w_step(
+            A,
+            Z,
+            d,
+            form,
+            net.lam_[l],
+            net.rho_[l],
+            W0=net.weights_[l],
+            b0=net.biases_[l],
+            evaluate=False,
+            cache=self.w_step_caches.get(l),
+            method=method,
+            **self.options["w_step"],
+        )
 
 
 def run_numpy(args, digits, labels):
@@ -154,16 +177,32 @@ def run_numpy(args, digits, labels):
     sweeps = np.diff(clock.marks)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     cpu = np.diff(clock.cpu)
-    print(f"numpy: initialisation {clock.marks[0] - t0:.1f} s; sweeps {', '.join(f'{s:.1f}' for s in sweeps)} s; "
-          f"median {statistics.median(sweeps):.2f} s = {1e3 * statistics.median(sweeps) / args.m:.3f} ms per 1,000 "
-          f"columns; total {total:.1f} s; peak memory {peak:.2f} GiB")
+    print(
+        f"numpy: initialisation {clock.marks[0] - t0:.1f} s; sweeps {', '.join(f'{s:.1f}' for s in sweeps)} s; "
+        f"median {statistics.median(sweeps):.2f} s = {1e3 * statistics.median(sweeps) / args.m:.3f} ms per 1,000 "
+        f"columns; total {total:.1f} s; peak memory {peak:.2f} GiB"
+    )
     print(f"numpy CPU per sweep after the first: {cpu[-1]:.2f} s = {1e6 * cpu[-1] / args.m:.1f} ms per 1,000 columns")
 
 
 #: Task kinds by the names cvxlift.distributed gives them (a fused task counts as its first kind here).
-KINDS = ("joint-x-step", "x-step", "output-step", "w-step-products", "w-step-gradient", "forward-output",
-         "forward", "preactivation", "column-sums", "divergence", "loss", "check-data", "accuracy", "add_partials",
-         "gen_XY")
+KINDS = (
+    "joint-x-step",
+    "x-step",
+    "output-step",
+    "w-step-products",
+    "w-step-gradient",
+    "forward-output",
+    "forward",
+    "preactivation",
+    "column-sums",
+    "divergence",
+    "loss",
+    "check-data",
+    "accuracy",
+    "add_partials",
+    "gen_XY",
+)
 
 
 def _kind(key):
@@ -178,22 +217,35 @@ def run_dask(args, digits, labels):
     from cvxlift.distributed import DaskBackend, doors
     from cvxlift.training import Scores
 
-    cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                       memory_limit=args.memory_limit, dashboard_address=":0")
+    cluster = distributed.LocalCluster(
+        n_workers=args.workers,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=args.memory_limit,
+        dashboard_address=":0",
+    )
     client = distributed.Client(cluster)
-    print(f"dask: {args.workers} worker(s), memory limit {args.memory_limit} each, dashboard "
-          f"{client.dashboard_link}", flush=True)
+    print(
+        f"dask: {args.workers} worker(s), memory limit {args.memory_limit} each, dashboard {client.dashboard_link}",
+        flush=True,
+    )
     X, Y = dask_data(args.m, args.chunk, digits, labels, args.store)
     if args.store == "float32":
         X, Y = client.persist([X, Y])
         distributed.wait([X, Y])
     net = network(args.form)
     states_gib = 8.0 * args.m * (300 + 10) / 2**30
-    stored = ("never stored" if args.store == "regenerate" else
-              f"kept on the workers in float32: {4.0 * 784 * args.m / 2**30:.2f} GiB")
-    print(f"m = {args.m}: {X.numblocks[1]} chunks of {args.chunk} columns; states X1, X2: {states_gib:.2f} GiB; "
-          f"data X ({8.0 * 784 * args.m / 2**30:.2f} GiB in float64) {stored}; pre-activations: "
-          f"{args.preactivations}", flush=True)
+    stored = (
+        "never stored"
+        if args.store == "regenerate"
+        else f"kept on the workers in float32: {4.0 * 784 * args.m / 2**30:.2f} GiB"
+    )
+    print(
+        f"m = {args.m}: {X.numblocks[1]} chunks of {args.chunk} columns; states X1, X2: {states_gib:.2f} GiB; "
+        f"data X ({8.0 * 784 * args.m / 2**30:.2f} GiB in float64) {stored}; pre-activations: "
+        f"{args.preactivations}",
+        flush=True,
+    )
     round_trips = [0]
     compute = dask.compute
 
@@ -214,9 +266,13 @@ def run_dask(args, digits, labels):
 
     def cpu_now():
         """Worker CPU seconds (thread-cpu) of the tasks so far, by task name prefix."""
-        metrics = client.run_on_scheduler(lambda dask_scheduler: {
-            k[1]: v for k, v in dask_scheduler.cumulative_worker_metrics.items()
-            if isinstance(k, tuple) and len(k) == 4 and k[0] == "execute" and k[2] == "thread-cpu"})
+        metrics = client.run_on_scheduler(
+            lambda dask_scheduler: {
+                k[1]: v
+                for k, v in dask_scheduler.cumulative_worker_metrics.items()
+                if isinstance(k, tuple) and len(k) == 4 and k[0] == "execute" and k[2] == "thread-cpu"
+            }
+        )
         return defaultdict(float, metrics)
 
     class Trips(Callback):
@@ -233,7 +289,7 @@ def run_dask(args, digits, labels):
     backend = DaskBackend(options={"w_step": {"max_iter": args.w_iter}}, preactivations=args.preactivations)
 
     scores = Scores(train=lambda run: net._score_output(run.state.forward_output(), run.state.Y))
-    client.get_task_stream(start=time.time())   # start recording
+    client.get_task_stream(start=time.time())  # start recording
     t0 = time.time()
     run = BCD(backend, max_iter=args.sweeps, tol=0, callbacks=[scores, clock, Trips()])
     Xc, Yc = doors.check_XY(net, X, Y)
@@ -251,20 +307,31 @@ def run_dask(args, digits, labels):
             if part.get("action") == "compute" and part["start"] >= sweep_start:
                 busy[_kind(ts["key"])] += part["stop"] - part["start"]
     later = max(len(sweeps) - 1, 1)
-    print(f"dask: initialisation {clock.marks[0] - t0:.1f} s; sweeps {', '.join(f'{s:.1f}' for s in sweeps)} s; "
-          f"median {statistics.median(sweeps):.2f} s = {1e3 * statistics.median(sweeps) / args.m:.3f} ms per 1,000 "
-          f"columns; total {total:.1f} s")
-    print(f"round trips per sweep: {np.diff(trips).tolist()}; history {len(run.history)} entries, "
-          f"final objective {run.history[-1]:.6g}, n_iter {run.n_iter}")
-    print("peak memory per worker: " + ", ".join(f"{v:.2f} GiB" for v in peaks.values())
-          + f" (limit {args.memory_limit}; states {states_gib:.2f} GiB in all)")
-    print(f"bytes sent by the workers (whole fit): {sum(sent.values()) / 2**20:.1f} MiB; per sweep: "
-          + ", ".join(f"{b / 2**20:.1f} MiB" for b in np.diff(sent_marks)))
+    print(
+        f"dask: initialisation {clock.marks[0] - t0:.1f} s; sweeps {', '.join(f'{s:.1f}' for s in sweeps)} s; "
+        f"median {statistics.median(sweeps):.2f} s = {1e3 * statistics.median(sweeps) / args.m:.3f} ms per 1,000 "
+        f"columns; total {total:.1f} s"
+    )
+    print(
+        f"round trips per sweep: {np.diff(trips).tolist()}; history {len(run.history)} entries, "
+        f"final objective {run.history[-1]:.6g}, n_iter {run.n_iter}"
+    )
+    print(
+        "peak memory per worker: "
+        + ", ".join(f"{v:.2f} GiB" for v in peaks.values())
+        + f" (limit {args.memory_limit}; states {states_gib:.2f} GiB in all)"
+    )
+    print(
+        f"bytes sent by the workers (whole fit): {sum(sent.values()) / 2**20:.1f} MiB; per sweep: "
+        + ", ".join(f"{b / 2**20:.1f} MiB" for b in np.diff(sent_marks))
+    )
     first = cpu_marks[1] if len(cpu_marks) > 2 else cpu_marks[0]
     cpu = {k: (cpu_marks[-1][k] - first[k]) / later for k in cpu_marks[-1]}
-    print(f"per sweep after the first ({later} sweep(s)), by task kind: worker wall time and worker CPU time, ms per "
-          f"1,000 columns; client CPU {(clock.cpu[-1] - clock.cpu[1 if len(clock.cpu) > 2 else 0]) / later:.2f} s "
-          f"per sweep")
+    print(
+        f"per sweep after the first ({later} sweep(s)), by task kind: worker wall time and worker CPU time, ms per "
+        f"1,000 columns; client CPU {(clock.cpu[-1] - clock.cpu[1 if len(clock.cpu) > 2 else 0]) / later:.2f} s "
+        f"per sweep"
+    )
     for kind in sorted(set(busy) | {_kind(k) for k in cpu}, key=lambda k: -busy.get(k, 0.0)):
         c = sum(v for k, v in cpu.items() if _kind(k) == kind)
         print(f"  {kind:18s} {1e6 * busy.get(kind, 0.0) / later / args.m:8.3f} {1e6 * c / args.m:8.3f}")
@@ -290,23 +357,27 @@ def run_overhead(args):
     for sched in ("synchronous", "distributed"):
         cluster = client = None
         if sched == "distributed":
-            cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=None)
+            cluster = distributed.LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
             client = distributed.Client(cluster)
         with dask.config.set(scheduler="synchronous") if client is None else client.as_current():
             for n in (50, 200):
-                A, = persist(da.from_array(np.random.default_rng(0).random((4, 10 * n)), chunks=(4, 10)))
+                (A,) = persist(da.from_array(np.random.default_rng(0).random((4, 10 * n)), chunks=(4, 10)))
                 if client is not None:
                     distributed.wait(A)
                 W, b = np.eye(4), np.zeros(4)
                 t0, c0 = time.time(), time.process_time()
                 for _ in range(3):
                     (U,), _ = map_columns(_copy_chunk, [A], (W, b), (4,))
-                    U, = persist(U)
+                    (U,) = persist(U)
                     compute(reduce_columns(kernels.column_sums, [U]))
                 dt, dc = (time.time() - t0) / 3, (time.process_time() - c0) / 3
-                print(f"{sched}: {n} chunks: {1e3 * dt / n:.2f} ms wall and {1e3 * dc / n:.2f} ms client+scheduler "
-                      "CPU per chunk for one map (persisted) and one reduction", flush=True)
+                print(
+                    f"{sched}: {n} chunks: {1e3 * dt / n:.2f} ms wall and {1e3 * dc / n:.2f} ms client+scheduler "
+                    "CPU per chunk for one map (persisted) and one reduction",
+                    flush=True,
+                )
         if client is not None:
             client.close()
             cluster.close()
@@ -332,10 +403,13 @@ def main(argv=None):
         run_overhead(args)
         return
     digits, labels = load_digits(args.data)
-    print(f"# bench_dask: 784-300-10, form {args.form}, m = {args.m}; {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"# command: python benchmarks/bench_dask.py {' '.join(argv if argv is not None else sys.argv[1:])}",
-          flush=True)
+    print(
+        f"# bench_dask: 784-300-10, form {args.form}, m = {args.m}; {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"# command: python benchmarks/bench_dask.py {' '.join(argv if argv is not None else sys.argv[1:])}", flush=True
+    )
     if args.numpy:
         run_numpy(args, digits, labels)
     else:

@@ -30,6 +30,7 @@ first reaches the target: the final accuracy of the best SGD run on that data si
 Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/bench_gpu.py [--device cuda|cpu] [--hidden 300] [--tile 8]
       [--epochs 17] [--select-epochs 17] [--paper-sweeps 5] [--fenchel-sweeps 10] [--w-iter 10] [--data PATH]
 """
+
 import argparse
 import os
 import platform
@@ -51,9 +52,11 @@ def load(path, tile, noise, seed=0):
     Xte, yte = d["images"][te] / 255.0, d["labels"][te].astype(int)
     rng = np.random.default_rng(seed)
     big = np.clip(np.tile(Xtr, (tile, 1)) + noise * rng.standard_normal((tile * Xtr.shape[0], Xtr.shape[1])), 0, 1)
-    ids = np.arange(Xtr.shape[0])    # which original digit each column is (the validation split holds out digits)
-    return ({f"{Xtr.shape[0]}": (Xtr, ytr, ids), f"{big.shape[0]}": (big, np.tile(ytr, tile), np.tile(ids, tile))},
-            (Xte, yte))
+    ids = np.arange(Xtr.shape[0])  # which original digit each column is (the validation split holds out digits)
+    return (
+        {f"{Xtr.shape[0]}": (Xtr, ytr, ids), f"{big.shape[0]}": (big, np.tile(ytr, tile), np.tile(ids, tile))},
+        (Xte, yte),
+    )
 
 
 def sync(torch, dev):
@@ -84,7 +87,7 @@ def sgd(torch, dev, hidden, X, y, Xte, yte, batch, lr, epochs, seed, record=True
         t0 = time.perf_counter()
         perm = torch.randperm(m, generator=gen).to(dev)
         for i in range(0, m, batch):
-            idx = perm[i:i + batch]
+            idx = perm[i : i + batch]
             opt.zero_grad(set_to_none=True)
             lossf(model(Xd[idx]), yd[idx]).backward()
             opt.step()
@@ -114,12 +117,14 @@ def lifted(torch, dev, hidden, X, y, Xte, yte, variant, args, seed):
     import cvxlift
 
     if variant == "paper":
-        net = cvxlift.LiftedNetwork([784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1e-3,
-                                    form="joint", random_state=seed)
+        net = cvxlift.LiftedNetwork(
+            [784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1e-3, form="joint", random_state=seed
+        )
         kw = dict(max_iter=args.paper_sweeps)
     else:
-        net = cvxlift.LiftedNetwork([784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=8.0,
-                                    form="fenchel_hidden", random_state=seed)
+        net = cvxlift.LiftedNetwork(
+            [784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=8.0, form="fenchel_hidden", random_state=seed
+        )
         kw = dict(max_iter=args.fenchel_sweeps, fast_options={"w_step": {"max_iter": args.w_iter}})
     Xd = torch.as_tensor(np.ascontiguousarray(X.T), dtype=torch.float64, device=dev)
     Yd = torch.as_tensor(np.eye(10)[:, y], dtype=torch.float64, device=dev)
@@ -180,8 +185,11 @@ def main(argv=None):
         sys.exit(f"bench_gpu: data file {args.data} not found (pass --data); skipped")
     torch.set_num_threads(args.threads)
     sets, (Xte, yte) = load(args.data, args.tile, args.noise)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{platform.processor() or 'cpu'}, " \
-        f"{args.threads} thread(s)"
+    name = (
+        torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"{platform.processor() or 'cpu'}, {args.threads} thread(s)"
+    )
     print(f"# device: {dev} ({name}); torch {torch.__version__}; 784-{args.hidden}-10; test: {len(yte)} digits")
     print(f"# args: {vars(args)}")
     print("| columns | run | lr (validation acc.) | test accuracy | train time (s) | time to target (s) |")
@@ -194,13 +202,17 @@ def main(argv=None):
             val = ", ".join(f"{k:g}: {v:.3f}" for k, v in scores.items())
             rows.append((f"sgd b={b}", f"{lr:g} ({val})", curve))
         for variant in ("paper", "fenchel_hidden"):
-            rows.append((f"lifted {variant}", "-", lifted(torch, dev, args.hidden, X, y, Xte, yte, variant, args,
-                                                         args.seed)))
+            rows.append(
+                (f"lifted {variant}", "-", lifted(torch, dev, args.hidden, X, y, Xte, yte, variant, args, args.seed))
+            )
         target = max(c[-1][1] for name_, _, c in rows if name_.startswith("sgd"))
         for name_, lr, curve in rows:
             t = first_time(curve, target)
-            print(f"| {label} | {name_} | {lr} | {curve[-1][1]:.4f} | {curve[-1][0]:.2f} | "
-                  f"{'not reached' if t is None else f'{t:.2f}'} |", flush=True)
+            print(
+                f"| {label} | {name_} | {lr} | {curve[-1][1]:.4f} | {curve[-1][0]:.2f} | "
+                f"{'not reached' if t is None else f'{t:.2f}'} |",
+                flush=True,
+            )
         print(f"| {label} | target (best SGD final accuracy) | | {target:.4f} | | |")
 
 

@@ -29,6 +29,7 @@ Last, the joint X-step on the first ``--xstep-cols`` training digits of the trai
 Run:  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_predict.py \\
           [--sweeps 2] [--repeat 3] [--cvxpy-cols 200] [--xstep-cols 1000] [--archs 784-300-100-10 ...]
 """
+
 import argparse
 import os
 import platform
@@ -64,10 +65,16 @@ def bench_prediction(net, Xt, yt, args):
     tf, states_f = timed(lambda: net.forward(Xt), args.repeat)
     tl, (Sl, info) = timed(lambda: lifted(net, Xt, evaluate=False), args.repeat)
     Pf, Pl = states_f[-1], Sl[-1]
-    row = dict(forward=tf, fast=tl, info=info, disagree=int(np.sum(Pf.argmax(0) != Pl.argmax(0))),
-               acc_f=float(np.mean(Pf.argmax(0) == yt)), acc_l=float(np.mean(Pl.argmax(0) == yt)))
-    if net.jointly_convex:      # (12) is one convex problem: the CVXPY reference on a subset
-        Xs = Xt[:, :args.cvxpy_cols]
+    row = dict(
+        forward=tf,
+        fast=tl,
+        info=info,
+        disagree=int(np.sum(Pf.argmax(0) != Pl.argmax(0))),
+        acc_f=float(np.mean(Pf.argmax(0) == yt)),
+        acc_l=float(np.mean(Pl.argmax(0) == yt)),
+    )
+    if net.jointly_convex:  # (12) is one convex problem: the CVXPY reference on a subset
+        Xs = Xt[:, : args.cvxpy_cols]
         ts, (Ss, _) = timed(lambda: lifted(net, Xs, evaluate=False), args.repeat)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -90,8 +97,7 @@ def bench_joint_x_step(net, X, Y, chunk_budget):
         tc = time.perf_counter() - t0
     from cvxlift.fast.chain import ChainProblem
 
-    pb = ChainProblem(U0, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_, loss="cross_entropy",
-                      Y=Y)
+    pb = ChainProblem(U0, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_, loss="cross_entropy", Y=Y)
     return tf, tc, info, rel_gap(pb.objective(Sf), pb.objective(Sc))
 
 
@@ -101,9 +107,13 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cvxpy-cols", type=int, default=200)
     ap.add_argument("--xstep-cols", type=int, default=1000, help="0 skips the joint X-step comparison")
-    ap.add_argument("--xstep-chunk-budget", type=int, default=63000,
-                    help="DPP budget of the CVXPY JointXStep chunks (63000: 2 columns of 784-300-100-10; "
-                         "the default budget asks CVXPY for 29.5 GiB)")
+    ap.add_argument(
+        "--xstep-chunk-budget",
+        type=int,
+        default=63000,
+        help="DPP budget of the CVXPY JointXStep chunks (63000: 2 columns of 784-300-100-10; "
+        "the default budget asks CVXPY for 29.5 GiB)",
+    )
     ap.add_argument("--archs", nargs="+", default=list(ARCHS))
     ap.add_argument("--forms", nargs="+", default=[f[0] for f in FORMS], choices=[f[0] for f in FORMS])
     ap.add_argument("--data", default=DATA)
@@ -114,12 +124,16 @@ def main(argv=None):
     tr, te = d["is_test"] == 0, d["is_test"] == 1
     X, Y = d["images"][tr].T / 255.0, np.eye(10)[:, d["labels"][tr]]
     Xt, yt = d["images"][te].T / 255.0, d["labels"][te]
-    print(f"# lifted prediction (12), {Xt.shape[1]} test digits; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"# lifted prediction (12), {Xt.shape[1]} test digits; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"# command: python benchmarks/bench_predict.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print("| architecture | model | forward | lifted, fast | fast / forward "
-          f"| solver (max certificate, fallback columns) | CVXPY, {args.cvxpy_cols} digits | CVXPY / fast "
-          "| objective gap | lifted != forward | accuracy forward / lifted |")
+    print(
+        "| architecture | model | forward | lifted, fast | fast / forward "
+        f"| solver (max certificate, fallback columns) | CVXPY, {args.cvxpy_cols} digits | CVXPY / fast "
+        "| objective gap | lifted != forward | accuracy forward / lifted |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     trained = {}
     for arch in args.archs:
@@ -134,26 +148,36 @@ def main(argv=None):
             trained[(arch, label)] = net
             r = bench_prediction(net, Xt, yt, args)
             info = r["info"]
-            solver = (f"{info.solver.split('/')[-1]} ({info.certificate:.1e}, {info.n_fallback})")
+            solver = f"{info.solver.split('/')[-1]} ({info.certificate:.1e}, {info.n_fallback})"
             if "cvxpy" in r:
                 cvx = f"{r['cvxpy']:.2f} s | {r['cvxpy'] / r['fast_sub']:.0f}x | {r['gap']:+.1e}"
             else:
                 cvx = "n/a (biconvex) | n/a | n/a"
-            print(f"| {arch} | {label} | {r['forward']:.3f} s | {r['fast']:.3f} s "
-                  f"| **{r['fast'] / r['forward']:.1f}x** | {solver} | {cvx} | {r['disagree']} / {Xt.shape[1]} "
-                  f"| {r['acc_f']:.4f} / {r['acc_l']:.4f} |", flush=True)
+            print(
+                f"| {arch} | {label} | {r['forward']:.3f} s | {r['fast']:.3f} s "
+                f"| **{r['fast'] / r['forward']:.1f}x** | {solver} | {cvx} | {r['disagree']} / {Xt.shape[1]} "
+                f"| {r['acc_f']:.4f} / {r['acc_l']:.4f} |",
+                flush=True,
+            )
             print(f"#   trained in {train:.1f} s ({args.sweeps} sweeps)", flush=True)
     key = ("784-300-100-10", "paper (joint forms)")
     if args.xstep_cols and key in trained:
         m = args.xstep_cols
         tf, tc, info, gap = bench_joint_x_step(trained[key], X[:, :m], Y[:, :m], args.xstep_chunk_budget)
-        print(f"\n# joint X-step, 784-300-100-10 (paper form), cross-entropy, m = {m} training digits; CVXPY in "
-              f"chunks of DPP budget {args.xstep_chunk_budget}")
-        print("| block | m | fast | CVXPY (JointXStep, chunked) | CVXPY / fast | objective gap "
-              "| solver, iterations, max certificate |")
+        print(
+            f"\n# joint X-step, 784-300-100-10 (paper form), cross-entropy, m = {m} training digits; CVXPY in "
+            f"chunks of DPP budget {args.xstep_chunk_budget}"
+        )
+        print(
+            "| block | m | fast | CVXPY (JointXStep, chunked) | CVXPY / fast | objective gap "
+            "| solver, iterations, max certificate |"
+        )
         print("|---|---|---|---|---|---|---|")
-        print(f"| joint X-step | {m} | {tf:.3f} s | {tc:.1f} s | **{tc / tf:.0f}x** | {gap:+.1e} | "
-              f"{info.solver.split('/')[-1]}, {info.iterations}, {info.certificate:.1e} |", flush=True)
+        print(
+            f"| joint X-step | {m} | {tf:.3f} s | {tc:.1f} s | **{tc / tf:.0f}x** | {gap:+.1e} | "
+            f"{info.solver.split('/')[-1]}, {info.iterations}, {info.certificate:.1e} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ measured before and after.
 Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/bench_sweep.py [--m 8000] [--hidden 300] [--repeat 3]
       [--form joint|fenchel_hidden] [--w-iter 10] [--xstep cyclic|auto|joint] [--data PATH]
 """
+
 import argparse
 import os
 import platform
@@ -77,8 +78,10 @@ def gemm_rate(shapes, repeat, rng):
 def settings(form):
     if form == "joint":
         return dict(lam=1.0, rho=1e-3, form=None), "ReLU joint form, simplex output, cross-entropy, lambda 1, rho 1e-3"
-    return (dict(lam=1.0, rho=8.0, form="fenchel_hidden"),
-            "ReLU Fenchel-Young form, simplex output, cross-entropy, lambda 1, rho 8")
+    return (
+        dict(lam=1.0, rho=8.0, form="fenchel_hidden"),
+        "ReLU Fenchel-Young form, simplex output, cross-entropy, lambda 1, rho 8",
+    )
 
 
 def time_fit(X, Y, hidden, form, repeat, w_iter, xstep):
@@ -86,17 +89,25 @@ def time_fit(X, Y, hidden, form, repeat, w_iter, xstep):
     net = cvxlift.LiftedNetwork([784, hidden, 10], "relu", loss="cross_entropy", random_state=0, **kw)
     marks = []
     with fast.count_flops() as counter:
+
         def callback(net_, sweep, obj):
             marks.append((time.perf_counter(), counter.flops))
 
         marks.append((time.perf_counter(), counter.flops))
-        net.fit(X, Y, solver="fast", max_iter=1 + repeat, tol=0, callback=callback, xstep=xstep,
-                fast_options={"w_step": {"max_iter": w_iter}})
+        net.fit(
+            X,
+            Y,
+            solver="fast",
+            max_iter=1 + repeat,
+            tol=0,
+            callback=callback,
+            xstep=xstep,
+            fast_options={"w_step": {"max_iter": w_iter}},
+        )
     # the blocks' reports of the last sweep (fit keeps the last one of each block)
     info = {k: v for k, v in net.block_info_.items() if hasattr(v, "seconds")}
     # sweep k runs between marks k and k + 1; sweep 1 (from the initialisation) is not timed
-    return [(marks[k + 1][0] - marks[k][0], marks[k + 1][1] - marks[k][1], info)
-            for k in range(1, len(marks) - 1)]
+    return [(marks[k + 1][0] - marks[k][0], marks[k + 1][1] - marks[k][1], info) for k in range(1, len(marks) - 1)]
 
 
 def time_cached(X, Y, hidden, form, repeat, w_iter):
@@ -121,33 +132,45 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--form", choices=("joint", "fenchel_hidden"), default="joint")
     ap.add_argument("--w-iter", type=int, default=10, help="cap of an iterative W-step (Fenchel-Young form)")
-    ap.add_argument("--xstep", choices=("cyclic", "auto", "joint"), default="cyclic",
-                    help="fit's X-step schedule (cyclic: hidden X-steps then the output step, as the driver)")
+    ap.add_argument(
+        "--xstep",
+        choices=("cyclic", "auto", "joint"),
+        default="cyclic",
+        help="fit's X-step schedule (cyclic: hidden X-steps then the output step, as the driver)",
+    )
     ap.add_argument("--data", default=DATA)
     args = ap.parse_args(argv)
     X, Y = load(args.data, args.m)
     m = X.shape[1]
     _, what = settings(args.form)
-    print(f"# one BCD sweep, 784-{args.hidden}-10, m = {m}, {what}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(
+        f"# one BCD sweep, 784-{args.hidden}-10, m = {m}, {what}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, numpy {np.__version__}; load average {os.getloadavg()[0]:.2f}; "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+    )
     print(f"# command: python benchmarks/bench_sweep.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     rng = np.random.default_rng(0)
     shapes = [(args.hidden, m, 784), (args.hidden, 784, m)]
     before = gemm_rate(shapes, args.repeat, rng)
-    results = {"fit": time_fit(X, Y, args.hidden, args.form, args.repeat, args.w_iter, args.xstep),
-               "cached": time_cached(X, Y, args.hidden, args.form, args.repeat, args.w_iter)}
+    results = {
+        "fit": time_fit(X, Y, args.hidden, args.form, args.repeat, args.w_iter, args.xstep),
+        "cached": time_cached(X, Y, args.hidden, args.form, args.repeat, args.w_iter),
+    }
     after = gemm_rate(shapes, args.repeat, rng)
     gemm = statistics.median(before + after)
-    print(f"numpy GEMM (median of {len(before + after)} products of the sweep's shapes): {gemm:.1f} GFLOP/s "
-          f"(before {', '.join(f'{r:.1f}' for r in before)}; after {', '.join(f'{r:.1f}' for r in after)})")
+    print(
+        f"numpy GEMM (median of {len(before + after)} products of the sweep's shapes): {gemm:.1f} GFLOP/s "
+        f"(before {', '.join(f'{r:.1f}' for r in before)}; after {', '.join(f'{r:.1f}' for r in after)})"
+    )
     out = {}
     for name, rows in results.items():
         dt, flops, info = sorted(rows, key=lambda r: r[0])[len(rows) // 2]
         rate = flops / dt / 1e9
         out[name] = rate / gemm
-        print(f"{name:7s} sweep (median of {len(rows)}): {dt:.3f} s, {flops / 1e9:.2f} GFLOP of matrix products -> "
-              f"{rate:.1f} GFLOP/s = {100 * rate / gemm:.0f}% of GEMM")
+        print(
+            f"{name:7s} sweep (median of {len(rows)}): {dt:.3f} s, {flops / 1e9:.2f} GFLOP of matrix products -> "
+            f"{rate:.1f} GFLOP/s = {100 * rate / gemm:.0f}% of GEMM"
+        )
         for k, v in info.items():
             print(f"    {k:7s} {v.solver:34s} {v.seconds:7.3f} s  iterations {v.iterations}")
     return out

@@ -30,6 +30,7 @@ Options: --m 8000 --sweeps 6 --inner 20 --rho 8 --xstep cyclic --block-m 1000 --
 --rejected (also train ``omega``, which verify rejects) --only NAME [NAME ...] --selected-only (blocks: no
 "admm, not selected" rows) --kinds w x (blocks: W- and/or X-steps)
 """
+
 import argparse
 import os
 import platform
@@ -57,8 +58,14 @@ DATA = os.path.join(ROOT, "..", "shared", "data", "mnist10k.npz")
 _NS = runpy.run_path(os.path.join(ROOT, "examples", "user_atoms.py"), run_name="user_atoms")
 USER = dict(_NS["ATOMS"], **_NS["REJECTED"])
 #: (atom, form) trained, with the built-in reference of the same form.
-CASES = [("steep_hard_sigmoid", "fenchel"), ("softplus_exact", "fenchel"), ("relu", "fenchel"),
-         ("hard_sigmoid_joint", "joint"), ("elastic_hard_sigmoid", "joint"), ("relu", "joint")]
+CASES = [
+    ("steep_hard_sigmoid", "fenchel"),
+    ("softplus_exact", "fenchel"),
+    ("relu", "fenchel"),
+    ("hard_sigmoid_joint", "joint"),
+    ("elastic_hard_sigmoid", "joint"),
+    ("relu", "joint"),
+]
 #: Trained with ``--rejected``: an atom verify rejects (its ``zero`` row), to show why.
 REJECTED = [("omega", "joint")]
 
@@ -74,8 +81,12 @@ def load(m):
     tr = np.flatnonzero(d["is_test"] == 0)[:m]
     te = np.flatnonzero(d["is_test"] == 1)
     onehot = np.eye(10)
-    return (d["images"][tr].T / 255.0, onehot[:, d["labels"][tr]], d["images"][te].T / 255.0,
-            onehot[:, d["labels"][te]])
+    return (
+        d["images"][tr].T / 255.0,
+        onehot[:, d["labels"][tr]],
+        d["images"][te].T / 255.0,
+        onehot[:, d["labels"][te]],
+    )
 
 
 def certified(d):
@@ -96,8 +107,9 @@ def train(name, form, X, Y, Xt, Yt, args):
         calls.append(k.get("block", "?"))
         return real_solve(problem, *a, **k)
 
-    net = cvxlift.LiftedNetwork([784, args.hidden, 10], d, loss="cross_entropy", form=[form, "joint"], lam=1.0,
-                                rho=args.rho, random_state=0)
+    net = cvxlift.LiftedNetwork(
+        [784, args.hidden, 10], d, loss="cross_entropy", form=[form, "joint"], lam=1.0, rho=args.rho, random_state=0
+    )
     marks = [time.perf_counter()]
 
     def callback(net_, sweep, obj):
@@ -107,18 +119,36 @@ def train(name, form, X, Y, Xt, Yt, args):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            net.fit(X, Y, solver="fast", max_iter=args.sweeps, tol=0, callback=callback, xstep=args.xstep,
-                    fast_options={"w_step": {"max_iter": args.inner}})
+            net.fit(
+                X,
+                Y,
+                solver="fast",
+                max_iter=args.sweeps,
+                tol=0,
+                callback=callback,
+                xstep=args.xstep,
+                fast_options={"w_step": {"max_iter": args.inner}},
+            )
     finally:
         cvxsolve.solve = real_solve
     sweeps = np.diff(marks)
     h = np.asarray(net.history_)
     monotone = bool(np.all(np.diff(h) <= 1e-12 * np.maximum(1.0, np.abs(h[:-1]))))
     solvers = {k: v.solver.split("/")[1] for k, v in net.block_info_.items() if hasattr(v, "solver")}
-    return dict(atom=name, form=form, verified=ok, verify_s=vsec, sweep=statistics.median(sweeps[1:]) if
-                sweeps.size > 1 else sweeps[0], first=sweeps[0], cvxpy=len(calls), monotone=monotone,
-                rejected=len(net.block_info_.get("rejected", [])), objective=h[-1], acc=net.score(Xt, Yt),
-                solvers=solvers)
+    return dict(
+        atom=name,
+        form=form,
+        verified=ok,
+        verify_s=vsec,
+        sweep=statistics.median(sweeps[1:]) if sweeps.size > 1 else sweeps[0],
+        first=sweeps[0],
+        cvxpy=len(calls),
+        monotone=monotone,
+        rejected=len(net.block_info_.get("rejected", [])),
+        objective=h[-1],
+        acc=net.score(Xt, Yt),
+        solvers=solvers,
+    )
 
 
 def pinned(value):
@@ -139,7 +169,7 @@ def block_cases(name, form, m, rng, X0, alternatives=True):
     W0 = rng.normal(size=(300, 784)) / np.sqrt(784)
     b0 = 0.1 * rng.normal(size=300)
     U0 = W0 @ X0 + b0[:, None]
-    X1 = d.forward(U0 + 0.3 * rng.normal(size=U0.shape))        # states of the atom's layer
+    X1 = d.forward(U0 + 0.3 * rng.normal(size=U0.shape))  # states of the atom's layer
     Wh = rng.normal(size=(300, 300)) / np.sqrt(300)
     bh = 0.1 * rng.normal(size=300)
     Z2 = d.forward(Wh @ X1 + bh[:, None] + 0.3 * rng.normal(size=(300, m)))
@@ -154,26 +184,43 @@ def block_cases(name, form, m, rng, X0, alternatives=True):
     def build_w():
         W, b = cp.Variable((300, 300)), cp.Variable(300)
         U = W @ X1 + bias(b, m)
-        if form == "fenchel":   # Phi(Z) is a constant: D = Phi*(U) - <U, Z> + const
+        if form == "fenchel":  # Phi(Z) is a constant: D = Phi*(U) - <U, Z> + const
             obj = lam * (d.phi_star(U) - d.coupling(U, Z2)) + rho * cp.sum_squares(W)
             return cp.Problem(cp.Minimize(obj)), (W, b)
         Zp, fix = pinned(Z2)
         obj = lam * d.divergence(U, Zp, form) + rho * cp.sum_squares(W)
         return cp.Problem(cp.Minimize(obj), fix), (W, b)
 
-    out.append((f"W-step p=300 q=300 {name} {form}", run_w, lambda r: (r[0], r[1]), build_w,
-                lambda v: (v[0].value, v[1].value),
-                lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho), d.problem_class(form),
-                d.has_dsl(form)))
+    out.append(
+        (
+            f"W-step p=300 q=300 {name} {form}",
+            run_w,
+            lambda r: (r[0], r[1]),
+            build_w,
+            lambda v: (v[0].value, v[1].value),
+            lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho),
+            d.problem_class(form),
+            d.has_dsl(form),
+        )
+    )
     props = fast.atom_props(d, form)
     if alternatives and fast.select("w_step", atom=props).name != "admm" and props.u_prox in ("exact", "numeric"):
         # the other W-step that applies (a nonsmooth-capable one), for comparison
         def run_admm():
             return fast.w_step(X1, Z2, d, form, lam, rho, method="admm", tol=1e-9, max_iter=2000, evaluate=False)
 
-        out.append((f"W-step p=300 q=300 {name} {form} (admm, not selected)", run_admm, lambda r: (r[0], r[1]),
-                    None, None, lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho), None,
-                    False))
+        out.append(
+            (
+                f"W-step p=300 q=300 {name} {form} (admm, not selected)",
+                run_admm,
+                lambda r: (r[0], r[1]),
+                None,
+                None,
+                lambda res: fast.w_objective(X1, Z2, res[0], res[1], d, form, lam, rho),
+                None,
+                False,
+            )
+        )
     pb = fast.XStepProblem(U0, W10, b10, X2, d, form, simplex, "joint", lam, lam)
 
     def run_x():
@@ -182,7 +229,7 @@ def block_cases(name, form, m, rng, X0, alternatives=True):
     def build_x():
         Z = cp.Variable((300, m))
         Xp, fix = pinned(X2)
-        if form == "fenchel":   # Phi*(U0) is a constant: D = Phi(Z) - <U0, Z> + const
+        if form == "fenchel":  # Phi*(U0) is a constant: D = Phi(Z) - <U0, Z> + const
             prev = d.phi(Z) - d.coupling(U0, Z)
         else:
             Up, fix_u = pinned(U0)
@@ -190,9 +237,18 @@ def block_cases(name, form, m, rng, X0, alternatives=True):
         obj = lam * prev + lam * simplex.divergence(W10 @ Z + bias(b10, m), Xp, "joint")
         return cp.Problem(cp.Minimize(obj), fix), Z
 
-    out.append((f"X-step p=300 {name} {form} -> Simplex joint (q=10)", run_x, lambda r: r[0], build_x,
-                lambda v: v.value, pb.objective, cvxsolve.combine_classes(d.problem_class(form), "QP"),
-                d.has_dsl(form)))
+    out.append(
+        (
+            f"X-step p=300 {name} {form} -> Simplex joint (q=10)",
+            run_x,
+            lambda r: r[0],
+            build_x,
+            lambda v: v.value,
+            pb.objective,
+            cvxsolve.combine_classes(d.problem_class(form), "QP"),
+            d.has_dsl(form),
+        )
+    )
     return out
 
 
@@ -203,31 +259,40 @@ def main(argv=None):
     ap.add_argument("--sweeps", type=int, default=6)
     ap.add_argument("--inner", type=int, default=20, help="iterations of an iterative W-step per sweep")
     ap.add_argument("--rho", type=float, default=8.0)
-    ap.add_argument("--xstep", choices=("cyclic", "auto", "joint"), default="cyclic",
-                    help="fit's X-step schedule (cyclic: the hidden X-step, then the output step)")
+    ap.add_argument(
+        "--xstep",
+        choices=("cyclic", "auto", "joint"),
+        default="cyclic",
+        help="fit's X-step schedule (cyclic: the hidden X-step, then the output step)",
+    )
     ap.add_argument("--block-m", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-blocks", action="store_true")
-    ap.add_argument("--selected-only", action="store_true",
-                    help="blocks: only the selected solvers (no 'admm, not selected' rows)")
+    ap.add_argument(
+        "--selected-only", action="store_true", help="blocks: only the selected solvers (no 'admm, not selected' rows)"
+    )
     ap.add_argument("--kinds", nargs="+", choices=("w", "x"), default=["w", "x"], help="blocks: W- and/or X-steps")
     ap.add_argument("--only", nargs="*", default=[], help="run only the atoms whose name contains one of these")
     ap.add_argument("--rejected", action="store_true", help="also train the atoms verify rejects (no blocks)")
     args = ap.parse_args(argv)
-    print(f"# user atoms on the fast path -- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"numpy {np.__version__}, cvxpy {cp.__version__}; load average {os.getloadavg()[0]:.2f}; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(
+        f"# user atoms on the fast path -- {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"numpy {np.__version__}, cvxpy {cp.__version__}; load average {os.getloadavg()[0]:.2f}; "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+    )
     print(f"# command: python benchmarks/bench_user_atoms.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    cases = [c for c in CASES + (REJECTED if args.rejected else [])
-             if not args.only or any(o in c[0] for o in args.only)]
+    cases = [
+        c for c in CASES + (REJECTED if args.rejected else []) if not args.only or any(o in c[0] for o in args.only)
+    ]
     if not args.skip_train:
         X, Y, Xt, Yt = load(args.m)
-        print(f"\n## training 784-{args.hidden}-10 on {X.shape[1]} digits, {args.sweeps} sweeps, test on "
-              f"{Xt.shape[1]}")
-        print("| atom | form | verify | solver per block | sweep | vs ReLU | CVXPY blocks | monotone | rejected | "
-              "objective | test accuracy |")
+        print(f"\n## training 784-{args.hidden}-10 on {X.shape[1]} digits, {args.sweeps} sweeps, test on {Xt.shape[1]}")
+        print(
+            "| atom | form | verify | solver per block | sweep | vs ReLU | CVXPY blocks | monotone | rejected | "
+            "objective | test accuracy |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         rows = []
         for name, form in cases:
@@ -237,24 +302,33 @@ def main(argv=None):
         for r in rows:
             blocks = ", ".join(f"{k} {v}" for k, v in sorted(r["solvers"].items()))
             vs = f"{r['sweep'] / ref[r['form']]:.2f}x" if r["form"] in ref else "-"
-            ver = "built-in" if r["atom"] == "relu" else ("PASSED" if r["verified"] else "**FAILED**") + \
-                f" ({r['verify_s']:.0f} s)"
-            print(f"| {r['atom']} | {r['form']} | {ver} | {blocks} | {r['sweep']:.2f} s | {vs} | {r['cvxpy']} | "
-                  f"{r['monotone']} | {r['rejected']} | {r['objective']:.6g} | {r['acc']:.4f} |", flush=True)
+            ver = (
+                "built-in"
+                if r["atom"] == "relu"
+                else ("PASSED" if r["verified"] else "**FAILED**") + f" ({r['verify_s']:.0f} s)"
+            )
+            print(
+                f"| {r['atom']} | {r['form']} | {ver} | {blocks} | {r['sweep']:.2f} s | {vs} | {r['cvxpy']} | "
+                f"{r['monotone']} | {r['rejected']} | {r['objective']:.6g} | {r['acc']:.4f} |",
+                flush=True,
+            )
     if not args.skip_blocks:
         m = args.block_m
         rng = np.random.default_rng(0)
         d0 = np.load(DATA, allow_pickle=False)
         X0 = d0["images"][np.flatnonzero(d0["is_test"] == 0)[:m]].T / 255.0
-        print(f"\n## blocks at m = {m} (fast: median of {args.repeat}; CVXPY: build + solve, killed after "
-              f"{args.timeout:.0f} s)")
+        print(
+            f"\n## blocks at m = {m} (fast: median of {args.repeat}; CVXPY: build + solve, killed after "
+            f"{args.timeout:.0f} s)"
+        )
         print("| block | fast | CVXPY (solver) | ratio | gap | fast solver, iterations, certificate |")
         print("|---|---|---|---|---|---|")
         for name, form in cases:
             if name == "relu" or (name, form) in REJECTED:
                 continue
             for label, run_fast, get, build, get_cvx, objective, pclass, dsl in block_cases(
-                    name, form, m, rng, X0, alternatives=not args.selected_only):
+                name, form, m, rng, X0, alternatives=not args.selected_only
+            ):
                 if label[0].lower() not in args.kinds:
                     continue
                 tf, res = timed(run_fast, args.repeat)
@@ -274,8 +348,11 @@ def main(argv=None):
                         cvx = f"{out[0]:.3g} s ({out[2]})"
                         ratio = f"**{out[0] / tf:.0f}x**"
                         gap = f"{(F_fast - out[1]) / abs(out[1]):+.1e}"
-                print(f"| {label} | {tf:.4f} s | {cvx} | {ratio} | {gap} | {info.solver.split('/')[1]}, "
-                      f"{info.iterations}, {info.certificate:.1e} |", flush=True)
+                print(
+                    f"| {label} | {tf:.4f} s | {cvx} | {ratio} | {gap} | {info.solver.split('/')[1]}, "
+                    f"{info.iterations}, {info.certificate:.1e} |",
+                    flush=True,
+                )
     return 0
 
 

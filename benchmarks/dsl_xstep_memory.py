@@ -3,6 +3,7 @@
 Run: python benchmarks/dsl_xstep_memory.py --m 1000 5000 --p 300
 Each m runs in a fresh subprocess so that the peak resident memory (ru_maxrss) is its own.
 """
+
 import argparse
 import json
 import resource
@@ -28,7 +29,14 @@ def one(m, p, n0, k, seed):
     dt = time.perf_counter() - t0
     chunk = backend.chunk(net, "x_step", 1, m)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"m": m, "p": p, "chunk": chunk, "seconds": round(dt, 2), "peak_MB": round(peak_mb), "finite": bool(np.isfinite(Z).all())}
+    return {
+        "m": m,
+        "p": p,
+        "chunk": chunk,
+        "seconds": round(dt, 2),
+        "peak_MB": round(peak_mb),
+        "finite": bool(np.isfinite(Z).all()),
+    }
 
 
 def main():
@@ -45,8 +53,26 @@ def main():
         return
     print("| m | p | chunk | seconds | peak memory (MB) |\n|---|---|---|---|---|")
     for m in a.m:
-        out = subprocess.run([sys.executable, __file__, "--child", "--m", str(m), "--p", str(a.p), "--n0", str(a.n0),
-                              "--k", str(a.k), "--seed", str(a.seed)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--m",
+                str(m),
+                "--p",
+                str(a.p),
+                "--n0",
+                str(a.n0),
+                "--k",
+                str(a.k),
+                "--seed",
+                str(a.seed),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"| {r['m']} | {r['p']} | {r['chunk']} | {r['seconds']} | {r['peak_MB']} |")
 

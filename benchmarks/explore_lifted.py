@@ -10,6 +10,7 @@ Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/explore_lifted.py [--arch 300] [-
 layers' lambda by G after every sweep up to CAP (continuation); ``--extrapolate`` is the inertia
 of ``_bcd.LiftedBCD``. Times exclude the evaluation.
 """
+
 import argparse
 import os
 import sys
@@ -53,12 +54,13 @@ def main(argv=None):
     arch = [int(v) for v in args.arch.split("-")]
     n = len(arch) + 1
     lam, rho = per_layer(args.lam, n), per_layer(args.rho, n)
-    model = LiftedBCD([784, *arch, 10], lam=lam, rho=rho, seed=args.seed, w_iter=args.w_iter,
-                      extrapolate=args.extrapolate)
+    model = LiftedBCD(
+        [784, *arch, 10], lam=lam, rho=rho, seed=args.seed, w_iter=args.w_iter, extrapolate=args.extrapolate
+    )
     schedule = None
     if args.grow:
         g, cap = (float(v) for v in args.grow.split(","))
-        schedule = lambda k: [min(v * g ** k, cap) for v in lam[:-1]] + [lam[-1]]  # noqa: E731
+        schedule = lambda k: [min(v * g**k, cap) for v in lam[:-1]] + [lam[-1]]  # noqa: E731
     print(f"# command: python benchmarks/explore_lifted.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print("| sweep | seconds | test accuracy | train accuracy | objective |")
     print("|---|---|---|---|---|")

@@ -13,6 +13,7 @@ history; the uncertified blocks and the largest iteration count among them), the
 
 docs/bad-input.md (scale) quotes its rows.
 """
+
 import signal
 import time
 import warnings
@@ -31,7 +32,7 @@ def _alarm(signum, frame):
 
 def run(what, exponent, solver, X, Y, acts="relu", sweeps=3, **base):
     kw = {"x": 1.0, "y": 1.0, "lam": 1.0, "rho": 1e-3, **base}
-    kw[what] = 10.0 ** exponent
+    kw[what] = 10.0**exponent
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(20)
     t0 = time.perf_counter()
@@ -39,8 +40,11 @@ def run(what, exponent, solver, X, Y, acts="relu", sweeps=3, **base):
         net = LiftedNetwork([4, 5, 3], acts, lam=kw["lam"], rho=kw["rho"], random_state=0)
         net.fit(X * kw["x"], Y * kw["y"], solver=solver, max_iter=sweeps)
         h = np.asarray(net.history_)
-        good = all(np.all(np.isfinite(w)) for w in net.weights_) and np.all(np.isfinite(h)) \
+        good = (
+            all(np.all(np.isfinite(w)) for w in net.weights_)
+            and np.all(np.isfinite(h))
             and np.all(np.diff(h) <= 1e-9 * np.maximum(1.0, np.abs(h[:-1])))
+        )
         out = "ok" if good else f"NOT FINITE/MONOTONE (history {h[0]:.3g} -> {h[-1]:.3g})"
         infos = [v for v in net.block_info_.values() if hasattr(v, "iterations")]
         loose = [v for v in infos if getattr(v, "converged", True) is False]
@@ -61,12 +65,13 @@ def run(what, exponent, solver, X, Y, acts="relu", sweeps=3, **base):
 def main():
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(4, 12)), rng.normal(size=(3, 12))
-    X, Y = X / np.max(np.abs(X)), Y / np.max(np.abs(Y))   # largest magnitude 1: the factor is the magnitude
-    validation.DATA_MAX = float("inf")      # lift the door's ranges: they are what is measured
+    X, Y = X / np.max(np.abs(X)), Y / np.max(np.abs(Y))  # largest magnitude 1: the factor is the magnitude
+    validation.DATA_MAX = float("inf")  # lift the door's ranges: they are what is measured
     validation.LAM_RANGE = (0.0, float("inf"))
     validation.RHO_MAX = float("inf")
     import cvxlift.network as network
     import cvxlift.training.engine as engine
+
     network.LAM_RANGE = engine.LAM_RANGE = validation.LAM_RANGE
     network.RHO_MAX = validation.RHO_MAX
     network.check_scale = lambda a, name: a
@@ -77,7 +82,7 @@ def main():
             for solver in ("fast", "cvxpy"):
                 out, sec = run(what, e, solver, X, Y)
                 print(f"{what:>6} {'1e%d' % e:>7} {solver:>6} {sec:6.2f}s  {out}", flush=True)
-    for e in (6, 12, 18, 20, 50):      # sigmoid (Fenchel-Young), lam = 1e-6, X * 1e6: rho / lam = 10**(e + 6)
+    for e in (6, 12, 18, 20, 50):  # sigmoid (Fenchel-Young), lam = 1e-6, X * 1e6: rho / lam = 10**(e + 6)
         for solver in ("fast", "cvxpy"):
             out, sec = run("rho", e, solver, X, Y, acts=["sigmoid", "identity"], sweeps=1, lam=1e-6, x=1e6)
             print(f"{'rho/lam':>7} {'1e%d' % (e + 6):>6} {solver:>6} {sec:6.2f}s  {out}", flush=True)

@@ -7,6 +7,7 @@ Subpackages: :mod:`cvxlift.divergences` (the atoms), :mod:`cvxlift.assembly` (th
 blocks), :mod:`cvxlift.fast` (the certified fast block solvers), :mod:`cvxlift.training`
 (the block-coordinate-descent engine and its backends).
 """
+
 from ._version import __version__
 from .certify import certify, register_solver
 from .divergences import *  # noqa: F401,F403  (every atom, registered)
@@ -40,13 +41,41 @@ _LAZY_EXPORTS = {
     "LiftedMLPRegressor": ("cvxlift.estimators", "sklearn"),
 }
 
-__all__ = sorted(set(_atoms) | {
-    "__version__", "Divergence", "available", "get_divergence", "register", "declare_divergence",
-    "BlockMemoryError", "CommandError", "CvxliftError", "FastPathFallbackWarning", "FormError", "NoFastSolver",
-    "NotFittedError", "PersistenceError", "SolverError", "UnknownAtomError", "ValidationError",
-    "VerifyReport", "verify", "LiftedNetwork", "get_loss", "save", "load",
-    "CertificationError", "BlockReference", "block_reference", "reference", "certify", "register_solver",
-} | set(_LAZY_EXPORTS))
+__all__ = sorted(
+    set(_atoms)
+    | {
+        "__version__",
+        "Divergence",
+        "available",
+        "get_divergence",
+        "register",
+        "declare_divergence",
+        "BlockMemoryError",
+        "CommandError",
+        "CvxliftError",
+        "FastPathFallbackWarning",
+        "FormError",
+        "NoFastSolver",
+        "NotFittedError",
+        "PersistenceError",
+        "SolverError",
+        "UnknownAtomError",
+        "ValidationError",
+        "VerifyReport",
+        "verify",
+        "LiftedNetwork",
+        "get_loss",
+        "save",
+        "load",
+        "CertificationError",
+        "BlockReference",
+        "block_reference",
+        "reference",
+        "certify",
+        "register_solver",
+    }
+    | set(_LAZY_EXPORTS)
+)
 
 
 def __getattr__(name):
@@ -59,8 +88,9 @@ def __getattr__(name):
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"cvxlift.{name} needs an optional dependency ({exc}); install it with "
-                          f"`pip install cvxlift[{extra}]`") from exc
+        raise ImportError(
+            f"cvxlift.{name} needs an optional dependency ({exc}); install it with `pip install cvxlift[{extra}]`"
+        ) from exc
     return getattr(mod, name)
 
 

@@ -1,4 +1,5 @@
 """``python -m cvxlift``: the same as the ``cvxlift`` command (see :mod:`cvxlift.cli`)."""
+
 import sys
 
 from .cli import main

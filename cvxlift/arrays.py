@@ -16,6 +16,7 @@ symmetric matrix, column dot products, ``may_share_memory``, ``errstate``, and t
 ``import cvxlift`` imports neither torch nor ``array_api_compat``: nothing here imports them
 before a non-numpy array is seen.
 """
+
 import contextlib
 import math
 
@@ -25,10 +26,36 @@ from scipy import linalg as _sla
 from .exceptions import ValidationError
 
 __all__ = [
-    "NP", "NumpyBridge", "amax", "as_float64", "asarray", "check_matrix", "cho_factor", "coldot", "contiguous",
-    "numpy_compat", "copy", "device_of", "eigh", "einsum", "errstate", "eye", "is_foreign", "is_numpy", "is_torch",
-    "max_eigvalsh", "may_share_memory", "namespace", "native", "resolve_device", "rowdot", "same_place",
-    "subtract", "to_numpy", "torch_or_none", "via_numpy",
+    "NP",
+    "NumpyBridge",
+    "amax",
+    "as_float64",
+    "asarray",
+    "check_matrix",
+    "cho_factor",
+    "coldot",
+    "contiguous",
+    "numpy_compat",
+    "copy",
+    "device_of",
+    "eigh",
+    "einsum",
+    "errstate",
+    "eye",
+    "is_foreign",
+    "is_numpy",
+    "is_torch",
+    "max_eigvalsh",
+    "may_share_memory",
+    "namespace",
+    "native",
+    "resolve_device",
+    "rowdot",
+    "same_place",
+    "subtract",
+    "to_numpy",
+    "torch_or_none",
+    "via_numpy",
 ]
 
 #: Smallest positive scale used by the factorisation fallback.
@@ -51,18 +78,31 @@ def numpy_compat(force=False):
     def no_device(fn):
         def wrapped(*args, device=None, **kw):
             return fn(*args, **kw)
+
         return wrapped
 
-    for name in ("zeros", "ones", "full", "empty", "arange", "eye", "asarray", "zeros_like", "ones_like",
-                 "empty_like", "full_like"):
+    for name in (
+        "zeros",
+        "ones",
+        "full",
+        "empty",
+        "arange",
+        "eye",
+        "asarray",
+        "zeros_like",
+        "ones_like",
+        "empty_like",
+        "full_like",
+    ):
         setattr(shim, name, no_device(getattr(np, name)))
     shim.astype = lambda x, dtype, copy=True: x.astype(dtype, copy=copy)
     shim.concat = lambda arrays, axis=0: np.concatenate(arrays, axis=axis)
     shim.permute_dims = np.transpose
     shim.cumulative_sum = lambda x, axis=None, dtype=None: np.cumsum(x, axis=axis, dtype=dtype)
     shim.bool = np.bool_
-    shim.argsort = lambda x, axis=-1, descending=False, stable=True: (
-        np.argsort(-x if descending else x, axis=axis, kind="stable" if stable else None))
+    shim.argsort = lambda x, axis=-1, descending=False, stable=True: np.argsort(
+        -x if descending else x, axis=axis, kind="stable" if stable else None
+    )
     return shim
 
 
@@ -84,7 +124,7 @@ def is_torch(x):
 def is_foreign(x):
     """``True`` for an array of another library than numpy (torch, cupy, ...): one that
     :func:`namespace` maps through ``array-api-compat``."""
-    if is_numpy(x) or type(x).__module__.startswith("dask"):   # Dask arrays have their own doors
+    if is_numpy(x) or type(x).__module__.startswith("dask"):  # Dask arrays have their own doors
         return False
     return is_torch(x) or hasattr(x, "__array_namespace__")
 
@@ -118,6 +158,7 @@ class NumpyBridge:
             kw = {k: to_numpy(v) if is_foreign(v) else v for k, v in kw.items()}
             out = attr(*args, **kw)
             return _back(out, like)
+
         return call
 
     def __repr__(self):
@@ -186,10 +227,11 @@ def via_numpy(fn):
             like = _first_foreign(tuple(kw.values()))
         if like is None:
             return fn(*args, **kw)
-        conv = (lambda a: to_numpy(a) if is_foreign(a) else a)
+        conv = lambda a: to_numpy(a) if is_foreign(a) else a
         out = fn(*_nested(args, conv), **{k: _nested(v, conv) for k, v in kw.items()})
-        back = (lambda a: asarray(a, like=like) if is_numpy(a) and a.ndim > 0 and a.dtype.kind == "f" else a)
+        back = lambda a: asarray(a, like=like) if is_numpy(a) and a.ndim > 0 and a.dtype.kind == "f" else a
         return _nested(out, back)
+
     wrapper.via_numpy = True
     return wrapper
 
@@ -258,6 +300,7 @@ def device_of(x):
     if is_numpy(x):
         return "cpu"
     import array_api_compat
+
     return array_api_compat.device(x)
 
 
@@ -273,7 +316,7 @@ def to_numpy(x):
     -------
     ndarray or None
     """
-    if x is None or not is_foreign(x):   # numpy, lists, sparse matrices ...: as they are
+    if x is None or not is_foreign(x):  # numpy, lists, sparse matrices ...: as they are
         return x
     if is_torch(x):
         return x.detach().cpu().numpy()
@@ -341,8 +384,9 @@ def resolve_device(device, name="device"):
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValidationError(f"{name} must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device; got {device!r} "
-                              f"({exc})") from None
+        raise ValidationError(
+            f"{name} must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device; got {device!r} ({exc})"
+        ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValidationError(f"{name}={device!r}: CUDA is not available on this machine")
@@ -424,6 +468,7 @@ def subtract(a, b, out=None):
         return np.subtract(a, b, out=out)
     if is_torch(out):
         import torch
+
         return torch.sub(a, b, out=out)
     return a - b
 
@@ -449,6 +494,7 @@ def coldot(A, B):
         return np.einsum("ij,ij->j", A, B)
     if is_torch(A):
         import torch
+
         return torch.einsum("ij,ij->j", A, B)
     xp = namespace(A)
     return xp.sum(A * B, axis=0)
@@ -464,6 +510,7 @@ def rowdot(A, B, M=None):
         M = M if M.dtype == A.dtype else xp.astype(M, A.dtype)
     if is_torch(A):
         import torch
+
         return torch.einsum("ij,ij->i", A, B) if M is None else torch.einsum("ij,ij,ij->i", A, B, M)
     return xp.sum(A * B, axis=1) if M is None else xp.sum(A * B * M, axis=1)
 
@@ -476,6 +523,7 @@ def einsum(subscripts, *operands):
         return np.einsum(subscripts, *operands)
     if is_torch(x):
         import torch
+
         return torch.einsum(subscripts, *operands)
     return namespace(x).einsum(subscripts, *operands)
 
@@ -540,18 +588,21 @@ def cho_factor(M):
         xp = namespace(M)
         if is_torch(M):
             import torch
+
             Lc, info = torch.linalg.cholesky_ex(M)
             if int(info) == 0:
+
                 def solve(X):
                     if X.ndim == 1:
                         return torch.cholesky_solve(X[:, None], Lc)[:, 0]
                     return torch.cholesky_solve(X, Lc)
+
                 return solve
         else:
             try:
                 Lc = xp.linalg.cholesky(M)
                 return lambda X: xp.linalg.solve(M, X)
-            except Exception:   # noqa: BLE001 - library-specific LinAlgError
+            except Exception:  # noqa: BLE001 - library-specific LinAlgError
                 pass
     xp = namespace(M)
     w, V = eigh(M)
@@ -561,4 +612,5 @@ def cho_factor(M):
         if X.ndim == 1:
             return V @ ((V.T @ X) / w)
         return V @ ((V.T @ X) / w[:, None])
+
     return solve_eig

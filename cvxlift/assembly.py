@@ -42,6 +42,7 @@ Blocks (paper section 6):
 The column-separable blocks (all but the W-step) are built for a chunk of columns and
 re-solved chunk by chunk (see :func:`chunk_size`).
 """
+
 import cvxpy as cp
 import numpy as np
 
@@ -120,8 +121,14 @@ class Block:
         raise NotImplementedError
 
     def solve(self, solver=None, accuracy="default", allow_inaccurate=False):
-        self.last = cvxsolve.solve(self.problem, self.problem_class, solver=solver, block=self.name,
-                                   accuracy=accuracy, allow_inaccurate=allow_inaccurate)
+        self.last = cvxsolve.solve(
+            self.problem,
+            self.problem_class,
+            solver=solver,
+            block=self.name,
+            accuracy=accuracy,
+            allow_inaccurate=allow_inaccurate,
+        )
         return self.last
 
     def is_dpp(self):
@@ -285,8 +292,9 @@ class _AllStates(Block):
         params = {"lams": lams}
         Ws, bs = [None], [None]
         terms, cons = [], []
-        first, p0, c0, self._set_first = _weighted_z_side(divs[0], forms[0], divs[0].in_dim(sizes[1]), m, X[0],
-                                                          lams[0], "0")
+        first, p0, c0, self._set_first = _weighted_z_side(
+            divs[0], forms[0], divs[0].in_dim(sizes[1]), m, X[0], lams[0], "0"
+        )
         params.update(p0)
         cons += c0
         terms.append(first)

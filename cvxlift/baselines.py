@@ -37,6 +37,7 @@ Conventions
   so the same ``rho`` weighs the penalty ``m`` times less there than in this per-sample
   mean objective. We follow the paper, which holds ``rho = 1e-3`` fixed in both.
 """
+
 import time
 
 import numpy as np
@@ -112,14 +113,17 @@ def make_mlp(sizes, init="xavier", seed=0, normal_std=np.sqrt(0.1), bias_init=0.
             except (TypeError, ValueError):
                 raise ValueError("init must be 'normal', 'xavier' or a (weights, biases) pair") from None
             if len(weights) != len(linears) or len(biases) != len(linears):
-                raise ValueError(f"init needs {len(linears)} weight matrices and bias vectors, "
-                                 f"got {len(weights)} and {len(biases)}")
+                raise ValueError(
+                    f"init needs {len(linears)} weight matrices and bias vectors, got {len(weights)} and {len(biases)}"
+                )
             for l, (lin, W, b) in enumerate(zip(linears, weights, biases)):
                 W = np.asarray(W)
                 b = np.asarray(b).reshape(-1)
                 if W.shape != tuple(lin.weight.shape) or b.shape != tuple(lin.bias.shape):
-                    raise ValueError(f"layer {l}: expected weight {tuple(lin.weight.shape)} and bias "
-                                     f"{tuple(lin.bias.shape)}, got {W.shape} and {b.shape}")
+                    raise ValueError(
+                        f"layer {l}: expected weight {tuple(lin.weight.shape)} and bias "
+                        f"{tuple(lin.bias.shape)}, got {W.shape} and {b.shape}"
+                    )
                 lin.weight.copy_(torch.as_tensor(W, dtype=dtype))
                 lin.bias.copy_(torch.as_tensor(b, dtype=dtype))
     return model
@@ -132,7 +136,7 @@ def accuracy(model, X, y, batch_size=4096):
     correct = 0
     with torch.no_grad():
         for s in range(0, X.shape[0], batch_size):
-            correct += int((model(X[s:s + batch_size]).argmax(1) == y[s:s + batch_size]).sum())
+            correct += int((model(X[s : s + batch_size]).argmax(1) == y[s : s + batch_size]).sum())
     return correct / max(1, X.shape[0])
 
 
@@ -144,8 +148,21 @@ def _as_tensors(model, X, y):
     return X, y
 
 
-def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=1e-3, weight_decay=None,
-              seed=0, target_accuracy=None, eval_every=None):
+def sgd_train(
+    model,
+    Xtr,
+    ytr,
+    Xte,
+    yte,
+    epochs=17,
+    batch_size=100,
+    lr=0.1,
+    rho=1e-3,
+    weight_decay=None,
+    seed=0,
+    target_accuracy=None,
+    eval_every=None,
+):
     """Plain mini-batch SGD (constant learning rate, no momentum) on the softmax cross-entropy.
 
     Parameters
@@ -190,8 +207,9 @@ def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=
     wd = 2.0 * float(rho) if weight_decay is None else float(weight_decay)
     weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
     others = [p for n, p in model.named_parameters() if not n.endswith("weight")]
-    opt = torch.optim.SGD([{"params": weights, "weight_decay": wd},
-                           {"params": others, "weight_decay": 0.0}], lr=float(lr), momentum=0.0)
+    opt = torch.optim.SGD(
+        [{"params": weights, "weight_decay": wd}, {"params": others, "weight_decay": 0.0}], lr=float(lr), momentum=0.0
+    )
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(int(seed))
     m = Xtr.shape[0]
@@ -215,7 +233,7 @@ def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=
         perm = torch.randperm(m, generator=gen)
         total, count = 0.0, 0
         for s in range(0, m, int(batch_size)):
-            idx = perm[s:s + int(batch_size)]
+            idx = perm[s : s + int(batch_size)]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(Xtr[idx]), ytr[idx])
             loss.backward()
@@ -257,8 +275,20 @@ def sgd_train(model, Xtr, ytr, Xte, yte, epochs=17, batch_size=100, lr=0.1, rho=
 LEARNING_RATES = (0.01, 0.1, 0.5)
 
 
-def tune_learning_rate(sizes, Xtr, ytr, Xval, yval, lrs=LEARNING_RATES, epochs=17, batch_size=100, rho=1e-3,
-                       weight_decay=None, init="xavier", seed=0):
+def tune_learning_rate(
+    sizes,
+    Xtr,
+    ytr,
+    Xval,
+    yval,
+    lrs=LEARNING_RATES,
+    epochs=17,
+    batch_size=100,
+    rho=1e-3,
+    weight_decay=None,
+    init="xavier",
+    seed=0,
+):
     """The learning rate of :func:`sgd_train` with the best validation accuracy.
 
     Parameters
@@ -289,16 +319,43 @@ def tune_learning_rate(sizes, Xtr, ytr, Xval, yval, lrs=LEARNING_RATES, epochs=1
     scores = {}
     for lr in sorted(lrs):
         model = make_mlp(sizes, init=init, seed=seed)
-        res = sgd_train(model, Xtr, ytr, Xval, yval, epochs=epochs, batch_size=batch_size, lr=lr, rho=rho,
-                        weight_decay=weight_decay, seed=seed)
+        res = sgd_train(
+            model,
+            Xtr,
+            ytr,
+            Xval,
+            yval,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            rho=rho,
+            weight_decay=weight_decay,
+            seed=seed,
+        )
         scores[lr] = res["test_accuracy"][-1]
     best = max(sorted(scores), key=lambda v: (scores[v], -v))
     return best, scores
 
 
-def tuned_sgd(sizes, Xtr, ytr, Xte, yte, lrs=LEARNING_RATES, val_rows=1000, epochs=17, batch_size=100, rho=1e-3,
-              weight_decay=None, init="xavier", seed=0, tune_seed=None, target_accuracy=None, eval_every=None,
-              lr=None):
+def tuned_sgd(
+    sizes,
+    Xtr,
+    ytr,
+    Xte,
+    yte,
+    lrs=LEARNING_RATES,
+    val_rows=1000,
+    epochs=17,
+    batch_size=100,
+    rho=1e-3,
+    weight_decay=None,
+    init="xavier",
+    seed=0,
+    tune_seed=None,
+    target_accuracy=None,
+    eval_every=None,
+    lr=None,
+):
     """The SGD baseline: the learning rate tuned on a validation split, then SGD on every training row.
 
     Parameters
@@ -333,13 +390,36 @@ def tuned_sgd(sizes, Xtr, ytr, Xte, yte, lrs=LEARNING_RATES, val_rows=1000, epoc
     if lr is None:
         if isinstance(val_rows, bool) or not (isinstance(val_rows, (int, np.integer)) and 0 < val_rows < m):
             raise ValueError(f"val_rows must be an integer in (0, {m}), got {val_rows!r}")
-        lr, scores = tune_learning_rate(sizes, Xtr[:-val_rows], ytr[:-val_rows], Xtr[-val_rows:], ytr[-val_rows:],
-                                        lrs=lrs, epochs=epochs, batch_size=batch_size, rho=rho,
-                                        weight_decay=weight_decay, init=init,
-                                        seed=seed if tune_seed is None else tune_seed)
+        lr, scores = tune_learning_rate(
+            sizes,
+            Xtr[:-val_rows],
+            ytr[:-val_rows],
+            Xtr[-val_rows:],
+            ytr[-val_rows:],
+            lrs=lrs,
+            epochs=epochs,
+            batch_size=batch_size,
+            rho=rho,
+            weight_decay=weight_decay,
+            init=init,
+            seed=seed if tune_seed is None else tune_seed,
+        )
     model = make_mlp(sizes, init=init, seed=seed)
-    res = sgd_train(model, Xtr, ytr, Xte, yte, epochs=epochs, batch_size=batch_size, lr=lr, rho=rho,
-                    weight_decay=weight_decay, seed=seed, target_accuracy=target_accuracy, eval_every=eval_every)
+    res = sgd_train(
+        model,
+        Xtr,
+        ytr,
+        Xte,
+        yte,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        rho=rho,
+        weight_decay=weight_decay,
+        seed=seed,
+        target_accuracy=target_accuracy,
+        eval_every=eval_every,
+    )
     res["lr_scores"] = scores
     res["model"] = model
     return res

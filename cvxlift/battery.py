@@ -32,6 +32,7 @@ Instances (``instances(kind)``, the built-in atoms of :data:`ATOMS`):
 ``instances(kind, atoms=[(d, form), ...])`` builds the same recipes around other atoms
 (a user's), e.g. to certify a solver written for them.
 """
+
 import zlib
 from dataclasses import dataclass, field
 
@@ -125,7 +126,7 @@ class Instance:
             return {"prev": atom_props(a[4], a[5]), "next": atom_props(a[6], a[7]), "q": np.shape(a[1])[0]}
         if self.kind == "output_step":
             return {"atom": atom_props(a[2], a[3]), "loss": getattr(a[5], "name", a[5])}
-        if self.kind == "joint_x_step":   # (U0, Y, weights, biases, divs, forms, lams, loss)
+        if self.kind == "joint_x_step":  # (U0, Y, weights, biases, divs, forms, lams, loss)
             layers = tuple(atom_props(d, f) for d, f in zip(a[4], a[5]))
             return {"layers": layers, "loss": getattr(a[7], "name", a[7])}
         return {"layers": tuple(atom_props(d, f) for d, f in zip(a[3], a[4]))}
@@ -162,9 +163,18 @@ class Instance:
 
 # ---------------------------------------------------------------------------- recipes
 W_CASES = [
-    ("relu", "joint"), ("relu", "fenchel"), ("leaky_relu", "fenchel"), ("clipped", "joint"),
-    ("clipped", "fenchel"), ("sigmoid", "fenchel"), ("tanh", "fenchel"), ("identity", "fenchel"),
-    ("identity", "joint"), ("simplex", "joint"), ("simplex", "fenchel"), ("sin", "fenchel"),
+    ("relu", "joint"),
+    ("relu", "fenchel"),
+    ("leaky_relu", "fenchel"),
+    ("clipped", "joint"),
+    ("clipped", "fenchel"),
+    ("sigmoid", "fenchel"),
+    ("tanh", "fenchel"),
+    ("identity", "fenchel"),
+    ("identity", "joint"),
+    ("simplex", "joint"),
+    ("simplex", "fenchel"),
+    ("sin", "fenchel"),
 ]
 RATIOS = (0.1, 1.0, 10.0)
 
@@ -178,19 +188,41 @@ def _w_instance(d, form, ratio, shape, seed, label):
         p, q, m = 8, 3, 30
         A = ill_conditioned(rng, p, m) + 5.0
     Z = d.forward(2.0 * rng.normal(size=(d.in_dim(q), m)))
-    return Instance("w_step", f"{label}:r{ratio}:{shape}", (A, Z, d, form, ratio, 1.0),
-                    {"atom": label.split("-")[0], "form": form, "ratio": ratio, "shape": shape})
+    return Instance(
+        "w_step",
+        f"{label}:r{ratio}:{shape}",
+        (A, Z, d, form, ratio, 1.0),
+        {"atom": label.split("-")[0], "form": form, "ratio": ratio, "shape": shape},
+    )
 
 
 X_PREV = [
-    ("relu", "joint"), ("relu", "fenchel"), ("leaky_relu", "fenchel"), ("leaky_relu", "joint"),
-    ("clipped", "joint"), ("clipped", "fenchel"), ("sigmoid", "fenchel"), ("tanh", "fenchel"),
-    ("identity", "fenchel"), ("simplex", "joint"), ("simplex", "fenchel"), ("sin", "fenchel"),
+    ("relu", "joint"),
+    ("relu", "fenchel"),
+    ("leaky_relu", "fenchel"),
+    ("leaky_relu", "joint"),
+    ("clipped", "joint"),
+    ("clipped", "fenchel"),
+    ("sigmoid", "fenchel"),
+    ("tanh", "fenchel"),
+    ("identity", "fenchel"),
+    ("simplex", "joint"),
+    ("simplex", "fenchel"),
+    ("sin", "fenchel"),
 ]
 X_NEXT = [
-    ("relu", "joint"), ("sigmoid", "fenchel"), ("simplex", "fenchel"), ("identity", "joint"),
-    ("tanh", "fenchel"), ("relu", "fenchel"), ("clipped", "fenchel"), ("leaky_relu", "fenchel"),
-    ("simplex", "joint"), ("sin", "fenchel"), ("identity", "fenchel"), ("clipped", "joint"),
+    ("relu", "joint"),
+    ("sigmoid", "fenchel"),
+    ("simplex", "fenchel"),
+    ("identity", "joint"),
+    ("tanh", "fenchel"),
+    ("relu", "fenchel"),
+    ("clipped", "fenchel"),
+    ("leaky_relu", "fenchel"),
+    ("simplex", "joint"),
+    ("sin", "fenchel"),
+    ("identity", "fenchel"),
+    ("clipped", "joint"),
 ]
 #: atoms whose prox is a bisection (expensive): ill-conditioned only at the mildest ratio
 SLOW_PROX = {"sigmoid", "tanh", "sin"}
@@ -233,14 +265,27 @@ def x_step_data(rng, shape, d_prev, d_next):
 
 def _x_instance(dp, fp, dn, fn, ratio, shape, seed, label):
     W, b, U0, Znext = x_step_data(np.random.default_rng(seed), shape, dp, dn)
-    return Instance("x_step", f"{label}:r{ratio}:{shape}", (U0, W, b, Znext, dp, fp, dn, fn, 1.0, ratio),
-                    {"ratio": ratio, "shape": shape})
+    return Instance(
+        "x_step",
+        f"{label}:r{ratio}:{shape}",
+        (U0, W, b, Znext, dp, fp, dn, fn, 1.0, ratio),
+        {"ratio": ratio, "shape": shape},
+    )
 
 
 OUT_SQUARED = [
-    ("relu", "joint"), ("relu", "fenchel"), ("leaky_relu", "fenchel"), ("leaky_relu", "joint"),
-    ("clipped", "joint"), ("clipped", "fenchel"), ("sigmoid", "fenchel"), ("tanh", "fenchel"),
-    ("identity", "fenchel"), ("identity", "joint"), ("simplex", "joint"), ("simplex", "fenchel"),
+    ("relu", "joint"),
+    ("relu", "fenchel"),
+    ("leaky_relu", "fenchel"),
+    ("leaky_relu", "joint"),
+    ("clipped", "joint"),
+    ("clipped", "fenchel"),
+    ("sigmoid", "fenchel"),
+    ("tanh", "fenchel"),
+    ("identity", "fenchel"),
+    ("identity", "joint"),
+    ("simplex", "joint"),
+    ("simplex", "fenchel"),
     ("sin", "fenchel"),
 ]
 OUT_CE = [(form, lam, labels) for form in ("joint", "fenchel") for lam in RATIOS for labels in ("onehot", "soft")]
@@ -261,17 +306,21 @@ def _out_instance(loss, d, form, lam, labels, seed, label):
     q, m = 5, 30
     U0 = 2.0 * rng.normal(size=(d.in_dim(q), m))
     Y = _targets(rng, loss, d, q, m, labels)
-    return Instance("output_step", f"{loss}:{label}:lam{lam}:{labels}", (U0, Y, d, form, lam, loss),
-                    {"loss": loss, "form": form, "lam": lam, "labels": labels})
+    return Instance(
+        "output_step",
+        f"{loss}:{label}:lam{lam}:{labels}",
+        (U0, Y, d, form, lam, loss),
+        {"loss": loss, "form": form, "lam": lam, "labels": labels},
+    )
 
 
 NETS = {
     "relu-relu-simplex": (["relu", "relu", "simplex"], [5, 6, 4, 3]),
     "clipped-relu-identity": (["clipped", "relu", "identity"], [5, 6, 4, 3]),
-    "relu-simplex": (["relu", "simplex"], [6, 7, 4]),          # -> dual_newton (and joint, bcd)
-    "clipped-relu": (["clipped", "relu"], [6, 7, 4]),          # -> dual_newton, box last layer
+    "relu-simplex": (["relu", "simplex"], [6, 7, 4]),  # -> dual_newton (and joint, bcd)
+    "clipped-relu": (["clipped", "relu"], [6, 7, 4]),  # -> dual_newton, box last layer
     "identity-clipped-relu": (["identity", "clipped", "relu"], [4, 5, 5, 2]),
-    "leaky-relu-simplex": (["leaky_relu", "relu", "simplex"], [5, 6, 4, 3]),   # -> bcd
+    "leaky-relu-simplex": (["leaky_relu", "relu", "simplex"], [5, 6, 4, 3]),  # -> bcd
 }
 LAMS = {"flat": [1.0, 1.0, 1.0], "up": [0.1, 1.0, 10.0], "down": [10.0, 1.0, 0.1]}
 FY_FIRST = [("relu", "simplex"), ("clipped", "relu"), ("relu", "clipped")]
@@ -302,8 +351,9 @@ def _joint_instance(divs, forms, sizes, lam, m, seed, label, meta):
         loss = "squared"
         Y = rng.normal(size=(q, m))
     U0 = Ws[0] @ X + bs[0][:, None]
-    return Instance("joint_x_step", label, (U0, Y, Ws, bs, list(divs), list(forms), list(lam), loss),
-                    dict(meta, loss=loss))
+    return Instance(
+        "joint_x_step", label, (U0, Y, Ws, bs, list(divs), list(forms), list(lam), loss), dict(meta, loss=loss)
+    )
 
 
 # ---------------------------------------------------------------------------- built-in battery
@@ -314,23 +364,50 @@ def _builtin(kind):
         for name, form in W_CASES:
             for ratio in RATIOS:
                 for shape in ("well", "ill"):
-                    out.append(_w_instance(A[name], form, ratio, shape, seed_of(name, form, ratio, shape),
-                                           f"{name}-{form}"))
+                    out.append(
+                        _w_instance(A[name], form, ratio, shape, seed_of(name, form, ratio, shape), f"{name}-{form}")
+                    )
     elif kind == "x_step":
         for prev, nxt, ratio, shape in _x_cases():
-            inst = _x_instance(A[prev[0]], prev[1], A[nxt[0]], nxt[1], ratio, shape,
-                               seed_of(prev, nxt, ratio, shape), f"{prev[0]}-{prev[1]}:{nxt[0]}-{nxt[1]}")
+            inst = _x_instance(
+                A[prev[0]],
+                prev[1],
+                A[nxt[0]],
+                nxt[1],
+                ratio,
+                shape,
+                seed_of(prev, nxt, ratio, shape),
+                f"{prev[0]}-{prev[1]}:{nxt[0]}-{nxt[1]}",
+            )
             inst.meta.update(prev=prev, next=nxt)
             out.append(inst)
     elif kind == "output_step":
         for name, form in OUT_SQUARED:
             for lam in RATIOS:
-                out.append(_out_instance("squared", A[name], form, lam, "targets",
-                                         seed_of("squared", name, form, lam, "targets"), f"{name}-{form}"))
+                out.append(
+                    _out_instance(
+                        "squared",
+                        A[name],
+                        form,
+                        lam,
+                        "targets",
+                        seed_of("squared", name, form, lam, "targets"),
+                        f"{name}-{form}",
+                    )
+                )
                 out[-1].meta["atom"] = name
         for form, lam, labels in OUT_CE:
-            out.append(_out_instance("cross_entropy", A["simplex"], form, lam, labels,
-                                     seed_of("cross_entropy", "simplex", form, lam, labels), f"simplex-{form}"))
+            out.append(
+                _out_instance(
+                    "cross_entropy",
+                    A["simplex"],
+                    form,
+                    lam,
+                    labels,
+                    seed_of("cross_entropy", "simplex", form, lam, labels),
+                    f"simplex-{form}",
+                )
+            )
             out[-1].meta["atom"] = "simplex"
     elif kind == "lifted_predict":
         for net, (names, sizes) in NETS.items():
@@ -338,18 +415,47 @@ def _builtin(kind):
                 if net.startswith("leaky") and lams == "up":
                     continue
                 divs = [A[n] for n in names]
-                out.append(_predict_instance(divs, ["joint"] * len(names), sizes, LAMS[lams][: len(names)], 15,
-                                             seed_of(net, lams), f"{net}:{lams}", {"net": net, "lams": lams}))
+                out.append(
+                    _predict_instance(
+                        divs,
+                        ["joint"] * len(names),
+                        sizes,
+                        LAMS[lams][: len(names)],
+                        15,
+                        seed_of(net, lams),
+                        f"{net}:{lams}",
+                        {"net": net, "lams": lams},
+                    )
+                )
         for first, last in FY_FIRST:
-            out.append(_predict_instance([A[first], A[last]], ["fenchel", "joint"], [5, 7, 4], [1.0, 3.0], 15,
-                                         seed_of(first, last, "fy"), f"{first}-fenchel:{last}-joint",
-                                         {"net": f"{first}-{last}", "lams": "fy"}))
+            out.append(
+                _predict_instance(
+                    [A[first], A[last]],
+                    ["fenchel", "joint"],
+                    [5, 7, 4],
+                    [1.0, 3.0],
+                    15,
+                    seed_of(first, last, "fy"),
+                    f"{first}-fenchel:{last}-joint",
+                    {"net": f"{first}-{last}", "lams": "fy"},
+                )
+            )
     elif kind == "joint_x_step":
         for net, (names, sizes) in NETS.items():
             for lams in ("flat", "up"):
                 divs = [A[n] for n in names]
-                out.append(_joint_instance(divs, ["joint"] * len(names), sizes, LAMS[lams][: len(names)], 15,
-                                           seed_of(net, lams, "joint"), f"{net}:{lams}", {"net": net, "lams": lams}))
+                out.append(
+                    _joint_instance(
+                        divs,
+                        ["joint"] * len(names),
+                        sizes,
+                        LAMS[lams][: len(names)],
+                        15,
+                        seed_of(net, lams, "joint"),
+                        f"{net}:{lams}",
+                        {"net": net, "lams": lams},
+                    )
+                )
     return out
 
 
@@ -393,19 +499,23 @@ def _around(kind, d, form):
         for lam in RATIOS:
             out.append(_out_instance("squared", d, form, lam, "targets", seed_of(key, "squared", lam), lab))
             for labels in ("onehot", "soft"):
-                out.append(_out_instance("cross_entropy", d, form, lam, labels,
-                                         seed_of(key, "cross_entropy", lam, labels), lab))
+                out.append(
+                    _out_instance(
+                        "cross_entropy", d, form, lam, labels, seed_of(key, "cross_entropy", lam, labels), lab
+                    )
+                )
     elif kind in ("lifted_predict", "joint_x_step"):
-        nets = [([d, A["simplex"]], [form, "joint"], [6, 7, 4]),
-                ([d, A["relu"], A["identity"]], [form, "joint", "joint"], [5, 6, 4, 3])]
+        nets = [
+            ([d, A["simplex"]], [form, "joint"], [6, 7, 4]),
+            ([d, A["relu"], A["identity"]], [form, "joint", "joint"], [5, 6, 4, 3]),
+        ]
         if form == "joint" and _u_side_ok(d, form):
             nets.append(([A["relu"], d, A["identity"]], ["joint", form, "joint"], [5, 6, 4, 3]))
         make = _predict_instance if kind == "lifted_predict" else _joint_instance
         for divs, forms, sizes in nets:
             for lams in ("flat", "up"):
                 label = "-".join(_label(x, f) for x, f in zip(divs, forms)) + f":{lams}"
-                out.append(make(divs, forms, sizes, LAMS[lams][: len(divs)], 15, seed_of(label), label,
-                                {"lams": lams}))
+                out.append(make(divs, forms, sizes, LAMS[lams][: len(divs)], 15, seed_of(label), label, {"lams": lams}))
     return out
 
 

@@ -25,6 +25,7 @@ instances the built-in solvers pass, or the same recipes around ``atoms``) where
 :func:`register_solver` certifies and, on success only, puts the solver into the fast
 registry; a failing solver raises :class:`~cvxlift.exceptions.CertificationError`.
 """
+
 import math
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from .exceptions import CertificationError, CvxliftError, SolverError, Validatio
 from .reference import ITER_RTOL, KINDS, OBJ_RTOL, RESIDUAL_TOL, block_problem, solve_tight
 
 #: The step sizes ``t`` of the prox certification: 1e-6, 1e-5, ..., 1e9.
-T_VALUES = tuple(10.0 ** k for k in range(-6, 10))
+T_VALUES = tuple(10.0**k for k in range(-6, 10))
 
 #: Signatures of the solvers :func:`certify` and :func:`register_solver` accept, by kind.
 SIGNATURES = {
@@ -145,16 +146,19 @@ class CertifyReport:
         str
         """
         n, nf = len(self.results), len(self.failed())
-        lines = [f"certify {self.target}: {'PASSED' if self.passed else 'FAILED'} "
-                 f"({n - nf}/{n} instances passed, {self.seconds:.1f} s)"]
+        lines = [
+            f"certify {self.target}: {'PASSED' if self.passed else 'FAILED'} "
+            f"({n - nf}/{n} instances passed, {self.seconds:.1f} s)"
+        ]
         if not self.results:
             lines.append("  no instance to certify on")
             return "\n".join(lines)
         rows = [("instance", "result", "objective gap", "distance", "residual")]
         shown = sorted(self.results, key=lambda r: -r.severity)[:limit]
         for r in shown:
-            rows.append((r.instance, "pass" if r.passed else "FAIL", _num(r.objective_gap), _num(r.distance),
-                         _num(r.residual)))
+            rows.append(
+                (r.instance, "pass" if r.passed else "FAIL", _num(r.objective_gap), _num(r.distance), _num(r.residual))
+            )
         widths = [max(len(x[i]) for x in rows) for i in range(5)]
         lines.append(f"  the {len(shown)} instances with the largest violations:")
         for x in rows:
@@ -214,13 +218,20 @@ def prox_inputs(d, seed=0):
     sat = d.forward(np.hstack([np.full((n, 1), 10 * s), np.full((n, 1), -10 * s)]))
     Vb = np.hstack([sat, FE + 1e-9, FE - 1e-9, np.full((k, 1), 10 * s), np.full((k, 1), -10 * s)])
     groups["boundary"] = (d.sample_inputs(rng, n, Vb.shape[1]), Vb)
-    for mag in (1e3, 1e6):   # one group per magnitude: a solver's tolerance is relative to the problem
+    for mag in (1e3, 1e6):  # one group per magnitude: a solver's tolerance is relative to the problem
         base = d.sample_inputs(rng, n, 4)
         base = base / np.maximum(np.abs(base).max(axis=0), 1e-12) * mag
         groups[f"|u|={mag:.0e}"] = (
             np.hstack([base, np.full((n, 1), mag), np.full((n, 1), -mag), d.sample_inputs(rng, n, 2)]),
-            np.hstack([d.forward(base) + rng.normal(size=(k, 4)), d.forward(np.full((n, 2), mag)),
-                       np.full((k, 1), mag), np.full((k, 1), -mag)]))
+            np.hstack(
+                [
+                    d.forward(base) + rng.normal(size=(k, 4)),
+                    d.forward(np.full((n, 2), mag)),
+                    np.full((k, 1), mag),
+                    np.full((k, 1), -mag),
+                ]
+            ),
+        )
     return groups
 
 
@@ -233,14 +244,17 @@ class _ProxProblem:
         self.U, self.V = U, V
         self.k = V.shape[0]
         try:
-            self.blk = assembly.XStep(d, form, Identity(), "joint", self.k, self.k, U.shape[1],
-                                      name=f"{d!r} prox ({form})")
+            self.blk = assembly.XStep(
+                d, form, Identity(), "joint", self.k, self.k, U.shape[1], name=f"{d!r} prox ({form})"
+            )
         except CvxliftError:
             raise
-        except Exception as exc:   # a user atom whose CVXPY declaration is missing or cannot be built
-            raise ValidationError(f"{d!r} ({form}): the CVXPY prox problem cannot be built ({type(exc).__name__}: "
-                                  f"{exc}); certification needs the atom's CVXPY declaration (phi for the "
-                                  "Fenchel-Young form, joint for the jointly convex form)") from exc
+        except Exception as exc:  # a user atom whose CVXPY declaration is missing or cannot be built
+            raise ValidationError(
+                f"{d!r} ({form}): the CVXPY prox problem cannot be built ({type(exc).__name__}: "
+                f"{exc}); certification needs the atom's CVXPY declaration (phi for the "
+                "Fenchel-Young form, joint for the jointly convex form)"
+            ) from exc
 
     def solve(self, t):
         if t <= 1.0:
@@ -312,14 +326,14 @@ def _prox_group(d, form, pb, group, t, tol):
         err = np.abs(P - Z).max(axis=0) / scale
     err = np.where(np.isnan(err), np.inf, err)
     GP, GZ = pb.objective(P, t), pb.objective(Z, t)
-    with np.errstate(all="ignore"):   # relative to the size of D's terms (|u|^2 at large |u|)
-        rel_gap = (GP - GZ) / (1.0 + np.abs(GZ) + scale ** 2)
+    with np.errstate(all="ignore"):  # relative to the size of D's terms (|u|^2 at large |u|)
+        rel_gap = (GP - GZ) / (1.0 + np.abs(GZ) + scale**2)
     rel_gap = np.where(np.isfinite(GZ), rel_gap, np.where(np.isfinite(GP), -np.inf, 0.0))
     rel_gap = np.where(np.isnan(rel_gap), np.inf, rel_gap)
     # a column off the CVXPY point passes only when CVXPY is the inaccurate one: the numpy point
     # is no worse, and no step of h = tol * scale along a coordinate improves it (for a scalar
     # atom, convexity then puts the minimiser within h of the numpy point)
-    rnd = 1e-12 * (1.0 + np.abs(GP) + scale ** 2)
+    rnd = 1e-12 * (1.0 + np.abs(GP) + scale**2)
     ok = ~(err > tol)
     if not ok.all():
         cols = np.flatnonzero(~ok)
@@ -327,9 +341,11 @@ def _prox_group(d, form, pb, group, t, tol):
         ok[cols] = good & pb.locally_minimal(P, t, cols, tol * scale, GP, rnd)
     sev = np.where(ok, np.minimum(err / tol, 1.0), np.maximum(err / tol, 1.0 + np.maximum(rel_gap, 0.0)))
     j = int(np.argmax(sev))
-    text = (f"t={t:.0e}, {group} input u={_fmt(U[:, j])}, v={_fmt(V[:, j])}: prox_z {_fmt(P[:, j])}, "
-            f"CVXPY {_fmt(Z[:, j])} (scaled error {err[j]:.2e}, tol {tol:.0e}; prox objective "
-            f"{GP[j]:.10g} vs CVXPY {GZ[j]:.10g})")
+    text = (
+        f"t={t:.0e}, {group} input u={_fmt(U[:, j])}, v={_fmt(V[:, j])}: prox_z {_fmt(P[:, j])}, "
+        f"CVXPY {_fmt(Z[:, j])} (scaled error {err[j]:.2e}, tol {tol:.0e}; prox objective "
+        f"{GP[j]:.10g} vs CVXPY {GZ[j]:.10g})"
+    )
     if ok[j] and err[j] > tol:
         text += "; CVXPY is the inaccurate one here: prox_z's point has the lower objective and is locally minimal"
     return bool(ok.all()), float(np.max(err)), float(np.max(rel_gap)), float(sev[j]), text
@@ -369,9 +385,16 @@ def _instance_result(inst, rep):
     dist = [r.value for r in rep.rows if r.name.startswith("distance") and r.passed is not None]
     res = [r.value for r in rep.rows if r.name == "residual" and r.passed is not None]
     w = rep.worst
-    return InstanceResult(inst.id, rep.passed, rep.row("objective gap").value, max(dist) if dist else float("nan"),
-                          res[0] if res else float("nan"), w.severity if w else 0.0,
-                          w.describe() if w else "", rep)
+    return InstanceResult(
+        inst.id,
+        rep.passed,
+        rep.row("objective gap").value,
+        max(dist) if dist else float("nan"),
+        res[0] if res else float("nan"),
+        w.severity if w else 0.0,
+        w.describe() if w else "",
+        rep,
+    )
 
 
 def _select_instances(kind, applies, atoms):
@@ -383,8 +406,10 @@ def _select_instances(kind, applies, atoms):
         try:
             ok = applies(**inst.props())
         except TypeError as exc:
-            raise ValidationError(f"applies must take the keyword arguments of the {kind} registry predicates "
-                                  f"({', '.join(inst.props())}): {exc}") from None
+            raise ValidationError(
+                f"applies must take the keyword arguments of the {kind} registry predicates "
+                f"({', '.join(inst.props())}): {exc}"
+            ) from None
         if ok:
             out.append(inst)
     return out
@@ -394,24 +419,38 @@ def _certify_solver(solver, kind, applies, atoms, tolerances, label):
     t0 = time.perf_counter()
     results = []
     for inst in _select_instances(kind, applies, atoms):
-        ref = inst.reference()   # (an error here is the battery's, not the solver's: it propagates)
+        ref = inst.reference()  # (an error here is the battery's, not the solver's: it propagates)
         try:
             out = solver(*_copy_args(inst.args))
         except Exception as exc:  # noqa: BLE001  (whatever the user's solver raises fails the instance)
-            results.append(InstanceResult(inst.id, False, severity=math.inf,
-                                          worst=f"the solver failed: {type(exc).__name__}: {exc}"))
+            results.append(
+                InstanceResult(
+                    inst.id, False, severity=math.inf, worst=f"the solver failed: {type(exc).__name__}: {exc}"
+                )
+            )
             continue
         try:
             rep = ref.check(out, **tolerances)
-        except ValidationError as exc:   # an answer of the wrong shape or type
+        except ValidationError as exc:  # an answer of the wrong shape or type
             results.append(InstanceResult(inst.id, False, severity=math.inf, worst=f"the solver's answer: {exc}"))
             continue
         results.append(_instance_result(inst, rep))
     return CertifyReport(label, kind, results, time.perf_counter() - t0)
 
 
-def certify(target, kind=None, *, form=None, applies=None, atoms=None, ts=T_VALUES, seed=0,
-            obj_rtol=OBJ_RTOL, iter_rtol=ITER_RTOL, residual_tol=RESIDUAL_TOL):
+def certify(
+    target,
+    kind=None,
+    *,
+    form=None,
+    applies=None,
+    atoms=None,
+    ts=T_VALUES,
+    seed=0,
+    obj_rtol=OBJ_RTOL,
+    iter_rtol=ITER_RTOL,
+    residual_tol=RESIDUAL_TOL,
+):
     r"""Certify a user's prox or block solver against the DSL.
 
     Parameters
@@ -456,8 +495,9 @@ def certify(target, kind=None, *, form=None, applies=None, atoms=None, ts=T_VALU
         forms = [form] if isinstance(form, str) else form
         return _certify_prox(d, forms, ts, seed)
     if not callable(target):
-        raise ValidationError(f"target must be a Divergence (to certify its prox) or a block solver (a callable), "
-                              f"got {target!r}")
+        raise ValidationError(
+            f"target must be a Divergence (to certify its prox) or a block solver (a callable), got {target!r}"
+        )
     if kind not in KINDS:
         raise ValidationError(f"kind must be one of {KINDS} for a block solver, got {kind!r}")
     if applies is not None and not callable(applies):
@@ -493,12 +533,14 @@ def _finish(kind, args, sol, info, tol):
 def _adapter(kind, solver):
     """The registry's calling convention for ``kind`` around a solver with the public signature."""
     if kind == "w_step":
+
         def run(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
             args = (A, Z, d, form, lam, rho)
             (W, b), info = _unpack(solver(*args))
             W, b = np.asarray(W, dtype=float), np.asarray(b, dtype=float).reshape(-1)
             return (W, b) + _finish(kind, args, (W, b), info, tol)
     elif kind == "x_step":
+
         def run(pb, Z0, tol, max_iter):
             args = (pb.U0, pb.W, pb.b, pb.Znext, pb.d_prev, pb.f_prev, pb.d_next, pb.f_next, pb.lam_prev, pb.lam_next)
             Z, info = _unpack(solver(*args))
@@ -515,24 +557,28 @@ def _adapter(kind, solver):
 
         run.state = state
     elif kind == "lifted_predict":
+
         def run(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             args = (net.X, net.weights, net.biases, net.divs, net.forms, net.lams)
             states, info = _unpack(solver(*args))
             states = [np.asarray(S, dtype=float) for S in states]
             return (states,) + _finish(kind, args, states, info, tol)
-    else:   # joint_x_step: no internal convention yet; the public arguments
+    else:  # joint_x_step: no internal convention yet; the public arguments
+
         def run(U0, Y, weights, biases, divs, forms, lams, loss):
             args = (U0, Y, weights, biases, divs, forms, lams, loss)
             states, info = _unpack(solver(*args))
             states = [np.asarray(S, dtype=float) for S in states]
             return (states,) + _finish(kind, args, states, info, 0.0)
+
     run.__name__ = getattr(solver, "__name__", "solver")
     run.user_solver = solver
     return run
 
 
-def register_solver(kind, name, solver, applies, needs="", atoms=None, obj_rtol=OBJ_RTOL, iter_rtol=ITER_RTOL,
-                    residual_tol=RESIDUAL_TOL):
+def register_solver(
+    kind, name, solver, applies, needs="", atoms=None, obj_rtol=OBJ_RTOL, iter_rtol=ITER_RTOL, residual_tol=RESIDUAL_TOL
+):
     r"""Certify a user's block solver and, only if it passes, register it as a fast solver.
 
     The solver is run on the battery instances where ``applies`` holds (the built-in
@@ -580,17 +626,23 @@ def register_solver(kind, name, solver, applies, needs="", atoms=None, obj_rtol=
         raise ValidationError(f"solver must be a callable: {SIGNATURES[kind]}")
     if not callable(applies):
         raise ValidationError(f"applies must be a predicate on the atoms' properties, got {applies!r}")
-    rep = certify(solver, kind, applies=applies, atoms=atoms, obj_rtol=obj_rtol, iter_rtol=iter_rtol,
-                  residual_tol=residual_tol)
+    rep = certify(
+        solver, kind, applies=applies, atoms=atoms, obj_rtol=obj_rtol, iter_rtol=iter_rtol, residual_tol=residual_tol
+    )
     rep.target = f"{kind} solver {name!r}"
     if not rep.results:
         raise CertificationError(
             f"{kind} solver {name!r}: no battery instance satisfies applies, so nothing certifies it; pass "
-            f"atoms=[(atom, form), ...] to build the battery around the atoms it is written for", report=rep)
+            f"atoms=[(atom, form), ...] to build the battery around the atoms it is written for",
+            report=rep,
+        )
     if not rep.passed:
         w = rep.worst
-        raise CertificationError(f"{kind} solver {name!r} refused: {len(rep.failed())} of {len(rep.results)} "
-                                 f"battery instances failed; worst: {w.instance}: {w.worst}", report=rep)
+        raise CertificationError(
+            f"{kind} solver {name!r} refused: {len(rep.failed())} of {len(rep.results)} "
+            f"battery instances failed; worst: {w.instance}: {w.worst}",
+            report=rep,
+        )
     run = _adapter(kind, solver)
     if kind == "output_step":
         # the registry calls output-step candidates without the loss: the predicate sees it
@@ -606,5 +658,4 @@ def register_solver(kind, name, solver, applies, needs="", atoms=None, obj_rtol=
     return rep
 
 
-__all__ = ["CertifyReport", "InstanceResult", "SIGNATURES", "T_VALUES", "certify", "prox_inputs",
-           "register_solver"]
+__all__ = ["CertifyReport", "InstanceResult", "SIGNATURES", "T_VALUES", "certify", "prox_inputs", "register_solver"]

@@ -15,6 +15,7 @@ Exit status: 0 success, 1 a check failed (``verify``: some atom failed) or an in
 error, 2 a usage or input error (unknown atom name, missing solver, missing file, bad
 arrays), reported as one line ``cvxlift <command>: error: ...`` on standard error.
 """
+
 import argparse
 import contextlib
 import math
@@ -52,17 +53,24 @@ def _error(prog, message):
 # ---------------------------------------------------------------------- verify
 def _add_verify_arguments(parser):
     parser.add_argument(
-        "names", nargs="*", metavar="NAME",
+        "names",
+        nargs="*",
+        metavar="NAME",
         help="registered atoms to check (default: every name in cvxlift.available())",
     )
-    parser.add_argument("--n-grid", type=_positive_int, default=2001,
-                        help="grid points for elementwise atoms (default: %(default)s)")
-    parser.add_argument("--n-random", type=_positive_int, default=200,
-                        help="random input columns (default: %(default)s)")
-    parser.add_argument("--seed", type=_seed, default=0,
-                        help="seed of the random inputs, an integer in [0, 2**32 - 1] (default: %(default)s)")
-    parser.add_argument("--solver", default=None,
-                        help="pin one CVXPY solver (default: picked from each atom's cones)")
+    parser.add_argument(
+        "--n-grid", type=_positive_int, default=2001, help="grid points for elementwise atoms (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--n-random", type=_positive_int, default=200, help="random input columns (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the random inputs, an integer in [0, 2**32 - 1] (default: %(default)s)",
+    )
+    parser.add_argument("--solver", default=None, help="pin one CVXPY solver (default: picked from each atom's cones)")
 
 
 def _fmt_err(value):
@@ -75,10 +83,15 @@ def summary_rows(results):
     for name, report in results:
         forms = report.divergence.forms
         argmin = [_fmt_err(report.error("argmin", f)) if f in forms else "n/a" for f in FORMS]
-        rows.append((
-            name, "PASSED" if report.passed else "FAILED", *argmin,
-            _fmt_err(report.error("prox")), f"{report.seconds:.1f}",
-        ))
+        rows.append(
+            (
+                name,
+                "PASSED" if report.passed else "FAILED",
+                *argmin,
+                _fmt_err(report.error("prox")),
+                f"{report.seconds:.1f}",
+            )
+        )
     return rows
 
 
@@ -120,15 +133,16 @@ def _run_verify(args, prog):
     results = []
     for name, atom in atoms:
         try:
-            report = verify(atom, n_random=args.n_random, n_grid=args.n_grid,
-                            seed=args.seed, solver=args.solver)
+            report = verify(atom, n_random=args.n_random, n_grid=args.n_grid, seed=args.seed, solver=args.solver)
         except SolverError as exc:
             return _error(prog, f"{name}: {exc}")
         print(report.table(), end="\n\n", flush=True)
         results.append((name, report))
 
-    print(f"summary (n_grid={args.n_grid}, n_random={args.n_random}, seed={args.seed}, "
-          f"solver={args.solver or 'auto'}); errors are scaled |z - forward(u)| / max(1, |u|)")
+    print(
+        f"summary (n_grid={args.n_grid}, n_random={args.n_random}, seed={args.seed}, "
+        f"solver={args.solver or 'auto'}); errors are scaled |z - forward(u)| / max(1, |u|)"
+    )
     print(format_table(summary_rows(results)))
     failed = [name for name, report in results if not report.passed]
     if failed:
@@ -161,8 +175,11 @@ def _guarded(prog, run):
         except Exception as exc:  # pragma: no cover - a bug, reported in one line
             if os.environ.get("CVXLIFT_DEBUG"):
                 raise
-            print(f"{prog}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
-                  "(set CVXLIFT_DEBUG=1 for the traceback)", file=sys.stderr)
+            print(
+                f"{prog}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                "(set CVXLIFT_DEBUG=1 for the traceback)",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
 
     return wrapped
@@ -170,6 +187,7 @@ def _guarded(prog, run):
 
 def _positive(convert, what):
     """An argparse ``type``: ``convert(text)``, finite and > 0, else a message naming ``what``."""
+
     def parse(text):
         try:
             value = convert(text)
@@ -178,12 +196,13 @@ def _positive(convert, what):
         if value is None or not (value > 0 and math.isfinite(value)):
             raise argparse.ArgumentTypeError(f"expected a positive {what}, got {text!r}")
         return value
+
     return parse
 
 
 _positive_int = _positive(int, "integer")
 _positive_float = _positive(float, "number")
-SEED_MAX = 2 ** 32 - 1
+SEED_MAX = 2**32 - 1
 
 
 def _seed(text):
@@ -207,11 +226,20 @@ def _delimiter(text):
 
 def _add_table_arguments(parser):
     """``--delimiter`` and ``--header``: how a text (CSV) data file is read."""
-    parser.add_argument("--delimiter", type=_delimiter, default=None, metavar="CHAR",
-                        help="delimiter of a CSV data file (default: detected among , ; tab |)")
-    parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
-                        help="whether a CSV data file's first row is a header (default: %(default)s: it is when "
-                             "its cells are text in the columns where the other rows hold numbers)")
+    parser.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        default=None,
+        metavar="CHAR",
+        help="delimiter of a CSV data file (default: detected among , ; tab |)",
+    )
+    parser.add_argument(
+        "--header",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="whether a CSV data file's first row is a header (default: %(default)s: it is when "
+        "its cells are text in the columns where the other rows hold numbers)",
+    )
 
 
 def _check_activation(name):
@@ -259,8 +287,10 @@ def load_xy(path, need_y=True, task=None, n_features=None, delimiter=None, heade
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1:
-            raise CommandError(f"{path}: y must hold one class label per row of X for --task classify "
-                               f"(shape ({X.shape[0]},)), got shape {y.shape}")
+            raise CommandError(
+                f"{path}: y must hold one class label per row of X for --task classify "
+                f"(shape ({X.shape[0]},)), got shape {y.shape}"
+            )
     if y is not None and task == "regress" and y.dtype.kind not in "biuf":
         raise CommandError(f"{path}: y must be numeric for --task regress, got text labels such as {str(y.flat[0])!r}")
     return X, y
@@ -277,23 +307,47 @@ DEMO_DEFAULTS = dict(hidden=50, sweeps=6, lam=1.0, rho=10.0, seed=0, out="cvxlif
 
 def _add_demo_arguments(parser):
     d = DEMO_DEFAULTS
-    parser.add_argument("--hidden", type=_positive_int, default=d["hidden"],
-                        help="hidden units of the 784-H-10 network (default: %(default)s)")
-    parser.add_argument("--sweeps", type=_positive_int, default=d["sweeps"],
-                        help="block-coordinate descent sweeps (default: %(default)s)")
-    parser.add_argument("--lam", type=_positive_float, default=d["lam"],
-                        help="divergence penalty weight lambda, every layer (default: %(default)s)")
-    parser.add_argument("--rho", type=_positive_float, default=d["rho"],
-                        help="weight regularisation rho, every layer (default: %(default)s)")
-    parser.add_argument("--seed", type=_seed, default=d["seed"],
-                        help="seed of the weight initialisation (default: %(default)s)")
-    parser.add_argument("--form", choices=("fenchel_hidden", "joint"), default="fenchel_hidden",
-                        help="divergence form of the hidden layer: Fenchel-Young (default) or the paper's "
-                             "jointly convex one")
-    parser.add_argument("--train-size", type=_positive_int, default=None, metavar="M",
-                        help="use the first M of the 1500 training digits (default: all)")
-    parser.add_argument("--out", default=d["out"],
-                        help="where to write the plot (PNG; default: %(default)s)")
+    parser.add_argument(
+        "--hidden",
+        type=_positive_int,
+        default=d["hidden"],
+        help="hidden units of the 784-H-10 network (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sweeps",
+        type=_positive_int,
+        default=d["sweeps"],
+        help="block-coordinate descent sweeps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lam",
+        type=_positive_float,
+        default=d["lam"],
+        help="divergence penalty weight lambda, every layer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rho",
+        type=_positive_float,
+        default=d["rho"],
+        help="weight regularisation rho, every layer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=_seed, default=d["seed"], help="seed of the weight initialisation (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--form",
+        choices=("fenchel_hidden", "joint"),
+        default="fenchel_hidden",
+        help="divergence form of the hidden layer: Fenchel-Young (default) or the paper's jointly convex one",
+    )
+    parser.add_argument(
+        "--train-size",
+        type=_positive_int,
+        default=None,
+        metavar="M",
+        help="use the first M of the 1500 training digits (default: all)",
+    )
+    parser.add_argument("--out", default=d["out"], help="where to write the plot (PNG; default: %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the plot")
 
 
@@ -313,13 +367,18 @@ def run_demo(args):
     y_tr, y_te = Y_tr.argmax(axis=0), Y_te.argmax(axis=0)
     sizes = [X_tr.shape[0], args.hidden, 10]
     form = "fenchel_hidden" if args.form == "fenchel_hidden" else None
-    net = LiftedNetwork(sizes, "relu", loss="cross_entropy", lam=args.lam, rho=args.rho,
-                        form=form, random_state=args.seed)
+    net = LiftedNetwork(
+        sizes, "relu", loss="cross_entropy", lam=args.lam, rho=args.rho, form=form, random_state=args.seed
+    )
     kind = "Fenchel-Young" if form else "jointly convex"
-    print(f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network ({kind} hidden layer), "
-          f"cross-entropy, lam={args.lam:g}, rho={args.rho:g}, solver 'fast'")
-    print(f"data: built-in MNIST sample, {X_tr.shape[1]} training and {X_te.shape[1]} test digits "
-          "(cvxlift.datasets.load_mnist_sample)")
+    print(
+        f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network ({kind} hidden layer), "
+        f"cross-entropy, lam={args.lam:g}, rho={args.rho:g}, solver 'fast'"
+    )
+    print(
+        f"data: built-in MNIST sample, {X_tr.shape[1]} training and {X_te.shape[1]} test digits "
+        "(cvxlift.datasets.load_mnist_sample)"
+    )
     net.init_weights()  # fit() draws the same weights again (same random_state)
     objective, test_acc, train_acc = [], [_accuracy(net, X_te, y_te)], [_accuracy(net, X_tr, y_tr)]
     header = f"{'sweep':>5}  {'objective':>11}  {'train acc':>9}  {'test acc':>8}  {'time':>7}"
@@ -337,31 +396,44 @@ def run_demo(args):
             objective.append(float(obj))
             test_acc.append(_accuracy(run.net, X_te, y_te))
             train_acc.append(_accuracy(run.net, X_tr, y_tr))
-            bar.write(f"{sweep + 1:>5}  {obj:11.5g}  {100 * train_acc[-1]:8.1f}%  {100 * test_acc[-1]:7.1f}%  "
-                      f"{time.perf_counter() - t0:6.1f}s")
+            bar.write(
+                f"{sweep + 1:>5}  {obj:11.5g}  {100 * train_acc[-1]:8.1f}%  {100 * test_acc[-1]:7.1f}%  "
+                f"{time.perf_counter() - t0:6.1f}s"
+            )
             bar.update(1, objective=float(obj), test_acc=f"{100 * test_acc[-1]:.1f}%")
             return False
 
     with progress(total=args.sweeps, desc="sweeps") as bar:
-        net.fit(X_tr, Y_tr, solver="fast", max_iter=args.sweeps, tol=0.0, callbacks=[Table()],
-                fast_options={"w_step": {"max_iter": 20}})
+        net.fit(
+            X_tr,
+            Y_tr,
+            solver="fast",
+            max_iter=args.sweeps,
+            tol=0.0,
+            callbacks=[Table()],
+            fast_options={"w_step": {"max_iter": 20}},
+        )
     seconds = time.perf_counter() - t0
     if net.interrupted_:
         print("interrupted: keeping the sweeps done so far")
     sweeps = len(objective) - 1
-    print(f"test accuracy (forward prediction): {100 * test_acc[-1]:.1f}% after {sweeps} sweep{'s' if sweeps != 1 else ''} "
-          f"in {seconds:.1f} s; lifted objective {objective[0]:.5g} -> {objective[-1]:.5g}"
-          if sweeps > 0 else "no sweep completed")
+    print(
+        f"test accuracy (forward prediction): {100 * test_acc[-1]:.1f}% "
+        f"after {sweeps} sweep{'s' if sweeps != 1 else ''} "
+        f"in {seconds:.1f} s; lifted objective {objective[0]:.5g} -> {objective[-1]:.5g}"
+        if sweeps > 0
+        else "no sweep completed"
+    )
     if args.no_plot or sweeps == 0:
         return EXIT_OK
     from .plotting import matplotlib_available, plot_training
 
     if not matplotlib_available():
-        print("note: matplotlib is not installed, so no plot was written; "
-              "install it with `pip install \"cvxlift[plot]\"`")
+        print(
+            'note: matplotlib is not installed, so no plot was written; install it with `pip install "cvxlift[plot]"`'
+        )
         return EXIT_OK
-    title = (f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network on "
-             f"{X_tr.shape[1]} MNIST digits")
+    title = f"cvxlift demo: lifted {sizes[0]}-{sizes[1]}-{sizes[2]} ReLU network on {X_tr.shape[1]} MNIST digits"
     from .safeio import atomic_write
 
     with atomic_write(plot_path, CommandError, "write the plot to") as fh:
@@ -381,14 +453,18 @@ def _plot_path(out):
 
     path = check_path(out, CommandError, "write the plot to")
     if os.path.isdir(path):
-        raise CommandError(f"cannot write the plot to {out}: it is a directory; give a file name such as "
-                           f"{os.path.join(out, DEMO_DEFAULTS['out'])}")
+        raise CommandError(
+            f"cannot write the plot to {out}: it is a directory; give a file name such as "
+            f"{os.path.join(out, DEMO_DEFAULTS['out'])}"
+        )
     suffix = os.path.splitext(os.path.basename(path))[1]
     if not suffix:
         path += ".png"
     elif suffix.lower() != ".png":
-        raise CommandError(f"cannot write the plot to {out}: the plot is a PNG image; use a name ending with .png "
-                           f"(or no suffix), not {suffix!r}")
+        raise CommandError(
+            f"cannot write the plot to {out}: the plot is a PNG image; use a name ending with .png "
+            f"(or no suffix), not {suffix!r}"
+        )
     check_target(path, CommandError, "write the plot to")
     return path
 
@@ -396,34 +472,67 @@ def _plot_path(out):
 # ---------------------------------------------------------------------- train
 def _add_train_arguments(parser):
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", metavar="FILE",
-                     help="training data, rows are samples: a CSV table or a .npy array whose last column is y, "
-                          "or an .npz with arrays X and y")
-    src.add_argument("--builtin", action="store_true",
-                     help="train on the built-in MNIST sample (1500 digits; reports accuracy on its 500 test digits)")
-    parser.add_argument("--task", choices=("classify", "regress"), default="classify",
-                        help="LiftedMLPClassifier or LiftedMLPRegressor (default: %(default)s)")
-    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=[100], metavar="H",
-                        help="hidden layer sizes (default: 100)")
-    parser.add_argument("--activation", default="relu",
-                        help="hidden atom, a name from cvxlift.available() (default: %(default)s)")
-    parser.add_argument("--lam", type=_positive_float, default=1.0,
-                        help="divergence penalty weight lambda (default: %(default)s)")
-    parser.add_argument("--rho", type=_positive_float, default=1e-3,
-                        help="weight regularisation rho (default: %(default)s)")
-    parser.add_argument("--sweeps", type=_positive_int, default=10,
-                        help="maximum block-coordinate descent sweeps (default: %(default)s)")
-    parser.add_argument("--solver", choices=("fast", "cvxpy"), default="fast",
-                        help="block solvers (default: %(default)s)")
+    src.add_argument(
+        "--data",
+        metavar="FILE",
+        help="training data, rows are samples: a CSV table or a .npy array whose last column is y, "
+        "or an .npz with arrays X and y",
+    )
+    src.add_argument(
+        "--builtin",
+        action="store_true",
+        help="train on the built-in MNIST sample (1500 digits; reports accuracy on its 500 test digits)",
+    )
+    parser.add_argument(
+        "--task",
+        choices=("classify", "regress"),
+        default="classify",
+        help="LiftedMLPClassifier or LiftedMLPRegressor (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hidden", type=_positive_int, nargs="+", default=[100], metavar="H", help="hidden layer sizes (default: 100)"
+    )
+    parser.add_argument(
+        "--activation", default="relu", help="hidden atom, a name from cvxlift.available() (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lam", type=_positive_float, default=1.0, help="divergence penalty weight lambda (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rho", type=_positive_float, default=1e-3, help="weight regularisation rho (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--sweeps",
+        type=_positive_int,
+        default=10,
+        help="maximum block-coordinate descent sweeps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--solver", choices=("fast", "cvxpy"), default="fast", help="block solvers (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=_seed, default=0, help="random_state (default: %(default)s)")
     parser.add_argument("--out", default="model.npz", help="model file to write (default: %(default)s)")
     dask = parser.add_mutually_exclusive_group()
-    dask.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                      help="train on Dask: start a local cluster of N worker processes (needs cvxlift[dask])")
-    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                      help="train on Dask: join the cluster of a running scheduler, e.g. tcp://host:8786")
-    parser.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="R",
-                        help="with --workers/--scheduler: samples per chunk (default: 4 chunks per worker)")
+    dask.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train on Dask: start a local cluster of N worker processes (needs cvxlift[dask])",
+    )
+    dask.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="train on Dask: join the cluster of a running scheduler, e.g. tcp://host:8786",
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=None,
+        metavar="R",
+        help="with --workers/--scheduler: samples per chunk (default: 4 chunks per worker)",
+    )
     _add_table_arguments(parser)
 
 
@@ -440,15 +549,19 @@ def _dask_data(args, X, y):
         from .distributed import connect
         from .distributed.cluster import dashboard_address, worker_count
     except ImportError as exc:
-        raise CommandError(f"--workers/--scheduler need Dask ({exc}); install it with "
-                           "`pip install \"cvxlift[dask]\"`") from None
+        raise CommandError(
+            f'--workers/--scheduler need Dask ({exc}); install it with `pip install "cvxlift[dask]"`'
+        ) from None
     with connect(workers=args.workers, scheduler=args.scheduler) as client:
         n = worker_count(client)
         rows = args.chunk_rows or max(1, -(-X.shape[0] // (4 * n)))
-        print(f"dask: {n} worker(s), {-(-X.shape[0] // rows)} chunks of up to {rows} samples; "
-              f"dashboard: {dashboard_address(client) or 'none'}")
-        Xd, yd = client.persist([da.from_array(X, chunks=(rows, X.shape[1])),
-                                 da.from_array(y, chunks=(rows,) + y.shape[1:])])
+        print(
+            f"dask: {n} worker(s), {-(-X.shape[0] // rows)} chunks of up to {rows} samples; "
+            f"dashboard: {dashboard_address(client) or 'none'}"
+        )
+        Xd, yd = client.persist(
+            [da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=(rows,) + y.shape[1:])]
+        )
         yield Xd, yd
 
 
@@ -460,8 +573,9 @@ def _import_estimators():
 
         return cvxlift.LiftedMLPClassifier, cvxlift.LiftedMLPRegressor
     except (ImportError, AttributeError) as exc:
-        raise CommandError(f"the estimators are not available ({exc}); "
-                           "install scikit-learn with `pip install \"cvxlift[sklearn]\"`") from None
+        raise CommandError(
+            f'the estimators are not available ({exc}); install scikit-learn with `pip install "cvxlift[sklearn]"`'
+        ) from None
 
 
 def run_train(args):
@@ -474,7 +588,7 @@ def run_train(args):
     from .training import PrintSweeps, ProgressBar
 
     _check_activation(args.activation)
-    check_target(args.out, CommandError, "write the model to")   # a bad --out fails before training
+    check_target(args.out, CommandError, "write the model to")  # a bad --out fails before training
     Classifier, Regressor = _import_estimators()
     from . import save
 
@@ -488,18 +602,28 @@ def run_train(args):
         X, y = load_xy(args.data, task=args.task, delimiter=args.delimiter, header=args.header)
         source = args.data
     Est = Classifier if args.task == "classify" else Regressor
-    model = Est(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, lam=args.lam, rho=args.rho,
-                max_iter=args.sweeps, solver=args.solver, random_state=args.seed)
-    print(f"cvxlift train: {Est.__name__}(hidden_layer_sizes={tuple(args.hidden)}, activation={args.activation!r}, "
-          f"lam={args.lam:g}, rho={args.rho:g}, max_iter={args.sweeps}, solver={args.solver!r}) "
-          f"on {source}: {X.shape[0]} samples, {X.shape[1]} features")
+    model = Est(
+        hidden_layer_sizes=tuple(args.hidden),
+        activation=args.activation,
+        lam=args.lam,
+        rho=args.rho,
+        max_iter=args.sweeps,
+        solver=args.solver,
+        random_state=args.seed,
+    )
+    print(
+        f"cvxlift train: {Est.__name__}(hidden_layer_sizes={tuple(args.hidden)}, activation={args.activation!r}, "
+        f"lam={args.lam:g}, rho={args.rho:g}, max_iter={args.sweeps}, solver={args.solver!r}) "
+        f"on {source}: {X.shape[0]} samples, {X.shape[1]} features"
+    )
     with _dask_data(args, X, y) as (X_fit, y_fit):
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with progress(total=args.sweeps, desc="sweeps") as bar:
-                model.fit(X_fit, y_fit,
-                          callbacks=[PrintSweeps(write=lambda line: bar.write("  " + line)), ProgressBar(bar)])
+                model.fit(
+                    X_fit, y_fit, callbacks=[PrintSweeps(write=lambda line: bar.write("  " + line)), ProgressBar(bar)]
+                )
         seconds = time.perf_counter() - t0
     for w in caught:
         first = str(w.message).splitlines()[0] if str(w.message) else type(w.message).__name__
@@ -516,15 +640,28 @@ def run_train(args):
 
 # ---------------------------------------------------------------------- predict
 def _add_predict_arguments(parser):
-    parser.add_argument("--model", required=True, metavar="MODEL.npz", help="a model written by cvxlift train / cvxlift.save")
-    parser.add_argument("--data", required=True, metavar="FILE",
-                        help="rows to predict: a CSV table or a .npy array (a column beyond the model's features "
-                             "is y), or an .npz with array X; y, when present, is scored")
-    parser.add_argument("--rule", choices=("forward", "lifted"), default="forward",
-                        help="prediction rule: the plain network (eq. 2) or the lifted rule (eq. 12) "
-                             "(default: %(default)s)")
-    parser.add_argument("--out", default=None, metavar="PREDS.csv",
-                        help="write the predictions here as CSV (default: CSV on standard output)")
+    parser.add_argument(
+        "--model", required=True, metavar="MODEL.npz", help="a model written by cvxlift train / cvxlift.save"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="rows to predict: a CSV table or a .npy array (a column beyond the model's features "
+        "is y), or an .npz with array X; y, when present, is scored",
+    )
+    parser.add_argument(
+        "--rule",
+        choices=("forward", "lifted"),
+        default="forward",
+        help="prediction rule: the plain network (eq. 2) or the lifted rule (eq. 12) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="PREDS.csv",
+        help="write the predictions here as CSV (default: CSV on standard output)",
+    )
     _add_table_arguments(parser)
 
 
@@ -616,12 +753,21 @@ def run_predict(args):
 
 # ---------------------------------------------------------------------- bench
 def _add_bench_arguments(parser):
-    parser.add_argument("--m", type=_positive_int, default=50,
-                        help="training digits (columns) per block (default: %(default)s)")
-    parser.add_argument("--hidden", type=_positive_int, default=20,
-                        help="hidden units of the 784-H-10 ReLU network (default: %(default)s)")
-    parser.add_argument("--repeat", type=_positive_int, default=3,
-                        help="runs of each fast solver; the median is reported (default: %(default)s)")
+    parser.add_argument(
+        "--m", type=_positive_int, default=50, help="training digits (columns) per block (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--hidden",
+        type=_positive_int,
+        default=20,
+        help="hidden units of the 784-H-10 ReLU network (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=3,
+        help="runs of each fast solver; the median is reported (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=_seed, default=0, help="seed (default: %(default)s)")
 
 
@@ -639,8 +785,9 @@ def run_bench(args):
     X, Y = load_mnist_sample("train", as_columns=True)
     m = min(args.m, X.shape[1])
     X, Y = X[:, :m], Y[:, :m]
-    net = LiftedNetwork([X.shape[0], args.hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1.0,
-                        random_state=args.seed)
+    net = LiftedNetwork(
+        [X.shape[0], args.hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1.0, random_state=args.seed
+    )
     # one sweep with the fast solvers gives a realistic (not initial) state to time the blocks at
     net.fit(X, Y, solver="fast", max_iter=1)
     base_w, base_b, base_s = list(net.weights_), list(net.biases_), list(net.states_)
@@ -666,8 +813,10 @@ def run_bench(args):
         "output step": lambda be: be.output_step(net, net.preactivation(1, base_s[0]), Y),
     }
     backends = {"fast": FastBackend(), "cvxpy": CvxpyBackend()}
-    print(f"cvxlift bench: lifted {X.shape[0]}-{args.hidden}-10 ReLU network, cross-entropy, "
-          f"m = {m} built-in MNIST digits; each block solved from the state after one fast sweep")
+    print(
+        f"cvxlift bench: lifted {X.shape[0]}-{args.hidden}-10 ReLU network, cross-entropy, "
+        f"m = {m} built-in MNIST digits; each block solved from the state after one fast sweep"
+    )
     rows = [("block", "fast (s)", "cvxpy (s)", "speed-up", "objective fast", "objective cvxpy", "rel. gap")]
     notes = []
     for name, solve in blocks.items():
@@ -687,12 +836,22 @@ def run_bench(args):
                 notes.append(f"note: {name}, {solver}: {info.solver} stopped at {info.status} (solution used as is)")
         f_fast, f_cvx = objective_after(name, results["fast"]), objective_after(name, results["cvxpy"])
         gap = (f_fast - f_cvx) / max(abs(f_cvx), 1e-300)
-        rows.append((name, f"{times['fast']:.4f}", f"{times['cvxpy']:.3f}",
-                     _ratio(times['cvxpy'] / max(times['fast'], 1e-9)), f"{f_fast:.6g}", f"{f_cvx:.6g}",
-                     f"{gap:+.1e}"))
+        rows.append(
+            (
+                name,
+                f"{times['fast']:.4f}",
+                f"{times['cvxpy']:.3f}",
+                _ratio(times["cvxpy"] / max(times["fast"], 1e-9)),
+                f"{f_fast:.6g}",
+                f"{f_cvx:.6g}",
+                f"{gap:+.1e}",
+            )
+        )
     print(format_table(rows))
-    print("times: fast = median of --repeat runs; cvxpy = one run, compile + solve (what the DSL path does); "
-          "rel. gap = (objective fast - objective cvxpy) / |objective cvxpy| (negative: fast is better)")
+    print(
+        "times: fast = median of --repeat runs; cvxpy = one run, compile + solve (what the DSL path does); "
+        "rel. gap = (objective fast - objective cvxpy) / |objective cvxpy| (negative: fast is better)"
+    )
     for note in notes:
         print(note)
     return EXIT_OK
@@ -703,25 +862,44 @@ _PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 def _add_plot_arguments(parser):
-    parser.add_argument("name", metavar="NAME",
-                        help="a registered atom (see cvxlift.available()), or a user's atom as PATH.py:NAME or "
-                             "module:NAME (as for cvxlift verify)")
-    parser.add_argument("--form", choices=FORMS, default=None,
-                        help="divergence form (default: the atom's default form)")
-    parser.add_argument("--range", type=_positive_float, default=None, metavar="R", dest="u_range",
-                        help="draw the inputs s in [-R, R] (default: max(4, twice the largest kink))")
-    parser.add_argument("--u", type=float, nargs="+", default=None, metavar="S",
-                        help="line parameters of the sample inputs whose D(u, .) is drawn (default: four)")
-    parser.add_argument("--out", default=None, metavar="FILE",
-                        help="where to write the figure (.png, .svg or .pdf; default: NAME-divergence.png, NAME "
-                             "the atom's name)")
+    parser.add_argument(
+        "name",
+        metavar="NAME",
+        help="a registered atom (see cvxlift.available()), or a user's atom as PATH.py:NAME or "
+        "module:NAME (as for cvxlift verify)",
+    )
+    parser.add_argument(
+        "--form", choices=FORMS, default=None, help="divergence form (default: the atom's default form)"
+    )
+    parser.add_argument(
+        "--range",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        dest="u_range",
+        help="draw the inputs s in [-R, R] (default: max(4, twice the largest kink))",
+    )
+    parser.add_argument(
+        "--u",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="line parameters of the sample inputs whose D(u, .) is drawn (default: four)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="where to write the figure (.png, .svg or .pdf; default: NAME-divergence.png, NAME the atom's name)",
+    )
 
 
 def _plot_atom(spec):
     """The atom ``cvxlift plot`` draws: a registered name, ``PATH.py:NAME`` or ``module:NAME``
     (the loader of ``cvxlift verify``), and the stem of its default figure name."""
     if ":" not in spec and not spec.endswith(".py"):
-        atom = _check_activation(spec)      # a registered name: the error lists the known ones
+        atom = _check_activation(spec)  # a registered name: the error lists the known ones
         return atom, spec
     atom = load_atom(spec)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(getattr(atom, "name", "") or spec.rpartition(":")[2])).strip("._")
@@ -740,20 +918,24 @@ def run_plot(args):
     out = args.out if args.out is not None else f"{stem}-divergence.png"
     ext = os.path.splitext(out)[1].lower().lstrip(".")
     if ext not in _PLOT_FORMATS:
-        raise CommandError(f"--out {out}: unknown figure format {ext or '(none)'!r}; use a name ending in "
-                           + ", ".join("." + f for f in _PLOT_FORMATS))
+        raise CommandError(
+            f"--out {out}: unknown figure format {ext or '(none)'!r}; use a name ending in "
+            + ", ".join("." + f for f in _PLOT_FORMATS)
+        )
     from .safeio import atomic_write, check_target
 
-    check_target(out, CommandError, "write the figure to")   # before any work
+    check_target(out, CommandError, "write the figure to")  # before any work
     if not matplotlib_available():
-        raise CommandError("matplotlib is not installed; install it with `pip install \"cvxlift[plot]\"`")
+        raise CommandError('matplotlib is not installed; install it with `pip install "cvxlift[plot]"`')
     fig = plot_divergence(atom, form=args.form, u=args.u, u_range=args.u_range)
     with atomic_write(out, CommandError, "write the figure to") as fh:
         fig.savefig(fh, format=ext, dpi=110)
     curves = fig.cvxlift_curves
-    print(f"{atom!r}, form={curves.form!r} ({curves.slice}): largest scaled gap between the CVXPY argmin "
-          f"and forward over s in [{curves.s[0]:g}, {curves.s[-1]:g}]: {curves.max_error:.2e} "
-          f"(solver {curves.solver})")
+    print(
+        f"{atom!r}, form={curves.form!r} ({curves.slice}): largest scaled gap between the CVXPY argmin "
+        f"and forward over s in [{curves.s[0]:g}, {curves.s[-1]:g}]: {curves.max_error:.2e} "
+        f"(solver {curves.solver})"
+    )
     print(f"figure written to {out}")
     return EXIT_OK
 
@@ -789,13 +971,16 @@ def bench_memory(m, hidden, n_in=784, n_out=10):
 def _check_bench_size(m, hidden):
     """Refuse, before any allocation, a bench the built-in sample or the memory cannot hold."""
     if m > BENCH_MAX_M:
-        raise CommandError(f"--m {m}: the built-in sample has {BENCH_MAX_M} training digits; use --m {BENCH_MAX_M} "
-                           "or fewer")
+        raise CommandError(
+            f"--m {m}: the built-in sample has {BENCH_MAX_M} training digits; use --m {BENCH_MAX_M} or fewer"
+        )
     need, have = bench_memory(m, hidden), available_memory()
     if have is not None and need > have:
-        raise CommandError(f"--m {m} --hidden {hidden} needs about {need / 1e9:.1f} GB of memory (estimate: "
-                           f"cvxlift.cli.bench_memory), more than the {have / 1e9:.1f} GB available; use a smaller "
-                           "--m or --hidden")
+        raise CommandError(
+            f"--m {m} --hidden {hidden} needs about {need / 1e9:.1f} GB of memory (estimate: "
+            f"cvxlift.cli.bench_memory), more than the {have / 1e9:.1f} GB available; use a smaller "
+            "--m or --hidden"
+        )
 
 
 def _ratio(r):
@@ -806,28 +991,35 @@ COMMANDS = {
     "verify": Command(
         "check every claim of divergence atoms (DCP, argmin == forward, uniqueness, "
         "Fenchel-Young, values, prox) and print a table",
-        _add_verify_arguments, run_verify,
+        _add_verify_arguments,
+        run_verify,
     ),
     "demo": Command(
         "train a lifted 784-H-10 ReLU network on the built-in MNIST sample (no download), "
         "print objective and test accuracy per sweep and plot them",
-        _add_demo_arguments, _guarded("cvxlift demo", run_demo),
+        _add_demo_arguments,
+        _guarded("cvxlift demo", run_demo),
     ),
     "train": Command(
-        "fit a LiftedMLPClassifier (or Regressor) on an .npz file (X, y) or the built-in sample "
-        "and save it",
-        _add_train_arguments, _guarded("cvxlift train", run_train),
+        "fit a LiftedMLPClassifier (or Regressor) on an .npz file (X, y) or the built-in sample and save it",
+        _add_train_arguments,
+        _guarded("cvxlift train", run_train),
     ),
     "predict": Command(
         "predict with a saved model on an .npz file (X, optional y); CSV output",
-        _add_predict_arguments, _guarded("cvxlift predict", run_predict),
+        _add_predict_arguments,
+        _guarded("cvxlift predict", run_predict),
     ),
     "bench": Command(
         "time the fast block solvers against their CVXPY problems on the built-in sample",
-        _add_bench_arguments, _guarded("cvxlift bench", run_bench),
+        _add_bench_arguments,
+        _guarded("cvxlift bench", run_bench),
     ),
-    "plot": Command("draw an atom: D(u, .) for a few u and the argmin over a line against forward",
-                    _add_plot_arguments, _guarded("cvxlift plot", run_plot)),
+    "plot": Command(
+        "draw an atom: D(u, .) for a few u and the argmin over a line against forward",
+        _add_plot_arguments,
+        _guarded("cvxlift plot", run_plot),
+    ),
 }
 
 
@@ -835,8 +1027,7 @@ COMMANDS = {
 def build_parser(commands=None):
     """The argument parser, one subparser per entry of ``commands`` (default :data:`COMMANDS`)."""
     commands = COMMANDS if commands is None else commands
-    parser = argparse.ArgumentParser(
-        prog="cvxlift", description="Lifted neural networks on CVXPY.")
+    parser = argparse.ArgumentParser(prog="cvxlift", description="Lifted neural networks on CVXPY.")
     parser.add_argument("--version", action="version", version=f"cvxlift {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, cmd in commands.items():

@@ -21,6 +21,7 @@ ECOS and Clarabel have been seen to report "infeasible" on feasible projection p
 with entries of size ``|u| >= 1e3``; that is why a QP goes to OSQP first and why every
 failure falls through to the next solver.
 """
+
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ PREFERENCE = {
 # an interior-point method stops ~sqrt(tol) away (degenerate multipliers); an atom with many
 # affine pieces (``Sin``) declares ``"SOC"`` so that Clarabel goes first for it.
 _RANK = {"QP": 0, "SOC": 1, "EXP": 2}
+
 
 def _osqp_polish_key():
     """OSQP 1.x renamed ``polish`` to ``polishing``."""
@@ -100,9 +102,7 @@ def candidate_solvers(problem_class="QP", solver=None, accuracy="default"):
     if solver is not None:
         name = str(solver).upper()
         if name not in have:
-            raise SolverError(
-                f"solver={solver!r} is not installed; installed solvers: {sorted(have)}"
-            )
+            raise SolverError(f"solver={solver!r} is not installed; installed solvers: {sorted(have)}")
         return [name]
     if problem_class not in PREFERENCE:
         raise ValueError(f"problem_class must be one of {sorted(PREFERENCE)}, got {problem_class!r}")
@@ -115,8 +115,15 @@ def candidate_solvers(problem_class="QP", solver=None, accuracy="default"):
     return names
 
 
-def solve(problem, problem_class="QP", solver=None, block="problem", accuracy="default",
-          allow_inaccurate=False, solver_options=None):
+def solve(
+    problem,
+    problem_class="QP",
+    solver=None,
+    block="problem",
+    accuracy="default",
+    allow_inaccurate=False,
+    solver_options=None,
+):
     """Solve ``problem`` with the first solver of the preference list that succeeds.
 
     Parameters

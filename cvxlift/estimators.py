@@ -15,6 +15,7 @@ shape ``(n_in, n_out)`` as in :class:`sklearn.neural_network.MLPClassifier`.
 This module imports scikit-learn at import time; ``import cvxlift`` does not import it
 (``cvxlift.LiftedMLPClassifier`` is resolved lazily). See ``docs/estimators.md``.
 """
+
 import copy
 import numbers
 import warnings
@@ -55,7 +56,6 @@ _DTYPES = (np.float64, np.float32)
 _SPARSE = ("csr", "csc", "coo")
 
 
-
 def _dask_input(*arrays):
     """``True`` when an argument is a Dask collection (see :func:`cvxlift.distributed.is_dask`)."""
     from .distributed.detect import is_dask
@@ -87,8 +87,9 @@ def _random_state(seed):
     try:
         return check_random_state(seed)
     except (ValueError, TypeError):
-        raise ValidationError(f"random_state must be None, an integer in [0, 2**32 - 1] or a "
-                              f"numpy.random.RandomState, got {seed!r}") from None
+        raise ValidationError(
+            f"random_state must be None, an integer in [0, 2**32 - 1] or a numpy.random.RandomState, got {seed!r}"
+        ) from None
 
 
 def _validated(validate, *args, **kwargs):
@@ -145,6 +146,7 @@ def _check_choice(choices):
         if not isinstance(value, str) or value not in choices:
             raise ValidationError(f"{name} must be one of {choices}, got {value!r}")
         return value
+
     return check
 
 
@@ -264,10 +266,27 @@ class _BaseLiftedMLP(BaseEstimator):
     _default_loss = None
     _losses = ()
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
-                 tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
-                 inner_max_iter=20, loss=None, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=3, random_state=None, verbose=False, device=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        lam=1.0,
+        rho=1e-3,
+        max_iter=300,
+        tol=1e-4,
+        solver="fast",
+        prediction="forward",
+        form="fenchel_hidden",
+        inner_max_iter=20,
+        loss=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=3,
+        random_state=None,
+        verbose=False,
+        device=None,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.lam = lam
@@ -344,7 +363,8 @@ class _BaseLiftedMLP(BaseEstimator):
             raise ValidationError(
                 f"validation_fraction={self.validation_fraction} of {m} samples leaves {n_val} validation and "
                 f"{m - n_val} training samples; early stopping needs at least 2 validation samples and 1 "
-                f"training sample (raise validation_fraction, add samples, or set early_stopping=False)")
+                f"training sample (raise validation_fraction, add samples, or set early_stopping=False)"
+            )
         return train_test_split(np.arange(m), test_size=n_val, random_state=seed)
 
     # -- fitting --------------------------------------------------------------------
@@ -396,19 +416,29 @@ class _BaseLiftedMLP(BaseEstimator):
         for cb in extra:
             if not isinstance(cb, Callback):
                 raise ValidationError(f"callbacks must be cvxlift.training.Callback instances, got {cb!r}")
-        if _dask_input(X, y):   # Dask arrays (rows are samples, chunked along rows): trained on the workers
+        if _dask_input(X, y):  # Dask arrays (rows are samples, chunked along rows): trained on the workers
             from .distributed.estimators import fit_rows
 
-            return fit_rows(self, X, y, p, extra, encode_targets=self._encode_targets,
-                            probabilities=_probabilities, fold_units=_fold_units, set_fitted=self._set_fitted)
-        like = X if ax.is_torch(X) else None   # a torch input: trained on its device unless device= says
+            return fit_rows(
+                self,
+                X,
+                y,
+                p,
+                extra,
+                encode_targets=self._encode_targets,
+                probabilities=_probabilities,
+                fold_units=_fold_units,
+                set_fitted=self._set_fitted,
+            )
+        like = X if ax.is_torch(X) else None  # a torch input: trained on its device unless device= says
         X, y = ax.to_numpy(X), ax.to_numpy(y)
         _numeric_input(X)
         rng = _random_state(self.random_state)
         dev = p["device"] if p["device"] is not None else (None if like is None else like.device)
         if dev is not None and self.solver != "fast":
-            raise ValidationError(f"device={self.device!r} (or a torch input) needs solver='fast', got "
-                                  f"solver={self.solver!r}")
+            raise ValidationError(
+                f"device={self.device!r} (or a torch input) needs solver='fast', got solver={self.solver!r}"
+            )
         X, y = self._validate_fit_data(X, y)
         in_dtype = X.dtype
         X = np.asarray(_dense(X), dtype=np.float64)
@@ -421,7 +451,7 @@ class _BaseLiftedMLP(BaseEstimator):
         y_scale = self._target_scale(Y)
         X = X / x_scale
         Y = Y / y_scale
-        if isinstance(self, RegressorMixin):   # R^2 is scored in the same (internal) units
+        if isinstance(self, RegressorMixin):  # R^2 is scored in the same (internal) units
             y_score = Y
         net_seed = int(rng.randint(_SEED_MAX))
         if self.early_stopping:
@@ -434,18 +464,28 @@ class _BaseLiftedMLP(BaseEstimator):
             X_val = s_val = None
 
         sizes = [X.shape[1], *p["hidden_layer_sizes"], Y.shape[1]]
-        net = LiftedNetwork(sizes, activations=p["activation"], loss=p["loss"], lam=p["lam"],
-                            rho=p["rho"] * X_train.shape[0], form=self.form, random_state=net_seed)
+        net = LiftedNetwork(
+            sizes,
+            activations=p["activation"],
+            loss=p["loss"],
+            lam=p["lam"],
+            rho=p["rho"] * X_train.shape[0],
+            form=self.form,
+            random_state=net_seed,
+        )
 
         def train_score(run):
-            if self.prediction == "forward":   # the first layer's product comes from the engine's cache
+            if self.prediction == "forward":  # the first layer's product comes from the engine's cache
                 out = ax.to_numpy(run.state.forward_output()).T
             else:
                 out = self._network_output(run.net, X_train)
             return self._score_output(run.net, out, s_train)
 
-        validation = None if X_val is None else (
-            lambda run: self._score_output(run.net, self._network_output(run.net, X_val), s_val))
+        validation = (
+            None
+            if X_val is None
+            else (lambda run: self._score_output(run.net, self._network_output(run.net, X_val), s_val))
+        )
         scores = Scores(train=train_score, validation=validation)
         cbs = [scores]
         early = None
@@ -458,11 +498,13 @@ class _BaseLiftedMLP(BaseEstimator):
         fast_options = None
         if self.solver == "fast" and p["inner_max_iter"] is not None:
             fast_options = {"w_step": {"max_iter": p["inner_max_iter"]}}
-        run = BCD(make_backend(self.solver, fast_options=fast_options), max_iter=p["max_iter"], tol=p["tol"],
-                  callbacks=cbs)
+        run = BCD(
+            make_backend(self.solver, fast_options=fast_options), max_iter=p["max_iter"], tol=p["tol"], callbacks=cbs
+        )
         Xt, Yt = np.ascontiguousarray(X_train.T), np.ascontiguousarray(Y_train.T)
-        if dev is not None:   # torch on the training device
+        if dev is not None:  # torch on the training device
             import torch
+
             Xt, Yt = torch.as_tensor(Xt, device=dev), torch.as_tensor(Yt, device=dev)
         run.fit(net, Xt, Yt)
         net.history_, net.history_blocks_, net.block_info_ = run.history, run.history_blocks, run.block_info
@@ -516,15 +558,22 @@ class _BaseLiftedMLP(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = float(min(self.loss_curve_)) if self.loss_curve_ else None
-        if self.n_iter_ == p["max_iter"] and self.loss_curve_ and not run.interrupted \
-                and not (early is not None and early.stopped):
+        if (
+            self.n_iter_ == p["max_iter"]
+            and self.loss_curve_
+            and not run.interrupted
+            and not (early is not None and early.stopped)
+        ):
             prev = run.history[0] if len(self.loss_curve_) == 1 else self.loss_curve_[-2]
             dec = prev - self.loss_curve_[-1]
             if dec > p["tol"] * max(1.0, abs(prev)):
-                warnings.warn(f"{type(self).__name__}: maximum number of sweeps max_iter={p['max_iter']} "
-                              "reached and the lifted objective has not converged (relative decrease "
-                              f"{dec / max(1.0, abs(prev)):.3g} > tol={p['tol']:g})", ConvergenceWarning,
-                              stacklevel=stacklevel)
+                warnings.warn(
+                    f"{type(self).__name__}: maximum number of sweeps max_iter={p['max_iter']} "
+                    "reached and the lifted objective has not converged (relative decrease "
+                    f"{dec / max(1.0, abs(prev)):.3g} > tol={p['tol']:g})",
+                    ConvergenceWarning,
+                    stacklevel=stacklevel,
+                )
 
     # -- prediction -----------------------------------------------------------------
     def _output(self, X):
@@ -687,17 +736,46 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
     _default_loss = "cross_entropy"
     _losses = ("cross_entropy", "squared")
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
-                 tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
-                 inner_max_iter=20, loss="cross_entropy",
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
-                 verbose=False, device=None):
-        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
-                         max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
-                         inner_max_iter=inner_max_iter, loss=loss,
-                         early_stopping=early_stopping, validation_fraction=validation_fraction,
-                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose,
-                         device=device)
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        lam=1.0,
+        rho=1e-3,
+        max_iter=300,
+        tol=1e-4,
+        solver="fast",
+        prediction="forward",
+        form="fenchel_hidden",
+        inner_max_iter=20,
+        loss="cross_entropy",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=3,
+        random_state=None,
+        verbose=False,
+        device=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            lam=lam,
+            rho=rho,
+            max_iter=max_iter,
+            tol=tol,
+            solver=solver,
+            prediction=prediction,
+            form=form,
+            inner_max_iter=inner_max_iter,
+            loss=loss,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            random_state=random_state,
+            verbose=verbose,
+            device=device,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -743,14 +821,18 @@ class LiftedMLPClassifier(ClassifierMixin, _BaseLiftedMLP):
                 f"validation_fraction={self.validation_fraction} of {m} samples gives {n_val} validation and "
                 f"{m - n_val} training samples; early stopping stratifies by class and needs at least "
                 f"{max(2, k)} validation and {k} training samples for {k} classes (raise validation_fraction, "
-                f"add samples, or set early_stopping=False)")
+                f"add samples, or set early_stopping=False)"
+            )
         counts = np.bincount(y_idx, minlength=k)
-        few = [self.classes_[i].item() if hasattr(self.classes_[i], "item") else self.classes_[i]
-               for i in np.flatnonzero(counts < 2)]
+        few = [
+            self.classes_[i].item() if hasattr(self.classes_[i], "item") else self.classes_[i]
+            for i in np.flatnonzero(counts < 2)
+        ]
         if few:
             raise ValidationError(
                 f"early stopping stratifies by class and needs at least 2 samples of each class; class(es) "
-                f"{few!r} of y have only 1 (set early_stopping=False or add samples)")
+                f"{few!r} of y have only 1 (set early_stopping=False or add samples)"
+            )
         return train_test_split(np.arange(m), test_size=n_val, random_state=seed, stratify=y_idx)
 
     def predict_proba(self, X):
@@ -915,17 +997,46 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
     _default_loss = "squared"
     _losses = ("squared",)
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, lam=1.0, rho=1e-3, max_iter=300,
-                 tol=1e-4, solver="fast", prediction="forward", form="fenchel_hidden",
-                 inner_max_iter=20, loss="squared",
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=3, random_state=None,
-                 verbose=False, device=None):
-        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, lam=lam, rho=rho,
-                         max_iter=max_iter, tol=tol, solver=solver, prediction=prediction, form=form,
-                         inner_max_iter=inner_max_iter, loss=loss,
-                         early_stopping=early_stopping, validation_fraction=validation_fraction,
-                         n_iter_no_change=n_iter_no_change, random_state=random_state, verbose=verbose,
-                         device=device)
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        lam=1.0,
+        rho=1e-3,
+        max_iter=300,
+        tol=1e-4,
+        solver="fast",
+        prediction="forward",
+        form="fenchel_hidden",
+        inner_max_iter=20,
+        loss="squared",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=3,
+        random_state=None,
+        verbose=False,
+        device=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            lam=lam,
+            rho=rho,
+            max_iter=max_iter,
+            tol=tol,
+            solver=solver,
+            prediction=prediction,
+            form=form,
+            inner_max_iter=inner_max_iter,
+            loss=loss,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            random_state=random_state,
+            verbose=verbose,
+            device=device,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -934,8 +1045,9 @@ class LiftedMLPRegressor(RegressorMixin, _BaseLiftedMLP):
         return tags
 
     def _validate_fit_data(self, X, y):
-        return _validated(validate_data, self, X, y, dtype=_DTYPES, accept_sparse=_SPARSE, multi_output=True,
-                          y_numeric=True)
+        return _validated(
+            validate_data, self, X, y, dtype=_DTYPES, accept_sparse=_SPARSE, multi_output=True, y_numeric=True
+        )
 
     def _encode_targets(self, y):
         y = np.asarray(y, dtype=np.float64)

@@ -10,6 +10,7 @@ name                :math:`\mathcal L(Y, Z)`                             cones
 Cross-entropy needs ``Y`` with non-negative columns that sum to one (one-hot labels or
 soft labels) and an output atom whose values are probabilities (``Simplex``).
 """
+
 import cvxpy as cp
 import numpy as np
 from scipy.special import xlogy
@@ -65,7 +66,7 @@ class CrossEntropyLoss(Loss):
             xp = ax.namespace(Z)
             if bool(xp.any((Y > 0) & (Z <= 0))):
                 return float("inf")
-            return float(-xp.sum(Y * xp.log(xp.where(Y > 0, Z, 1.0))))   # y log z, 0 where y = 0
+            return float(-xp.sum(Y * xp.log(xp.where(Y > 0, Z, 1.0))))  # y log z, 0 where y = 0
         Z = np.asarray(Z, dtype=float)
         if np.any((Y > 0) & (Z <= 0)):
             return float("inf")

@@ -12,6 +12,7 @@ pass, the objective (10), the prediction objective (12), scores). Training runs 
 :mod:`cvxlift.training` (one block-coordinate-descent engine over a CVXPY or a fast backend);
 the CVXPY blocks are assembled by :mod:`cvxlift.assembly`.
 """
+
 import copy
 import warnings
 
@@ -68,8 +69,7 @@ class LiftedNetwork:
         Seed of the weight initialisation.
     """
 
-    def __init__(self, sizes, activations="relu", loss="squared", lam=1.0, rho=1e-3, form=None,
-                 random_state=None):
+    def __init__(self, sizes, activations="relu", loss="squared", lam=1.0, rho=1e-3, form=None, random_state=None):
         self.sizes = [int(s) for s in _check_sizes(sizes)]
         self.loss = loss
         self.lam = lam
@@ -109,8 +109,7 @@ class LiftedNetwork:
 
     def __repr__(self):
         acts = ", ".join(repr(a) for a in self.activations_)
-        return (f"LiftedNetwork(sizes={self.sizes}, activations=[{acts}], forms={self.forms_}, "
-                f"loss={self.loss_.name!r})")
+        return f"LiftedNetwork(sizes={self.sizes}, activations=[{acts}], forms={self.forms_}, loss={self.loss_.name!r})"
 
     def _check_fitted(self):
         if self.weights_ is None:
@@ -135,8 +134,10 @@ class LiftedNetwork:
             rng = np.random.default_rng(seed)
         except (TypeError, ValueError):
             raise ValidationError(f"random_state must be None, an integer or a numpy Generator, got {seed!r}") from None
-        self.weights_ = [rng.normal(scale=1.0 / np.sqrt(self.sizes[l]), size=(self.u_dims_[l], self.sizes[l]))
-                         for l in range(self.n_layers)]
+        self.weights_ = [
+            rng.normal(scale=1.0 / np.sqrt(self.sizes[l]), size=(self.u_dims_[l], self.sizes[l]))
+            for l in range(self.n_layers)
+        ]
         self.biases_ = [np.zeros(self.u_dims_[l]) for l in range(self.n_layers)]
         return self
 
@@ -156,13 +157,16 @@ class LiftedNetwork:
         """
         for name, value in (("weights", weights), ("biases", biases)):
             if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__len__"):
-                raise ValidationError(f"{name} must be a list of {self.n_layers} arrays (one per layer), got "
-                                      f"{type(value).__name__}")
+                raise ValidationError(
+                    f"{name} must be a list of {self.n_layers} arrays (one per layer), got {type(value).__name__}"
+                )
         if len(weights) != self.n_layers or len(biases) != self.n_layers:
             raise ValidationError(f"weights and biases must have {self.n_layers} entries each")
         W = [check_matrix(w, f"weights[{l}]", shape=(self.u_dims_[l], self.sizes[l])) for l, w in enumerate(weights)]
-        b = [check_matrix(np.reshape(v, (-1, 1)), f"biases[{l}]", shape=(self.u_dims_[l], 1))[:, 0]
-             for l, v in enumerate(biases)]
+        b = [
+            check_matrix(np.reshape(v, (-1, 1)), f"biases[{l}]", shape=(self.u_dims_[l], 1))[:, 0]
+            for l, v in enumerate(biases)
+        ]
         self.weights_, self.biases_ = W, b
         return self
 
@@ -250,7 +254,6 @@ class LiftedNetwork:
             states.append(cur)
         return [back(S) for S in states]
 
-
     # ------------------------------------------------------------------ objective
     def objective(self, X, Y, states=None, parts=False):
         r"""The lifted objective (10) at the current weights and ``states`` (default ``states_``).
@@ -269,7 +272,7 @@ class LiftedNetwork:
         float, or (float, dict) with ``parts``
         """
         self._check_fitted()
-        if ax.is_foreign(X) or ax.is_foreign(Y) or self._on_host() is not self:   # evaluated on the host
+        if ax.is_foreign(X) or ax.is_foreign(Y) or self._on_host() is not self:  # evaluated on the host
             if states is None:
                 states = getattr(self, "states_", None)
             states = None if states is None else [ax.to_numpy(S) for S in states]
@@ -284,8 +287,7 @@ class LiftedNetwork:
         distributed = _dask_doors(X)
         if distributed is not None:
             return distributed.objective(self, X, Y, states, parts)
-        states = [check_matrix(S, f"states[{l}]", shape=(self.sizes[l + 1], X.shape[1]))
-                  for l, S in enumerate(states)]
+        states = [check_matrix(S, f"states[{l}]", shape=(self.sizes[l + 1], X.shape[1])) for l, S in enumerate(states)]
         terms = {"loss": self.loss_.value(Y, states[-1])}
         prev = X
         for l, d in enumerate(self.activations_):
@@ -315,8 +317,9 @@ class LiftedNetwork:
             return host.prediction_objective(ax.to_numpy(X), [ax.to_numpy(S) for S in states])
         prev, total = X, 0.0
         for l, d in enumerate(self.activations_):
-            total += self.lam_[l] * float(np.sum(d.divergence_value(self.preactivation(l, prev), states[l],
-                                                                    self.forms_[l])))
+            total += self.lam_[l] * float(
+                np.sum(d.divergence_value(self.preactivation(l, prev), states[l], self.forms_[l]))
+            )
             prev = states[l]
         return total
 
@@ -383,10 +386,28 @@ class LiftedNetwork:
             )
         return X, self.loss_.check_targets(Y)
 
-    def fit(self, X, Y, solver="cvxpy", max_iter=20, tol=1e-6, xstep="auto", callback=None,
-            warm_start=False, cvxpy_solver=None, verbose=False, lam_growth=1.0, lam_max=1e6,
-            validation_data=None, early_stopping=False, n_iter_no_change=3, fast_options=None,
-            fallback="warn", callbacks=None, inertia=0.0):
+    def fit(
+        self,
+        X,
+        Y,
+        solver="cvxpy",
+        max_iter=20,
+        tol=1e-6,
+        xstep="auto",
+        callback=None,
+        warm_start=False,
+        cvxpy_solver=None,
+        verbose=False,
+        lam_growth=1.0,
+        lam_max=1e6,
+        validation_data=None,
+        early_stopping=False,
+        n_iter_no_change=3,
+        fast_options=None,
+        fallback="warn",
+        callbacks=None,
+        inertia=0.0,
+    ):
         r"""Train by block-coordinate descent (:class:`cvxlift.training.BCD`).
 
         Parameters
@@ -471,7 +492,7 @@ class LiftedNetwork:
             make_backend,
         )
 
-        like = X if ax.is_foreign(X) else None   # torch/cupy data: trained and returned in its library
+        like = X if ax.is_foreign(X) else None  # torch/cupy data: trained and returned in its library
         Xin = X
         if like is not None:
             X, Y = self._check_XY(ax.to_numpy(X), ax.to_numpy(Y))
@@ -479,18 +500,35 @@ class LiftedNetwork:
             X, Y = self._check_XY(X, Y)
         m = X.shape[1]
         distributed = _dask_doors(X)
-        if distributed is None:   # Dask arrays: their scale is checked in the one pass over their values below
+        if distributed is None:  # Dask arrays: their scale is checked in the one pass over their values below
             check_scale(X, "X")
             check_scale(Y, "Y")
-            check_memory(8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
-                         f"the states and pre-activations of {m} columns", "X")
-        if like is not None and solver == "fast":   # the fast solvers run on the input's library and device
+            check_memory(
+                8.0 * 3 * m * sum(self.u_dims_[l] + self.sizes[l + 1] for l in range(self.n_layers)),
+                f"the states and pre-activations of {m} columns",
+                "X",
+            )
+        if like is not None and solver == "fast":  # the fast solvers run on the input's library and device
             X, Y = ax.as_float64(Xin), ax.asarray(Y, like=Xin)
-        opts = fit_options(solver=solver, max_iter=max_iter, tol=tol, xstep=xstep, callback=callback,
-                           warm_start=warm_start, cvxpy_solver=cvxpy_solver, verbose=verbose,
-                           lam_growth=lam_growth, lam_max=lam_max, validation_data=validation_data,
-                           early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
-                           fast_options=fast_options, fallback=fallback, callbacks=callbacks, inertia=inertia)
+        opts = fit_options(
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            xstep=xstep,
+            callback=callback,
+            warm_start=warm_start,
+            cvxpy_solver=cvxpy_solver,
+            verbose=verbose,
+            lam_growth=lam_growth,
+            lam_max=lam_max,
+            validation_data=validation_data,
+            early_stopping=early_stopping,
+            n_iter_no_change=n_iter_no_change,
+            fast_options=fast_options,
+            fallback=fallback,
+            callbacks=callbacks,
+            inertia=inertia,
+        )
         if opts["xstep"] == "joint" and not self.jointly_convex:
             raise ValidationError("xstep='joint' needs every layer in the jointly convex form (form='joint')")
         validation = None
@@ -505,8 +543,9 @@ class LiftedNetwork:
                 return self.score(Xv, Yv)
 
         Y_host = ax.to_numpy(Y)
-        scores = Scores(train=lambda run: self._score_output(ax.to_numpy(run.state.forward_output()), Y_host),
-                        validation=validation)
+        scores = Scores(
+            train=lambda run: self._score_output(ax.to_numpy(run.state.forward_output()), Y_host), validation=validation
+        )
         cbs = [scores]
         early = EarlyStopping(scores, opts["n_iter_no_change"], opts["tol"]) if opts["early_stopping"] else None
         if early is not None:
@@ -519,12 +558,18 @@ class LiftedNetwork:
         cbs.append(PenaltyContinuation(opts["lam_growth"], opts["lam_max"]))
         if distributed is None:
             backend = make_backend(opts["solver"], opts["cvxpy_solver"], opts["fast_options"], opts["fallback"])
-        else:   # Dask arrays: the fast solvers per column chunk, the W-steps from reductions
+        else:  # Dask arrays: the fast solvers per column chunk, the W-steps from reductions
             distributed.check_values(self, X, Y)
             backend = distributed.make_backend(opts)
-        run = BCD(backend, max_iter=opts["max_iter"], tol=opts["tol"], xstep=opts["xstep"], callbacks=cbs,
-                  inertia=opts["inertia"])
-        if like is not None and opts["solver"] != "fast":   # the CVXPY backend works on numpy: convert back after
+        run = BCD(
+            backend,
+            max_iter=opts["max_iter"],
+            tol=opts["tol"],
+            xstep=opts["xstep"],
+            callbacks=cbs,
+            inertia=opts["inertia"],
+        )
+        if like is not None and opts["solver"] != "fast":  # the CVXPY backend works on numpy: convert back after
             self.move_to(None)
         run.fit(self, X, Y, warm_start=opts["warm_start"])
         if like is not None:
@@ -591,7 +636,7 @@ class LiftedNetwork:
 
         self._check_fitted()
         distributed = _dask_doors(X)
-        back = (lambda a: a)
+        back = lambda a: a
         if distributed is None:
             X, back = self._input(X)
         else:
@@ -606,7 +651,7 @@ class LiftedNetwork:
             states = self.forward(X)
         else:
             backend = make_backend(solver) if distributed is None else distributed.predict_backend(solver)
-            if solver == "cvxpy" and distributed is None and not ax.is_numpy(X):   # CVXPY takes numpy
+            if solver == "cvxpy" and distributed is None and not ax.is_numpy(X):  # CVXPY takes numpy
                 states, info = backend.predict(self._on_host(), ax.to_numpy(X), max_iter=max_iter, tol=tol)
                 states = [ax.asarray(S, like=X) for S in states]
             else:
@@ -615,9 +660,11 @@ class LiftedNetwork:
             self.predict_history_ = getattr(info, "history", None)
             if getattr(info, "converged", True) is False:
                 left = getattr(info, "n_uncertified", None)
-                warnings.warn(f"lifted prediction: {'some' if left is None else left} column(s) did not reach the "
-                              f"certificate tolerance (see predict_info_); their states are the best found",
-                              stacklevel=2)
+                warnings.warn(
+                    f"lifted prediction: {'some' if left is None else left} column(s) did not reach the "
+                    f"certificate tolerance (see predict_info_); their states are the best found",
+                    stacklevel=2,
+                )
         states = [back(S) for S in states]
         return (states[-1], states) if return_states else states[-1]
 
@@ -643,8 +690,9 @@ def _check_random_state(seed):
 
 def _check_sizes(sizes):
     if isinstance(sizes, (str, bytes, set, frozenset, dict)) or not hasattr(sizes, "__len__"):
-        raise ValidationError(f"sizes must be an ordered sequence (list, tuple or 1-D array) of positive integers, "
-                              f"got {sizes!r}")
+        raise ValidationError(
+            f"sizes must be an ordered sequence (list, tuple or 1-D array) of positive integers, got {sizes!r}"
+        )
     try:
         sizes = list(sizes)
     except TypeError:

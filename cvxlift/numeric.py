@@ -2,6 +2,7 @@
 
 All functions act on numpy arrays and are exact up to floating point.
 """
+
 import numpy as np
 
 
@@ -15,7 +16,8 @@ def project_simplex(V, axis=0):
     :math:`O(k \log k)` per column, vectorised over columns.
     """
     from . import arrays as ax
-    if ax.is_foreign(V):      # torch/cupy: the same steps in their namespace, on their device
+
+    if ax.is_foreign(V):  # torch/cupy: the same steps in their namespace, on their device
         V = ax.as_float64(V)
         xp = ax.namespace(V)
     else:
@@ -50,7 +52,8 @@ def bisect_increasing(g, lo, hi, iters=200, xtol=0.0):
     halvings), so the result is exact to the last bit.
     """
     from . import arrays as ax
-    if ax.is_foreign(lo) or ax.is_foreign(hi):   # torch/cupy: the same iteration in their namespace
+
+    if ax.is_foreign(lo) or ax.is_foreign(hi):  # torch/cupy: the same iteration in their namespace
         xp = ax.namespace(lo, hi)
         lo, hi = xp.broadcast_arrays(ax.as_float64(lo), ax.as_float64(hi))
     else:
@@ -103,15 +106,16 @@ def newton_increasing(g, lo, hi, x0, max_iter=100, xtol=0.0):
         plus ``xtol``, or when the bracket has stopped shrinking in floating point. Typically 3 to 8 evaluations
         instead of the 50 to 60 of :func:`bisect_increasing`.
     """
-    lo, hi, x = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float),
-                                    np.asarray(x0, dtype=float))
+    lo, hi, x = np.broadcast_arrays(
+        np.asarray(lo, dtype=float), np.asarray(hi, dtype=float), np.asarray(x0, dtype=float)
+    )
     shape = x.shape
     lo, hi = lo.reshape(-1).copy(), hi.reshape(-1).copy()
     x = np.clip(x.reshape(-1), lo, hi)
     out = x.copy()
     idx = np.arange(x.size)
     eps4 = 4.0 * np.finfo(float).eps
-    dxold = np.full(x.size, np.inf)       # the step before the last (the rtsafe progress test)
+    dxold = np.full(x.size, np.inf)  # the step before the last (the rtsafe progress test)
     dx = np.full(x.size, np.inf)
     for _ in range(max_iter):
         if not idx.size:
@@ -143,6 +147,7 @@ def as_columns(a, name="u"):
     """Return ``a`` as a 2-D float array (one column per data point) and whether it was 1-D.
     A torch/cupy array stays in its library and on its device (float64)."""
     from . import arrays as ax
+
     a = ax.as_float64(a) if ax.is_foreign(a) else np.asarray(a, dtype=float)
     if a.ndim == 1:
         return a[:, None], True

@@ -29,6 +29,7 @@ always loads, and writes through :func:`cvxlift.safeio.atomic_write` (atomic, ne
 a link or onto a device). Every failure raises :class:`~cvxlift.exceptions.PersistenceError`
 naming the path and the problem. See ``docs/persistence.md``.
 """
+
 import hashlib
 import json
 import math
@@ -54,8 +55,19 @@ from .exceptions import CvxliftError, NotFittedError, PersistenceError
 from .losses import LOSSES
 from .safeio import atomic_write, check_path, open_regular, show_path
 
-__all__ = ["ESTIMATOR_FORMAT", "ESTIMATOR_VERSION", "FORMAT_NAME", "FORMAT_VERSION", "MODEL_KINDS",
-           "estimator_from_state", "estimator_to_state", "load", "network_from_state", "network_to_state", "save"]
+__all__ = [
+    "ESTIMATOR_FORMAT",
+    "ESTIMATOR_VERSION",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MODEL_KINDS",
+    "estimator_from_state",
+    "estimator_to_state",
+    "load",
+    "network_from_state",
+    "network_to_state",
+    "save",
+]
 
 #: Value of the ``format`` entry of ``__meta__``.
 FORMAT_NAME = "cvxlift-model"
@@ -81,7 +93,7 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # local file header, empty archive
 _ARRAY_NAME = re.compile(r"^(?!__)[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _RESERVED = {"file", "allow_pickle", "args", "kwds"}  # keyword names of np.savez itself
 _FLOAT64 = ("<f8", ">f8")
-_SEED_MAX = 2 ** 32 - 1
+_SEED_MAX = 2**32 - 1
 _BLOCK_NAME = re.compile(r"^[\w ()\-.:]{1,64}$")
 _CLASS_DTYPE = re.compile(r"^(?:[|<>=]?(?:b1|i[1248]|u[1248]|f[248])|[<>=|]?U(?:[1-9][0-9]{0,4})|\|O)$")
 _short = reprlib.Repr()
@@ -172,8 +184,10 @@ def _keys(d, where, required, optional=()):
         raise PersistenceError(f"{where}: missing entry {missing[0]!r}")
     extra = sorted(set(d) - set(required) - set(optional))
     if extra:
-        raise PersistenceError(f"{where}: unexpected entr{'y' if len(extra) == 1 else 'ies'} {extra} "
-                               f"(this format has {sorted(set(required) | set(optional))})")
+        raise PersistenceError(
+            f"{where}: unexpected entr{'y' if len(extra) == 1 else 'ies'} {extra} "
+            f"(this format has {sorted(set(required) | set(optional))})"
+        )
     return d
 
 
@@ -206,8 +220,9 @@ def _jsonable(value, name):
         return [_jsonable(v, name) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v, name) for k, v in value.items()}
-    raise PersistenceError(f"cannot save: {name}={_short.repr(value)} ({type(value).__name__}) cannot be "
-                           "stored as JSON")
+    raise PersistenceError(
+        f"cannot save: {name}={_short.repr(value)} ({type(value).__name__}) cannot be stored as JSON"
+    )
 
 
 def _float_list(values):
@@ -244,11 +259,13 @@ def _atom_to_json(l, d):
         params_json = json.loads(_canonical_json(params))
         rebuilt = cls(**params_json)
     except Exception as exc:  # noqa: BLE001 - any failure means the atom cannot be described
-        raise PersistenceError(f"cannot save: {where}: its parameters {params!r} cannot be stored as JSON "
-                               f"and rebuilt ({exc})") from exc
+        raise PersistenceError(
+            f"cannot save: {where}: its parameters {params!r} cannot be stored as JSON and rebuilt ({exc})"
+        ) from exc
     if rebuilt != d:
-        raise PersistenceError(f"cannot save: {where}: rebuilding it from get_params() = {params!r} "
-                               f"gives {rebuilt!r}, a different atom")
+        raise PersistenceError(
+            f"cannot save: {where}: rebuilding it from get_params() = {params!r} gives {rebuilt!r}, a different atom"
+        )
     return {"name": cls.name, "params": params_json}
 
 
@@ -260,15 +277,19 @@ def _atom_from_json(where, spec):
         _bad(f"{where}: params", "a JSON object", params)
     cls = _registered_class(name)
     if cls is None:
-        raise PersistenceError(f"{where}: unknown atom name {name!r} (known: {', '.join(available())}); "
-                               "if it is your own registered Divergence subclass, import its module first")
+        raise PersistenceError(
+            f"{where}: unknown atom name {name!r} (known: {', '.join(available())}); "
+            "if it is your own registered Divergence subclass, import its module first"
+        )
     try:
         atom = cls(**params)
     except Exception as exc:  # noqa: BLE001 - the atom's own validation, whatever it raises
         raise PersistenceError(f"{where}: atom {name!r} rejects params {_short.repr(params)} ({exc})") from exc
     if not _same_json(json.loads(_canonical_json(atom.get_params())), params):
-        raise PersistenceError(f"{where}: atom {name!r} reads params {_short.repr(params)} as "
-                               f"{atom.get_params()!r}: stored parameters must be the atom's own values")
+        raise PersistenceError(
+            f"{where}: atom {name!r} reads params {_short.repr(params)} as "
+            f"{atom.get_params()!r}: stored parameters must be the atom's own values"
+        )
     return atom
 
 
@@ -304,13 +325,16 @@ def _match_plan(plan, found):
                 if s < 1:
                     ok = False
                 elif dims.setdefault(w, s) != s:
-                    raise PersistenceError(f"array {name!r} has shape {tuple(shape)}: its states have different "
-                                           f"numbers of columns ({dims[w]} and {s})")
+                    raise PersistenceError(
+                        f"array {name!r} has shape {tuple(shape)}: its states have different "
+                        f"numbers of columns ({dims[w]} and {s})"
+                    )
             elif s != w:
                 ok = False
         if not ok:
-            raise PersistenceError(f"array {name!r} has shape {tuple(shape)}, inconsistent with the network sizes "
-                                   f"(expected {tuple(want)})")
+            raise PersistenceError(
+                f"array {name!r} has shape {tuple(shape)}, inconsistent with the network sizes (expected {tuple(want)})"
+            )
     return dims
 
 
@@ -356,12 +380,16 @@ def network_to_state(net, include_states=True):
     acts = [_atom_to_json(l, d) for l, d in enumerate(net.activations_)]
     loss = net.loss_
     if LOSSES.get(loss.name) is not type(loss):
-        raise PersistenceError(f"cannot save: loss {loss!r} ({type(loss).__qualname__}) is not a built-in loss "
-                               f"({', '.join(sorted(LOSSES))})")
+        raise PersistenceError(
+            f"cannot save: loss {loss!r} ({type(loss).__qualname__}) is not a built-in loss "
+            f"({', '.join(sorted(LOSSES))})"
+        )
     rs = net.random_state
     if rs is not None and not (isinstance(rs, (int, np.integer)) and not isinstance(rs, bool)):
-        raise PersistenceError(f"cannot save: random_state must be an int or None to be stored, got "
-                               f"{type(rs).__qualname__}; set net.random_state to an int or None first")
+        raise PersistenceError(
+            f"cannot save: random_state must be an int or None to be stored, got "
+            f"{type(rs).__qualname__}; set net.random_state to an int or None first"
+        )
     arrays = {}
     L1 = net.n_layers
     for l in range(L1):
@@ -379,7 +407,8 @@ def network_to_state(net, include_states=True):
     fitted = {
         "n_iter": None if getattr(net, "n_iter_", None) is None else int(net.n_iter_),
         "history": None if history is None else [float(h) for h in history],
-        "history_blocks": None if getattr(net, "history_blocks_", None) is None
+        "history_blocks": None
+        if getattr(net, "history_blocks_", None) is None
         else [str(b) for b in net.history_blocks_],
         "interrupted": None if getattr(net, "interrupted_", None) is None else bool(net.interrupted_),
         "fit_seconds": None if getattr(net, "fit_seconds_", None) is None else float(net.fit_seconds_),
@@ -410,8 +439,10 @@ def _network_plan(meta):
     sizes = _list(net_d["sizes"], f"{where}: sizes", min_len=2)
     sizes = [_int(s, f"{where}: sizes[{i}]", low=1) for i, s in enumerate(sizes)]
     L1 = len(sizes) - 1
-    acts = [_atom_from_json(f"layer {l}", spec)
-            for l, spec in enumerate(_list(net_d["activations"], f"{where}: activations", L1))]
+    acts = [
+        _atom_from_json(f"layer {l}", spec)
+        for l, spec in enumerate(_list(net_d["activations"], f"{where}: activations", L1))
+    ]
     forms = [_str(f, f"{where}: forms[{l}]") for l, f in enumerate(_list(net_d["forms"], f"{where}: forms", L1))]
     loss = net_d["loss"]
     if not isinstance(loss, str) or loss not in LOSSES:
@@ -427,8 +458,9 @@ def _network_plan(meta):
         raise PersistenceError(f"{where} is inconsistent: {exc}") from exc
 
     where = "fitted state"
-    fit_d = _keys(meta["fitted"], where, ("n_iter", "history", "history_blocks", "interrupted", "fit_seconds",
-                                          "has_states"))
+    fit_d = _keys(
+        meta["fitted"], where, ("n_iter", "history", "history_blocks", "interrupted", "fit_seconds", "has_states")
+    )
     n_iter = _opt(_int, fit_d["n_iter"], f"{where}: n_iter", 0)
     history = fit_d["history"]
     if history is not None:
@@ -437,10 +469,15 @@ def _network_plan(meta):
         history = _numbers(history, f"{where}: history")
     blocks = fit_d["history_blocks"]
     if blocks is not None:
-        if history is None or not isinstance(blocks, list) or len(blocks) != len(history) \
-                or not all(isinstance(b, str) and _BLOCK_NAME.match(b) for b in blocks):
-            raise PersistenceError(f"{where}: history_blocks must be short block names, one per history entry, "
-                                   f"got {_short.repr(blocks)}")
+        if (
+            history is None
+            or not isinstance(blocks, list)
+            or len(blocks) != len(history)
+            or not all(isinstance(b, str) and _BLOCK_NAME.match(b) for b in blocks)
+        ):
+            raise PersistenceError(
+                f"{where}: history_blocks must be short block names, one per history entry, got {_short.repr(blocks)}"
+            )
     interrupted = _opt(_bool, fit_d["interrupted"], f"{where}: interrupted")
     secs = _opt(_num, fit_d["fit_seconds"], f"{where}: fit_seconds", 0)
     has_states = _bool(fit_d["has_states"], f"{where}: has_states")
@@ -460,15 +497,21 @@ def _network_plan(meta):
             a = np.ascontiguousarray(found[name], dtype=np.float64)  # native byte order, C order
             if not np.all(np.isfinite(a)):
                 kind, l = name.split("_")
-                raise PersistenceError(f"array {name!r} (layer {l} {what[kind]}) contains non-finite values "
-                                       "(NaN or inf)")
+                raise PersistenceError(
+                    f"array {name!r} (layer {l} {what[kind]}) contains non-finite values (NaN or inf)"
+                )
             vals[name] = a
         net.weights_ = [vals[f"weights_{l}"] for l in range(L1)]
         net.biases_ = [vals[f"biases_{l}"] for l in range(L1)]
         if has_states:
             net.states_ = [vals[f"states_{l}"] for l in range(L1)]
-        for attr, value in (("history_", history), ("history_blocks_", blocks), ("n_iter_", n_iter),
-                            ("interrupted_", interrupted), ("fit_seconds_", secs)):
+        for attr, value in (
+            ("history_", history),
+            ("history_blocks_", blocks),
+            ("n_iter_", n_iter),
+            ("interrupted_", interrupted),
+            ("fit_seconds_", secs),
+        ):
             if value is not None:
                 setattr(net, attr, list(value) if isinstance(value, list) else value)
         return net
@@ -555,20 +598,28 @@ def _activation_from_json(spec):
     _bad(where, "a name or {'name', 'params'}", spec)
 
 
-_SEED = (lambda v, w: _int(v, w, 0, _SEED_MAX))
+_SEED = lambda v, w: _int(v, w, 0, _SEED_MAX)
 #: JSON types of the estimators' hyper-parameters in a file (values are then checked by the
 #: estimator's own validation, as ``fit`` does).
 _PARAM_TYPES = {
-    "hidden_layer_sizes": lambda v, w: v if _is_int(v) else [_int(h, f"{w}[{i}]", 1) for i, h in
-                                                               enumerate(_list(v, w))],
+    "hidden_layer_sizes": lambda v, w: (
+        v if _is_int(v) else [_int(h, f"{w}[{i}]", 1) for i, h in enumerate(_list(v, w))]
+    ),
     "lam": lambda v, w: _num(v, w) if not isinstance(v, list) else _numbers(v, w),
     "rho": lambda v, w: _num(v, w) if not isinstance(v, list) else _numbers(v, w),
-    "max_iter": _int, "tol": _num, "solver": _str, "prediction": _str,
-    "form": lambda v, w: _opt(lambda x, y: x if isinstance(x, str) else [_str(f, f"{y}[{i}]") for i, f in
-                                                                        enumerate(_list(x, y))], v, w),
+    "max_iter": _int,
+    "tol": _num,
+    "solver": _str,
+    "prediction": _str,
+    "form": lambda v, w: _opt(
+        lambda x, y: x if isinstance(x, str) else [_str(f, f"{y}[{i}]") for i, f in enumerate(_list(x, y))], v, w
+    ),
     "inner_max_iter": lambda v, w: _opt(_int, v, w, 1),
-    "loss": lambda v, w: _opt(_str, v, w), "early_stopping": _bool, "validation_fraction": _num,
-    "n_iter_no_change": _int, "random_state": lambda v, w: _opt(_SEED, v, w),
+    "loss": lambda v, w: _opt(_str, v, w),
+    "early_stopping": _bool,
+    "validation_fraction": _num,
+    "n_iter_no_change": _int,
+    "random_state": lambda v, w: _opt(_SEED, v, w),
     "verbose": lambda v, w: v if isinstance(v, bool) else _int(v, w, 0),
 }
 
@@ -598,15 +649,22 @@ def estimator_to_state(est, include_states=True):
     for key, value in est.get_params(deep=False).items():
         if key == "activation":
             params[key] = _activation_to_json(value)
-        elif key == "random_state" and not (value is None or (isinstance(value, numbers.Integral)
-                                                             and not isinstance(value, bool))):
+        elif key == "random_state" and not (
+            value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
+        ):
             warnings.warn(f"random_state={value!r} cannot be stored; it is saved as None", UserWarning, stacklevel=3)
             params[key] = None
         else:
             params[key] = _jsonable(value, key)
     tuples = sorted(k for k, v in est.get_params(deep=False).items() if isinstance(v, tuple))
-    meta = {"format": ESTIMATOR_FORMAT, "version": ESTIMATOR_VERSION, "estimator": type(est).__name__,
-            "params": params, "tuple_params": tuples, "fitted": hasattr(est, "network_")}
+    meta = {
+        "format": ESTIMATOR_FORMAT,
+        "version": ESTIMATOR_VERSION,
+        "estimator": type(est).__name__,
+        "params": params,
+        "tuple_params": tuples,
+        "fitted": hasattr(est, "network_"),
+    }
     arrays = {}
     if meta["fitted"]:
         net_meta, arrays = network_to_state(est.network_, include_states=include_states)
@@ -617,8 +675,7 @@ def estimator_to_state(est, include_states=True):
             "loss_curve_": _float_list(est.loss_curve_),
             "train_scores_": _float_list(est.train_scores_),
             "validation_scores_": _float_list(est.validation_scores_),
-            "best_validation_score_": None if est.best_validation_score_ is None
-            else float(est.best_validation_score_),
+            "best_validation_score_": None if est.best_validation_score_ is None else float(est.best_validation_score_),
             "best_loss_": None if est.best_loss_ is None else float(est.best_loss_),
         }
         if hasattr(est, "feature_names_in_"):
@@ -639,8 +696,10 @@ def estimator_to_state(est, include_states=True):
 def _classes_to_json(classes):
     classes = np.asarray(classes)
     if not _CLASS_DTYPE.match(classes.dtype.str):
-        raise PersistenceError(f"cannot save: classes_ of dtype {classes.dtype} cannot be stored (labels must be "
-                               "booleans, integers, floats or strings)")
+        raise PersistenceError(
+            f"cannot save: classes_ of dtype {classes.dtype} cannot be stored (labels must be "
+            "booleans, integers, floats or strings)"
+        )
     values = classes.tolist()
     if classes.dtype.kind == "O" and not all(isinstance(v, (str, int, float, bool)) for v in values):
         raise PersistenceError("cannot save: classes_ holds objects other than str/int/float/bool")
@@ -666,8 +725,7 @@ def _classes_from_json(spec, n_out):
         allowed = kinds[dtype.kind]
     for i, v in enumerate(values):
         if type(v) not in allowed or (isinstance(v, float) and not math.isfinite(v)):
-            _bad(f"{where}: values[{i}]", f"a {'/'.join(t.__name__ for t in allowed) or 'label'} for dtype {dtype}",
-                 v)
+            _bad(f"{where}: values[{i}]", f"a {'/'.join(t.__name__ for t in allowed) or 'label'} for dtype {dtype}", v)
     try:
         classes = np.array(values, dtype=dtype)
     except (OverflowError, ValueError, TypeError) as exc:
@@ -679,8 +737,9 @@ def _classes_from_json(spec, n_out):
     except TypeError as exc:
         raise PersistenceError(f"{where}: values cannot be ordered ({exc})") from exc
     if unique.shape != classes.shape or not np.array_equal(unique, classes):
-        raise PersistenceError(f"{where}: labels must be unique and sorted (as numpy.unique returns them), got "
-                               f"{_short.repr(values)}")
+        raise PersistenceError(
+            f"{where}: labels must be unique and sorted (as numpy.unique returns them), got {_short.repr(values)}"
+        )
     return classes
 
 
@@ -689,16 +748,21 @@ def _estimator_class(kind):
     try:
         from . import estimators
     except ImportError as exc:
-        raise PersistenceError(f"model kind {kind!r} needs scikit-learn ({exc}); install it with "
-                               "`pip install \"cvxlift[sklearn]\"`") from exc
+        raise PersistenceError(
+            f'model kind {kind!r} needs scikit-learn ({exc}); install it with `pip install "cvxlift[sklearn]"`'
+        ) from exc
     return getattr(estimators, name)
 
 
 def _estimator_plan(cls, meta):
     """Validate an estimator description; return its plan."""
     where = "estimator description"
-    _keys(meta, where, ("format", "version", "estimator", "params", "tuple_params", "fitted"),
-          ("network_state", "attributes"))
+    _keys(
+        meta,
+        where,
+        ("format", "version", "estimator", "params", "tuple_params", "fitted"),
+        ("network_state", "attributes"),
+    )
     if meta["format"] != ESTIMATOR_FORMAT:
         raise PersistenceError(f"not a cvxlift estimator state (format {_short.repr(meta['format'])})")
     _int(meta["version"], f"{where}: version", 1, ESTIMATOR_VERSION)
@@ -739,14 +803,19 @@ def _estimator_plan(cls, meta):
 
         plan = _Plan({}, build_unfitted)
         return plan
-    _keys(meta, where, ("format", "version", "estimator", "params", "tuple_params", "fitted", "network_state",
-                        "attributes"))
+    _keys(
+        meta,
+        where,
+        ("format", "version", "estimator", "params", "tuple_params", "fitted", "network_state", "attributes"),
+    )
     net_plan, net, net_fitted = _network_plan(meta["network_state"])
     sizes = net.sizes
     if list(hp["hidden_layer_sizes"]) != sizes[1:-1]:
-        raise PersistenceError(f"hyper-parameter hidden_layer_sizes={list(hp['hidden_layer_sizes'])} disagrees with "
-                               f"the network's hidden sizes {sizes[1:-1]} (weights of shapes "
-                               f"{[(u, n) for u, n in zip(net.u_dims_, sizes[:-1])]})")
+        raise PersistenceError(
+            f"hyper-parameter hidden_layer_sizes={list(hp['hidden_layer_sizes'])} disagrees with "
+            f"the network's hidden sizes {sizes[1:-1]} (weights of shapes "
+            f"{[(u, n) for u, n in zip(net.u_dims_, sizes[:-1])]})"
+        )
     ref = cvx_ref = None
     try:
         from .network import LiftedNetwork
@@ -756,19 +825,40 @@ def _estimator_plan(cls, meta):
             ref = LiftedNetwork(sizes, activations=hp["activation"], loss=hp["loss"], form=est.form)
     except CvxliftError as exc:
         cvx_ref = exc
-    if ref is None or ref.activations_ != net.activations_ or ref.forms_ != net.forms_ \
-            or ref.loss_.name != net.loss_.name:
-        got = "an error: " + str(cvx_ref) if ref is None else \
-            f"atoms {ref.activations_}, forms {ref.forms_}, loss {ref.loss_.name!r}"
-        raise PersistenceError(f"hyper-parameters activation/loss/form give {got}; the network has atoms "
-                               f"{net.activations_}, forms {net.forms_}, loss {net.loss_.name!r}")
+    if (
+        ref is None
+        or ref.activations_ != net.activations_
+        or ref.forms_ != net.forms_
+        or ref.loss_.name != net.loss_.name
+    ):
+        got = (
+            "an error: " + str(cvx_ref)
+            if ref is None
+            else f"atoms {ref.activations_}, forms {ref.forms_}, loss {ref.loss_.name!r}"
+        )
+        raise PersistenceError(
+            f"hyper-parameters activation/loss/form give {got}; the network has atoms "
+            f"{net.activations_}, forms {net.forms_}, loss {net.loss_.name!r}"
+        )
 
     where = "attribute"
     is_classifier = hasattr(cls, "predict_proba")
     target = ("classes_",) if is_classifier else ("n_outputs_", "y_ndim")
-    attrs = _keys(meta["attributes"], "attributes", ("n_features_in_", "n_iter_", "loss_curve_", "train_scores_",
-                                                     "validation_scores_", "best_validation_score_", "best_loss_",
-                                                     *target), ("feature_names_in_", "interrupted_", "coefs_dtype"))
+    attrs = _keys(
+        meta["attributes"],
+        "attributes",
+        (
+            "n_features_in_",
+            "n_iter_",
+            "loss_curve_",
+            "train_scores_",
+            "validation_scores_",
+            "best_validation_score_",
+            "best_loss_",
+            *target,
+        ),
+        ("feature_names_in_", "interrupted_", "coefs_dtype"),
+    )
     n_in = _int(attrs["n_features_in_"], f"{where} n_features_in_", 1)
     if n_in != sizes[0]:
         raise PersistenceError(f"{where} n_features_in_={n_in} does not match the network input size {sizes[0]}")
@@ -784,8 +874,9 @@ def _estimator_plan(cls, meta):
         raise PersistenceError(f"{where} n_iter_={n_iter} differs from the network's n_iter {net_fitted['n_iter']}")
     score_low = 0.0 if is_classifier else None
     curve = _numbers(attrs["loss_curve_"], f"{where} loss_curve_ (one value per sweep, n_iter_={n_iter})", n_iter)
-    train = _numbers(attrs["train_scores_"], f"{where} train_scores_ (one per sweep, n_iter_={n_iter})", n_iter,
-                     low=score_low)
+    train = _numbers(
+        attrs["train_scores_"], f"{where} train_scores_ (one per sweep, n_iter_={n_iter})", n_iter, low=score_low
+    )
     val = attrs["validation_scores_"]
     best_val, best_loss = attrs["best_validation_score_"], attrs["best_loss_"]
     if est.early_stopping:
@@ -797,8 +888,9 @@ def _estimator_plan(cls, meta):
             _bad(f"{where} best_loss_", "null with early stopping", best_loss)
     else:
         if val is not None or best_val is not None:
-            raise PersistenceError(f"{where}s validation_scores_/best_validation_score_ must be null without "
-                                   "early stopping")
+            raise PersistenceError(
+                f"{where}s validation_scores_/best_validation_score_ must be null without early stopping"
+            )
         want = min(curve) if curve else None
         if not (best_loss is None and want is None) and not (_is_num(best_loss) and best_loss == want):
             _bad(f"{where} best_loss_", f"the least loss_curve_ value {want}", best_loss)
@@ -876,10 +968,13 @@ def _kind_of(model):
     if kinds[0] in MODEL_KINDS:
         return kinds[0]
     if any(k in MODEL_KINDS for k in kinds):
-        raise PersistenceError(f"cannot save a {kinds[0]}: load() only accepts the model kinds "
-                               f"{sorted(MODEL_KINDS)} (subclasses included: they need code to rebuild)")
-    raise PersistenceError(f"cannot save an object of type {type(model).__qualname__}: save() takes a "
-                           "LiftedNetwork or a cvxlift estimator")
+        raise PersistenceError(
+            f"cannot save a {kinds[0]}: load() only accepts the model kinds "
+            f"{sorted(MODEL_KINDS)} (subclasses included: they need code to rebuild)"
+        )
+    raise PersistenceError(
+        f"cannot save an object of type {type(model).__qualname__}: save() takes a LiftedNetwork or a cvxlift estimator"
+    )
 
 
 def _plan_for(kind, model_meta):
@@ -976,8 +1071,20 @@ def save(model, path, include_states=True):
 
 
 # ---------------------------------------------------------------------------- load
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, EOFError, OSError, ValueError, KeyError,
-                TypeError, NotImplementedError, RuntimeError, OverflowError, SyntaxError)
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+    SyntaxError,
+)
 
 
 def _load_source(path):
@@ -994,8 +1101,9 @@ def _zip_entries(zf, disk_size, err):
     for fname, info in check_zip_members(zf, disk_size, err).items():
         key = fname[:-4] if fname.endswith(".npy") else None
         if key is None or not (key == META_KEY or _ARRAY_NAME.match(key)):
-            raise err(f"unexpected entry {_short.repr(fname)} in the archive (a model file holds only <name>.npy "
-                      "arrays)")
+            raise err(
+                f"unexpected entry {_short.repr(fname)} in the archive (a model file holds only <name>.npy arrays)"
+            )
         entries[key] = info
     return entries
 
@@ -1051,14 +1159,18 @@ def _check_header(meta, fail):
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         fail(f"invalid format version {_short.repr(version)}")
     if version > FORMAT_VERSION:
-        fail(f"format version {version} is newer than this cvxlift {__version__} reads "
-             f"(up to {FORMAT_VERSION}; written by cvxlift {_short.repr(meta.get('cvxlift_version'))}); "
-             "upgrade cvxlift")
+        fail(
+            f"format version {version} is newer than this cvxlift {__version__} reads "
+            f"(up to {FORMAT_VERSION}; written by cvxlift {_short.repr(meta.get('cvxlift_version'))}); "
+            "upgrade cvxlift"
+        )
     kind = meta.get("kind")
     if not isinstance(kind, str) or kind not in MODEL_KINDS:
         fail(f"unknown model kind {_short.repr(kind)} (this cvxlift loads {sorted(MODEL_KINDS)})")
-    extra = sorted(set(meta) - {"format", "format_version", "cvxlift_version", "numpy_version", "kind", "model",
-                                "arrays", "meta_sha256"})
+    extra = sorted(
+        set(meta)
+        - {"format", "format_version", "cvxlift_version", "numpy_version", "kind", "model", "arrays", "meta_sha256"}
+    )
     if extra:
         fail(f"unexpected metadata entries {extra}")
     for key in ("cvxlift_version", "numpy_version", "meta_sha256"):
@@ -1082,9 +1194,15 @@ def _check_table(meta, entries, fail):
     found = {}
     for name in sorted(table):
         e = table[name]
-        ok = isinstance(e, dict) and set(e) == {"dtype", "shape", "sha256"} and isinstance(e["dtype"], str) \
-            and isinstance(e["shape"], list) and all(_is_int(s) and s >= 0 for s in e["shape"]) \
-            and isinstance(e["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", e["sha256"])
+        ok = (
+            isinstance(e, dict)
+            and set(e) == {"dtype", "shape", "sha256"}
+            and isinstance(e["dtype"], str)
+            and isinstance(e["shape"], list)
+            and all(_is_int(s) and s >= 0 for s in e["shape"])
+            and isinstance(e["sha256"], str)
+            and re.fullmatch(r"[0-9a-f]{64}", e["sha256"])
+        )
         if not ok:
             fail(f"bad checksum entry for {name!r}: {_short.repr(e)}")
         found[name] = (e["dtype"], tuple(e["shape"]))
@@ -1144,30 +1262,34 @@ def load(path):
             _check_header(meta, fail)
             kind = meta["kind"]
             try:
-                plan = _plan_for(kind, meta["model"])          # 1. every field of the description
+                plan = _plan_for(kind, meta["model"])  # 1. every field of the description
             except PersistenceError as exc:
                 fail(str(exc), exc)
-            found = _check_table(meta, entries, fail)           # 2. the table names the archive's arrays
+            found = _check_table(meta, entries, fail)  # 2. the table names the archive's arrays
             try:
-                _match_plan(plan, found)                        # 3. ... and fits the description
+                _match_plan(plan, found)  # 3. ... and fits the description
             except PersistenceError as exc:
                 fail(str(exc), exc)
             headers = {}
-            for name in sorted(found, key=_array_order):        # 4. every header, before any allocation
+            for name in sorted(found, key=_array_order):  # 4. every header, before any allocation
                 m = _read_header(zf, name, entries[name], err)
                 if m.dtype.str != found[name][0] or m.shape != found[name][1]:
-                    fail(f"checksum mismatch for array {name!r}: dtype/shape {m.dtype.str} {list(m.shape)} differ "
-                         f"from the recorded {found[name][0]} {list(found[name][1])} (the file was edited or "
-                         "corrupted)")
+                    fail(
+                        f"checksum mismatch for array {name!r}: dtype/shape {m.dtype.str} {list(m.shape)} differ "
+                        f"from the recorded {found[name][0]} {list(found[name][1])} (the file was edited or "
+                        "corrupted)"
+                    )
                 headers[name] = m
             if meta["meta_sha256"] != _meta_digest(meta):
                 fail("metadata checksum mismatch (the __meta__ JSON was edited or corrupted)")
             arrays = {}
-            for name, m in headers.items():                     # 5. the data, checked against the digests
+            for name, m in headers.items():  # 5. the data, checked against the digests
                 a = _read_data(zf, name, entries[name], m, err)
                 if meta["arrays"][name]["sha256"] != _array_digest(a):
-                    fail(f"checksum mismatch for array {name!r} (SHA-256 of its bytes differs: the file was edited "
-                         "or corrupted)")
+                    fail(
+                        f"checksum mismatch for array {name!r} (SHA-256 of its bytes differs: the file was edited "
+                        "or corrupted)"
+                    )
                 arrays[name] = a
     try:
         return plan.build(arrays)

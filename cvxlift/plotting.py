@@ -10,6 +10,7 @@ minimiser marked, and :math:`\arg\min_z D(u, z)` over a line of inputs, computed
 from the atom's declaration, against the activation ``forward`` that the atom claims.
 :func:`divergence_curves` returns the numbers drawn.
 """
+
 from dataclasses import dataclass, field
 
 from .exceptions import ValidationError
@@ -212,11 +213,14 @@ def _numeric_argmin(atom, form, U, label):
         objective = z_side(atom, form, cp.Constant(U), Z)
         problem = cp.Problem(cp.Minimize(objective))
         if not problem.is_dcp():
-            raise ValidationError(f"{label}: the divergence is not convex in z as declared (not DCP), "
-                                  "so it has no argmin to draw")
+            raise ValidationError(
+                f"{label}: the divergence is not convex in z as declared (not DCP), so it has no argmin to draw"
+            )
     except (cp.error.DCPError, TypeError, AttributeError, NotImplementedError) as exc:
-        raise ValidationError(f"{label}: cannot build the CVXPY problem min_z D(u, z) "
-                              f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+        raise ValidationError(
+            f"{label}: cannot build the CVXPY problem min_z D(u, z) "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
+        ) from None
     info = solve(problem, atom.problem_class(form), block=f"{label}, argmin over z", accuracy="tight")
     return np.asarray(Z.value, dtype=float), info.solver
 
@@ -284,9 +288,18 @@ def divergence_curves(atom, form=None, u=None, u_range=None, n_line=201, n_grid=
     t_star = geometry.coordinate(Zstar)
     t_claim = geometry.coordinate(atom.forward(U))
     err = np.abs(t_star - t_claim) / np.maximum(1.0, np.abs(everything))
-    curves = DivergenceCurves(atom=atom, form=form, slice=geometry.text, s=s, argmin=t_star[: s.size],
-                              claimed=t_claim[: s.size], max_error=float(np.max(err)), solver=solver,
-                              u_label=geometry.u_label, z_label=geometry.z_label)
+    curves = DivergenceCurves(
+        atom=atom,
+        form=form,
+        slice=geometry.text,
+        s=s,
+        argmin=t_star[: s.size],
+        claimed=t_claim[: s.size],
+        max_error=float(np.max(err)),
+        solver=solver,
+        u_label=geometry.u_label,
+        z_label=geometry.z_label,
+    )
     for j, sj in enumerate(samples):
         i = s.size + j
         ts, tc = float(t_star[i]), float(t_claim[i])
@@ -303,8 +316,9 @@ def divergence_curves(atom, form=None, u=None, u_range=None, n_line=201, n_grid=
             dmin = float(np.min(D[ok]))
             near = grid[ok][D[ok] <= dmin + 1e-9 * (1.0 + abs(dmin))]
             flat = (float(near.min()), float(near.max()))
-        curves.samples.append(dict(s=float(sj), t=grid[ok], D=D[ok], t_min=ts, D_min=d_star,
-                                   t_claimed=tc, D_claimed=d_claim, flat=flat))
+        curves.samples.append(
+            dict(s=float(sj), t=grid[ok], D=D[ok], t_min=ts, D_min=d_star, t_claimed=tc, D_claimed=d_claim, flat=flat)
+        )
     return curves
 
 
@@ -326,8 +340,9 @@ def _check_range(r):
     return lo, hi
 
 
-def plot_divergence(atom, form=None, u=None, u_range=None, n_line=201, n_grid=401, figure=None, path=None,
-                    dpi=110, title=None):
+def plot_divergence(
+    atom, form=None, u=None, u_range=None, n_line=201, n_grid=401, figure=None, path=None, dpi=110, title=None
+):
     r"""Draw an atom: :math:`D(u, \cdot)` for a few ``u`` with the minimiser marked, and the
     argmin over a whole line of inputs against the claimed activation ``forward``.
 
@@ -386,23 +401,31 @@ def plot_divergence(atom, form=None, u=None, u_range=None, n_line=201, n_grid=40
         ax_d.plot([smp["t_claimed"]], [smp["D_claimed"]], "x", color="black", ms=8, mew=1.5, gid=f"claimed-{i}")
         lo, hi = smp["flat"]
         if hi - lo > 2.5 * (smp["t"][1] - smp["t"][0] if smp["t"].size > 1 else 0.0):
-            ax_d.plot([lo, hi], [smp["D_min"]] * 2, color=c, lw=6, alpha=0.35, solid_capstyle="butt",
-                      gid=f"flat-{i}")
+            ax_d.plot([lo, hi], [smp["D_min"]] * 2, color=c, lw=6, alpha=0.35, solid_capstyle="butt", gid=f"flat-{i}")
     ax_d.set_xlabel(curves.z_label)
     ax_d.set_ylabel("D(u, z)")
     ax_d.set_title("D(u(s), ·): ● numeric minimiser, × forward(u)", fontsize=10)
     ax_d.legend(fontsize=8, loc="best")
     ax_d.grid(True, alpha=0.3)
     ax_a.plot(curves.s, curves.claimed, color="0.55", lw=4.5, alpha=0.8, label="claimed forward(u)", gid="forward")
-    ax_a.plot(curves.s, curves.argmin, "o", color="tab:red", ms=3, markevery=max(1, curves.s.size // 60),
-              label="argmin (CVXPY)", gid="argmin")
+    ax_a.plot(
+        curves.s,
+        curves.argmin,
+        "o",
+        color="tab:red",
+        ms=3,
+        markevery=max(1, curves.s.size // 60),
+        label="argmin (CVXPY)",
+        gid="argmin",
+    )
     ax_a.set_xlabel(curves.u_label)
     ax_a.set_ylabel(f"argmin, forward ({curves.z_label.split(',')[0]})")
     ax_a.set_title(f"argmin over the line vs forward: max scaled gap {curves.max_error:.1e}", fontsize=10)
     ax_a.legend(fontsize=8, loc="best")
     ax_a.grid(True, alpha=0.3)
-    figure.suptitle(title if title is not None else f"{curves.atom!r}, form={curves.form!r} ({curves.slice})",
-                    fontsize=11)
+    figure.suptitle(
+        title if title is not None else f"{curves.atom!r}, form={curves.form!r} ({curves.slice})", fontsize=11
+    )
     figure.cvxlift_curves = curves
     if path is not None:
         figure.savefig(path, dpi=dpi, format=None if hasattr(path, "__fspath__") or isinstance(path, str) else "png")

@@ -8,6 +8,7 @@ lazily, only when a bar is made, so ``import cvxlift`` never pulls it in.
 ...     for k in range(3):
 ...         bar.update(1, objective=1.0 / (k + 1))
 """
+
 import sys
 import time
 
@@ -64,8 +65,7 @@ class _TqdmProgress:
 
     def __init__(self, tqdm_cls, total, desc, file, enabled):
         self._tqdm = tqdm_cls
-        self._bar = tqdm_cls(total=total, desc=desc, file=file, disable=not enabled,
-                             leave=True, dynamic_ncols=True)
+        self._bar = tqdm_cls(total=total, desc=desc, file=file, disable=not enabled, leave=True, dynamic_ncols=True)
 
     @property
     def n(self):

@@ -32,6 +32,7 @@ a :class:`BlockReference`. :meth:`BlockReference.check` then grades a candidate 
 arguments of the :mod:`cvxlift.fast` function of that block (the certification battery,
 :mod:`cvxlift.battery`, and :func:`cvxlift.certify` use it).
 """
+
 import math
 import re
 import time
@@ -190,15 +191,18 @@ class CheckReport:
         -------
         str
         """
-        head = (f"check of {self.block} ({self.kind}) against the CVXPY reference "
-                f"({self.reference_solver}, {self.reference_status}): {'PASSED' if self.passed else 'FAILED'}")
+        head = (
+            f"check of {self.block} ({self.kind}) against the CVXPY reference "
+            f"({self.reference_solver}, {self.reference_status}): {'PASSED' if self.passed else 'FAILED'}"
+        )
         rows = [("quantity", "value", "tol", "result", "where", "detail")]
         for r in self.rows:
             if r.passed is None:
                 rows.append((r.name, "-", "-", "n/a", "", r.detail))
             else:
-                rows.append((r.name, f"{r.value:.3e}", f"{r.tol:.1e}", "pass" if r.passed else "FAIL", r.where,
-                             r.detail))
+                rows.append(
+                    (r.name, f"{r.value:.3e}", f"{r.tol:.1e}", "pass" if r.passed else "FAIL", r.where, r.detail)
+                )
         widths = [max(len(x[i]) for x in rows) for i in range(5)]
         lines = [head]
         for x in rows:
@@ -243,7 +247,7 @@ def _z_modulus(d, form):
     if zq is not None:
         return 2.0 * float(zq[0])
     if form == "fenchel":
-        L = getattr(d, "lipschitz", None)   # None: not known (never a default)
+        L = getattr(d, "lipschitz", None)  # None: not known (never a default)
         L = float("nan") if L is None else float(L)
         if math.isfinite(L) and L > 0:
             return 1.0 / L
@@ -276,8 +280,9 @@ def _cand_matrix(a, name, shape):
     try:
         arr = np.asarray(a, dtype=float)
     except (TypeError, ValueError):
-        raise ValidationError(f"candidate {name} must be a numeric array of shape {shape}, got {type(a).__name__}") \
-            from None
+        raise ValidationError(
+            f"candidate {name} must be a numeric array of shape {shape}, got {type(a).__name__}"
+        ) from None
     if arr.shape != tuple(shape):
         raise ValidationError(f"candidate {name} must have shape {tuple(shape)}, got {arr.shape}")
     return arr
@@ -336,10 +341,13 @@ def _build(name, make):
         raise ValidationError(
             f"{name}: the block cannot be assembled in CVXPY ({type(exc).__name__}: {exc}); a reference "
             "solution needs each atom's CVXPY declaration (phi and phi_star for the Fenchel-Young form, joint "
-            "for the jointly convex form)") from exc
+            "for the jointly convex form)"
+        ) from exc
     if not blk.problem.is_dcp():
-        raise ValidationError(f"{name}: the assembled block is not convex (not DCP), so it has no reference "
-                              "solution; every layer after the first must use the jointly convex form here")
+        raise ValidationError(
+            f"{name}: the assembled block is not convex (not DCP), so it has no reference "
+            "solution; every layer after the first must use the jointly convex form here"
+        )
     return blk
 
 
@@ -465,8 +473,11 @@ class _W(_Block):
         from .fast import atom_props
 
         uq = atom_props(self.d, self.form).u_quadratic
-        b = (2.0 * self.lam * uq * self.m, "") if uq is not None else \
-            (None, "b is not unique in general: D is not strongly convex in u")
+        b = (
+            (2.0 * self.lam * uq * self.m, "")
+            if uq is not None
+            else (None, "b is not unique in general: D is not strongly convex in u")
+        )
         return {"W": (2.0 * self.rho, ""), "b": b}
 
     def residual(self, cand):
@@ -498,8 +509,9 @@ class _X(_Block):
         self.pb = XStepProblem(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next)
         pb = self.pb
         self.p, self.m, self.q = pb.p, pb.m, pb.W.shape[0]
-        self.slack = (pb.lam_prev * self.p * self.m * _approx_error(d_prev, "z")
-                      + pb.lam_next * self.q * self.m * _approx_error(d_next, "u"))
+        self.slack = pb.lam_prev * self.p * self.m * _approx_error(
+            d_prev, "z"
+        ) + pb.lam_next * self.q * self.m * _approx_error(d_next, "u")
 
     def solve(self, solver, name):
         pb = self.pb
@@ -521,8 +533,9 @@ class _X(_Block):
     def objective(self, Z):
         pb = self.pb
         with np.errstate(all="ignore"):
-            cols = (pb.lam_prev * pb.d_prev.divergence_value(pb.U0, Z, pb.f_prev)
-                    + pb.lam_next * pb.d_next.divergence_value(pb.W @ Z + pb.b[:, None], pb.Znext, pb.f_next))
+            cols = pb.lam_prev * pb.d_prev.divergence_value(
+                pb.U0, Z, pb.f_prev
+            ) + pb.lam_next * pb.d_next.divergence_value(pb.W @ Z + pb.b[:, None], pb.Znext, pb.f_next)
         return float(np.sum(cols)), cols
 
     def parts(self, Z):
@@ -545,11 +558,13 @@ def _xstep_residual(pb, Z, label):
     ``u``), ``g`` the previous layer's z-side (through the atom's exact ``prox_z``) and ``L``
     the Lipschitz constant of :math:`\nabla f` (:meth:`~cvxlift.fast.XStepProblem.setup_gradient`)."""
     if pb.next.u_lipschitz is None:
-        return (f"{label + ': ' if label else ''}the next layer's divergence is nonsmooth in u: no prox-gradient "
-                "residual (the objective gap and the distance decide)")
+        return (
+            f"{label + ': ' if label else ''}the next layer's divergence is nonsmooth in u: no prox-gradient "
+            "residual (the objective gap and the distance decide)"
+        )
     with np.errstate(all="ignore"):
         L = pb.setup_gradient()
-        if not L > 0:   # f is constant: the minimiser of g is forward(U0)
+        if not L > 0:  # f is constant: the minimiser of g is forward(U0)
             F = pb.d_prev.forward(pb.U0)
             r = _colnorm(Z - F) / (1.0 + _colnorm(F))
         else:
@@ -653,8 +668,10 @@ class _Chain(_Block):
         first = check_matrix(weights[0], "weights[0]")
         if first.shape[0] != self.U0.shape[0]:
             raise ValidationError(f"U0 must have {first.shape[0]} rows (as weights[0]), got shape {self.U0.shape}")
-        self.weights, self.biases = [first], [check_matrix(np.reshape(biases[0], (-1, 1)), "biases[0]",
-                                                           shape=(first.shape[0], 1))[:, 0]]
+        self.weights, self.biases = (
+            [first],
+            [check_matrix(np.reshape(biases[0], (-1, 1)), "biases[0]", shape=(first.shape[0], 1))[:, 0]],
+        )
         self.sizes = [first.shape[1], self.divs[0].out_dim(first.shape[0])]
         for l in range(1, n):
             W = check_matrix(weights[l], f"weights[{l}]")
@@ -667,9 +684,11 @@ class _Chain(_Block):
         self.n = n
         self.loss = None if loss is None else get_loss(getattr(loss, "name", loss))
         self.Y = None if Y is None else check_matrix(Y, "Y", shape=(self.sizes[-1], self.m))
-        self.slack = sum(self.lams[l] * self.sizes[l + 1] * self.m * _approx_error(self.divs[l], "z")
-                         + (self.lams[l] * self.weights[l].shape[0] * self.m * _approx_error(self.divs[l], "u")
-                            if l >= 1 else 0.0) for l in range(n))
+        self.slack = sum(
+            self.lams[l] * self.sizes[l + 1] * self.m * _approx_error(self.divs[l], "z")
+            + (self.lams[l] * self.weights[l].shape[0] * self.m * _approx_error(self.divs[l], "u") if l >= 1 else 0.0)
+            for l in range(n)
+        )
 
     def pre(self, l, states):
         r""":math:`U_l = W_lX_l + b_l\mathbf 1^T` (``U0`` for ``l = 0``)."""
@@ -721,7 +740,7 @@ class _Chain(_Block):
             mods[-1] = 0.0  # the squared loss makes the last state strongly convex
         if any(mod is None for mod in mods):
             bad = [f"X{l + 1}" for l, mod in enumerate(mods) if mod is None]
-            reason = (f"D is not known to be strongly convex in {', '.join(bad)}: the minimiser may not be unique")
+            reason = f"D is not known to be strongly convex in {', '.join(bad)}: the minimiser may not be unique"
             return {f"X{l + 1}": (None, reason) for l in range(self.n)}
         # unique (each state is strongly convex given the previous one); the joint modulus is
         # not computed: nan means "unique, modulus unknown"
@@ -732,10 +751,19 @@ class _Chain(_Block):
 
         best = None
         notes = []
-        for l in range(1, self.n):   # hidden state X_l = states[l - 1]
-            pb = XStepProblem(self.pre(l - 1, states), self.weights[l], self.biases[l], states[l],
-                              self.divs[l - 1], self.forms[l - 1], self.divs[l], self.forms[l],
-                              self.lams[l - 1], self.lams[l])
+        for l in range(1, self.n):  # hidden state X_l = states[l - 1]
+            pb = XStepProblem(
+                self.pre(l - 1, states),
+                self.weights[l],
+                self.biases[l],
+                states[l],
+                self.divs[l - 1],
+                self.forms[l - 1],
+                self.divs[l],
+                self.forms[l],
+                self.lams[l - 1],
+                self.lams[l],
+            )
             res = _xstep_residual(pb, states[l - 1], f"X{l}")
             if isinstance(res, str):
                 notes.append(res)
@@ -850,8 +878,10 @@ class BlockReference:
         self._ref_residual = None
 
     def __repr__(self):
-        return (f"BlockReference({self.block!r}, kind={self.kind!r}, objective={self.objective:.10g}, "
-                f"status={self.status!r}, solver={self.solver!r})")
+        return (
+            f"BlockReference({self.block!r}, kind={self.kind!r}, objective={self.objective:.10g}, "
+            f"status={self.status!r}, solver={self.solver!r})"
+        )
 
     def objective_of(self, candidate):
         """Exact numpy objective of the block at ``candidate``.
@@ -911,8 +941,7 @@ class BlockReference:
         rows = [self._objective_row(cand, obj_rtol)]
         rows.extend(self._distance_rows(cand, iter_rtol))
         rows.append(self._residual_row(cand, residual_tol))
-        return CheckReport(self.block, self.kind, rows, pb.objective(cand)[0], self.objective,
-                           self.solver, self.status)
+        return CheckReport(self.block, self.kind, rows, pb.objective(cand)[0], self.objective, self.solver, self.status)
 
     # ------------------------------------------------------------------ rows
     def _objective_row(self, cand, rtol):
@@ -957,9 +986,13 @@ class BlockReference:
             nref = float(np.linalg.norm(R))
             extra = 0.0
             if slack > 0:
-                if not (mod > 0):   # modulus unknown
-                    rows.append(Measure(name, detail="not checked: approximate CVXPY expression and no known "
-                                                     "strong-convexity modulus"))
+                if not (mod > 0):  # modulus unknown
+                    rows.append(
+                        Measure(
+                            name,
+                            detail="not checked: approximate CVXPY expression and no known strong-convexity modulus",
+                        )
+                    )
                     continue
                 extra = math.sqrt(2.0 * slack / mod)
             with np.errstate(all="ignore"):
@@ -976,8 +1009,7 @@ class BlockReference:
                 where = f"{label}[{idx[0]}]"
             else:
                 where = label
-            detail = (f"candidate {_fmt(float(np.asarray(arr)[idx]))}, reference {_fmt(float(R[idx]))}"
-                      if D.size else "")
+            detail = f"candidate {_fmt(float(np.asarray(arr)[idx]))}, reference {_fmt(float(R[idx]))}" if D.size else ""
             rows.append(Measure(name, value, tol, bool(value <= tol), where, detail))
         return rows
 
@@ -1091,8 +1123,9 @@ def reference(net, X, Y=None, block="W0", states=None, solver=None):
             states = net.forward(X)
     else:
         if len(states) != net.n_layers:
-            raise ValidationError(f"states must hold {net.n_layers} arrays [X1, ..., X{net.n_layers}], "
-                                  f"got {len(states)}")
+            raise ValidationError(
+                f"states must hold {net.n_layers} arrays [X1, ..., X{net.n_layers}], got {len(states)}"
+            )
         states = [check_matrix(S, f"states[{j}]", shape=(net.sizes[j + 1], m)) for j, S in enumerate(states)]
     A, F, lam, rho = net.activations_, net.forms_, list(net.lam_), list(net.rho_)
     Wt, bt = net.weights_, net.biases_
@@ -1113,5 +1146,15 @@ def reference(net, X, Y=None, block="W0", states=None, solver=None):
     return BlockReference(kind, args, block=block, solver=solver)
 
 
-__all__ = ["BlockReference", "CheckReport", "Measure", "block_reference", "reference", "OBJ_RTOL", "OBJ_ATOL",
-           "ITER_RTOL", "RESIDUAL_TOL", "KINDS"]
+__all__ = [
+    "BlockReference",
+    "CheckReport",
+    "Measure",
+    "block_reference",
+    "reference",
+    "OBJ_RTOL",
+    "OBJ_ATOL",
+    "ITER_RTOL",
+    "RESIDUAL_TOL",
+    "KINDS",
+]

@@ -22,6 +22,7 @@ Every file cvxlift writes (model files, the CLI's predictions and plots) goes th
 Both functions take the exception class to raise (a :class:`~cvxlift.CvxliftError`
 subclass), so each door reports path problems with its own error class.
 """
+
 import contextlib
 import errno
 import os
@@ -162,8 +163,10 @@ def _target_mode(dfd, ref, name, fail):
     except OSError as exc:
         fail(_reason(exc), exc)
     if not stat.S_ISREG(st.st_mode):
-        fail(f"it is {_kind(st.st_mode)}; cvxlift only creates or replaces regular files "
-             "(it never writes through a link or onto a device)")
+        fail(
+            f"it is {_kind(st.st_mode)}; cvxlift only creates or replaces regular files "
+            "(it never writes through a link or onto a device)"
+        )
     return stat.S_IMODE(st.st_mode)
 
 
@@ -235,8 +238,12 @@ def atomic_write(path, error=ValidationError, verb="write"):
         for _ in range(100):
             cand = f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
             try:
-                fd = os.open(ref(cand), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY,
-                             0o600, dir_fd=dfd)
+                fd = os.open(
+                    ref(cand),
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY,
+                    0o600,
+                    dir_fd=dfd,
+                )
             except FileExistsError:
                 continue
             tmp = cand

@@ -3,6 +3,7 @@ r"""Scores of a network's output: accuracy for classification, :math:`R^2` for r
 One definition, used by :meth:`cvxlift.LiftedNetwork.score`, the estimators and the command
 line. Arrays hold one **column** per data point (as :class:`~cvxlift.LiftedNetwork`).
 """
+
 import numpy as np
 
 __all__ = ["accuracy", "r2", "score_output"]

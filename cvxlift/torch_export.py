@@ -36,6 +36,7 @@ works and takes precedence, but is deprecated: it warns once per call.
 PyTorch is imported only when a module is built; without it :func:`to_torch` raises an
 ``ImportError`` naming ``pip install cvxlift[torch]``.
 """
+
 import functools
 import math
 import warnings
@@ -45,8 +46,19 @@ import numpy as np
 
 from .exceptions import CvxliftError, NotFittedError, NoTorchEquivalent, ValidationError
 
-__all__ = ["NoTorchEquivalent", "OUTPUTS", "TORCH_ACTIVATIONS", "register_torch_activation", "to_torch",
-           "activation_module", "module_class", "torch_nn", "SimplexProjection", "GroupMax", "ClippedSine"]
+__all__ = [
+    "NoTorchEquivalent",
+    "OUTPUTS",
+    "TORCH_ACTIVATIONS",
+    "register_torch_activation",
+    "to_torch",
+    "activation_module",
+    "module_class",
+    "torch_nn",
+    "SimplexProjection",
+    "GroupMax",
+    "ClippedSine",
+]
 
 #: Values of the ``output`` argument of :func:`to_torch`.
 OUTPUTS = ("activation", "logits")
@@ -181,8 +193,12 @@ def register_torch_activation(name, factory):
         raise ValidationError(f"name must be an atom's registry name, got {name!r}")
     if not callable(factory):
         raise ValidationError(f"factory must be callable (atom -> torch.nn.Module), got {factory!r}")
-    warnings.warn("register_torch_activation is deprecated: define torch_module() on the atom's class, or pass "
-                  "torch_module=... to declare_divergence", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "register_torch_activation is deprecated: define torch_module() on the atom's class, or pass "
+        "torch_module=... to declare_divergence",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     from .divergences.registry import normalize
 
     TORCH_ACTIVATIONS[normalize(name)] = factory
@@ -244,8 +260,9 @@ def to_torch(network, dtype=None, output="activation", check=True):
     from .network import LiftedNetwork
 
     if not isinstance(net, LiftedNetwork):
-        raise ValidationError(f"to_torch expects a LiftedNetwork or a fitted cvxlift estimator, got "
-                              f"{type(network).__name__}")
+        raise ValidationError(
+            f"to_torch expects a LiftedNetwork or a fitted cvxlift estimator, got {type(network).__name__}"
+        )
     if getattr(net, "weights_", None) is None:
         raise NotFittedError("to_torch: the network has no weights yet; call fit() (or init_weights()) first")
     if output not in OUTPUTS:

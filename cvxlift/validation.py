@@ -1,4 +1,5 @@
 """Input validation at the public doors: clear errors that name the argument."""
+
 import math
 import numbers
 
@@ -74,10 +75,14 @@ def check_positive(value, name, n, allow_zero=False):
 
 def check_int(value, name, low=None):
     """An integer (not a bool) ``>= low``; a clear error otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) \
-            or (low is not None and value < low):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (numbers.Integral, np.integer))
+        or (low is not None and value < low)
+    ):
         what = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
-            low, f"an integer >= {low}")
+            low, f"an integer >= {low}"
+        )
         raise ValidationError(f"{name} must be {what}, got {value!r}")
     return int(value)
 
@@ -146,8 +151,10 @@ def check_memory(nbytes, what, name):
     """Refuse, naming ``name``, work whose arrays (``nbytes``) would not fit in this machine's memory."""
     have = physical_memory()
     if nbytes > have:
-        raise ValidationError(f"{name}: {what} would take {nbytes / 2**30:.3g} GiB, more than this machine's "
-                              f"{have / 2**30:.3g} GiB of memory")
+        raise ValidationError(
+            f"{name}: {what} would take {nbytes / 2**30:.3g} GiB, more than this machine's "
+            f"{have / 2**30:.3g} GiB of memory"
+        )
 
 
 # ---------------------------------------------------------------------- scale (issue 12, family 1)
@@ -194,8 +201,10 @@ def check_penalty(value, name, n, low=None, high=None, allow_zero=False):
         lo = "" if low is None else f"{low:g} <= "
         hi = "" if high is None else f" <= {high:g}"
         zero = " (or 0)" if allow_zero else ""
-        raise ValidationError(f"{name} must be in the range {lo}{name}{hi}{zero} where the block solvers' "
-                              f"arithmetic is safe; got {bad:g} (see docs/bad-input.md, scale)")
+        raise ValidationError(
+            f"{name} must be in the range {lo}{name}{hi}{zero} where the block solvers' "
+            f"arithmetic is safe; got {bad:g} (see docs/bad-input.md, scale)"
+        )
     return arr
 
 
@@ -219,5 +228,6 @@ def check_scale(arr, name, limit=DATA_MAX):
         raise ValidationError(
             f"{name} has entries up to {top:.3g} in magnitude; LiftedNetwork.fit accepts |{name}| <= {limit:g} "
             f"(the lifted objective is not unit-free, and its block solvers lose accuracy beyond that): divide "
-            f"{name} by its largest magnitude first (or use LiftedMLPRegressor / LiftedMLPClassifier, which do)")
+            f"{name} by its largest magnitude first (or use LiftedMLPRegressor / LiftedMLPClassifier, which do)"
+        )
     return arr

@@ -38,6 +38,7 @@ with a message, never an exception; failing inputs are printed to full precision
 Solves use tight tolerances and check their status; a solve that fails on large inputs is
 retried on rescaled inputs for positively homogeneous atoms, and otherwise reported.
 """
+
 import importlib
 import importlib.util
 import math
@@ -50,8 +51,7 @@ import cvxpy as cp
 import numpy as np
 
 from . import cvxsolve
-from .divergences import get_divergence
-from .divergences import facts
+from .divergences import facts, get_divergence
 from .divergences.base import Divergence
 from .exceptions import CvxliftError, FormError, SolverError, UnknownAtomError, ValidationError
 
@@ -157,12 +157,16 @@ class VerifyReport:
             result = c.status if c.status != "run" else ("pass" if c.passed else "FAIL")
             if c.status == "skip" and not c.passed:
                 result = "FAIL"
-            rows.append((
-                c.form, c.name, result,
-                "-" if math.isnan(c.error) else f"{c.error:.2e}",
-                "-" if math.isnan(c.tol) else f"{c.tol:.0e}",
-                c.detail,
-            ))
+            rows.append(
+                (
+                    c.form,
+                    c.name,
+                    result,
+                    "-" if math.isnan(c.error) else f"{c.error:.2e}",
+                    "-" if math.isnan(c.tol) else f"{c.tol:.0e}",
+                    c.detail,
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines = [f"{self.divergence!r}: {'PASSED' if self.passed else 'FAILED'} ({self.seconds:.1f} s)"]
         for r in rows:
@@ -199,7 +203,7 @@ class _ZBlock:
         if form == "fenchel":
             try:
                 self.problem = cp.Problem(cp.Minimize(d.divergence(self.u, self.z, form) + extra))
-            except FormError:   # no CVXPY Phi*: the reduced block only
+            except FormError:  # no CVXPY Phi*: the reduced block only
                 self.problem = None
             # Phi*(u) is constant in z: without it the block is better scaled at |u| >> 1
             self.reduced = cp.Problem(cp.Minimize(d.phi(self.z) - d.coupling(self.u, self.z) + extra))
@@ -214,14 +218,26 @@ class _ZBlock:
         block = f"verify {self.form} z-block"
         try:
             if self.problem is not None:
-                cvxsolve.solve(self.problem, self.pclass, solver=self.solver, block=block, accuracy="tight",
-                               allow_inaccurate=allow_inaccurate)
+                cvxsolve.solve(
+                    self.problem,
+                    self.pclass,
+                    solver=self.solver,
+                    block=block,
+                    accuracy="tight",
+                    allow_inaccurate=allow_inaccurate,
+                )
                 return np.array(self.z.value), float(self.problem.value)
         except SolverError:
             if self.reduced is None:
                 raise
-        cvxsolve.solve(self.reduced, self.pclass, solver=self.solver, block=block + " (Phi* dropped)", accuracy="tight",
-                       allow_inaccurate=allow_inaccurate)
+        cvxsolve.solve(
+            self.reduced,
+            self.pclass,
+            solver=self.solver,
+            block=block + " (Phi* dropped)",
+            accuracy="tight",
+            allow_inaccurate=allow_inaccurate,
+        )
         return np.array(self.z.value), float(self.reduced.value + np.sum(self.d.phi_star_value(U)))
 
 
@@ -247,8 +263,14 @@ class _UBlock:
     def solve(self, Z, Wc, t):
         """``argmin_u D(u, z) + ||u - w||^2/(2t)`` (``t = inf``: ``argmin_u D(u, z)``)."""
         self.zp.value, self.c.value, self.s.value = Z, -Wc / t, 1.0 / (2.0 * t)
-        cvxsolve.solve(self.problem, self.pclass, solver=self.solver, block=f"verify {self.form} u-block",
-                       accuracy="tight", allow_inaccurate=True)
+        cvxsolve.solve(
+            self.problem,
+            self.pclass,
+            solver=self.solver,
+            block=f"verify {self.form} u-block",
+            accuracy="tight",
+            allow_inaccurate=True,
+        )
         return np.array(self.u.value)
 
 
@@ -272,8 +294,9 @@ def solver_can_take(solver, problem_class):
     return str(solver).upper() in cvxsolve.PREFERENCE[problem_class]
 
 
-def verify(divergence, forms=None, n_random=200, n_grid=2001, seed=0, solver=None,
-           large=LARGE, unique_tol=1e-3, verbose=False):
+def verify(
+    divergence, forms=None, n_random=200, n_grid=2001, seed=0, solver=None, large=LARGE, unique_tol=1e-3, verbose=False
+):
     """Check every claim a divergence atom makes; return a :class:`VerifyReport`.
 
     Parameters
@@ -344,18 +367,23 @@ def _guard(form, name, fn, *args):
         return fn(*args)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:   # noqa: BLE001 - a user declaration can raise anything
+    except Exception as exc:  # noqa: BLE001 - a user declaration can raise anything
         msg = " ".join(str(exc).split())[:300]
-        return Check(form, name, False, detail=f"could not be checked: {type(exc).__name__}: {msg}",
-                     failures=[f"{type(exc).__name__}: {msg}"])
+        return Check(
+            form,
+            name,
+            False,
+            detail=f"could not be checked: {type(exc).__name__}: {msg}",
+            failures=[f"{type(exc).__name__}: {msg}"],
+        )
 
 
 def _form_checks(d, form, groups, rng, solver, unique_tol):
     out = []
     dcp = _guard(form, "dcp", _check_dcp, d, form)
     out.append(dcp)
-    z_dsl = dcp.passed and dcp.status == "run"          # the z-block exists in CVXPY and is DCP
-    full_dsl = z_dsl and d.has_dsl(form)                # the u-block too
+    z_dsl = dcp.passed and dcp.status == "run"  # the z-block exists in CVXPY and is DCP
+    full_dsl = z_dsl and d.has_dsl(form)  # the u-block too
     skip = "skipped: the CVXPY declaration is not DCP (see the dcp row)"
 
     def unavailable(name, why):
@@ -364,8 +392,9 @@ def _form_checks(d, form, groups, rng, solver, unique_tol):
         return _na(form, name, why)
 
     if z_dsl:
-        out.extend(_guard_many(form, ("argmin", "unique"), _check_argmin_unique, d, form, groups, rng, solver,
-                               unique_tol))
+        out.extend(
+            _guard_many(form, ("argmin", "unique"), _check_argmin_unique, d, form, groups, rng, solver, unique_tol)
+        )
     elif dcp.passed and d.elementwise:
         out.extend(_guard_many(form, ("argmin", "unique"), _check_argmin_numeric, d, form, groups, rng, unique_tol))
     else:
@@ -373,8 +402,20 @@ def _form_checks(d, form, groups, rng, solver, unique_tol):
         out += [unavailable("argmin", why), unavailable("unique", why)]
     name = "fenchel-young" if form == "fenchel" else "zero"
     preimage = _cvx_zero_preimage(d, form, solver) if form == "joint" and full_dsl and not d.elementwise else None
-    out.append(_guard(form, name, _fact_row, form, name,
-                      lambda *a: facts.check_zero(*a, zero_preimage=preimage), d, form, groups, rng))
+    out.append(
+        _guard(
+            form,
+            name,
+            _fact_row,
+            form,
+            name,
+            lambda *a: facts.check_zero(*a, zero_preimage=preimage),
+            d,
+            form,
+            groups,
+            rng,
+        )
+    )
     if z_dsl:
         out.append(_guard(form, "values", _check_values, d, form, groups, rng))
     else:
@@ -393,7 +434,7 @@ def _guard_many(form, names, fn, *args):
         return fn(*args)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:   # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001
         msg = " ".join(str(exc).split())[:300]
         return [Check(form, nm, False, detail=f"could not be checked: {type(exc).__name__}: {msg}") for nm in names]
 
@@ -434,28 +475,38 @@ def _check_dcp(d, form):
         except FormError:
             notes.append(f"{piece}: not declared in CVXPY (that block has no CVXPY formulation)")
             continue
-        except Exception as exc:   # noqa: BLE001 - a user callable failing on a CVXPY variable
+        except Exception as exc:  # noqa: BLE001 - a user callable failing on a CVXPY variable
             ok = False
-            fails.append(f"{piece} could not be built on a CVXPY variable: {type(exc).__name__}: "
-                         f"{' '.join(str(exc).split())[:200]}")
+            fails.append(
+                f"{piece} could not be built on a CVXPY variable: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}"
+            )
             continue
         if not isinstance(expr, cp.Expression) or expr.size != 1:
             ok = False
-            fails.append(f"{piece} must return a scalar CVXPY expression (the sum over entries); got "
-                         f"{type(expr).__name__} of shape {getattr(expr, 'shape', '?')}")
+            fails.append(
+                f"{piece} must return a scalar CVXPY expression (the sum over entries); got "
+                f"{type(expr).__name__} of shape {getattr(expr, 'shape', '?')}"
+            )
             continue
         if not expr.is_convex():
             ok = False
             curv = expr.curvature.lower()
             what = "concave" if curv == "concave" else f"of {curv} curvature"
-            fails.append(f"{piece} ({label}) is {what} by CVXPY's DCP rules; it must be convex"
-                         + (" jointly in (u, z)" if piece == "joint" else ""))
+            fails.append(
+                f"{piece} ({label}) is {what} by CVXPY's DCP rules; it must be convex"
+                + (" jointly in (u, z)" if piece == "joint" else "")
+            )
     if ok:
         up, zv = cp.Parameter((n, m)), cp.Variable((k, m))
         uv, zp = cp.Variable((n, m)), cp.Parameter((k, m))
-        for label, build in (("the z-block min_z D(u, z)", lambda: d.divergence(up, zv, form)
-                              if d.has_dsl(form) else d.phi(zv) - d.coupling(up, zv)),
-                             ("the u-block min_u D(u, z)", lambda: d.divergence(uv, zp, form))):
+        for label, build in (
+            (
+                "the z-block min_z D(u, z)",
+                lambda: d.divergence(up, zv, form) if d.has_dsl(form) else d.phi(zv) - d.coupling(up, zv),
+            ),
+            ("the u-block min_u D(u, z)", lambda: d.divergence(uv, zp, form)),
+        ):
             try:
                 prob = cp.Problem(cp.Minimize(build()))
             except FormError:
@@ -516,8 +567,9 @@ def _argmin_rows(form, results, tol, unique_tol, groups, how):
         detail += "; " + "; ".join(notes)
     return [
         Check(form, "argmin", ok, worst, tol, detail, fails),
-        Check(form, "unique", uok, worst_u, unique_tol, "tilted minimisers agree" if uok else "argmin not unique",
-              ufails),
+        Check(
+            form, "unique", uok, worst_u, unique_tol, "tilted minimisers agree" if uok else "argmin not unique", ufails
+        ),
     ]
 
 
@@ -553,8 +605,9 @@ def _numeric_minimiser(d, form, U, tilt=None):
 
     def h(x, idx):
         with np.errstate(invalid="ignore", over="ignore"):
-            return np.asarray(d.divergence_value(u[idx][None, :], x[None, :], form), dtype=float).reshape(-1) \
-                + g[idx] * x
+            return (
+                np.asarray(d.divergence_value(u[idx][None, :], x[None, :], form), dtype=float).reshape(-1) + g[idx] * x
+            )
 
     P = d.z_domain().project(F[None, :])[0]
     step = 1e-3 * (1.0 + np.abs(P))
@@ -576,12 +629,14 @@ def _check_argmin_numeric(d, form, groups, rng, unique_tol):
         Zp, _ = _numeric_minimiser(d, form, U, C)
         Zm, _ = _numeric_minimiser(d, form, U, -C)
         results[gname] = (U, Z, F, Zp, Zm)
-    return _argmin_rows(form, results, max(d.argmin_tol, 1e-6), unique_tol, groups,
-                        " by numeric 1-D minimisation (no CVXPY)")
+    return _argmin_rows(
+        form, results, max(d.argmin_tol, 1e-6), unique_tol, groups, " by numeric 1-D minimisation (no CVXPY)"
+    )
 
 
 def _cvx_zero_preimage(d, form, solver):
     """``Z -> (argmin_u D(u, z), min values)`` per column, by the CVXPY u-block (vector atoms)."""
+
     def solve(Z):
         k, m = Z.shape
         blk = _UBlock(d, form, d.in_dim(k), m, solver)
@@ -638,8 +693,13 @@ def _check_values(d, form, groups, rng):
         worst = max(worst, err)
         if err > tol:
             ok = False
-            at = f"z={_fmt(z)}" if label == "phi" else f"u={_fmt(u)}" if label == "phi_star" else \
-                f"u={_fmt(u)}, z={_fmt(z)}"
+            at = (
+                f"z={_fmt(z)}"
+                if label == "phi"
+                else f"u={_fmt(u)}"
+                if label == "phi_star"
+                else f"u={_fmt(u)}, z={_fmt(z)}"
+            )
             fails.append(f"{label} at {at}: CVXPY value {got!r} vs numpy {ref!r}")
     notes = sorted(set(notes))
     if skipped:
@@ -731,11 +791,13 @@ def _check_prox(d, form, rng, solver, dsl):
         worst = max(worst, float(err.max()))
         for j in np.flatnonzero(err > tol)[:3]:
             ok = False
-            fails.append(f"t={t!r}, u={_fmt(U[:, j])}, v={_fmt(V[:, j])}: reference {_fmt(Z[:, j])}, "
-                         f"{kind} {_fmt(P[:, j])}")
+            fails.append(
+                f"t={t!r}, u={_fmt(U[:, j])}, v={_fmt(V[:, j])}: reference {_fmt(Z[:, j])}, {kind} {_fmt(P[:, j])}"
+            )
     ref = "CVXPY" if dsl else "numeric 1-D minimisation"
-    detail = f"{kind} == {ref}, t from 1e-6 to 1e9" + (" (objectives where the reference is less accurate)"
-                                                         if by_obj else "")
+    detail = f"{kind} == {ref}, t from 1e-6 to 1e9" + (
+        " (objectives where the reference is less accurate)" if by_obj else ""
+    )
     if user is not None and ok:
         from .fast.registry import mark_certified
 
@@ -770,10 +832,13 @@ def _check_prox_u(d, form, rng, solver, dsl):
         worst = max(worst, float(err.max()))
         for j in np.flatnonzero(err > tol)[:3]:
             ok = False
-            fails.append(f"t={t!r}, z={_fmt(Zs[:, j])}, w={_fmt(Wc[:, j])}: reference {_fmt(Uref[:, j])}, "
-                         f"{label} {_fmt(P[:, j])}")
+            fails.append(
+                f"t={t!r}, z={_fmt(Zs[:, j])}, w={_fmt(Wc[:, j])}: reference {_fmt(Uref[:, j])}, "
+                f"{label} {_fmt(P[:, j])}"
+            )
     detail = f"{label} == {'CVXPY' if dsl else 'numeric 1-D minimisation'}, t from 1e-6 to 1e9" + (
-        " (objectives where the reference is less accurate)" if by_obj else "")
+        " (objectives where the reference is less accurate)" if by_obj else ""
+    )
     if user is not None and ok:
         from .fast.registry import mark_certified
 
@@ -816,18 +881,23 @@ def _fact_rows(d, form, groups, rng):
     row.detail += f" ({_source(d, form, 'domain')})"
     out.append(row)
     if d.elementwise:
-        out.append(_guard(form, "elementwise", _fact_row, form, "elementwise", facts.check_elementwise, d, form,
-                          Us[:, :200], rng))
+        out.append(
+            _guard(
+                form, "elementwise", _fact_row, form, "elementwise", facts.check_elementwise, d, form, Us[:, :200], rng
+            )
+        )
     mu = d.u_quadratic(form)
     if mu is not None:
-        row = _guard(form, "u-quadratic", _fact_row, form, "u-quadratic", facts.check_u_quadratic, d, form,
-                     Us[:, :200], rng, mu)
+        row = _guard(
+            form, "u-quadratic", _fact_row, form, "u-quadratic", facts.check_u_quadratic, d, form, Us[:, :200], rng, mu
+        )
         row.detail += f" ({_source(d, form, 'u_quadratic')})"
         out.append(row)
     kappa = d.coupling_scale(form)
     if form == "joint" and kappa is not None:
-        row = _guard(form, "coupling", _fact_row, form, "coupling", facts.check_coupling, d, form, Us[:, :200], rng,
-                     kappa)
+        row = _guard(
+            form, "coupling", _fact_row, form, "coupling", facts.check_coupling, d, form, Us[:, :200], rng, kappa
+        )
         row.detail += f" ({_source(d, form, 'coupling')})"
         out.append(row)
     return out
@@ -876,21 +946,26 @@ def load_atom(spec):
             module = importlib.util.module_from_spec(mspec)
             sys.modules[mod_name] = module
             mspec.loader.exec_module(module)
-        except Exception as exc:   # noqa: BLE001 - the user's file
+        except Exception as exc:  # noqa: BLE001 - the user's file
             sys.modules.pop(mod_name, None)
-            raise ValidationError(f"{spec!r}: running {where!r} failed: {type(exc).__name__}: "
-                                  f"{' '.join(str(exc).split())[:300]}") from None
+            raise ValidationError(
+                f"{spec!r}: running {where!r} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            ) from None
         label = where
     else:
         try:
             module = importlib.import_module(where)
-        except Exception as exc:   # noqa: BLE001 - the user's module
-            raise ValidationError(f"{spec!r}: importing module {where!r} failed: {type(exc).__name__}: "
-                                  f"{' '.join(str(exc).split())[:300]}") from None
+        except Exception as exc:  # noqa: BLE001 - the user's module
+            raise ValidationError(
+                f"{spec!r}: importing module {where!r} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            ) from None
         label = f"module {where!r}"
     if not hasattr(module, attr):
-        names = sorted(k for k, v in vars(module).items() if isinstance(v, Divergence)
-                       or isinstance(v, type) and issubclass(v, Divergence) and v is not Divergence)
+        names = sorted(
+            k
+            for k, v in vars(module).items()
+            if isinstance(v, Divergence) or isinstance(v, type) and issubclass(v, Divergence) and v is not Divergence
+        )
         hint = f"; atoms there: {', '.join(names)}" if names else ""
         raise ValidationError(f"{spec!r}: {label} has no attribute {attr!r}{hint}")
     obj = getattr(module, attr)
@@ -899,18 +974,20 @@ def load_atom(spec):
             obj = obj()
         except CvxliftError:
             raise
-        except Exception as exc:   # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
             raise ValidationError(f"{spec!r}: {attr}() failed: {type(exc).__name__}: {exc}") from None
     elif callable(obj) and not isinstance(obj, Divergence):
         try:
             obj = obj()
         except CvxliftError:
             raise
-        except Exception as exc:   # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
             raise ValidationError(f"{spec!r}: calling {attr}() failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(obj, Divergence):
-        raise ValidationError(f"{spec!r}: {attr} is a {type(obj).__name__}, not a divergence atom "
-                              "(declare one with cvxlift.declare_divergence)")
+        raise ValidationError(
+            f"{spec!r}: {attr} is a {type(obj).__name__}, not a divergence atom "
+            "(declare one with cvxlift.declare_divergence)"
+        )
     return obj
 
 

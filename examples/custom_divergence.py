@@ -16,6 +16,7 @@ and run ``verify``. Then we claim a wrong forward map for the same :math:`\Phi` 
 
 Run: ``python examples/custom_divergence.py`` (a few seconds).
 """
+
 import cvxpy as cp
 import numpy as np
 
@@ -64,7 +65,7 @@ def soft_threshold_divergence(register=False):
         prox_phi=prox_phi,
         problem_class="QP",
         kinks=(-1.0, 1.0),
-        lipschitz=1.0,            # of forward: the fast W-step's step size (verify checks it)
+        lipschitz=1.0,  # of forward: the fast W-step's step size (verify checks it)
         register=register,
     )
 
@@ -91,9 +92,11 @@ def main():
     bad = cvxlift.verify(hard_threshold_claim())
     print(bad.table())
     print()
-    print(f"soft threshold: {'PASSED' if good.passed else 'FAILED'}; "
-          f"hard-threshold claim rejected: {not bad.passed} "
-          f"(failed checks: {', '.join(sorted({c.name for c in bad.failed()}))})")
+    print(
+        f"soft threshold: {'PASSED' if good.passed else 'FAILED'}; "
+        f"hard-threshold claim rejected: {not bad.passed} "
+        f"(failed checks: {', '.join(sorted({c.name for c in bad.failed()}))})"
+    )
     return 0 if good.passed and not bad.passed else 1
 
 

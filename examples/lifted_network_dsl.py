@@ -5,6 +5,7 @@ data set (scikit-learn's bundled 8x8 digits), and compares the two prediction ru
 
 Run: python examples/lifted_network_dsl.py [--m 300] [--sweeps 5]
 """
+
 import argparse
 import time
 
@@ -21,7 +22,7 @@ def load_digits(m, seed=0):
     idx = rng.permutation(len(data.target))
     X = data.data[idx].T / 16.0
     y = data.target[idx]
-    return X[:, :m], y[:m], X[:, m:m + 500], y[m:m + 500]
+    return X[:, :m], y[:m], X[:, m : m + 500], y[m : m + 500]
 
 
 def main():
@@ -33,8 +34,15 @@ def main():
     a = ap.parse_args()
     Xtr, ytr, Xte, yte = load_digits(a.m)
     Ytr = np.eye(10)[:, ytr]
-    net = cvxlift.LiftedNetwork([64, 24, 16, 10], ["relu", "relu", "simplex"], loss="cross_entropy",
-                                lam=a.lam, rho=1e-3, form="joint", random_state=0)
+    net = cvxlift.LiftedNetwork(
+        [64, 24, 16, 10],
+        ["relu", "relu", "simplex"],
+        loss="cross_entropy",
+        lam=a.lam,
+        rho=1e-3,
+        form="joint",
+        random_state=0,
+    )
     if not a.quiet:
         for name, blk in net.problems(m=2).items():
             print(f"--- {name} ({blk.problem_class}, DPP: {blk.is_dpp()})")

@@ -13,6 +13,7 @@ The output holds ``X_train`` (1500, 784) uint8, ``y_train`` (1500,) uint8, ``X_t
 0..255). Running it again with the same source and seed gives the same arrays.
 This script is not shipped with the package.
 """
+
 import argparse
 from pathlib import Path
 
@@ -50,8 +51,13 @@ def main(argv=None):
     te = te_rows[stratified(labels[te_rows], N_TEST, rng)]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, X_train=images[tr].astype(np.uint8), y_train=labels[tr].astype(np.uint8),
-                        X_test=images[te].astype(np.uint8), y_test=labels[te].astype(np.uint8))
+    np.savez_compressed(
+        out,
+        X_train=images[tr].astype(np.uint8),
+        y_train=labels[tr].astype(np.uint8),
+        X_test=images[te].astype(np.uint8),
+        y_test=labels[te].astype(np.uint8),
+    )
     size = out.stat().st_size
     print(f"wrote {out} ({size:,} bytes): {tr.size} training + {te.size} test digits")
     if size >= 1_000_000:

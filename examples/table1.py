@@ -37,6 +37,7 @@ Usage (from the repository root)::
 The data file holds ``images`` (uint8, m x 784), ``labels`` and ``is_test``; the default
 path is ``../shared/data/mnist10k.npz`` relative to the repository root.
 """
+
 import argparse
 import json
 import os
@@ -83,51 +84,84 @@ def log(*a):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data", nargs="?", default=None,
-                   help=f"the .npz file (default {DEFAULT_DATA}, relative to the repository root)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "data", nargs="?", default=None, help=f"the .npz file (default {DEFAULT_DATA}, relative to the repository root)"
+    )
     p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 5; --quick: 2)")
-    p.add_argument("--sweeps", type=int, default=None,
-                   help="BCD sweeps (default: chosen by the lambda search, the number of sweeps <= "
-                        "--search-sweeps with the best validation accuracy; with --lam: 1)")
+    p.add_argument(
+        "--sweeps",
+        type=int,
+        default=None,
+        help="BCD sweeps (default: chosen by the lambda search, the number of sweeps <= "
+        "--search-sweeps with the best validation accuracy; with --lam: 1)",
+    )
     p.add_argument("--lam", type=float, default=None, help="skip the lambda search and use this value")
     p.add_argument("--lams", default="0.01,0.1,1,10", help="lambda grid of the search (default 0.01,0.1,1,10)")
-    p.add_argument("--search-sweeps", type=int, default=None,
-                   help="BCD sweeps of each lambda-search run; the validation accuracy is recorded after "
-                        "each sweep (default 3; --quick: 1; at least --sweeps)")
+    p.add_argument(
+        "--search-sweeps",
+        type=int,
+        default=None,
+        help="BCD sweeps of each lambda-search run; the validation accuracy is recorded after "
+        "each sweep (default 3; --quick: 1; at least --sweeps)",
+    )
     p.add_argument("--lr", type=float, default=None, help="skip the learning-rate search and use this value")
     p.add_argument("--lrs", default="0.01,0.1", help="learning-rate grid (default 0.01,0.1)")
     p.add_argument("--epochs", type=int, default=17)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--rho", type=float, default=1e-3)
-    p.add_argument("--val-rows", type=int, default=1000,
-                   help="training rows held out for the lambda/lr searches (default 1000)")
-    p.add_argument("--max-train", type=int, default=None,
-                   help="use only the first N training rows (default all; --quick: 2000)")
-    p.add_argument("--archs", default=None,
-                   help="comma-separated architectures like 784-300-10 (default: the paper's five; "
-                        "--quick: the first two)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads (OPENBLAS/OMP/MKL_NUM_THREADS, set before numpy is imported when run "
-                        "as a script) and torch.set_num_threads (default 1: on the loaded 2-core machine one "
-                        "thread was 2x (BCD) to 30x (SGD) faster than two); 0 leaves the defaults")
-    p.add_argument("--jobs", type=int, default=2,
-                   help="worker processes for the independent runs (default 2, the number of cores here); "
-                        "1 runs everything in this process")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: 2 seeds, 2 architectures, 1 sweep, 2,000 training rows")
-    p.add_argument("--out-md", default=None,
-                   help="markdown file whose generated section is (re)written (default docs/table1.md; "
-                        "--quick: table1-quick.md in the temp dir)")
-    p.add_argument("--section", default=None,
-                   help="name of the generated section of --out-md (default: the unnamed one), so that "
-                        "several runs can live in one file")
+    p.add_argument(
+        "--val-rows", type=int, default=1000, help="training rows held out for the lambda/lr searches (default 1000)"
+    )
+    p.add_argument(
+        "--max-train", type=int, default=None, help="use only the first N training rows (default all; --quick: 2000)"
+    )
+    p.add_argument(
+        "--archs",
+        default=None,
+        help="comma-separated architectures like 784-300-10 (default: the paper's five; --quick: the first two)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads (OPENBLAS/OMP/MKL_NUM_THREADS, set before numpy is imported when run "
+        "as a script) and torch.set_num_threads (default 1: on the loaded 2-core machine one "
+        "thread was 2x (BCD) to 30x (SGD) faster than two); 0 leaves the defaults",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="worker processes for the independent runs (default 2, the number of cores here); "
+        "1 runs everything in this process",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke test: 2 seeds, 2 architectures, 1 sweep, 2,000 training rows"
+    )
+    p.add_argument(
+        "--out-md",
+        default=None,
+        help="markdown file whose generated section is (re)written (default docs/table1.md; "
+        "--quick: table1-quick.md in the temp dir)",
+    )
+    p.add_argument(
+        "--section",
+        default=None,
+        help="name of the generated section of --out-md (default: the unnamed one), so that "
+        "several runs can live in one file",
+    )
     p.add_argument("--out-png", default=None, help="Figure 1 (default docs/table1.png; --quick: temp dir)")
     p.add_argument("--out-json", default=None, help="also dump every raw result to this JSON file")
-    p.add_argument("--replot", default=None, metavar="JSON",
-                   help="no training: rewrite the markdown section (--out-md, --section) and redraw Figure 1 "
-                        "(--out-png) from a --out-json dump of an earlier run")
+    p.add_argument(
+        "--replot",
+        default=None,
+        metavar="JSON",
+        help="no training: rewrite the markdown section (--out-md, --section) and redraw Figure 1 "
+        "(--out-png) from a --out-json dump of an earlier run",
+    )
     a = p.parse_args(argv)
     q = a.quick
     a.seeds = a.seeds if a.seeds is not None else (2 if q else 5)
@@ -151,9 +185,11 @@ def load_data(path, max_train=None):
     if path is None:
         path = os.path.join(ROOT, DEFAULT_DATA)
     if not os.path.isfile(path):
-        sys.exit(f"error: data file not found: {os.path.abspath(path)}\n"
-                 f"Pass the path of mnist10k.npz (arrays images (m, 784) uint8, labels, is_test) as the first "
-                 f"argument; the default is {DEFAULT_DATA} relative to the repository root.")
+        sys.exit(
+            f"error: data file not found: {os.path.abspath(path)}\n"
+            f"Pass the path of mnist10k.npz (arrays images (m, 784) uint8, labels, is_test) as the first "
+            f"argument; the default is {DEFAULT_DATA} relative to the repository root."
+        )
     with np.load(path) as d:
         missing = {"images", "labels", "is_test"} - set(d.files)
         if missing:
@@ -181,8 +217,7 @@ def fit_lifted(arch, lam, rho, sweeps, seed, Xtr, ytr, evals=(), snapshot=False)
     ``evals``: (name, X, y) triples whose forward-rule accuracy is recorded after each sweep
     (``snapshot``: also a copy of the weights); the callback runs inside ``fit``, so its time
     is measured and subtracted from the returned BCD seconds."""
-    net = LiftedNetwork(sizes_of(arch), activations="relu", loss="cross_entropy", lam=lam, rho=rho,
-                        random_state=seed)
+    net = LiftedNetwork(sizes_of(arch), activations="relu", loss="cross_entropy", lam=lam, rho=rho, random_state=seed)
     per_sweep = []
     eval_time = [0.0]
 
@@ -231,15 +266,22 @@ def _init_worker(data, max_train, val_rows, threads):
     # validation split of the training rows (for the lambda and lr searches only)
     perm = np.random.default_rng(12345).permutation(len(ytr))
     val, fit_rows = perm[:val_rows], perm[val_rows:]
-    _D.update(path=path, Xtr=Xtr, ytr=ytr, Xte=Xte, yte=yte, Xf=Xtr[fit_rows], yf=ytr[fit_rows],
-              Xv=Xtr[val], yv=ytr[val])
+    _D.update(
+        path=path, Xtr=Xtr, ytr=ytr, Xte=Xte, yte=yte, Xf=Xtr[fit_rows], yf=ytr[fit_rows], Xv=Xtr[val], yv=ytr[val]
+    )
 
 
 def _task_lam(arch, lam, rho, sweeps):
-    net, sec, hist = fit_lifted(arch, lam, rho, sweeps, 0, _D["Xf"], _D["yf"], [("val", _D["Xv"], _D["yv"])],
-                                snapshot=True)
-    return {"lam": lam, "seconds": sec, "val_by_sweep": [h["val"] for h in hist],
-            "weights_by_sweep": [h["weights"] for h in hist], "biases_by_sweep": [h["biases"] for h in hist]}
+    net, sec, hist = fit_lifted(
+        arch, lam, rho, sweeps, 0, _D["Xf"], _D["yf"], [("val", _D["Xv"], _D["yv"])], snapshot=True
+    )
+    return {
+        "lam": lam,
+        "seconds": sec,
+        "val_by_sweep": [h["val"] for h in hist],
+        "weights_by_sweep": [h["weights"] for h in hist],
+        "biases_by_sweep": [h["biases"] for h in hist],
+    }
 
 
 def _task_lr(arch, lr, init, weights, biases, epochs, batch_size, rho):
@@ -247,8 +289,9 @@ def _task_lr(arch, lr, init, weights, biases, epochs, batch_size, rho):
 
     init_arg = (weights, biases) if init == "lifted" else init
     model = baselines.make_mlp(sizes_of(arch), init=init_arg, seed=0)
-    res = baselines.sgd_train(model, _D["Xf"], _D["yf"], _D["Xv"], _D["yv"], epochs=epochs,
-                              batch_size=batch_size, lr=lr, rho=rho, seed=0)
+    res = baselines.sgd_train(
+        model, _D["Xf"], _D["yf"], _D["Xv"], _D["yv"], epochs=epochs, batch_size=batch_size, lr=lr, rho=rho, seed=0
+    )
     return {"lr": lr, "init": init, "val": res["test_accuracy"][-1], "diverged": res["diverged"]}
 
 
@@ -257,13 +300,29 @@ def _task_main(arch, seed, lam, lr, sweeps, epochs, batch_size, rho):
     from cvxlift import baselines
 
     net, sec, hist = fit_lifted(arch, lam, rho, sweeps, seed, _D["Xtr"], _D["ytr"], [("test", _D["Xte"], _D["yte"])])
-    out = {"arch": arch, "seed": seed, "lifted_acc": hist[-1]["test"], "bcd_seconds": sec, "bcd_history": hist,
-           "sgd": {}}
+    out = {
+        "arch": arch,
+        "seed": seed,
+        "lifted_acc": hist[-1]["test"],
+        "bcd_seconds": sec,
+        "bcd_history": hist,
+        "sgd": {},
+    }
     for init in INITS:
         init_arg = (net.weights_, net.biases_) if init == "lifted" else init
         model = baselines.make_mlp(sizes_of(arch), init=init_arg, seed=seed)
-        out["sgd"][init] = baselines.sgd_train(model, _D["Xtr"], _D["ytr"], _D["Xte"], _D["yte"], epochs=epochs,
-                                               batch_size=batch_size, lr=lr, rho=rho, seed=seed)
+        out["sgd"][init] = baselines.sgd_train(
+            model,
+            _D["Xtr"],
+            _D["ytr"],
+            _D["Xte"],
+            _D["yte"],
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            rho=rho,
+            seed=seed,
+        )
     return out
 
 
@@ -314,15 +373,21 @@ def main(argv=None):
         sys.exit("error: this script needs PyTorch: pip install cvxlift[torch]")
     init_args = (a.data, a.max_train, a.val_rows, a.threads)
     _init_worker(*init_args)  # also checks the data file before any work starts
-    log(f"data {_D['path']}: {len(_D['ytr'])} training rows, {len(_D['yte'])} test rows; archs {a.archs}; "
-        f"seeds {a.seeds}; sweeps {a.sweeps if a.sweeps else 'from the search'}; {a.jobs} worker process(es)")
+    log(
+        f"data {_D['path']}: {len(_D['ytr'])} training rows, {len(_D['yte'])} test rows; archs {a.archs}; "
+        f"seeds {a.seeds}; sweeps {a.sweeps if a.sweeps else 'from the search'}; {a.jobs} worker process(es)"
+    )
     pool = None
     if a.jobs > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(max_workers=a.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=init_args)
+        pool = ProcessPoolExecutor(
+            max_workers=a.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=init_args,
+        )
     search_arch = a.archs[0]
     phases = {}
 
@@ -330,12 +395,25 @@ def main(argv=None):
     t = time.perf_counter()
     lam_rows = []
     if a.lam is None:
-        lam_rows = _run(pool, _task_lam, [(search_arch, lam, a.rho, a.search_sweeps) for lam in a.lams],
-                        lambda r: log(f"lambda search {search_arch} lam={r['lam']:g}: val accuracy by sweep "
-                                      f"{[round(v, 4) for v in r['val_by_sweep']]} ({r['seconds']:.1f} s)"))
+        lam_rows = _run(
+            pool,
+            _task_lam,
+            [(search_arch, lam, a.rho, a.search_sweeps) for lam in a.lams],
+            lambda r: log(
+                f"lambda search {search_arch} lam={r['lam']:g}: val accuracy by sweep "
+                f"{[round(v, 4) for v in r['val_by_sweep']]} ({r['seconds']:.1f} s)"
+            ),
+        )
         # best validation accuracy over (lambda, number of sweeps <= --search-sweeps)
-        best, best_k = max(((r, k) for r in lam_rows for k in range(len(r["val_by_sweep"])) if not
-                            (a.sweeps_given and k + 1 != a.sweeps)), key=lambda rk: rk[0]["val_by_sweep"][rk[1]])
+        best, best_k = max(
+            (
+                (r, k)
+                for r in lam_rows
+                for k in range(len(r["val_by_sweep"]))
+                if not (a.sweeps_given and k + 1 != a.sweeps)
+            ),
+            key=lambda rk: rk[0]["val_by_sweep"][rk[1]],
+        )
         lam, lam_source = best["lam"], "search"
         if not a.sweeps_given:
             a.sweeps = best_k + 1
@@ -352,10 +430,13 @@ def main(argv=None):
             best = _task_lam(search_arch, lam, a.rho, a.sweeps)
         best_k = min(a.sweeps, len(best["weights_by_sweep"])) - 1
         W, b = best["weights_by_sweep"][best_k], best["biases_by_sweep"][best_k]
-        items = [(search_arch, lr, init, W, b, a.epochs, a.batch_size, a.rho)
-                 for lr in a.lrs for init in INITS]
-        res = _run(pool, _task_lr, items,
-                   lambda r: log(f"lr search {search_arch} lr={r['lr']:g} {r['init']}: val accuracy {r['val']:.4f}"))
+        items = [(search_arch, lr, init, W, b, a.epochs, a.batch_size, a.rho) for lr in a.lrs for init in INITS]
+        res = _run(
+            pool,
+            _task_lr,
+            items,
+            lambda r: log(f"lr search {search_arch} lr={r['lr']:g} {r['init']}: val accuracy {r['val']:.4f}"),
+        )
         for lr in a.lrs:
             row = {"lr": lr}
             for r in res:
@@ -374,43 +455,72 @@ def main(argv=None):
     # ---- main experiment ------------------------------------------------------------------------
     t = time.perf_counter()
     # largest architectures first (better load balance across worker processes)
-    cells = sorted([(arch, s) for arch in a.archs for s in range(a.seeds)],
-                   key=lambda c: (-sum(x * y for x, y in zip(sizes_of(c[0])[:-1], sizes_of(c[0])[1:])), c[1]))
+    cells = sorted(
+        [(arch, s) for arch in a.archs for s in range(a.seeds)],
+        key=lambda c: (-sum(x * y for x, y in zip(sizes_of(c[0])[:-1], sizes_of(c[0])[1:])), c[1]),
+    )
 
     def done(r):
-        log(f"{r['arch']} seed {r['seed']}: lifted model {r['lifted_acc']:.4f} (BCD {r['bcd_seconds']:.1f} s, "
-            f"test accuracy by sweep {[round(h['test'], 4) for h in r['bcd_history']]}); SGD final " +
-            ", ".join(f"{i} {r['sgd'][i]['test_accuracy'][-1]:.4f} ({r['sgd'][i]['time'][-1]:.1f} s)" for i in INITS))
+        log(
+            f"{r['arch']} seed {r['seed']}: lifted model {r['lifted_acc']:.4f} (BCD {r['bcd_seconds']:.1f} s, "
+            f"test accuracy by sweep {[round(h['test'], 4) for h in r['bcd_history']]}); SGD final "
+            + ", ".join(f"{i} {r['sgd'][i]['test_accuracy'][-1]:.4f} ({r['sgd'][i]['time'][-1]:.1f} s)" for i in INITS)
+        )
 
-    out = _run(pool, _task_main, [(arch, s, lam, lr, a.sweeps, a.epochs, a.batch_size, a.rho) for arch, s in cells],
-               done)
+    out = _run(
+        pool, _task_main, [(arch, s, lam, lr, a.sweeps, a.epochs, a.batch_size, a.rho) for arch, s in cells], done
+    )
     if pool is not None:
         pool.shutdown()
     results = {}
     for arch in a.archs:
         runs = sorted([r for r in out if r["arch"] == arch], key=lambda r: r["seed"])
-        r = {"lifted_acc": [x["lifted_acc"] for x in runs], "bcd_seconds": [x["bcd_seconds"] for x in runs],
-             "bcd_history": [x["bcd_history"] for x in runs], "sgd": {i: [x["sgd"][i] for x in runs] for i in INITS}}
+        r = {
+            "lifted_acc": [x["lifted_acc"] for x in runs],
+            "bcd_seconds": [x["bcd_seconds"] for x in runs],
+            "bcd_history": [x["bcd_history"] for x in runs],
+            "sgd": {i: [x["sgd"][i] for x in runs] for i in INITS},
+        }
         target = float(np.mean([res["test_accuracy"][-1] for res in r["sgd"]["xavier"]]))
         r["target"] = target
-        r["time_to_target"] = {i: [baselines.time_to_accuracy(res["test_accuracy"], res["time"], target)
-                                   for res in r["sgd"][i]] for i in INITS}
+        r["time_to_target"] = {
+            i: [baselines.time_to_accuracy(res["test_accuracy"], res["time"], target) for res in r["sgd"][i]]
+            for i in INITS
+        }
         results[arch] = r
     phases["main experiment"] = time.perf_counter() - t
     total = time.perf_counter() - t_start
     load1 = os.getloadavg()
 
-    info = dict(command="python " + shlex.join([os.path.relpath(__file__, ROOT)]
-                                                + (sys.argv[1:] if argv is None else list(argv))),
-                processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-                python=platform.python_version(), numpy=np.__version__, torch=torch.__version__,
-                torch_threads=torch.get_num_threads(),
-                blas_threads=os.environ.get("OPENBLAS_NUM_THREADS", "default"), load_start=load0, load_end=load1,
-                data=_D["path"], n_train=len(_D["ytr"]), n_test=len(_D["yte"]), n_fit=len(_D["yf"]), n_val=len(_D["yv"]),
-                jobs=a.jobs,
-                lam=lam, lam_source=lam_source, lam_rows=lam_rows, lr=lr, lr_source=lr_source, lr_rows=lr_rows,
-                phases=phases, total_seconds=total, args={k: v for k, v in vars(a).items()},
-                date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    info = dict(
+        command="python "
+        + shlex.join([os.path.relpath(__file__, ROOT)] + (sys.argv[1:] if argv is None else list(argv))),
+        processor=platform.processor() or platform.machine(),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        numpy=np.__version__,
+        torch=torch.__version__,
+        torch_threads=torch.get_num_threads(),
+        blas_threads=os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        load_start=load0,
+        load_end=load1,
+        data=_D["path"],
+        n_train=len(_D["ytr"]),
+        n_test=len(_D["yte"]),
+        n_fit=len(_D["yf"]),
+        n_val=len(_D["yv"]),
+        jobs=a.jobs,
+        lam=lam,
+        lam_source=lam_source,
+        lam_rows=lam_rows,
+        lr=lr,
+        lr_source=lr_source,
+        lr_rows=lr_rows,
+        phases=phases,
+        total_seconds=total,
+        args={k: v for k, v in vars(a).items()},
+        date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
     md = render_markdown(a, info, results)
     print("\n" + md)
     write_section(a.out_md, md, a.section)
@@ -424,27 +534,38 @@ def main(argv=None):
 
 def render_markdown(a, info, results):
     L = []
-    L.append(f"Generated by `{info['command']}` on {info['date']} "
-             f"(total wall time **{info['total_seconds']:.0f} s** = {info['total_seconds'] / 60:.1f} min)."
-             + (f" Rendered from its JSON dump `{info['rendered_from']}` with `--replot`." if info.get("rendered_from")
-                else ""))
+    L.append(
+        f"Generated by `{info['command']}` on {info['date']} "
+        f"(total wall time **{info['total_seconds']:.0f} s** = {info['total_seconds'] / 60:.1f} min)."
+        + (
+            f" Rendered from its JSON dump `{info['rendered_from']}` with `--replot`."
+            if info.get("rendered_from")
+            else ""
+        )
+    )
     L.append("")
-    L.append(f"Machine: {info['cpus']} CPUs, processor `{info['processor']}`, Python {info['python']}, "
-             f"numpy {info['numpy']}, torch {info['torch']} ({info['torch_threads']} torch thread(s), "
-             f"OPENBLAS_NUM_THREADS={info['blas_threads']}; {info['jobs']} worker process(es) running the "
-             f"independent runs concurrently); "
-             f"load average at start {info['load_start'][0]:.1f}, at end {info['load_end'][0]:.1f} "
-             f"(the machine is shared: wall times depend on the other jobs).")
+    L.append(
+        f"Machine: {info['cpus']} CPUs, processor `{info['processor']}`, Python {info['python']}, "
+        f"numpy {info['numpy']}, torch {info['torch']} ({info['torch_threads']} torch thread(s), "
+        f"OPENBLAS_NUM_THREADS={info['blas_threads']}; {info['jobs']} worker process(es) running the "
+        f"independent runs concurrently); "
+        f"load average at start {info['load_start'][0]:.1f}, at end {info['load_end'][0]:.1f} "
+        f"(the machine is shared: wall times depend on the other jobs)."
+    )
     L.append("")
-    L.append(f"Data: `{info['data']}`: {info['n_train']} training rows, {info['n_test']} test rows. "
-             f"Searches use {info['n_fit']} training rows and a validation split of {info['n_val']} "
-             f"other training rows (never the test rows).")
+    L.append(
+        f"Data: `{info['data']}`: {info['n_train']} training rows, {info['n_test']} test rows. "
+        f"Searches use {info['n_fit']} training rows and a validation split of {info['n_val']} "
+        f"other training rows (never the test rows)."
+    )
     L.append("")
-    L.append(f"Settings: lambda = {info['lam']:g} ({info['lam_source']}), rho = {a.rho:g}, "
-             f"{a.sweeps} BCD sweep(s) (`solver=\"fast\"`), {a.seeds} seed(s)"
-             + " (seed s: BCD from `random_state=s`, SGD initialisation and shuffling seeded with s)"
-             + f"; SGD: batch {a.batch_size}, constant learning rate {info['lr']:g} ({info['lr_source']}), "
-             f"{a.epochs} epochs, weight_decay = 2 rho = {2 * a.rho:g} on weight matrices.")
+    L.append(
+        f"Settings: lambda = {info['lam']:g} ({info['lam_source']}), rho = {a.rho:g}, "
+        f'{a.sweeps} BCD sweep(s) (`solver="fast"`), {a.seeds} seed(s)'
+        + " (seed s: BCD from `random_state=s`, SGD initialisation and shuffling seeded with s)"
+        + f"; SGD: batch {a.batch_size}, constant learning rate {info['lr']:g} ({info['lr_source']}), "
+        f"{a.epochs} epochs, weight_decay = 2 rho = {2 * a.rho:g} on weight matrices."
+    )
     L.append("")
     L.append("### Test accuracy (mean ± sample std over seeds)")
     L.append("")
@@ -470,52 +591,77 @@ def render_markdown(a, info, results):
     L.append("")
     L.append("### Wall time (seconds, mean over seeds)")
     L.append("")
-    L.append("Target = the mean final test accuracy of the NN[Xavier] runs. SGD times count training only "
-             "(test evaluation excluded) and are read at epoch ends (time 0 = the initialisation already "
-             "reaches the target). For NN[Lifted] the BCD time is added in the last column. "
-             "\"k/n\": runs that reached the target; means are over those runs.")
+    L.append(
+        "Target = the mean final test accuracy of the NN[Xavier] runs. SGD times count training only "
+        "(test evaluation excluded) and are read at epoch ends (time 0 = the initialisation already "
+        "reaches the target). For NN[Lifted] the BCD time is added in the last column. "
+        '"k/n": runs that reached the target; means are over those runs.'
+    )
     L.append("")
-    L.append(f"\"SGD {a.epochs} epochs\" averages all SGD runs of the row, diverged ones (stopped early) included.")
+    L.append(f'"SGD {a.epochs} epochs" averages all SGD runs of the row, diverged ones (stopped early) included.')
     L.append("")
-    L.append(f"| Architecture | target | BCD (lifted init) | SGD {a.epochs} epochs | NN[Normal] to target | "
-             "NN[Xavier] to target | NN[Lifted] to target (SGD) | NN[Lifted] to target (BCD + SGD) |")
+    L.append(
+        f"| Architecture | target | BCD (lifted init) | SGD {a.epochs} epochs | NN[Normal] to target | "
+        "NN[Xavier] to target | NN[Lifted] to target (SGD) | NN[Lifted] to target (BCD + SGD) |"
+    )
     L.append("|---|---|---|---|---|---|---|---|")
     for arch, r in results.items():
-        cells = [f"{r['target']:.3f}", f"{np.mean(r['bcd_seconds']):.1f}",
-                 f"{np.mean([res['time'][-1] for i in INITS for res in r['sgd'][i]]):.1f}"]
+        cells = [
+            f"{r['target']:.3f}",
+            f"{np.mean(r['bcd_seconds']):.1f}",
+            f"{np.mean([res['time'][-1] for i in INITS for res in r['sgd'][i]]):.1f}",
+        ]
         for i in INITS:
             cells.append(_reach(r["time_to_target"][i]))
-        tt = [None if v is None else v + r["bcd_seconds"][s % len(r["bcd_seconds"])]
-              for s, v in enumerate(r["time_to_target"]["lifted"])]
+        tt = [
+            None if v is None else v + r["bcd_seconds"][s % len(r["bcd_seconds"])]
+            for s, v in enumerate(r["time_to_target"]["lifted"])
+        ]
         cells.append(_reach(tt))
         L.append(f"| {arch} | " + " | ".join(cells) + " |")
     L.append("")
     if info["lam_rows"]:
-        L.append(f"### Lambda search ({a.archs[0]}, {a.search_sweeps} sweep(s), seed 0; "
-                 f"validation accuracy of the forward prediction after each sweep)")
+        L.append(
+            f"### Lambda search ({a.archs[0]}, {a.search_sweeps} sweep(s), seed 0; "
+            f"validation accuracy of the forward prediction after each sweep)"
+        )
         L.append("")
-        L.append("| lambda | " + " | ".join(f"after sweep {k + 1}" for k in range(a.search_sweeps))
-                 + " | BCD time, all sweeps (s) |")
+        L.append(
+            "| lambda | "
+            + " | ".join(f"after sweep {k + 1}" for k in range(a.search_sweeps))
+            + " | BCD time, all sweeps (s) |"
+        )
         L.append("|---|" + "---|" * a.search_sweeps + "---|")
         for row in info["lam_rows"]:
             v = [f"{x:.4f}" for x in row["val_by_sweep"]] + ["-"] * (a.search_sweeps - len(row["val_by_sweep"]))
             L.append(f"| {row['lam']:g} | " + " | ".join(v) + f" | {row['seconds']:.1f} |")
         L.append("")
-        L.append(f"Chosen: lambda = {info['lam']:g} and {a.sweeps} sweep(s) "
-                 + ("(best validation accuracy over lambda and the number of sweeps)" if not a.sweeps_given
-                    else f"(best validation accuracy over lambda at --sweeps {a.sweeps})")
-                 + ", used for every architecture.")
+        L.append(
+            f"Chosen: lambda = {info['lam']:g} and {a.sweeps} sweep(s) "
+            + (
+                "(best validation accuracy over lambda and the number of sweeps)"
+                if not a.sweeps_given
+                else f"(best validation accuracy over lambda at --sweeps {a.sweeps})"
+            )
+            + ", used for every architecture."
+        )
         L.append("")
     if info["lr_rows"]:
-        L.append(f"### Learning-rate search ({a.archs[0]}, {a.epochs} epochs, seed 0, lifted init from the "
-                 f"lambda = {info['lam']:g} search network; validation accuracy)")
+        L.append(
+            f"### Learning-rate search ({a.archs[0]}, {a.epochs} epochs, seed 0, lifted init from the "
+            f"lambda = {info['lam']:g} search network; validation accuracy)"
+        )
         L.append("")
         L.append("| lr | NN[Normal] | NN[Xavier] | NN[Lifted] | mean |")
         L.append("|---|---|---|---|---|")
         for row in info["lr_rows"]:
-            L.append(f"| {row['lr']:g} | " + " | ".join(
-                f"{row[i]:.4f}" + (" (diverged)" if row[i + '_diverged'] is not None else "") for i in INITS)
-                + f" | {row['mean']:.4f} |")
+            L.append(
+                f"| {row['lr']:g} | "
+                + " | ".join(
+                    f"{row[i]:.4f}" + (" (diverged)" if row[i + "_diverged"] is not None else "") for i in INITS
+                )
+                + f" | {row['mean']:.4f} |"
+            )
         L.append("")
         L.append(f"Chosen: lr = {info['lr']:g} (best mean validation accuracy over the three initialisations).")
         L.append("")

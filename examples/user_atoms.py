@@ -27,6 +27,7 @@ one that ``verify`` rejects (``omega``).
     :math:`\Phi(z) = z^2/2 + \mathrm{Li}_2(e^{-z}) - \pi^2/6` on :math:`z \ge 0` (dilogarithm:
     ``scipy.special.spence``, :math:`\mathrm{Li}_2(x) = ` ``spence(1 - x)``).
 """
+
 import math
 
 import cvxpy as cp
@@ -49,7 +50,9 @@ def steep_hard_sigmoid():
         phi_star=lambda u: cp.sum(cp.huber(cp.pos(u), 0.5)),
         phi_value=lambda Z: np.sum(0.25 * Z**2, axis=0),
         phi_star_value=lambda U: np.sum(np.where(U <= 0, 0.0, np.where(U <= 0.5, U**2, U - 0.25)), axis=0),
-        domain=(0.0, 1.0), lipschitz=2.0, kinks=(0.0, 0.5),
+        domain=(0.0, 1.0),
+        lipschitz=2.0,
+        kinks=(0.0, 0.5),
     )
 
 
@@ -62,7 +65,11 @@ def omega():
         forward=lambda U: np.real(wrightomega(U)),
         joint=lambda u, z: 0.5 * cp.sum_squares(z - u) + cp.sum(-cp.entr(z) - z + 1),
         joint_value=lambda U, Z: np.sum(0.5 * (Z - U) ** 2 + xlogy(Z, Z) - Z + 1.0, axis=0),
-        domain="nonneg", u_quadratic=0.5, lipschitz=1.0, problem_class="EXP", kinks=(1.0,),
+        domain="nonneg",
+        u_quadratic=0.5,
+        lipschitz=1.0,
+        problem_class="EXP",
+        kinks=(1.0,),
     )
 
 
@@ -74,7 +81,10 @@ def hard_sigmoid_joint():
         forward=lambda U: np.clip(U, 0.0, 1.0),
         joint=lambda u, z: cp.sum_squares(z - u) + indicator([z >= 0, z <= 1]),
         joint_value=lambda U, Z: np.sum((Z - U) ** 2, axis=0),
-        domain=(0.0, 1.0), u_quadratic=1.0, lipschitz=1.0, kinks=(0.0, 1.0),
+        domain=(0.0, 1.0),
+        u_quadratic=1.0,
+        lipschitz=1.0,
+        kinks=(0.0, 1.0),
     )
 
 
@@ -85,7 +95,7 @@ def _dist01(U):
 
 def _prox_u_elastic(Z, W, t):
     r""":math:`\arg\min_u (u - z)^2 + \beta\,\mathrm{dist}(u, [0, 1]) + (u - w)^2/(2t)`, piece by piece."""
-    a = (2.0 * t * Z + W) / (2.0 * t + 1.0)      # the minimiser without the L1 term
+    a = (2.0 * t * Z + W) / (2.0 * t + 1.0)  # the minimiser without the L1 term
     shift = BETA * t / (2.0 * t + 1.0)
     return np.where(a + shift < 0.0, a + shift, np.where(a - shift > 1.0, a - shift, np.clip(a, 0.0, 1.0)))
 
@@ -95,10 +105,15 @@ def elastic_hard_sigmoid():
     return cvxlift.declare_divergence(
         "elastic_hard_sigmoid",
         forward=lambda U: np.clip(U, 0.0, 1.0),
-        joint=lambda u, z: (cp.sum_squares(z - u) + BETA * cp.sum(cp.pos(-u) + cp.pos(u - 1))
-                            + indicator([z >= 0, z <= 1])),
+        joint=lambda u, z: (
+            cp.sum_squares(z - u) + BETA * cp.sum(cp.pos(-u) + cp.pos(u - 1)) + indicator([z >= 0, z <= 1])
+        ),
         joint_value=lambda U, Z: np.sum((Z - U) ** 2 + BETA * _dist01(U), axis=0),
-        prox_u=_prox_u_elastic, domain=(0.0, 1.0), coupling=2.0, lipschitz=1.0, kinks=(0.0, 1.0),
+        prox_u=_prox_u_elastic,
+        domain=(0.0, 1.0),
+        coupling=2.0,
+        lipschitz=1.0,
+        kinks=(0.0, 1.0),
     )
 
 
@@ -126,14 +141,21 @@ def softplus_exact():
     return cvxlift.declare_divergence(
         "softplus_exact",
         forward=lambda U: np.logaddexp(0.0, U),
-        phi_value=_softplus_phi, phi_star_value=_softplus_phi_star,
-        domain="nonneg", lipschitz=1.0, kinks=(),
+        phi_value=_softplus_phi,
+        phi_star_value=_softplus_phi_star,
+        domain="nonneg",
+        lipschitz=1.0,
+        kinks=(),
     )
 
 
 #: The atoms that pass ``verify`` (the benchmark's), and one that does not.
-ATOMS = {"steep_hard_sigmoid": steep_hard_sigmoid, "hard_sigmoid_joint": hard_sigmoid_joint,
-         "elastic_hard_sigmoid": elastic_hard_sigmoid, "softplus_exact": softplus_exact}
+ATOMS = {
+    "steep_hard_sigmoid": steep_hard_sigmoid,
+    "hard_sigmoid_joint": hard_sigmoid_joint,
+    "elastic_hard_sigmoid": elastic_hard_sigmoid,
+    "softplus_exact": softplus_exact,
+}
 REJECTED = {"omega": omega}
 
 

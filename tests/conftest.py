@@ -9,6 +9,7 @@ on every run, so CI is deterministic), no deadline. A thorough run::
 (``--hypothesis-profile`` comes with hypothesis's pytest plugin). ``CVXLIFT_HYPOTHESIS_PROFILE``
 selects a profile too (the command-line option wins).
 """
+
 import os
 
 try:
@@ -19,10 +20,18 @@ except ImportError:  # hypothesis is a test extra; the property tests skip witho
 if settings is not None:
     _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
     # ~2 minutes for every property test together on 2 cores
-    settings.register_profile("default", max_examples=15, deadline=None, derandomize=True, database=None,
-                              suppress_health_check=_SLOW_OK, print_blob=True)
-    settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=_SLOW_OK,
-                              print_blob=True)
+    settings.register_profile(
+        "default",
+        max_examples=15,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=_SLOW_OK,
+        print_blob=True,
+    )
+    settings.register_profile(
+        "thorough", max_examples=1000, deadline=None, suppress_health_check=_SLOW_OK, print_blob=True
+    )
     settings.load_profile(os.environ.get("CVXLIFT_HYPOTHESIS_PROFILE", "default"))
 
 

@@ -1,4 +1,5 @@
 """A wall-clock limit for the tests that promise "ends within a fixed time" (no hang)."""
+
 import signal
 from contextlib import contextmanager
 
@@ -6,6 +7,7 @@ from contextlib import contextmanager
 @contextmanager
 def time_limit(seconds, what="the call"):
     """Raise ``TimeoutError`` in the main thread when the block runs longer than ``seconds``."""
+
     def handler(signum, frame):
         raise TimeoutError(f"{what} did not finish within {seconds} s")
 

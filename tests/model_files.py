@@ -5,6 +5,7 @@ every checksum after the edit, so only the validation of the description and of 
 headers can refuse the result. ``lying_header(...)`` writes an archive whose ``.npy`` header
 for one array claims another shape than the data it holds.
 """
+
 import io
 import json
 import zipfile
@@ -25,8 +26,10 @@ def read_parts(path):
 def rehash(meta, arrays, shapes=None):
     """Recompute the checksum table (``shapes`` may record other shapes) and ``meta_sha256``."""
     shapes = shapes or {}
-    meta["arrays"] = {k: {"dtype": a.dtype.str, "shape": list(shapes.get(k, a.shape)), "sha256": _array_digest(a)}
-                      for k, a in arrays.items()}
+    meta["arrays"] = {
+        k: {"dtype": a.dtype.str, "shape": list(shapes.get(k, a.shape)), "sha256": _array_digest(a)}
+        for k, a in arrays.items()
+    }
     meta["meta_sha256"] = _meta_digest(meta)
     return meta
 

@@ -1,4 +1,5 @@
 """cvxlift.baselines: the PyTorch SGD baselines of the paper's Table 1."""
+
 import numpy as np
 import pytest
 
@@ -88,16 +89,21 @@ def test_target_time_recorded():
     acc, t = res["test_accuracy"], res["time"]
     first = next(i for i, a in enumerate(acc) if a >= 0.8)
     assert res["time_to_target"] == t[first]
-    assert sgd_train(make_mlp([6, 8, 3], seed=0), XTR, YTR, XTE, YTE, epochs=1, lr=0.1,
-                     target_accuracy=1.01)["time_to_target"] is None
+    assert (
+        sgd_train(make_mlp([6, 8, 3], seed=0), XTR, YTR, XTE, YTE, epochs=1, lr=0.1, target_accuracy=1.01)[
+            "time_to_target"
+        ]
+        is None
+    )
     assert time_to_accuracy([0.1, 0.5, 0.9], [0.0, 1.0, 2.0], 0.5) == 1.0
     assert time_to_accuracy([0.1, 0.5], [0.0, 1.0], None) is None
 
 
 def test_eval_every_curve_and_time_to_target():
     model = make_mlp([6, 8, 3], init="xavier", seed=0)
-    res = sgd_train(model, XTR, YTR, XTE, YTE, epochs=3, batch_size=20, lr=0.1, seed=0, eval_every=4,
-                    target_accuracy=0.8)
+    res = sgd_train(
+        model, XTR, YTR, XTE, YTE, epochs=3, batch_size=20, lr=0.1, seed=0, eval_every=4, target_accuracy=0.8
+    )
     t, a = zip(*res["curve"])
     # 12 batches per epoch: evaluations after batches 4 and 8 inside each epoch, and at its end
     assert len(res["curve"]) == 1 + 3 * 3
@@ -114,19 +120,21 @@ def test_eval_every_curve_and_time_to_target():
 
 
 def test_tune_learning_rate_picks_the_best_validation_score():
-    best, scores = tune_learning_rate([6, 8, 3], XTR[:180], YTR[:180], XTR[180:], YTR[180:],
-                                      lrs=(1e-4, 0.1, 0.5), epochs=3, batch_size=20)
+    best, scores = tune_learning_rate(
+        [6, 8, 3], XTR[:180], YTR[:180], XTR[180:], YTR[180:], lrs=(1e-4, 0.1, 0.5), epochs=3, batch_size=20
+    )
     assert set(scores) == {1e-4, 0.1, 0.5}
     assert scores[best] == max(scores.values())
-    assert scores[1e-4] < scores[best]            # 1e-4 barely moves in 3 epochs
+    assert scores[1e-4] < scores[best]  # 1e-4 barely moves in 3 epochs
     with pytest.raises(ValueError, match="lrs"):
         tune_learning_rate([6, 8, 3], XTR, YTR, XTE, YTE, lrs=(0.1, -1.0))
 
 
 def test_tuned_sgd_tunes_on_the_tail_then_trains_on_all_rows():
     res = tuned_sgd([6, 8, 3], XTR, YTR, XTE, YTE, lrs=(1e-4, 0.1), val_rows=60, epochs=3, batch_size=20, seed=2)
-    best, scores = tune_learning_rate([6, 8, 3], XTR[:-60], YTR[:-60], XTR[-60:], YTR[-60:], lrs=(1e-4, 0.1),
-                                      epochs=3, batch_size=20, seed=2)
+    best, scores = tune_learning_rate(
+        [6, 8, 3], XTR[:-60], YTR[:-60], XTR[-60:], YTR[-60:], lrs=(1e-4, 0.1), epochs=3, batch_size=20, seed=2
+    )
     assert res["lr"] == best and res["lr_scores"] == scores
     again = sgd_train(make_mlp([6, 8, 3], seed=2), XTR, YTR, XTE, YTE, epochs=3, batch_size=20, lr=best, seed=2)
     assert again["test_accuracy"] == res["test_accuracy"]
@@ -147,8 +155,9 @@ def test_divergence_is_flagged():
 def test_lifted_init_reproduces_forward_pass(dtype, tol):
     X = XTR[:50].T  # columns for the lifted network
     Y = np.eye(3)[YTR[:50]].T
-    net = LiftedNetwork([6, 7, 5, 3], activations="relu", loss="cross_entropy", lam=1.0, rho=1e-3,
-                        random_state=0).fit(X, Y, solver="fast", max_iter=2)
+    net = LiftedNetwork([6, 7, 5, 3], activations="relu", loss="cross_entropy", lam=1.0, rho=1e-3, random_state=0).fit(
+        X, Y, solver="fast", max_iter=2
+    )
     model = make_mlp(net.sizes, init=(net.weights_, net.biases_), dtype=dtype)
     with torch.no_grad():
         logits = model(torch.as_tensor(X.T, dtype=dtype)).numpy()
@@ -167,4 +176,3 @@ def test_missing_torch_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     with pytest.raises(ImportError, match=r"pip install cvxlift\[torch\]"):
         make_mlp([6, 8, 3])
-

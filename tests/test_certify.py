@@ -2,6 +2,7 @@
 solver pass (the prox is recorded as certified, the solver is registered and picked by
 ``select``); a prox with a typo, a prox wrong only at t = 1e9 and a block solver off by a small
 amount are refused, with the worst instance named."""
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -23,9 +24,10 @@ def soft_threshold(name, prox):
         phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
         phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(cp.abs(u) - 1)),
         forward=lambda u: _soft(u, 1.0),
-        phi_value=lambda z: np.sum(0.5 * z ** 2 + np.abs(z), axis=0),
+        phi_value=lambda z: np.sum(0.5 * z**2 + np.abs(z), axis=0),
         phi_star_value=lambda u: np.sum(0.5 * np.maximum(np.abs(u) - 1, 0) ** 2, axis=0),
-        prox_phi=prox, kinks=(-1.0, 1.0),
+        prox_phi=prox,
+        kinks=(-1.0, 1.0),
     )
 
 
@@ -36,18 +38,18 @@ def test_correct_prox_is_certified_over_t_from_1e_minus_6_to_1e9():
     rep = cvxlift.certify(d)
     assert rep.passed, str(rep)
     assert rep.kind == "prox" and rep.certified == ["fenchel"]
-    assert [r.instance for r in rep.results] == [f"fenchel t={10.0 ** k:.0e}" for k in range(-6, 10)]
+    assert [r.instance for r in rep.results] == [f"fenchel t={10.0**k:.0e}" for k in range(-6, 10)]
     assert max(r.distance for r in rep.results) <= d.argmin_tol
     assert is_certified(d, "fenchel")
     assert "PASSED" in str(rep)
 
 
 def test_prox_with_a_typo_is_refused():
-    d = soft_threshold("soft_certify_typo", lambda w, t: _soft(w, t) / (1 + 2 * t))   # typo: 2 t
+    d = soft_threshold("soft_certify_typo", lambda w, t: _soft(w, t) / (1 + 2 * t))  # typo: 2 t
     rep = cvxlift.certify(d)
     assert not rep.passed and rep.certified == []
     assert not is_certified(d, "fenchel")
-    assert len(rep.failed()) >= 10            # wrong at almost every t
+    assert len(rep.failed()) >= 10  # wrong at almost every t
     text = str(rep)
     assert "FAILED" in text and "worst instance: fenchel t=" in text and "prox_z" in text and "CVXPY" in text
 
@@ -55,9 +57,10 @@ def test_prox_with_a_typo_is_refused():
 def test_prox_wrong_only_at_t_1e9_is_refused():
     """A prox that takes a shortcut for huge t: right at t <= 1e8 (so at the t in {0.1, 1, 10}
     that ``verify`` checks), wrong at t = 1e9."""
+
     def prox(w, t):
         if np.max(t) > 1e8:
-            return w / (1 + t)                 # forgot the threshold
+            return w / (1 + t)  # forgot the threshold
         return _soft(w, t) / (1 + t)
 
     d = soft_threshold("soft_certify_big_t", prox)
@@ -110,12 +113,20 @@ def cleanup():
 
 
 def test_correct_block_solver_is_certified_registered_and_selected(cleanup):
-    assert not any(c.predicate(atom=fast.atom_props(cvxlift.ReLU(), "joint"), loss="cross_entropy")
-                   for c in fast.candidates("output_step"))          # no built-in solver for this block
+    assert not any(
+        c.predicate(atom=fast.atom_props(cvxlift.ReLU(), "joint"), loss="cross_entropy")
+        for c in fast.candidates("output_step")
+    )  # no built-in solver for this block
     cleanup.append(("output_step", "ce_nonneg_test"))
-    rep = cvxlift.register_solver("output_step", "ce_nonneg_test", ce_nonneg, applies=ce_applies,
-                                  needs="cross-entropy with a nonnegative quadratic z-side", atoms=RELU)
-    assert rep.passed and len(rep.results) == 12, str(rep)   # 2 forms x 3 lam x (one-hot, soft labels)
+    rep = cvxlift.register_solver(
+        "output_step",
+        "ce_nonneg_test",
+        ce_nonneg,
+        applies=ce_applies,
+        needs="cross-entropy with a nonnegative quadratic z-side",
+        atoms=RELU,
+    )
+    assert rep.passed and len(rep.results) == 12, str(rep)  # 2 forms x 3 lam x (one-hot, soft labels)
     assert all(r.report.row("distance Z").passed is not False for r in rep.results)
     props = fast.atom_props(cvxlift.ReLU(), "joint")
     assert fast.select("output_step", atom=props, loss="cross_entropy").name == "ce_nonneg_test"
@@ -123,7 +134,7 @@ def test_correct_block_solver_is_certified_registered_and_selected(cleanup):
     U0, Y = rng.normal(size=(4, 9)), np.eye(4)[:, rng.integers(4, size=9)]
     Z, info = fast.output_step(U0, Y, cvxlift.ReLU(), "joint", 0.5, "cross_entropy")
     assert info.solver == "output_step/ce_nonneg_test"
-    assert info.converged and info.certificate <= 1e-9      # the block's residual at its answer
+    assert info.converged and info.certificate <= 1e-9  # the block's residual at its answer
     assert np.array_equal(Z, ce_nonneg(U0, Y, cvxlift.ReLU(), "joint", 0.5, "cross_entropy"))
     # the squared loss still goes to the built-in solver
     assert fast.select("output_step", atom=props, loss="squared").name == "squared_prox"
@@ -133,8 +144,11 @@ def test_block_solver_off_by_a_small_amount_is_refused():
     def off(U0, Y, d, form, lam, loss):
         return ce_nonneg(U0, Y, d, form, lam, loss) * (1 + 1e-4)
 
-    with pytest.raises(CertificationError, match=r"output_step solver 'ce_nonneg_off' refused: 12 of 12 .*worst: "
-                                                 r"cross_entropy:ReLU\(\)") as exc:
+    with pytest.raises(
+        CertificationError,
+        match=r"output_step solver 'ce_nonneg_off' refused: 12 of 12 .*worst: "
+        r"cross_entropy:ReLU\(\)",
+    ) as exc:
         cvxlift.register_solver("output_step", "ce_nonneg_off", off, applies=ce_applies, atoms=RELU)
     assert "ce_nonneg_off" not in [c.name for c in fast.candidates("output_step")]
     rep = exc.value.report
@@ -156,7 +170,7 @@ def ridge(A, Z, d, form, lam, rho):
 
 def test_hand_written_w_step_on_the_builtin_battery():
     rep = cvxlift.certify(ridge, "w_step", applies=lambda atom: atom.u_quadratic is not None)
-    assert rep.passed and len(rep.results) == 30, str(rep)   # 5 (atom, form) cases x 3 ratios x 2 inputs
+    assert rep.passed and len(rep.results) == 30, str(rep)  # 5 (atom, form) cases x 3 ratios x 2 inputs
 
     def ridge_off(A, Z, d, form, lam, rho):
         W, b = ridge(A, Z, d, form, lam, rho)
@@ -202,7 +216,7 @@ def joint_lbfgs(U0, Y, weights, biases, divs, forms, lams, loss):
     cut = np.cumsum([0] + [a * b for a, b in shapes])
 
     def split(x):
-        return [x[cut[i]:cut[i + 1]].reshape(shapes[i]) for i in range(n)]
+        return [x[cut[i] : cut[i + 1]].reshape(shapes[i]) for i in range(n)]
 
     def fg(x):
         S = split(x)
@@ -211,7 +225,7 @@ def joint_lbfgs(U0, Y, weights, biases, divs, forms, lams, loss):
         for l in range(n):
             U = U0 if l == 0 else weights[l] @ S[l - 1] + biases[l][:, None]
             R = S[l] - U
-            f += lams[l] * mus[l] * np.sum(R ** 2)
+            f += lams[l] * mus[l] * np.sum(R**2)
             G[l] += 2 * lams[l] * mus[l] * R
             if l > 0:
                 G[l - 1] -= 2 * lams[l] * mus[l] * weights[l].T @ R
@@ -222,8 +236,14 @@ def joint_lbfgs(U0, Y, weights, biases, divs, forms, lams, loss):
         lo, hi = d.project_domain(np.array([[-np.inf], [np.inf]])).ravel()
         bounds += [(None if np.isinf(lo) else lo, None if np.isinf(hi) else hi)] * (k * m)
     x0 = np.concatenate([d.project_domain(np.zeros(s)).ravel() for d, s in zip(divs, shapes)])
-    res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options=dict(maxiter=50000, maxcor=30, ftol=1e-15, gtol=1e-12))
+    res = minimize(
+        fg,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options=dict(maxiter=50000, maxcor=30, ftol=1e-15, gtol=1e-12),
+    )
     return split(res.x)
 
 
@@ -241,7 +261,7 @@ def test_hand_written_joint_x_step_on_the_builtin_battery():
         return [S.copy() for S in memo[key]]
 
     rep = cvxlift.certify(solver, "joint_x_step", applies=joint_applies)
-    assert rep.passed and len(rep.results) == 6, str(rep)   # 3 networks x 2 penalty profiles
+    assert rep.passed and len(rep.results) == 6, str(rep)  # 3 networks x 2 penalty profiles
 
     def joint_off(*args):
         states = solver(*args)

@@ -1,4 +1,5 @@
 """The ``cvxlift`` command line (``cvxlift.cli.main`` and ``python -m cvxlift``)."""
+
 import os
 import subprocess
 import sys
@@ -76,9 +77,14 @@ def test_failing_atom_exits_1(monkeypatch, capsys):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     ident = cvxlift.Identity()
     cvxlift.declare_divergence(
-        "identity_claimed_relu", forward=lambda U: np.maximum(U, 0),
-        phi=ident.phi, phi_star=ident.phi_star, phi_value=ident.phi_value,
-        phi_star_value=ident.phi_star_value, prox_phi=ident.prox_phi, register=True,
+        "identity_claimed_relu",
+        forward=lambda U: np.maximum(U, 0),
+        phi=ident.phi,
+        phi_star=ident.phi_star,
+        phi_value=ident.phi_value,
+        phi_star_value=ident.phi_star_value,
+        prox_phi=ident.prox_phi,
+        register=True,
     )
     assert run(["verify", "identity_claimed_relu", *FAST]) == 1
     out = capsys.readouterr().out
@@ -105,12 +111,24 @@ def test_commands_table_is_extensible(capsys):
 
 def test_python_dash_m():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-m", "cvxlift", "verify", "identity", *FAST],
-                          capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cvxlift", "verify", "identity", *FAST],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "identity  PASSED" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "cvxlift", "--version"],
-                          capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cvxlift", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0 and cvxlift.__version__ in proc.stdout
 
 
@@ -139,10 +157,13 @@ def _estimators_or_skip():
             load,  # noqa: F401
             save,  # noqa: F401
         )
+
         return cvxlift.LiftedMLPClassifier
     except (ImportError, AttributeError) as exc:
-        pytest.skip(f"cvxlift.LiftedMLPClassifier / cvxlift.save / cvxlift.load not importable yet ({exc}); "
-                    "train/predict need them")
+        pytest.skip(
+            f"cvxlift.LiftedMLPClassifier / cvxlift.save / cvxlift.load not importable yet ({exc}); "
+            "train/predict need them"
+        )
 
 
 def _classification_file(path, m=60, n=5, seed=0):
@@ -160,7 +181,7 @@ def test_demo_prints_sweeps_and_writes_png(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "784-20-10 ReLU" in text
     rows = [ln.split() for ln in text.splitlines() if ln.strip()[:1].isdigit()]
-    assert [r[0] for r in rows] == ["0", "1"], text       # the initial row and one sweep
+    assert [r[0] for r in rows] == ["0", "1"], text  # the initial row and one sweep
     assert float(rows[1][1]) > 0 and rows[1][3].endswith("%")
     assert "test accuracy (forward prediction):" in text
     if _has("matplotlib"):
@@ -200,24 +221,43 @@ def test_train_predict_round_trip(tmp_path, capsys):
     Classifier = _estimators_or_skip()
     X, y = _classification_file(tmp_path / "data.npz")
     model = tmp_path / "model.npz"
-    status = run(["train", "--data", str(tmp_path / "data.npz"), "--hidden", "8", "--sweeps", "3",
-                  "--lam", "1", "--rho", "0.001", "--seed", "1", "--out", str(model)])
+    status = run(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "data.npz"),
+            "--hidden",
+            "8",
+            "--sweeps",
+            "3",
+            "--lam",
+            "1",
+            "--rho",
+            "0.001",
+            "--seed",
+            "1",
+            "--out",
+            str(model),
+        ]
+    )
     captured = capsys.readouterr()
     if status != 0 and "only accepts the model kinds" in captured.err:
         reason = [ln for ln in captured.err.splitlines() if "error:" in ln][0]
-        pytest.skip("cvxlift.save does not accept LiftedMLPClassifier yet (persistence.MODEL_KINDS); "
-                    f"the lead integrates: {reason}")
+        pytest.skip(
+            "cvxlift.save does not accept LiftedMLPClassifier yet (persistence.MODEL_KINDS); "
+            f"the lead integrates: {reason}"
+        )
     assert status == 0, captured.err
     assert "sweep 1: lifted objective" in captured.out
     assert f"model written to {model}" in captured.out
     assert model.exists()
 
     # the same estimator, fitted directly, predicts the same labels
-    ref = Classifier(hidden_layer_sizes=(8,), activation="relu", lam=1.0, rho=1e-3, max_iter=3, solver="fast",
-                     random_state=1).fit(X, y)
+    ref = Classifier(
+        hidden_layer_sizes=(8,), activation="relu", lam=1.0, rho=1e-3, max_iter=3, solver="fast", random_state=1
+    ).fit(X, y)
     preds = tmp_path / "preds.csv"
-    assert run(["predict", "--model", str(model), "--data", str(tmp_path / "data.npz"),
-                "--out", str(preds)]) == 0
+    assert run(["predict", "--model", str(model), "--data", str(tmp_path / "data.npz"), "--out", str(preds)]) == 0
     out = capsys.readouterr().out
     lines = preds.read_text().splitlines()
     assert lines[0] == "index,prediction" and len(lines) == 1 + X.shape[0]
@@ -238,8 +278,9 @@ def test_train_builtin_reports_test_accuracy(tmp_path, capsys, monkeypatch):
     from cvxlift import datasets
 
     small = datasets.load_mnist_sample()
-    monkeypatch.setattr(datasets, "load_mnist_sample",
-                        lambda *a, **k: (small[0][:120], small[1][:120], small[2][:50], small[3][:50]))
+    monkeypatch.setattr(
+        datasets, "load_mnist_sample", lambda *a, **k: (small[0][:120], small[1][:120], small[2][:50], small[3][:50])
+    )
     status = run(["train", "--builtin", "--hidden", "10", "--sweeps", "1", "--out", str(tmp_path / "m.npz")])
     captured = capsys.readouterr()
     if status != 0 and "only accepts the model kinds" in captured.err:
@@ -319,8 +360,10 @@ def test_predict_feature_mismatch_with_a_saved_network(tmp_path, capsys):
     X = np.random.default_rng(0).normal(size=(6, 4))
     np.savez(tmp_path / "ok.npz", X=X, y=np.zeros(6, dtype=int))
     np.savez(tmp_path / "wide.npz", X=np.zeros((6, 5)))
-    assert run(["predict", "--model", str(model), "--data", str(tmp_path / "ok.npz"), "--out",
-                str(tmp_path / "p.csv")]) == 0
+    assert (
+        run(["predict", "--model", str(model), "--data", str(tmp_path / "ok.npz"), "--out", str(tmp_path / "p.csv")])
+        == 0
+    )
     got = [int(ln.split(",")[1]) for ln in (tmp_path / "p.csv").read_text().splitlines()[1:]]
     assert got == list(net.predict(X.T).argmax(axis=0))
     capsys.readouterr()
@@ -374,12 +417,15 @@ def test_tqdm_progress_when_installed(capsys):
 
 
 def test_cli_modules_import_no_optional_extra():
-    code = ("import sys, cvxlift.cli, cvxlift.datasets, cvxlift.progress, cvxlift.plotting; "
-            "bad = [m for m in ('matplotlib', 'tqdm', 'sklearn', 'torch') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, cvxlift.cli, cvxlift.datasets, cvxlift.progress, cvxlift.plotting; "
+        "bad = [m for m in ('matplotlib', 'tqdm', 'sklearn', 'torch') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), env=env,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -427,13 +473,14 @@ def test_predict_csv_is_quoted_and_formula_safe(tmp_path, capsys):
     names = np.array(['a,"b"', '=HYPERLINK("http://x")'])
     data = _write_table(tmp_path / "d.csv", X, names[(X[:, 0] > 0).astype(int)].tolist())
     assert run(["train", "--data", str(data), "--hidden", "3", "--sweeps", "3", "--out", str(tmp_path / "m")]) == 0
-    assert run(["predict", "--model", str(tmp_path / "m.npz"), "--data", str(data), "--out",
-                str(tmp_path / "p.csv")]) == 0
+    assert (
+        run(["predict", "--model", str(tmp_path / "m.npz"), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 0
+    )
     capsys.readouterr()
     with open(tmp_path / "p.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["index", "prediction"] and all(len(r) == 2 for r in rows)
-    assert {r[1] for r in rows[1:]} <= {'a,"b"', "'=HYPERLINK(\"http://x\")"}  # quoted; the formula neutralised
+    assert {r[1] for r in rows[1:]} <= {'a,"b"', '\'=HYPERLINK("http://x")'}  # quoted; the formula neutralised
     assert not any(r[1].startswith("=") for r in rows[1:])
 
 
@@ -450,15 +497,18 @@ def test_predict_scores_only_a_y_of_the_right_shape(tmp_path, capsys):
     assert "R^2" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, option", [
-    (["verify", "relu", "--seed", "-1"], "--seed"),
-    (["verify", "relu", "--n-random", "0"], "--n-random"),
-    (["demo", "--seed", "4294967296"], "--seed"),
-    (["train", "--builtin", "--seed", "x"], "--seed"),
-    (["bench", "--seed", "-5"], "--seed"),
-    (["train", "--data", "d.csv", "--delimiter", "ab"], "--delimiter"),
-    (["train", "--data", "d.csv", "--header", "maybe"], "--header"),
-])
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["verify", "relu", "--seed", "-1"], "--seed"),
+        (["verify", "relu", "--n-random", "0"], "--n-random"),
+        (["demo", "--seed", "4294967296"], "--seed"),
+        (["train", "--builtin", "--seed", "x"], "--seed"),
+        (["bench", "--seed", "-5"], "--seed"),
+        (["train", "--data", "d.csv", "--delimiter", "ab"], "--delimiter"),
+        (["train", "--data", "d.csv", "--header", "maybe"], "--header"),
+    ],
+)
 def test_argument_errors_exit_2_without_traceback(argv, option, capsys):
     assert run(argv) == 2
     err = capsys.readouterr().err
@@ -468,7 +518,7 @@ def test_argument_errors_exit_2_without_traceback(argv, option, capsys):
 def test_bench_sizes_are_checked_before_allocating(monkeypatch, capsys):
     assert run(["bench", "--m", "1000000000"]) == 2
     assert "the built-in sample has 1500 training digits" in _one_line_error(capsys.readouterr(), "cvxlift bench")
-    monkeypatch.setattr(cli, "available_memory", lambda: 10 ** 8)
+    monkeypatch.setattr(cli, "available_memory", lambda: 10**8)
     monkeypatch.setattr(cli, "run_bench", lambda args: pytest.fail("must not get here"), raising=True)
     assert run(["bench", "--m", "50"]) == 2
     line = _one_line_error(capsys.readouterr(), "cvxlift bench")
@@ -481,8 +531,11 @@ def test_demo_says_the_file_it_writes_and_never_writes_through_a_link(tmp_path, 
     (tmp_path / "adir").mkdir()
     (tmp_path / "real.png").write_bytes(b"keep")
     (tmp_path / "link.png").symlink_to(tmp_path / "real.png")
-    for out, fragment in ((tmp_path / "adir", "it is a directory"), (tmp_path / "link.png", "symbolic link"),
-                          (tmp_path / "plot.pdf", "the plot is a PNG")):
+    for out, fragment in (
+        (tmp_path / "adir", "it is a directory"),
+        (tmp_path / "link.png", "symbolic link"),
+        (tmp_path / "plot.pdf", "the plot is a PNG"),
+    ):
         assert run(["demo", "--out", str(out), *fast]) == 2
         captured = capsys.readouterr()
         assert fragment in _one_line_error(captured, "cvxlift demo") and "sweep" not in captured.out
@@ -501,8 +554,20 @@ def test_predict_out_never_writes_through_a_link(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((3, 2)))
     (tmp_path / "target.csv").write_text("keep")
     (tmp_path / "link.csv").symlink_to(tmp_path / "target.csv")
-    assert run(["predict", "--model", str(tmp_path / "net.npz"), "--data", str(tmp_path / "x.npy"), "--out",
-                str(tmp_path / "link.csv")]) == 2
+    assert (
+        run(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "net.npz"),
+                "--data",
+                str(tmp_path / "x.npy"),
+                "--out",
+                str(tmp_path / "link.csv"),
+            ]
+        )
+        == 2
+    )
     assert "symbolic link" in _one_line_error(capsys.readouterr(), "cvxlift predict")
     assert (tmp_path / "target.csv").read_text() == "keep"
 
@@ -514,8 +579,10 @@ def test_every_command_reports_an_internal_error_in_one_line(monkeypatch, capsys
     monkeypatch.setattr(cli, "verify", broken)
     assert run(["verify", "relu", *FAST]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == "cvxlift verify: internal error: RuntimeError: boom second line (set CVXLIFT_DEBUG=1 " \
-                          "for the traceback)"
+    assert (
+        err.strip() == "cvxlift verify: internal error: RuntimeError: boom second line (set CVXLIFT_DEBUG=1 "
+        "for the traceback)"
+    )
 
 
 def test_train_refuses_a_bad_out_before_training(tmp_path, capsys):
@@ -526,5 +593,5 @@ def test_train_refuses_a_bad_out_before_training(tmp_path, capsys):
     status = run(["train", "--builtin", "--hidden", "5", "--sweeps", "1", "--out", str(link)])
     captured = capsys.readouterr()
     assert status == 2 and "link" in captured.err
-    assert "sweep" not in captured.out   # nothing was trained
+    assert "sweep" not in captured.out  # nothing was trained
     assert target.read_bytes() == b"keep"

@@ -1,5 +1,6 @@
 """What scikit-learn users rely on (issue: reliability, families 3, 4 and 6): units, sparse and
 float32 input, rho = 0, early-stopping splits, labels, random_state, defaults on small data."""
+
 import warnings
 
 import numpy as np
@@ -66,7 +67,7 @@ def test_sparse_input_gives_the_dense_fit():
 def test_float32_input_keeps_float32_coefs():
     est = _quiet(lambda: C().fit(X.astype(np.float32), y))
     assert all(c.dtype == np.float32 for c in est.coefs_ + est.intercepts_)
-    assert all(w.dtype == np.float64 for w in est.network_.weights_)   # the solvers work in float64
+    assert all(w.dtype == np.float64 for w in est.network_.weights_)  # the solvers work in float64
 
 
 @pytest.mark.parametrize("bad", [X.astype(str), X.astype(str).astype(object)])
@@ -86,14 +87,17 @@ def test_rho_zero_is_allowed_as_alpha_zero():
     assert np.all(np.diff(h) <= 1e-12 * np.abs(h[:-1]))
 
 
-@pytest.mark.parametrize("kw,words", [
-    (dict(random_state=-1), ("random_state", "[0, 2**32 - 1]")),
-    (dict(inner_max_iter="x"), ("inner_max_iter",)),
-    (dict(lam=True), ("lam", "boolean")),
-    (dict(early_stopping=1), ("early_stopping",)),
-    (dict(max_iter=0), ("max_iter", "positive integer")),
-    (dict(solver="gpu"), ("solver",)),
-])
+@pytest.mark.parametrize(
+    "kw,words",
+    [
+        (dict(random_state=-1), ("random_state", "[0, 2**32 - 1]")),
+        (dict(inner_max_iter="x"), ("inner_max_iter",)),
+        (dict(lam=True), ("lam", "boolean")),
+        (dict(early_stopping=1), ("early_stopping",)),
+        (dict(max_iter=0), ("max_iter", "positive integer")),
+        (dict(solver="gpu"), ("solver",)),
+    ],
+)
 def test_bad_parameters_are_named(kw, words):
     with pytest.raises(ValidationError) as info:
         C(**kw).fit(X, y)

@@ -1,4 +1,5 @@
 """``cvxlift.cvxsolve``: solver picking, status checks, error messages."""
+
 import cvxpy as cp
 import pytest
 
@@ -72,4 +73,4 @@ def test_exponential_cone_problem_is_solved():
     prob = cp.Problem(cp.Minimize(-cp.entr(x) - cp.entr(1 - x) - 2.0 * x))
     info = cvxsolve.solve(prob, "EXP", accuracy="tight")
     assert info.solver in cvxsolve.PREFERENCE["EXP"]
-    assert x.value == pytest.approx(1 / (1 + 2.718281828459045 ** -2.0), abs=1e-6)  # sigmoid(2)
+    assert x.value == pytest.approx(1 / (1 + 2.718281828459045**-2.0), abs=1e-6)  # sigmoid(2)

@@ -1,4 +1,5 @@
 """cvxlift.dataio: the data files of the ``cvxlift`` command (CSV, .npy, .npz) and the CSV writer."""
+
 import csv
 import io
 import os
@@ -107,7 +108,7 @@ def test_binary_arrays_are_checked_before_allocation(tmp_path):
     with pytest.raises(ValidationError, match=r"object \(pickled\) array; refused"):
         read_xy(tmp_path / "obj.npy")
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10 ** 9, 10 ** 3)})
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**9, 10**3)})
     (tmp_path / "huge.npy").write_bytes(buf.getvalue() + b"\0" * 64)
     with pytest.raises(ValidationError, match=r"claims shape \(1000000000, 1000\) .* the file holds 64 bytes"):
         read_xy(tmp_path / "huge.npy")
@@ -122,8 +123,9 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "d.csv"
     os.mkfifo(fifo)
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("exc", pytest.raises(ValidationError, read_xy, fifo)),
-                         daemon=True)
+    t = threading.Thread(
+        target=lambda: box.setdefault("exc", pytest.raises(ValidationError, read_xy, fifo)), daemon=True
+    )
     t.start()
     t.join(10)
     assert not t.is_alive(), "read_xy blocked on a FIFO"
@@ -150,12 +152,12 @@ def test_spreadsheet_cells():
 
 
 def test_write_predictions_round_trips_through_csv():
-    labels = np.array(['a,b', 'say "hi"', "line\nbreak", "=cmd()", "-7", "ok"])
+    labels = np.array(["a,b", 'say "hi"', "line\nbreak", "=cmd()", "-7", "ok"])
     fh = io.StringIO(newline="")
     assert write_predictions(fh, labels) == 6
     rows = list(csv.reader(io.StringIO(fh.getvalue(), newline="")))
     assert rows[0] == ["index", "prediction"]
-    assert [r[1] for r in rows[1:]] == ['a,b', 'say "hi"', "line\nbreak", "'=cmd()", "-7", "ok"]
+    assert [r[1] for r in rows[1:]] == ["a,b", 'say "hi"', "line\nbreak", "'=cmd()", "-7", "ok"]
     fh = io.StringIO(newline="")
     write_predictions(fh, np.array([[0.1, -2.0], [3.0, 1e-300]]))
     rows = list(csv.reader(io.StringIO(fh.getvalue())))

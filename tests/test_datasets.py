@@ -1,4 +1,5 @@
 """The built-in MNIST sample (package data) and :func:`cvxlift.datasets.load_mnist_sample`."""
+
 import os
 import shutil
 import subprocess
@@ -83,9 +84,24 @@ def test_wheel_ships_the_data_and_loads_it_from_the_zip(tmp_path):
     for name in ("setup.cfg", "setup.py", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "cvxlift", src / "cvxlift", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path / "dist"), str(src)],
-                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {proc.stderr.strip().splitlines()[-1:]}")
     wheel = next((tmp_path / "dist").glob("cvxlift-*.whl"))
@@ -93,9 +109,12 @@ def test_wheel_ships_the_data_and_loads_it_from_the_zip(tmp_path):
     for f in ("cvxlift/data/mnist_sample.npz", "cvxlift/data/LICENSE-mnist.txt", "cvxlift/data/README.md"):
         assert f in names, sorted(names)
     assert not any("make_mnist_sample" in n for n in names)
-    code = ("import cvxlift, cvxlift.datasets as d; assert '.whl' in cvxlift.__file__, cvxlift.__file__; "
-            "X, y = d.load_mnist_sample('test'); assert X.shape == (500, 784); print('ok')")
+    code = (
+        "import cvxlift, cvxlift.datasets as d; assert '.whl' in cvxlift.__file__, cvxlift.__file__; "
+        "X, y = d.load_mnist_sample('test'); assert X.shape == (500, 784); print('ok')"
+    )
     env = dict(os.environ, PYTHONPATH=str(wheel))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=300
+    )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr

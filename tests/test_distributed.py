@@ -3,6 +3,7 @@ synchronous scheduler: the same answer as in memory (1e-10), the distributed W-s
 cvxlift.fast.w_step, the doors (fit, predict, objective, score, estimators), bad input, and no
 state matrix gathered on the client. The tests on a cluster of worker processes are in
 tests/test_distributed_cluster.py."""
+
 import subprocess
 import sys
 import warnings
@@ -20,7 +21,7 @@ from cvxlift.distributed import DaskBackend, is_dask  # noqa: E402
 from cvxlift.distributed import wstep as dwstep  # noqa: E402
 from cvxlift.training import BCD, ProgressBar  # noqa: E402
 
-M, CHUNK = 263, 70          # 4 chunks; M is no size of the network (see the gather test)
+M, CHUNK = 263, 70  # 4 chunks; M is no size of the network (see the gather test)
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(8, M))
 Y = np.tanh(X[:3] - X[3:6])
@@ -73,7 +74,7 @@ def test_dask_fit_matches_the_numpy_fit(form, loss):
     Xd, Td = cols(X), cols(T)
     b.fit(Xd, Td, solver="fast", max_iter=3, tol=0, fast_options=opts)
     assert_same_fit(a, b, Xd, Td)
-    x = "X1" if "X1" in a.block_info_ else "X (joint)"     # the joint schedule where the fast path has one
+    x = "X1" if "X1" in a.block_info_ else "X (joint)"  # the joint schedule where the fast path has one
     assert b.block_info_[x].chunks == 4 and b.block_info_[x].solver == a.block_info_[x].solver
     assert b.block_info_["W0"].solver == a.block_info_["W0"].solver
     assert b.block_info_["W0"].iterations == a.block_info_["W0"].iterations
@@ -128,8 +129,15 @@ def test_progress_bar_advances_once_per_sweep():
 
 
 # ---------------------------------------------------------------------------- W-steps from reductions
-@pytest.mark.parametrize("atom,form,label", [("relu", "joint", "ridge"), ("relu", "fenchel", "majorize"),
-                                             ("sigmoid", "fenchel", "majorize"), ("identity", "joint", "ridge")])
+@pytest.mark.parametrize(
+    "atom,form,label",
+    [
+        ("relu", "joint", "ridge"),
+        ("relu", "fenchel", "majorize"),
+        ("sigmoid", "fenchel", "majorize"),
+        ("identity", "joint", "ridge"),
+    ],
+)
 def test_distributed_w_step_certified_against_fast_w_step(atom, form, label):
     """The iteration over reductions is the in-memory solver's: same iterate to round-off, same
     iteration count, same certificate; warm start included."""
@@ -137,13 +145,14 @@ def test_distributed_w_step_certified_against_fast_w_step(atom, form, label):
 
     d = get_divergence(atom)
     rng = np.random.default_rng(11)
-    A = rng.normal(size=(5, M)) + 3.0          # a large mean: the centring matters
+    A = rng.normal(size=(5, M)) + 3.0  # a large mean: the centring matters
     Z = d.forward(rng.normal(size=(4, 5)) @ A + 0.3)
     W0, b0 = rng.normal(size=(4, 5)), rng.normal(size=4)
     for kw in ({}, {"W0": W0, "b0": b0}):
         W, b, info = fast.w_step(A, Z, d, form, 2.0, 0.5, tol=1e-7, max_iter=60, evaluate=False, method=label, **kw)
-        Wd, bd, infod = dwstep.w_step(dwstep.LayerInput(cols(A)), cols(Z), d, form, 2.0, 0.5, tol=1e-7,
-                                      max_iter=60, **kw)
+        Wd, bd, infod = dwstep.w_step(
+            dwstep.LayerInput(cols(A)), cols(Z), d, form, 2.0, 0.5, tol=1e-7, max_iter=60, **kw
+        )
         assert info.solver == infod.solver == f"w_step/{label}"
         assert infod.iterations == info.iterations and infod.converged == info.converged
         assert (info.iterations > 5) == (label == "majorize")
@@ -185,8 +194,8 @@ def test_layer_input_sums_are_cached_for_the_data():
         dwstep.LayerInput.means = original
     inputs = [backend._inputs[l] for l in range(2)]
     assert inputs[0].A is Xd and inputs[0].G is not None
-    assert sum(a is Xd for a in calls) == 3      # looked up each sweep, computed on the first
-    assert len({id(a) for a in calls if a is not Xd}) == 3   # the hidden state: new each sweep
+    assert sum(a is Xd for a in calls) == 3  # looked up each sweep, computed on the first
+    assert len({id(a) for a in calls if a is not Xd}) == 3  # the hidden state: new each sweep
 
 
 # ---------------------------------------------------------------------------- prediction and doors
@@ -212,7 +221,7 @@ def test_predict_both_rules_objective_and_score_match(form):
 
 def test_misaligned_chunks_and_numpy_targets_are_aligned():
     net, ref = _pair(None, "squared")
-    Xd = da.from_array(X, chunks=(4, 50))              # rows split, other column chunks than Y
+    Xd = da.from_array(X, chunks=(4, 50))  # rows split, other column chunks than Y
     net.fit(Xd, da.from_array(Y, chunks=(3, 90)), solver="fast", max_iter=2, tol=0)
     ref.fit(X, Y, solver="fast", max_iter=2, tol=0)
     assert rel(net.history_, ref.history_) < 1e-10
@@ -254,7 +263,7 @@ def test_bad_dask_input_is_refused_before_training():
     net = LiftedNetwork([8, 12, 3], "relu", random_state=0)
     Xd, Yd = cols(X), cols(Y)
     with pytest.raises(ValidationError, match="solver='fast'"):
-        net.fit(Xd, Yd)                                   # solver="cvxpy" needs every column at once
+        net.fit(Xd, Yd)  # solver="cvxpy" needs every column at once
     with pytest.raises(ValidationError, match="8 rows"):
         net.fit(cols(X[:5]), Yd, solver="fast")
     with pytest.raises(ValidationError, match="263 columns"):
@@ -266,14 +275,14 @@ def test_bad_dask_input_is_refused_before_training():
     with pytest.raises(ValidationError, match="sum to 1"):
         LiftedNetwork([8, 12, 3], "relu", loss="cross_entropy").fit(Xd, cols(ONE_HOT * 2), solver="fast")
     big = X.copy()
-    big[5, 201] = 3e7                                     # beyond the network door's range, in the last chunk
+    big[5, 201] = 3e7  # beyond the network door's range, in the last chunk
     with pytest.raises(ValidationError, match=r"X has entries up to 3e\+07"):
         net.fit(cols(big), Yd, solver="fast")
     with pytest.raises(ValidationError, match=r"Y has entries up to 3e\+07"):
         net.fit(Xd, cols(big[3:6]), solver="fast")
     with pytest.raises(NoFastSolver, match=r"rho\[1\] = 0"):
         LiftedNetwork([8, 12, 3], "relu", rho=[0.1, 0.0]).fit(Xd, Yd, solver="fast")
-    unknown = Xd[:, Xd[0] > 0]                            # unknown chunk sizes
+    unknown = Xd[:, Xd[0] > 0]  # unknown chunk sizes
     with pytest.raises(ValidationError, match="unknown chunk sizes"):
         net.fit(unknown, Yd, solver="fast")
     with pytest.raises(NoFastSolver, match="layer 0, W-step"):
@@ -299,6 +308,7 @@ def test_no_step_gathers_a_state_matrix_on_the_client(monkeypatch):
             elif isinstance(v, (tuple, list)):
                 for x in v:
                     walk(x)
+
         walk(out)
         return out
 
@@ -313,10 +323,12 @@ def test_no_step_gathers_a_state_matrix_on_the_client(monkeypatch):
 
 # ---------------------------------------------------------------------------- packaging
 def test_distributed_package_imports_no_dask_until_used():
-    code = ("import sys\nimport cvxlift, cvxlift.distributed\nfrom cvxlift.distributed import is_dask\n"
-            "assert not is_dask(1.0) and 'dask' not in sys.modules\n"
-            "cvxlift.LiftedNetwork([2, 3, 1]).init_weights().predict([[1.0], [2.0]])\n"
-            "assert 'dask' not in sys.modules\nprint('ok')\n")
+    code = (
+        "import sys\nimport cvxlift, cvxlift.distributed\nfrom cvxlift.distributed import is_dask\n"
+        "assert not is_dask(1.0) and 'dask' not in sys.modules\n"
+        "cvxlift.LiftedNetwork([2, 3, 1]).init_weights().predict([[1.0], [2.0]])\n"
+        "assert 'dask' not in sys.modules\nprint('ok')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
@@ -327,7 +339,7 @@ def test_an_interrupt_keeps_the_last_complete_sweep():
 
         def output_step(self, net, U0, Y, Z0=None):
             Interrupts.outputs += 1
-            if Interrupts.outputs == 3:        # initialisation, sweep 1, then sweep 2
+            if Interrupts.outputs == 3:  # initialisation, sweep 1, then sweep 2
                 raise KeyboardInterrupt
             return super().output_step(net, U0, Y, Z0)
 

@@ -2,6 +2,7 @@
 ``cvxlift train --scheduler`` joining the cluster (workers in this process: fast), and a worker
 process killed mid-fit (Dask recomputes what was lost: the final objective is the undisturbed
 one)."""
+
 import os
 import signal
 
@@ -28,8 +29,13 @@ def cols(A):
 
 def two_workers(processes):
     # workers in this process measure the memory of the whole test process: no limit for them
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=processes,
-                                       dashboard_address=":0", memory_limit="1GiB" if processes else 0)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=processes,
+        dashboard_address=":0",
+        memory_limit="1GiB" if processes else 0,
+    )
     return cluster, distributed.Client(cluster)
 
 
@@ -42,16 +48,17 @@ def client():
 
 def test_two_workers_fit_matches_numpy_and_holds_states_on_both(client):
     kw = dict(random_state=0, lam=1.0, rho=0.1, form="fenchel_hidden")
-    opts = {"w_step": {"max_iter": 10, "method": "majorize"}}   # pncg, the in-memory default, is not distributed
+    opts = {"w_step": {"max_iter": 10, "method": "majorize"}}  # pncg, the in-memory default, is not distributed
     a = LiftedNetwork([8, 12, 3], "relu", **kw).fit(X, Y, solver="fast", max_iter=2, tol=0, fast_options=opts)
-    b = LiftedNetwork([8, 12, 3], "relu", **kw).fit(cols(X), cols(Y), solver="fast", max_iter=2, tol=0,
-                                                     fast_options=opts)
+    b = LiftedNetwork([8, 12, 3], "relu", **kw).fit(
+        cols(X), cols(Y), solver="fast", max_iter=2, tol=0, fast_options=opts
+    )
     assert b.history_blocks_ == a.history_blocks_
     assert np.max(np.abs(np.subtract(b.history_, a.history_))) <= 1e-10 * abs(a.history_[-1])
     for Wa, Wb in zip(a.weights_, b.weights_):
         assert np.max(np.abs(Wb - Wa)) <= 1e-10 * np.max(np.abs(Wa))
     where = client.who_has(b.states_[0])
-    assert len({w for ws in where.values() for w in ws}) == 2     # the states live on both workers
+    assert len({w for ws in where.values() for w in ws}) == 2  # the states live on both workers
     assert np.max(np.abs(b.states_[0].compute() - a.states_[0])) <= 1e-10 * np.max(np.abs(a.states_[0]))
 
 
@@ -83,7 +90,7 @@ def test_connect_to_a_scheduler_is_the_current_client_of_its_block(client):
     the block's client computes what it persisted (no future of one client sent by another)."""
     with connect(scheduler=client.scheduler.address) as c:
         assert c is not client and distributed.default_client() is c
-        x, = c.persist([da.arange(12, chunks=4)])
+        (x,) = c.persist([da.arange(12, chunks=4)])
         assert int(x.sum().compute()) == 66
     assert distributed.default_client() is client
 
@@ -125,7 +132,7 @@ class KillsAWorker(DaskBackend):
 
 def _killed_mid_fit(processes):
     kw = dict(random_state=0, lam=1.0, rho=0.1)
-    a = LiftedNetwork([8, 12, 3], "relu", **kw).fit(X, Y, solver="fast", max_iter=2, tol=0)   # undisturbed
+    a = LiftedNetwork([8, 12, 3], "relu", **kw).fit(X, Y, solver="fast", max_iter=2, tol=0)  # undisturbed
     cluster, client = two_workers(processes=processes)
     with cluster, client:
         Xd, Yd = client.persist([cols(X), cols(Y)])
@@ -167,8 +174,19 @@ def test_cli_train_starts_a_local_cluster(tmp_path, capsys):
     data = tmp_path / "d.npz"
     Xr = rng.normal(size=(120, 5))
     np.savez(data, X=Xr, y=Xr[:, 0] - Xr[:, 1])
-    common = ["train", "--data", str(data), "--task", "regress", "--hidden", "3", "--sweeps", "2", "--activation",
-              "identity"]
+    common = [
+        "train",
+        "--data",
+        str(data),
+        "--task",
+        "regress",
+        "--hidden",
+        "3",
+        "--sweeps",
+        "2",
+        "--activation",
+        "identity",
+    ]
     rc = main(common + ["--workers", "2", "--out", str(tmp_path / "m.npz")])
     text = capsys.readouterr().out
     assert rc == 0, text

@@ -1,5 +1,6 @@
 """Without Dask: ``cvxlift train --workers`` and a DaskBackend say what to install (runs with or
 without Dask installed: the import is blocked here)."""
+
 import sys
 
 import numpy as np

@@ -5,6 +5,7 @@ returns a value has ``Returns`` (or ``Yields``); a class that takes arguments do
 under ``Parameters`` or, for a record, ``Attributes``. A method that overrides a documented
 method of a base class inherits its contract (the base's sections count).
 """
+
 import importlib
 import inspect
 import re
@@ -105,5 +106,7 @@ def test_the_checker_catches_a_missing_section():
         """Twice ``x``."""
         return 2 * x
 
-    assert _problems("undocumented", undocumented) == ["undocumented: no Parameters section",
-                                                       "undocumented: no Returns section"]
+    assert _problems("undocumented", undocumented) == [
+        "undocumented: no Parameters section",
+        "undocumented: no Returns section",
+    ]

@@ -1,4 +1,5 @@
 """scikit-learn estimators: cvxlift.estimators (LiftedMLPClassifier, LiftedMLPRegressor)."""
+
 import json
 import os
 import pickle
@@ -96,8 +97,12 @@ def test_predict_proba_is_a_distribution(digits, digits_clf):
 def test_binary_and_arbitrary_labels(labels):
     X, y = _blobs(n=40, n_classes=2)
     y_named = np.asarray(labels)[y]
-    clf = LiftedMLPClassifier(hidden_layer_sizes=(4,), max_iter=3, form=None,  # joint: fastest on blobs
-                              random_state=0).fit(X, y_named)
+    clf = LiftedMLPClassifier(
+        hidden_layer_sizes=(4,),
+        max_iter=3,
+        form=None,  # joint: fastest on blobs
+        random_state=0,
+    ).fit(X, y_named)
     assert clf.network_.sizes[-1] == 2  # two output units for two classes
     assert set(clf.classes_) == set(labels)
     pred = clf.predict(X)
@@ -108,8 +113,7 @@ def test_binary_and_arbitrary_labels(labels):
 
 def test_squared_loss_classifier_projects_onto_simplex():
     X, y = _blobs()
-    clf = LiftedMLPClassifier(hidden_layer_sizes=(6,), loss="squared", max_iter=3, form=None,
-                              random_state=0).fit(X, y)
+    clf = LiftedMLPClassifier(hidden_layer_sizes=(6,), loss="squared", max_iter=3, form=None, random_state=0).fit(X, y)
     assert clf.out_activation_ == "identity"
     P = clf.predict_proba(X)
     assert np.all(P >= 0)
@@ -120,8 +124,9 @@ def test_squared_loss_classifier_projects_onto_simplex():
 def test_lifted_prediction_rule():
     X, y = _blobs()
     # 20 sweeps: the paper's joint form learns these blobs more slowly in internal units (features / max|x|)
-    clf = LiftedMLPClassifier(hidden_layer_sizes=(6,), prediction="lifted", max_iter=20, form=None, rho=1e-5,
-                              random_state=0).fit(X, y)
+    clf = LiftedMLPClassifier(
+        hidden_layer_sizes=(6,), prediction="lifted", max_iter=20, form=None, rho=1e-5, random_state=0
+    ).fit(X, y)
     P = clf.predict_proba(X)
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     assert clf.score(X, y) > 0.9
@@ -169,15 +174,21 @@ def test_convergence_warning_and_verbose(capsys):
 # ---------------------------------------------------------------------------- early stopping
 def test_early_stopping_records_scores_and_restores_best(digits):
     Xtr, ytr, _, _ = digits
-    kw = dict(hidden_layer_sizes=(16,), early_stopping=True, validation_fraction=0.3, n_iter_no_change=2,
-              tol=0.0, random_state=0)
+    kw = dict(
+        hidden_layer_sizes=(16,),
+        early_stopping=True,
+        validation_fraction=0.3,
+        n_iter_no_change=2,
+        tol=0.0,
+        random_state=0,
+    )
     clf = LiftedMLPClassifier(max_iter=40, **kw).fit(Xtr, ytr)
     scores = clf.validation_scores_
     assert len(scores) == len(clf.train_scores_) == len(clf.loss_curve_) == clf.n_iter_
     assert clf.n_iter_ < 40  # stopped by the validation score
     assert clf.best_validation_score_ == max(scores)
     best = int(np.argmax(scores))  # first best sweep
-    assert best < clf.n_iter_ - 1 and all(s <= scores[best] for s in scores[best + 1:])
+    assert best < clf.n_iter_ - 1 and all(s <= scores[best] for s in scores[best + 1 :])
     assert clf.best_loss_ is None
     # the restored weights are those after sweep best + 1: a run stopped there has them
     ref = LiftedMLPClassifier(max_iter=best + 1, **kw).fit(Xtr, ytr)
@@ -234,26 +245,29 @@ def test_unfitted_errors():
         LiftedMLPClassifier().predict_proba(X)
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"lam": 0.0}, "lam"),
-    ({"lam": -1.0}, "lam"),
-    ({"rho": [1.0, 2.0, 3.0]}, "rho"),
-    ({"hidden_layer_sizes": (4, 0)}, r"hidden_layer_sizes\[1\]"),
-    ({"hidden_layer_sizes": "4"}, "hidden_layer_sizes"),
-    ({"max_iter": 0}, "max_iter"),
-    ({"max_iter": 2.5}, "max_iter"),
-    ({"tol": -1.0}, "tol"),
-    ({"solver": "adam"}, "solver"),
-    ({"prediction": "argmax"}, "prediction"),
-    ({"loss": "hinge"}, "loss"),
-    ({"validation_fraction": 1.0}, "validation_fraction"),
-    ({"n_iter_no_change": 0}, "n_iter_no_change"),
-    ({"early_stopping": "yes"}, "early_stopping"),
-    ({"activation": ["relu", "relu"]}, "activation"),
-    ({"activation": 3}, "activation"),
-    ({"form": "convex"}, "form"),
-    ({"activation": "sigmoid", "form": "joint"}, "joint"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"lam": 0.0}, "lam"),
+        ({"lam": -1.0}, "lam"),
+        ({"rho": [1.0, 2.0, 3.0]}, "rho"),
+        ({"hidden_layer_sizes": (4, 0)}, r"hidden_layer_sizes\[1\]"),
+        ({"hidden_layer_sizes": "4"}, "hidden_layer_sizes"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"max_iter": 2.5}, "max_iter"),
+        ({"tol": -1.0}, "tol"),
+        ({"solver": "adam"}, "solver"),
+        ({"prediction": "argmax"}, "prediction"),
+        ({"loss": "hinge"}, "loss"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change"),
+        ({"early_stopping": "yes"}, "early_stopping"),
+        ({"activation": ["relu", "relu"]}, "activation"),
+        ({"activation": 3}, "activation"),
+        ({"form": "convex"}, "form"),
+        ({"activation": "sigmoid", "form": "joint"}, "joint"),
+    ],
+)
 def test_bad_parameters_raise_at_fit(params, match):
     X, y = _blobs()
     est = LiftedMLPClassifier(**{"hidden_layer_sizes": (4,), "max_iter": 1, **params})  # __init__ never validates
@@ -298,13 +312,21 @@ def _round_trip_state(est):
     return meta, back
 
 
-@pytest.mark.parametrize("labels", [np.array(["a", "bb", "c"]), np.array([3, 10, 20]),
-                                    np.array(["a", "bb", "c"], dtype=object), np.array([-3, 0, 7])])
+@pytest.mark.parametrize(
+    "labels",
+    [np.array(["a", "bb", "c"]), np.array([3, 10, 20]), np.array(["a", "bb", "c"], dtype=object), np.array([-3, 0, 7])],
+)
 def test_state_hooks_classifier(labels):
     pytest.importorskip("cvxlift.persistence")
     X, y = _blobs()
-    clf = LiftedMLPClassifier(hidden_layer_sizes=(4,), activation=Clipped(0.0, 1.0), max_iter=2,
-                              early_stopping=True, validation_fraction=0.2, random_state=0).fit(X, labels[y])
+    clf = LiftedMLPClassifier(
+        hidden_layer_sizes=(4,),
+        activation=Clipped(0.0, 1.0),
+        max_iter=2,
+        early_stopping=True,
+        validation_fraction=0.2,
+        random_state=0,
+    ).fit(X, labels[y])
     meta, back = _round_trip_state(clf)
     assert meta["params"]["activation"] == {"name": "clipped", "params": {"lower": 0.0, "upper": 1.0}}
     assert meta["attributes"]["classes_"]["kind"] == labels.dtype.kind
@@ -313,8 +335,15 @@ def test_state_hooks_classifier(labels):
     assert back.classes_.dtype == clf.classes_.dtype
     np.testing.assert_array_equal(back.predict(X), clf.predict(X))
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
-    for name in ("n_iter_", "loss_curve_", "train_scores_", "validation_scores_", "best_validation_score_",
-                 "best_loss_", "n_features_in_"):
+    for name in (
+        "n_iter_",
+        "loss_curve_",
+        "train_scores_",
+        "validation_scores_",
+        "best_validation_score_",
+        "best_loss_",
+        "n_features_in_",
+    ):
         assert getattr(back, name) == getattr(clf, name), name
     for a, b in zip(back.coefs_, clf.coefs_):
         np.testing.assert_array_equal(a, b)
@@ -374,8 +403,9 @@ def test_lazy_export_and_missing_sklearn():
         "print('ok')\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
-    proc = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -392,8 +422,13 @@ def _expected_failed_checks(estimator):
     [
         LiftedMLPClassifier(hidden_layer_sizes=(8,), max_iter=3),
         LiftedMLPRegressor(hidden_layer_sizes=(8,), max_iter=3),
-        LiftedMLPClassifier(hidden_layer_sizes=(6,), activation=Clipped(0.0, 1.0), max_iter=3,
-                            early_stopping=True, validation_fraction=0.2),
+        LiftedMLPClassifier(
+            hidden_layer_sizes=(6,),
+            activation=Clipped(0.0, 1.0),
+            max_iter=3,
+            early_stopping=True,
+            validation_fraction=0.2,
+        ),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

@@ -5,6 +5,7 @@ The grader is ``cvxlift.reference``: each solution is checked against the CVXPY 
 its block. The "Grade it" code block of each page is executed with the solution's function in
 its namespace, so the page cannot drift from the API.
 """
+
 import importlib.util
 import re
 from pathlib import Path
@@ -18,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "examples" / "exercises"
 PAGES = ROOT / "docs" / "exercises"
 
-pytestmark = pytest.mark.skipif(not hasattr(cvxlift, "reference"),
-                                reason="cvxlift.reference (the grader) is not in this tree")
+pytestmark = pytest.mark.skipif(
+    not hasattr(cvxlift, "reference"), reason="cvxlift.reference (the grader) is not in this tree"
+)
 
 
 def _solution(name):
@@ -32,7 +34,7 @@ def _solution(name):
 def _page_block(page, heading):
     """The first ```python block after ``heading`` on ``page``."""
     text = (PAGES / page).read_text(encoding="utf-8")
-    tail = text[text.index(heading):]
+    tail = text[text.index(heading) :]
     return re.search(r"```python\n(.*?)```", tail, re.S).group(1)
 
 
@@ -41,7 +43,8 @@ def test_ridge_w_step_solution_passes():
     ex = _solution("ridge_w_step")
     net, X, Y, states = ex.problem()
     report = cvxlift.reference(net, X, Y, block="W0", states=states).check(
-        ex.w_step(X, states[0], net.lam_[0], net.rho_[0]))
+        ex.w_step(X, states[0], net.lam_[0], net.rho_[0])
+    )
     assert report.passed, report
     assert report.row("residual").value < 1e-10
 
@@ -60,7 +63,7 @@ def test_ridge_w_step_with_a_penalised_bias_fails():
 def test_ridge_w_step_page_grades_the_solution_and_the_starter():
     ex = _solution("ridge_w_step")
     grade = _page_block("ridge-w-step.md", "## Grade it")
-    exec(grade, {"w_step": ex.w_step})                     # the page's own asserts
+    exec(grade, {"w_step": ex.w_step})  # the page's own asserts
     starter = {}
     exec(_page_block("ridge-w-step.md", "## Starter"), starter)
     with pytest.raises(AssertionError):
@@ -73,7 +76,7 @@ def test_relu_x_step_solution_passes():
     net, X, Y, states = ex.problem()
     U0 = net.weights_[0] @ X + net.biases_[0][:, None]
     Z = ex.x_step(U0, net.weights_[1], net.biases_[1], states[1], net.lam_[0], net.lam_[1])
-    assert Z.min() >= 0 and (Z == 0).any()                   # the constraint is active somewhere
+    assert Z.min() >= 0 and (Z == 0).any()  # the constraint is active somewhere
     report = cvxlift.reference(net, X, Y, block="X1", states=states).check(Z)
     assert report.passed, report
 
@@ -119,8 +122,7 @@ def test_bisection_projection_without_the_loss_fails():
     ex = _solution("appendix_a_bisection")
     net, X, Y, states = ex.problem()
     X0 = net.weights_[1] @ states[0] + net.biases_[1][:, None]
-    report = cvxlift.reference(net, X, Y, block="output", states=states).check(
-        cvxlift.Simplex().forward(X0))
+    report = cvxlift.reference(net, X, Y, block="output", states=states).check(cvxlift.Simplex().forward(X0))
     assert not report.passed
 
 

@@ -12,6 +12,7 @@ sigmoid network, a cross-entropy network with a simplex output) by both paths
 
 never NaN/inf weights, another exception, or a hang (each fit runs under an alarm).
 """
+
 import time
 import warnings
 
@@ -102,7 +103,7 @@ def test_extreme_inputs_train_to_finite_weights_or_fail_clearly(scenario, net_na
         try:
             with time_limit(LIMIT_S):
                 net.fit(X, Y, solver=solver, max_iter=2)
-        except cvxlift.CvxliftError as exc:   # a clear error is an allowed outcome
+        except cvxlift.CvxliftError as exc:  # a clear error is an allowed outcome
             msg = str(exc)
             assert msg and any(k in msg for k in ("W-step", "X-step", "output step", "must", "solver")), msg
             return

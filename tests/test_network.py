@@ -1,4 +1,5 @@
 """LiftedNetwork: assembly, DSL training, prediction rules."""
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -24,7 +25,9 @@ CONFIGS = {
     "maxpool": dict(sizes=[4, 3, 3], activations=[cvxlift.MaxPool(2), "identity"]),
     "sin": dict(sizes=[4, 5, 3], activations=["sin", "identity"]),
     "identity": dict(sizes=[4, 5, 3], activations=["identity", "identity"]),
-    "deep_mixed": dict(sizes=[4, 5, 4, 3], activations=["tanh", "relu", "identity"], form=["fenchel", "fenchel", "joint"]),
+    "deep_mixed": dict(
+        sizes=[4, 5, 4, 3], activations=["tanh", "relu", "identity"], form=["fenchel", "fenchel", "joint"]
+    ),
 }
 
 
@@ -93,9 +96,11 @@ def test_lifted_prediction_matches_hand_written_problem_12():
     Xt = RNG.normal(size=(4, 7))
     x1, x2, x3 = cp.Variable((5, 7)), cp.Variable((4, 7)), cp.Variable((2, 7))
     col = lambda v: v[:, None] @ np.ones((1, 7))  # noqa: E731
-    obj = (lam[0] * cp.sum_squares(x1 - W[0] @ Xt - col(b[0]))
-           + lam[1] * cp.sum_squares(x2 - W[1] @ x1 - col(b[1]))
-           + lam[2] * cp.sum_squares(x3 - W[2] @ x2 - col(b[2])))
+    obj = (
+        lam[0] * cp.sum_squares(x1 - W[0] @ Xt - col(b[0]))
+        + lam[1] * cp.sum_squares(x2 - W[1] @ x1 - col(b[1]))
+        + lam[2] * cp.sum_squares(x3 - W[2] @ x2 - col(b[2]))
+    )
     cp.Problem(cp.Minimize(obj), [x1 >= 0, x2 >= 0]).solve(solver="CLARABEL")
     got = net.predict(Xt, rule="lifted")
     np.testing.assert_allclose(got, x3.value, atol=1e-5)
@@ -103,8 +108,9 @@ def test_lifted_prediction_matches_hand_written_problem_12():
 
 def test_lifted_equals_forward_for_fenchel_young_forms():
     """D >= 0 and D(u, phi(u)) = 0: the forward pass is the (unique) minimiser of (12)."""
-    net = LiftedNetwork([4, 5, 4, 3], ["sigmoid", "relu", "identity"], form="fenchel", lam=[1, 10, 0.1],
-                        random_state=0).fit(X, Y_REG, max_iter=2)
+    net = LiftedNetwork(
+        [4, 5, 4, 3], ["sigmoid", "relu", "identity"], form="fenchel", lam=[1, 10, 0.1], random_state=0
+    ).fit(X, Y_REG, max_iter=2)
     np.testing.assert_allclose(net.predict(X, rule="lifted"), net.predict(X), atol=1e-9)
 
 
@@ -129,8 +135,9 @@ def test_lifted_differs_from_forward_and_converges_as_lambda_ratio_vanishes():
 
 
 def test_lifted_prediction_bcd_for_biconvex_forms_does_not_increase_objective():
-    net = LiftedNetwork([4, 5, 4, 3], ["relu", "tanh", "clipped"], form=["joint", "fenchel", "joint"],
-                        random_state=0).init_weights()
+    net = LiftedNetwork(
+        [4, 5, 4, 3], ["relu", "tanh", "clipped"], form=["joint", "fenchel", "joint"], random_state=0
+    ).init_weights()
     net.biases_[2] += 2.0
     out, states = net.predict(X, rule="lifted", return_states=True)
     h = net.predict_history_
@@ -138,18 +145,21 @@ def test_lifted_prediction_bcd_for_biconvex_forms_does_not_increase_objective():
     assert net.prediction_objective(X, states) <= net.prediction_objective(X, net.forward(X)) + 1e-12
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(sizes=[4]), "sizes"),
-    (dict(sizes=[4, 0, 3]), r"sizes\[1\]"),
-    (dict(sizes=[4, 5, 3], lam=0.0), "lam"),
-    (dict(sizes=[4, 5, 3], lam=[1.0]), "lam"),
-    (dict(sizes=[4, 5, 3], rho=-1), "rho"),
-    (dict(sizes=[4, 5, 3], rho=float("nan")), "rho"),
-    (dict(sizes=[4, 5, 3], activations="nope"), "unknown"),
-    (dict(sizes=[4, 5, 3], activations=["relu"]), "one entry per layer"),
-    (dict(sizes=[4, 5, 3], activations=["sigmoid", "identity"], form="joint"), "joint"),
-    (dict(sizes=[4, 5, 3], loss="hinge"), "loss"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(sizes=[4]), "sizes"),
+        (dict(sizes=[4, 0, 3]), r"sizes\[1\]"),
+        (dict(sizes=[4, 5, 3], lam=0.0), "lam"),
+        (dict(sizes=[4, 5, 3], lam=[1.0]), "lam"),
+        (dict(sizes=[4, 5, 3], rho=-1), "rho"),
+        (dict(sizes=[4, 5, 3], rho=float("nan")), "rho"),
+        (dict(sizes=[4, 5, 3], activations="nope"), "unknown"),
+        (dict(sizes=[4, 5, 3], activations=["relu"]), "one entry per layer"),
+        (dict(sizes=[4, 5, 3], activations=["sigmoid", "identity"], form="joint"), "joint"),
+        (dict(sizes=[4, 5, 3], loss="hinge"), "loss"),
+    ],
+)
 def test_bad_descriptions_raise_clear_errors(kwargs, match):
     with pytest.raises(cvxlift.CvxliftError, match=match):
         LiftedNetwork(**kwargs)

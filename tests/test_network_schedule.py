@@ -1,4 +1,5 @@
 """LiftedNetwork.fit: penalty continuation, scores per sweep, early stopping."""
+
 import numpy as np
 import pytest
 
@@ -14,8 +15,9 @@ YV = np.eye(3)[:, (XV[0] + XV[1] > 0).astype(int) + (XV[2] > 0.5)]
 
 
 def _net(**kw):
-    return LiftedNetwork([5, 8, 3], "relu", loss="cross_entropy", lam=kw.pop("lam", 1.0), rho=1e-2,
-                         random_state=0, **kw)
+    return LiftedNetwork(
+        [5, 8, 3], "relu", loss="cross_entropy", lam=kw.pop("lam", 1.0), rho=1e-2, random_state=0, **kw
+    )
 
 
 @pytest.mark.parametrize("solver", ["fast", "cvxpy"])
@@ -56,12 +58,21 @@ def test_early_stopping_restores_the_best_sweep():
     def cb(net, sweep, obj):
         seen.append([w.copy() for w in net.weights_])
 
-    net = _net(lam=0.3).fit(X, Y, solver="fast", max_iter=12, tol=0, validation_data=(XV, YV),
-                            early_stopping=True, n_iter_no_change=2, callback=cb)
+    net = _net(lam=0.3).fit(
+        X,
+        Y,
+        solver="fast",
+        max_iter=12,
+        tol=0,
+        validation_data=(XV, YV),
+        early_stopping=True,
+        n_iter_no_change=2,
+        callback=cb,
+    )
     best = int(np.argmax(net.validation_scores_))
     assert net.best_iter_ == best + 1
     assert net.n_iter_ <= 12
-    if net.n_iter_ < 12:   # it stopped early: the best score is n_iter_no_change sweeps back
+    if net.n_iter_ < 12:  # it stopped early: the best score is n_iter_no_change sweeps back
         assert net.n_iter_ - net.best_iter_ == 2
     for w, wb in zip(net.weights_, seen[best]):
         np.testing.assert_array_equal(w, wb)
@@ -78,16 +89,19 @@ def test_squared_loss_score_is_r2():
     assert net.train_scores_[-1] > 0.5
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(lam_growth=0.5), "lam_growth"),
-    (dict(lam_growth=np.nan), "lam_growth"),
-    (dict(lam_max=-1.0), "lam_max"),
-    (dict(early_stopping=True), "validation_data"),
-    (dict(validation_data=XV), "validation_data"),
-    (dict(validation_data=(XV[:4], YV)), r"validation_data\[0\]"),
-    (dict(validation_data=(XV, YV[:, :5])), "same number of columns"),
-    (dict(validation_data=(XV, YV), n_iter_no_change=0), "n_iter_no_change"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(lam_growth=0.5), "lam_growth"),
+        (dict(lam_growth=np.nan), "lam_growth"),
+        (dict(lam_max=-1.0), "lam_max"),
+        (dict(early_stopping=True), "validation_data"),
+        (dict(validation_data=XV), "validation_data"),
+        (dict(validation_data=(XV[:4], YV)), r"validation_data\[0\]"),
+        (dict(validation_data=(XV, YV[:, :5])), "same number of columns"),
+        (dict(validation_data=(XV, YV), n_iter_no_change=0), "n_iter_no_change"),
+    ],
+)
 def test_bad_schedule_arguments(kwargs, match):
     with pytest.raises(cvxlift.ValidationError, match=match):
         _net().fit(X, Y, solver="fast", max_iter=1, **kwargs)
@@ -97,12 +111,13 @@ def test_fenchel_hidden_form_policy():
     net = LiftedNetwork([5, 6, 4, 3], "relu", loss="cross_entropy", form="fenchel_hidden")
     assert net.forms_ == ["fenchel", "fenchel", "joint"]
     net = LiftedNetwork([5, 6, 3], [cvxlift.MaxPool(2), "identity"], form="fenchel_hidden")
-    assert net.forms_ == ["joint", "joint"]   # max-pooling has the joint form only
+    assert net.forms_ == ["joint", "joint"]  # max-pooling has the joint form only
 
 
 def test_fast_options_cap_the_w_step_and_keep_the_objective_monotone():
-    net = _net(form="fenchel_hidden").fit(X, Y, solver="fast", max_iter=3, tol=0,
-                                          fast_options={"w_step": {"max_iter": 2}})
+    net = _net(form="fenchel_hidden").fit(
+        X, Y, solver="fast", max_iter=3, tol=0, fast_options={"w_step": {"max_iter": 2}}
+    )
     assert net.block_info_["W0"].iterations <= 2
     h = np.asarray(net.history_)
     assert np.all(np.diff(h) <= 1e-12 * np.abs(h[:-1]))

@@ -3,6 +3,7 @@
 Reference: the vectorised bisection they replace (exact to the last bit by construction), on
 steps t from 1e-9 to 1e9 and arguments far inside and far outside the domains.
 """
+
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -17,8 +18,9 @@ TS = [1e-9, 1e-3, 0.3, 1.0, 7.0, 1e3, 1e9]
 BISECTION = {
     "sigmoid": lambda w, t: expit(bisect_increasing(lambda s: s + (expit(s) - w) / t, (w - 1) / t, w / t)),
     "tanh": lambda w, t: np.tanh(bisect_increasing(lambda s: s + (np.tanh(s) - w) / t, (w - 1) / t, (w + 1) / t)),
-    "sin": lambda w, t: bisect_increasing(lambda z: np.arcsin(z) + (z - w) / t, np.full(w.shape, -1.0),
-                                          np.full(w.shape, 1.0)),
+    "sin": lambda w, t: bisect_increasing(
+        lambda z: np.arcsin(z) + (z - w) / t, np.full(w.shape, -1.0), np.full(w.shape, 1.0)
+    ),
 }
 
 
@@ -42,13 +44,13 @@ def test_newton_increasing_agrees_with_bisection_and_is_cheap():
 
     def g(x, idx):
         calls.append(idx.size)
-        return x ** 3 + x - w[idx], 3 * x ** 2 + 1
+        return x**3 + x - w[idx], 3 * x**2 + 1
 
     lo, hi = np.full(w.shape, -30.0), np.full(w.shape, 30.0)
     root = newton_increasing(g, lo, hi, np.zeros_like(w), xtol=1e-15)
-    ref = bisect_increasing(lambda x: x ** 3 + x - w, lo, hi)
+    ref = bisect_increasing(lambda x: x**3 + x - w, lo, hi)
     assert np.max(np.abs(root - ref)) <= 4e-15 * np.max(np.abs(ref)) + 1e-15
-    assert len(calls) <= 15 and calls[-1] < w.size      # entries that are done stop being evaluated
+    assert len(calls) <= 15 and calls[-1] < w.size  # entries that are done stop being evaluated
     # no sign change in the bracket: the nearer end (as the bisection); a bad derivative bisects
     r = newton_increasing(lambda x, i: (x + 5.0, np.zeros_like(x)), np.zeros(3), np.ones(3), np.full(3, 0.5))
     assert np.allclose(r, 0.0, atol=1e-15)

@@ -4,6 +4,7 @@
 * every ```python block in README.md must run as written;
 * the README's test command and the one in ``.ci/run`` must not drift apart.
 """
+
 import os
 import re
 import subprocess
@@ -21,9 +22,7 @@ OPTIONAL_MODULES = ("torch", "matplotlib", "tqdm", "dask", "sklearn")
 def _env():
     """Environment for subprocesses: the checkout first on sys.path."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
@@ -41,8 +40,7 @@ def _run_python(code, timeout, cwd=ROOT):
 
 
 def _fenced_blocks(text, lang):
-    pattern = re.compile(r"^```" + re.escape(lang) + r"[ \t]*\n(.*?)^```[ \t]*$",
-                         re.MULTILINE | re.DOTALL)
+    pattern = re.compile(r"^```" + re.escape(lang) + r"[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
     return [m.group(1) for m in pattern.finditer(text)]
 
 
@@ -92,10 +90,12 @@ def test_readme_python_blocks_run(tmp_path):
     blocks = _fenced_blocks(README.read_text(encoding="utf-8"), "python")
     assert blocks, "README.md has no ```python block"
     for i, block in enumerate(blocks):
-        proc = _run_python(block, timeout=600, cwd=tmp_path)   # files the blocks write land here
-        assert proc.returncode == 0, (
-            "README python block %d failed:\n%s\n--- stdout ---\n%s\n--- stderr ---\n%s"
-            % (i, block, proc.stdout, proc.stderr)
+        proc = _run_python(block, timeout=600, cwd=tmp_path)  # files the blocks write land here
+        assert proc.returncode == 0, "README python block %d failed:\n%s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            i,
+            block,
+            proc.stdout,
+            proc.stderr,
         )
 
 
@@ -112,7 +112,4 @@ def test_readme_and_ci_run_same_test_command():
         for ln in CI_RUN.read_text(encoding="utf-8").splitlines()
         if ln.strip() and not ln.strip().startswith("#")
     ]
-    assert TEST_COMMAND in ci_lines, (
-        ".ci/run must run the README's test command %r on a line of its own"
-        % TEST_COMMAND
-    )
+    assert TEST_COMMAND in ci_lines, ".ci/run must run the README's test command %r on a line of its own" % TEST_COMMAND

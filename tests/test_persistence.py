@@ -1,4 +1,5 @@
 """cvxlift.save / cvxlift.load: pickle-free round trips, corruption detection, atomic writes."""
+
 import json
 import os
 import pickle
@@ -26,8 +27,13 @@ CONFIGS = {
     "maxpool": dict(sizes=[4, 3, 3], activations=[cvxlift.MaxPool(pool_size=2), "identity"]),
     "sin": dict(sizes=[4, 5, 3], activations=["sin", "identity"]),
     "simplex_cross_entropy": dict(sizes=[4, 5, 3], activations="relu", loss="cross_entropy"),
-    "deep_mixed": dict(sizes=[4, 5, 4, 3], activations=["relu", cvxlift.LeakyReLU(0.2), "identity"],
-                       lam=[1.0, 0.5, 2.0], rho=[1e-3, 2e-3, 3e-3], random_state=None),
+    "deep_mixed": dict(
+        sizes=[4, 5, 4, 3],
+        activations=["relu", cvxlift.LeakyReLU(0.2), "identity"],
+        lam=[1.0, 0.5, 2.0],
+        rho=[1e-3, 2e-3, 3e-3],
+        random_state=None,
+    ),
 }
 
 
@@ -94,8 +100,9 @@ def test_round_trip_is_bit_exact(name, fitted, tmp_path):
 def test_lifted_prediction_and_warm_start_after_load(fitted, tmp_path):
     net = fitted("relu")
     new = cvxlift.load(cvxlift.save(net, tmp_path / "m.npz"))
-    assert np.array_equal(new.predict(X_NEW, rule="lifted", solver="fast"),
-                          net.predict(X_NEW, rule="lifted", solver="fast"))
+    assert np.array_equal(
+        new.predict(X_NEW, rule="lifted", solver="fast"), net.predict(X_NEW, rule="lifted", solver="fast")
+    )
     new.fit(X, Y_REG, solver="fast", max_iter=1, warm_start=True)  # states_ were restored
     assert new.history_[0] == net.history_[-1]
 
@@ -104,8 +111,9 @@ def test_file_layout_is_pickle_free(fitted, tmp_path):
     net = fitted("leaky_relu")
     path = cvxlift.save(net, tmp_path / "m.npz")
     with np.load(path, allow_pickle=False) as f:
-        assert sorted(f.files) == sorted([META_KEY] + [f"{p}_{l}" for p in ("weights", "biases", "states")
-                                                       for l in range(2)])
+        assert sorted(f.files) == sorted(
+            [META_KEY] + [f"{p}_{l}" for p in ("weights", "biases", "states") for l in range(2)]
+        )
         raw = f[META_KEY]
         assert raw.dtype == np.uint8 and raw.ndim == 1
         for k in f.files:
@@ -116,8 +124,10 @@ def test_file_layout_is_pickle_free(fitted, tmp_path):
     assert meta["cvxlift_version"] == cvxlift.__version__ and meta["numpy_version"] == np.__version__
     desc = meta["model"]["network"]
     assert desc["sizes"] == [4, 5, 3]
-    assert desc["activations"] == [{"name": "leaky_relu", "params": {"negative_slope": 0.2}},
-                                   {"name": "identity", "params": {}}]
+    assert desc["activations"] == [
+        {"name": "leaky_relu", "params": {"negative_slope": 0.2}},
+        {"name": "identity", "params": {}},
+    ]
     assert desc["forms"] == net.forms_ and desc["loss"] == "squared"
     assert desc["lam"] == list(net.lam_) and desc["rho"] == list(net.rho_) and desc["random_state"] == 0
     assert meta["model"]["fitted"]["n_iter"] == 2 and meta["model"]["fitted"]["history"] == net.history_
@@ -161,9 +171,11 @@ def test_unfitted_model_is_refused(tmp_path):
 
 def test_custom_atom_is_refused_naming_the_layer(tmp_path):
     soft = cvxlift.declare_divergence(
-        "soft_threshold_persist", forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0),
+        "soft_threshold_persist",
+        forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0),
         phi=lambda z: 0.5 * __import__("cvxpy").sum_squares(z),
-        phi_star=lambda u: 0.5 * __import__("cvxpy").sum_squares(u))
+        phi_star=lambda u: 0.5 * __import__("cvxpy").sum_squares(u),
+    )
     net = LiftedNetwork([3, 4, 2], [soft, "identity"], random_state=0).init_weights()
     with pytest.raises(PersistenceError, match=r"layer 0 .*declare_divergence.*without code"):
         cvxlift.save(net, tmp_path / "m.npz")
@@ -200,8 +212,11 @@ def test_only_allow_listed_classes_are_saved(fitted, tmp_path):
     with pytest.raises(PersistenceError, match="only accepts the model kinds"):
         cvxlift.save(net, tmp_path / "m.npz")
     assert not list(tmp_path.iterdir())
-    assert set(persistence.MODEL_KINDS) == {"cvxlift.network.LiftedNetwork", "cvxlift.estimators.LiftedMLPClassifier",
-                                            "cvxlift.estimators.LiftedMLPRegressor"}
+    assert set(persistence.MODEL_KINDS) == {
+        "cvxlift.network.LiftedNetwork",
+        "cvxlift.estimators.LiftedMLPClassifier",
+        "cvxlift.estimators.LiftedMLPRegressor",
+    }
 
 
 # ---------------------------------------------------------------------------- atomic writes
@@ -253,8 +268,9 @@ def _read(data, tmp_path):
 def _write(path, meta, arrays, rehash=False, meta_array=None):
     """Write an archive; ``rehash`` recomputes every checksum (a careful hand edit)."""
     if rehash:
-        meta["arrays"] = {k: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _array_digest(a)}
-                          for k, a in arrays.items()}
+        meta["arrays"] = {
+            k: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _array_digest(a)} for k, a in arrays.items()
+        }
         meta["meta_sha256"] = _meta_digest(meta)
     if meta_array is None:
         meta_array = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
@@ -267,6 +283,7 @@ def _edit_meta(fn, rehash=False):
         meta, arrays = _read(data, tmp_path)
         fn(meta)
         return _write(tmp_path / "edited.npz", meta, arrays, rehash=rehash)
+
     return case
 
 
@@ -275,6 +292,7 @@ def _edit_arrays(fn, rehash=False):
         meta, arrays = _read(data, tmp_path)
         fn(arrays)
         return _write(tmp_path / "edited.npz", meta, arrays, rehash=rehash)
+
     return case
 
 
@@ -283,13 +301,14 @@ def _raw(fn):
         p = tmp_path / "raw.npz"
         p.write_bytes(fn(data))
         return p
+
     return case
 
 
 def _flip_inside(data, needle):
     i = data.find(needle) + len(needle) // 2
     assert i >= len(needle) // 2
-    return data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1:]
+    return data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1 :]
 
 
 def _flip_weight_byte(data):
@@ -352,6 +371,7 @@ def _meta_array(arr):
     def case(data, tmp_path):
         meta, arrays = _read(data, tmp_path)
         return _write(tmp_path / "m.npz", meta, arrays, meta_array=arr)
+
     return case
 
 
@@ -376,32 +396,54 @@ CORRUPTIONS = {
     "flip_byte_in_weights": (_raw(_flip_weight_byte), "corrupted|checksum mismatch"),
     "flip_byte_in_meta_json": (_raw(lambda d: _flip_inside(d, b'"format_version"')), "corrupted|JSON|checksum"),
     # arrays rewritten in a valid archive
-    "weights_value_changed": (_edit_arrays(lambda a: a["weights_0"].__setitem__((0, 0), 123.0)),
-                              r"checksum mismatch for array 'weights_0'"),
-    "weights_dtype_changed": (_edit_arrays(lambda a: _replace_weights(a, a["weights_0"].astype(np.float32))),
-                              r"checksum mismatch for array 'weights_0'"),
-    "weights_nan_rehashed": (_edit_arrays(lambda a: a["weights_0"].__setitem__((1, 1), np.nan), rehash=True),
-                             r"'weights_0' .*non-finite"),
-    "weights_float32_rehashed": (_edit_arrays(lambda a: _replace_weights(a, a["weights_0"].astype(np.float32)),
-                                              rehash=True), r"'weights_0' must be float64"),
-    "weights_reshaped_rehashed": (_edit_arrays(lambda a: _replace_weights(a, np.zeros((5, 5))), rehash=True),
-                                  r"'weights_0' has shape \(5, 5\), inconsistent with the network sizes"),
-    "states_columns_rehashed": (_edit_arrays(lambda a: a.__setitem__("states_1", a["states_1"][:, :-1]),
-                                             rehash=True), "different numbers of columns"),
+    "weights_value_changed": (
+        _edit_arrays(lambda a: a["weights_0"].__setitem__((0, 0), 123.0)),
+        r"checksum mismatch for array 'weights_0'",
+    ),
+    "weights_dtype_changed": (
+        _edit_arrays(lambda a: _replace_weights(a, a["weights_0"].astype(np.float32))),
+        r"checksum mismatch for array 'weights_0'",
+    ),
+    "weights_nan_rehashed": (
+        _edit_arrays(lambda a: a["weights_0"].__setitem__((1, 1), np.nan), rehash=True),
+        r"'weights_0' .*non-finite",
+    ),
+    "weights_float32_rehashed": (
+        _edit_arrays(lambda a: _replace_weights(a, a["weights_0"].astype(np.float32)), rehash=True),
+        r"'weights_0' must be float64",
+    ),
+    "weights_reshaped_rehashed": (
+        _edit_arrays(lambda a: _replace_weights(a, np.zeros((5, 5))), rehash=True),
+        r"'weights_0' has shape \(5, 5\), inconsistent with the network sizes",
+    ),
+    "states_columns_rehashed": (
+        _edit_arrays(lambda a: a.__setitem__("states_1", a["states_1"][:, :-1]), rehash=True),
+        "different numbers of columns",
+    ),
     "array_missing": (_edit_arrays(lambda a: a.pop("states_1")), r"\['states_1'\] listed in the metadata are missing"),
     "array_added": (_edit_arrays(lambda a: a.__setitem__("extra", np.ones(2))), r"unexpected array\(s\) \['extra'\]"),
-    "array_added_rehashed": (_edit_arrays(lambda a: a.__setitem__("extra", np.ones(2)), rehash=True),
-                             r"unexpected arrays \['extra'\]"),
+    "array_added_rehashed": (
+        _edit_arrays(lambda a: a.__setitem__("extra", np.ones(2)), rehash=True),
+        r"unexpected arrays \['extra'\]",
+    ),
     "object_array_weights": (_object_weights, "object \\(pickled\\) array; refused"),
     # the JSON edited
-    "size_changed": (_edit_meta(lambda m: _set(m, ["model", "network", "sizes", 1], 6)),
-                     r"'weights_0' has shape \(5, 4\), inconsistent with the network sizes \(expected \(6, 4\)\)"),
-    "atom_name_unknown": (_edit_meta(lambda m: _set(m, ["model", "network", "activations", 0, "name"], "no_such_atom")),
-                          r"layer 0: unknown atom name 'no_such_atom'"),
-    "atom_swapped_for_known_one": (_edit_meta(lambda m: _set(m, ["model", "network", "activations", 0, "name"],
-                                                             "identity")), "metadata checksum mismatch"),
-    "atom_params_invalid": (_edit_meta(lambda m: _set(m, ["model", "network", "activations", 0, "params"],
-                                                      {"bogus": 1})), r"atom 'relu' rejects params"),
+    "size_changed": (
+        _edit_meta(lambda m: _set(m, ["model", "network", "sizes", 1], 6)),
+        r"'weights_0' has shape \(5, 4\), inconsistent with the network sizes \(expected \(6, 4\)\)",
+    ),
+    "atom_name_unknown": (
+        _edit_meta(lambda m: _set(m, ["model", "network", "activations", 0, "name"], "no_such_atom")),
+        r"layer 0: unknown atom name 'no_such_atom'",
+    ),
+    "atom_swapped_for_known_one": (
+        _edit_meta(lambda m: _set(m, ["model", "network", "activations", 0, "name"], "identity")),
+        "metadata checksum mismatch",
+    ),
+    "atom_params_invalid": (
+        _edit_meta(lambda m: _set(m, ["model", "network", "activations", 0, "params"], {"bogus": 1})),
+        r"atom 'relu' rejects params",
+    ),
     "version_999": (_edit_meta(lambda m: _set(m, ["format_version"], 999)), r"format version 999 is newer"),
     "version_invalid": (_edit_meta(lambda m: _set(m, ["format_version"], "1")), "invalid format version"),
     "format_name": (_edit_meta(lambda m: _set(m, ["format"], "other-format")), "not a cvxlift model file"),
@@ -409,8 +451,10 @@ CORRUPTIONS = {
     "lam_changed": (_edit_meta(lambda m: _set(m, ["model", "network", "lam", 0], 2.0)), "metadata checksum mismatch"),
     "loss_unknown": (_edit_meta(lambda m: _set(m, ["model", "network", "loss"], "hinge")), "unknown loss 'hinge'"),
     "form_invalid": (_edit_meta(lambda m: _set(m, ["model", "network", "forms", 0], "magic")), "inconsistent"),
-    "history_not_numbers": (_edit_meta(lambda m: _set(m, ["model", "fitted", "history"], ["x"])),
-                            "history must be a list of numbers"),
+    "history_not_numbers": (
+        _edit_meta(lambda m: _set(m, ["model", "fitted", "history"], ["x"])),
+        "history must be a list of numbers",
+    ),
     "network_entry_missing": (_edit_meta(lambda m: m["model"].pop("network")), "missing entry 'network'"),
     "bad_json": (_bad_json, "not valid UTF-8 JSON"),
     "json_not_object": (_meta_array(np.frombuffer(b"[1, 2]", dtype=np.uint8)), "must be a JSON object"),
@@ -450,5 +494,4 @@ def test_the_base_file_is_valid(saved_relu, tmp_path):
     p.write_bytes(data)
     assert np.array_equal(cvxlift.load(p).predict(X_NEW), net.predict(X_NEW))
     meta, arrays = _read(data, tmp_path)  # the test helpers' rewrite alone keeps a file valid
-    assert np.array_equal(cvxlift.load(_write(tmp_path / "rewritten.npz", meta, arrays)).weights_[0],
-                          net.weights_[0])
+    assert np.array_equal(cvxlift.load(_write(tmp_path / "rewritten.npz", meta, arrays)).weights_[0], net.weights_[0])

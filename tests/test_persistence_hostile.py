@@ -8,6 +8,7 @@ cannot: that the link's target, the FIFO or the device is untouched, that legiti
 (long names, linked directories, compressed or Fortran-ordered archives, every estimator
 variant) still work, and that ``save`` refuses what ``load`` would refuse.
 """
+
 import os
 import stat
 import threading
@@ -23,14 +24,15 @@ from cvxlift import LiftedNetwork, PersistenceError
 from cvxlift.persistence import META_KEY
 
 RNG = np.random.default_rng(0)
-X = RNG.normal(size=(60, 4))          # rows are samples (estimators)
+X = RNG.normal(size=(60, 4))  # rows are samples (estimators)
 Y = X[:, 0] > 0
 
 
 @pytest.fixture(scope="module")
 def net():
-    return LiftedNetwork([4, 5, 3], "relu", random_state=0).fit(X[:30].T, np.tanh(X[:30, :3]).T, solver="fast",
-                                                                 max_iter=2)
+    return LiftedNetwork([4, 5, 3], "relu", random_state=0).fit(
+        X[:30].T, np.tanh(X[:30, :3]).T, solver="fast", max_iter=2
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,11 @@ def _fit(est, *args):
 
 @pytest.fixture(scope="module")
 def clf_file(tmp_path_factory):
-    clf = _fit(cvxlift.LiftedMLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0), X,
-               np.array(["neg", "pos"])[Y.astype(int)])
+    clf = _fit(
+        cvxlift.LiftedMLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0),
+        X,
+        np.array(["neg", "pos"])[Y.astype(int)],
+    )
     return cvxlift.save(clf, tmp_path_factory.mktemp("clf") / "clf.npz"), clf
 
 
@@ -135,15 +140,29 @@ def test_compressed_and_fortran_ordered_archives_load(net, net_file, tmp_path):
     meta, arrays = read_parts(net_file)
     arrays["weights_0"] = np.asfortranarray(arrays["weights_0"])
     rehash(meta, arrays)
-    np.savez_compressed(tmp_path / "c.npz", **{META_KEY: np.frombuffer(__import__("json").dumps(meta).encode(),
-                                                                        dtype=np.uint8)}, **arrays)
+    np.savez_compressed(
+        tmp_path / "c.npz",
+        **{META_KEY: np.frombuffer(__import__("json").dumps(meta).encode(), dtype=np.uint8)},
+        **arrays,
+    )
     back = cvxlift.load(tmp_path / "c.npz")
     assert np.array_equal(back.weights_[0], net.weights_[0]) and back.weights_[0].flags.c_contiguous
     assert np.array_equal(back.predict(X[:5].T), net.predict(X[:5].T))
 
 
-@pytest.mark.parametrize("variant", ["early_stopping", "regressor_2d", "object_labels", "bool_labels", "unfitted",
-                                     "no_states", "class_activation", "float32"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "early_stopping",
+        "regressor_2d",
+        "object_labels",
+        "bool_labels",
+        "unfitted",
+        "no_states",
+        "class_activation",
+        "float32",
+    ],
+)
 def test_estimator_variants_round_trip(variant, tmp_path):
     C, R = cvxlift.LiftedMLPClassifier, cvxlift.LiftedMLPRegressor
     small = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
@@ -191,24 +210,39 @@ EDITS = {  # careful edits: every checksum recomputed afterwards
     "params_lam_string": (lambda m: set_in(m, ["model", "params", "lam"], "5"), "lam must be a finite number"),
     "params_max_iter_negative": (lambda m: set_in(m, ["model", "params", "max_iter"], -5), "max_iter"),
     "params_tuple_list": (lambda m: set_in(m, ["model", "tuple_params"], ["lam"]), "tuple_params"),
-    "activation_swapped": (lambda m: set_in(m, ["model", "params", "activation"], "tanh"),
-                           r"activation/loss/form give atoms \[Tanh"),
+    "activation_swapped": (
+        lambda m: set_in(m, ["model", "params", "activation"], "tanh"),
+        r"activation/loss/form give atoms \[Tanh",
+    ),
     "classes_count": (lambda m: set_in(m, ["model", "attributes", "classes_", "values"], ["neg"]), "2 entries"),
-    "classes_unsorted": (lambda m: set_in(m, ["model", "attributes", "classes_", "values"], ["pos", "neg"]),
-                         "unique and sorted"),
-    "classes_int_strings": (lambda m: set_in(m, ["model", "attributes", "classes_"],
-                                             {"values": ["0", "1"], "dtype": "<i8", "kind": "i"}), r"values\[0\]"),
+    "classes_unsorted": (
+        lambda m: set_in(m, ["model", "attributes", "classes_", "values"], ["pos", "neg"]),
+        "unique and sorted",
+    ),
+    "classes_int_strings": (
+        lambda m: set_in(m, ["model", "attributes", "classes_"], {"values": ["0", "1"], "dtype": "<i8", "kind": "i"}),
+        r"values\[0\]",
+    ),
     "n_iter_vs_curve": (lambda m: set_in(m, ["model", "attributes", "n_iter_"], 3), "n_iter_=3 differs"),
     "best_loss_forged": (lambda m: set_in(m, ["model", "attributes", "best_loss_"], -1.0), "best_loss_"),
     "train_score_above_one": (lambda m: set_in(m, ["model", "attributes", "train_scores_", 0], 2.0), "accuracies"),
     "n_features_bool": (lambda m: set_in(m, ["model", "attributes", "n_features_in_"], True), "n_features_in_"),
-    "history_blocks_length": (lambda m: set_in(m, ["model", "network_state", "fitted", "history_blocks"], ["init"]),
-                              "one per history entry"),
-    "atom_param_string": (lambda m: set_in(m, ["model", "network_state", "network", "activations", 0],
-                                           {"name": "leaky_relu", "params": {"negative_slope": "0.2"}}),
-                          "stored parameters must be the atom's own values"),
-    "network_random_state_negative": (lambda m: set_in(m, ["model", "network_state", "network", "random_state"], -1),
-                                      "random_state"),
+    "history_blocks_length": (
+        lambda m: set_in(m, ["model", "network_state", "fitted", "history_blocks"], ["init"]),
+        "one per history entry",
+    ),
+    "atom_param_string": (
+        lambda m: set_in(
+            m,
+            ["model", "network_state", "network", "activations", 0],
+            {"name": "leaky_relu", "params": {"negative_slope": "0.2"}},
+        ),
+        "stored parameters must be the atom's own values",
+    ),
+    "network_random_state_negative": (
+        lambda m: set_in(m, ["model", "network_state", "network", "random_state"], -1),
+        "random_state",
+    ),
     "meta_extra_entry": (lambda m: set_in(m, ["run_me"], "os.system"), r"unexpected metadata entries \['run_me'\]"),
 }
 
@@ -225,12 +259,12 @@ def test_careful_edits_are_refused(case, clf_file, tmp_path):
 
 # ---------------------------------------------------------------------------- load: array headers and the zip
 def test_a_header_claiming_a_huge_shape_is_refused_before_allocating(net_file, tmp_path):
-    claims = {"states_0": (5, 10 ** 12), "states_1": (3, 10 ** 12)}  # consistent with the sizes ("m" is free)
+    claims = {"states_0": (5, 10**12), "states_1": (3, 10**12)}  # consistent with the sizes ("m" is free)
     path = lying_header(net_file, tmp_path / "huge.npz", claims)
     assert path.stat().st_size < 10_000
     with pytest.raises(PersistenceError, match=r"claims shape \(5, 1000000000000\) .* the file holds 1200 bytes"):
         cvxlift.load(path)
-    path = lying_header(net_file, tmp_path / "huge2.npz", {"weights_0": (5, 10 ** 12)}, rehash_table=False)
+    path = lying_header(net_file, tmp_path / "huge2.npz", {"weights_0": (5, 10**12)}, rehash_table=False)
     with pytest.raises(PersistenceError, match=r"'weights_0'.* claims shape \(5, 1000000000000\)"):
         cvxlift.load(path)
 
@@ -258,7 +292,7 @@ def test_zip_level_lies_are_refused(net_file, tmp_path):
     # a deflated entry whose central directory claims a size deflate cannot produce from its bytes
     bomb = bytearray(_zip(tmp_path / "bomb.npz", members, zipfile.ZIP_DEFLATED).read_bytes())
     cd = bomb.index(b"PK\x01\x02")
-    bomb[cd + 24:cd + 28] = (2 ** 32 - 2).to_bytes(4, "little")  # uncompressed size of the first entry
+    bomb[cd + 24 : cd + 28] = (2**32 - 2).to_bytes(4, "little")  # uncompressed size of the first entry
     (tmp_path / "bomb.npz").write_bytes(bytes(bomb))
     with pytest.raises(PersistenceError, match="more than its compression can produce|corrupted"):
         cvxlift.load(tmp_path / "bomb.npz")
@@ -275,4 +309,3 @@ def test_network_from_state_checks_arrays_in_memory(net):
     arrays["weights_0"] = np.array([None])
     with pytest.raises(PersistenceError, match="numeric numpy array"):
         network_from_state(meta, arrays)
-

@@ -5,6 +5,7 @@ the plotted argmin is the CVXPY argmin, it equals ``forward`` where the atom is 
 differs where a declared claim is wrong, and the minimiser markers sit at the minimum of
 their curves.
 """
+
 import os
 import sys
 
@@ -35,12 +36,14 @@ def _soft(x, k):
 def _soft_phi_claiming(forward):
     """The soft-threshold divergence of the tutorial, claiming ``forward``."""
     return cvxlift.declare_divergence(
-        "soft_claim", forward=forward,
+        "soft_claim",
+        forward=forward,
         phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
         phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(cp.abs(u) - 1)),
         phi_value=lambda Z: np.sum(0.5 * Z**2 + np.abs(Z), axis=0),
         phi_star_value=lambda U: np.sum(0.5 * np.maximum(np.abs(U) - 1, 0) ** 2, axis=0),
-        kinks=(-1.0, 1.0))
+        kinks=(-1.0, 1.0),
+    )
 
 
 @pytest.mark.parametrize("form", ["fenchel", "joint"])
@@ -57,11 +60,11 @@ def test_relu_argmin_curve_is_forward_and_markers_sit_at_minima(form):
         (t_min,), (d_min,) = _line(fig, f"minimiser-{i}")
         (t_claim,), _ = _line(fig, f"claimed-{i}")
         assert t_min == pytest.approx(max(u, 0.0), abs=1e-6) and t_claim == max(u, 0.0)
-        assert d_min <= D.min() + 1e-9          # the marker is at the bottom of its curve
+        assert d_min <= D.min() + 1e-9  # the marker is at the bottom of its curve
         # Fenchel-Young: D is zero at its minimiser; joint: ||z - u||^2 there, (u)_-^2
         expected = 0.0 if form == "fenchel" else min(u, 0.0) ** 2
         assert d_min == pytest.approx(expected, abs=1e-9)
-        assert t.min() <= t_min <= t.max()   # drawn inside the window of its curve
+        assert t.min() <= t_min <= t.max()  # drawn inside the window of its curve
     assert fig.cvxlift_curves.max_error < 1e-6
 
 
@@ -74,8 +77,7 @@ def test_argmin_is_computed_not_copied_from_forward():
     np.testing.assert_allclose(argmin, _soft(s, 1.0), atol=1e-5)
     np.testing.assert_allclose(claimed, np.where(np.abs(s) > 1, s, 0.0))
     curves = fig.cvxlift_curves
-    assert curves.max_error == pytest.approx(np.max(np.abs(_soft(s, 1) - claimed) / np.maximum(1, np.abs(s))),
-                                             abs=1e-5)
+    assert curves.max_error == pytest.approx(np.max(np.abs(_soft(s, 1) - claimed) / np.maximum(1, np.abs(s))), abs=1e-5)
     assert curves.max_error > 0.3
     (t_min,), _ = _line(fig, "minimiser-0")
     (t_claim,), _ = _line(fig, "claimed-0")
@@ -112,16 +114,26 @@ def test_simplex_is_drawn_on_a_segment():
 
 def test_vector_atom_it_cannot_draw_says_what_it_draws():
     pair = cvxlift.declare_divergence(
-        "pairwise", forward=lambda U: U, phi=lambda z: 0.5 * cp.sum_squares(z),
-        phi_star=lambda u: 0.5 * cp.sum_squares(u), elementwise=False)
+        "pairwise",
+        forward=lambda U: U,
+        phi=lambda z: 0.5 * cp.sum_squares(z),
+        phi_star=lambda u: 0.5 * cp.sum_squares(u),
+        elementwise=False,
+    )
     with pytest.raises(ValidationError, match="draws elementwise atoms"):
         plot_divergence(pair)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(u_range=-1), "u_range"), (dict(u_range=(2, 1)), "u_range"), (dict(n_line=2), "n_line"),
-    (dict(u=[np.nan]), "u must be"), (dict(form="joint", atom="sigmoid"), "no 'joint' form"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(u_range=-1), "u_range"),
+        (dict(u_range=(2, 1)), "u_range"),
+        (dict(n_line=2), "n_line"),
+        (dict(u=[np.nan]), "u must be"),
+        (dict(form="joint", atom="sigmoid"), "no 'joint' form"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     atom = kwargs.pop("atom", "relu")
     with pytest.raises(cvxlift.CvxliftError, match=match):
@@ -144,12 +156,15 @@ def test_cli_plot_writes_a_png(tmp_path, capsys):
     assert "LeakyReLU(negative_slope=0.01), form='joint'" in text and f"figure written to {out}" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["plot", "nope"], "unknown activation 'nope'"),
-    (["plot", "sigmoid", "--form", "joint"], "has no 'joint' form"),
-    (["plot", "relu", "--out", "x.txt"], "unknown figure format 'txt'"),
-    (["plot", "relu", "--out", "no/such/dir/x.png"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["plot", "nope"], "unknown activation 'nope'"),
+        (["plot", "sigmoid", "--form", "joint"], "has no 'joint' form"),
+        (["plot", "relu", "--out", "x.txt"], "unknown figure format 'txt'"),
+        (["plot", "relu", "--out", "no/such/dir/x.png"], "does not exist"),
+    ],
+)
 def test_cli_plot_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv) == 2
@@ -167,7 +182,7 @@ def test_cli_plot_never_writes_through_a_symlink(tmp_path, capsys):
     assert not target.exists()
 
 
-_USER_ATOMS = '''
+_USER_ATOMS = """
 import cvxpy as cp
 import numpy as np
 from cvxpy.transforms import indicator
@@ -188,7 +203,7 @@ def clip2():
 
 
 wrong = _clip2("clip2 wrong", lambda U: np.clip(U, 0.0, 1.0))   # claims clip(u, 0, 1)
-'''
+"""
 
 
 def _gap(text):
@@ -217,11 +232,14 @@ def test_cli_plot_draws_a_users_atom(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "clip2_wrong-divergence.png").exists()
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("plot_user_atoms.py:nope", "has no attribute 'nope'; atoms there: wrong"),
-    ("missing.py:clip2", "no such file 'missing.py'"),
-    ("plot_user_atoms.py", "name the atom in the file as PATH.py:NAME"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("plot_user_atoms.py:nope", "has no attribute 'nope'; atoms there: wrong"),
+        ("missing.py:clip2", "no such file 'missing.py'"),
+        ("plot_user_atoms.py", "name the atom in the file as PATH.py:NAME"),
+    ],
+)
 def test_cli_plot_users_atom_errors_are_one_line(spec, message, tmp_path, capsys, monkeypatch):
     (tmp_path / "plot_user_atoms.py").write_text(_USER_ATOMS)
     monkeypatch.chdir(tmp_path)

@@ -1,6 +1,7 @@
 """The reference-solution API (``cvxlift.reference``) on every block kind and on a user-declared
 atom: a correct candidate (a fast solver's answer, or an independent solver's) passes; a
 deliberately wrong one fails, and the report names the worst violation and where it is."""
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -15,8 +16,9 @@ from cvxlift.reference import ITER_RTOL, OBJ_RTOL, RESIDUAL_TOL
 def relu_net():
     """A 5-6-4-3 network, jointly convex ReLU layers, identity output, squared loss, forward states."""
     rng = np.random.default_rng(0)
-    net = cvxlift.LiftedNetwork([5, 6, 4, 3], activations="relu", loss="squared", lam=[1.0, 2.0, 3.0], rho=0.1,
-                                form="joint", random_state=0).init_weights()
+    net = cvxlift.LiftedNetwork(
+        [5, 6, 4, 3], activations="relu", loss="squared", lam=[1.0, 2.0, 3.0], rho=0.1, form="joint", random_state=0
+    ).init_weights()
     X, Y = rng.normal(size=(5, 20)), rng.normal(size=(3, 20))
     return net, X, Y, net.forward(X)
 
@@ -32,11 +34,11 @@ def soft_threshold(name="soft_threshold_ref", prox=None):
         phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
         phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(cp.abs(u) - 1)),
         forward=lambda u: _soft(u, 1.0),
-        phi_value=lambda z: np.sum(0.5 * z ** 2 + np.abs(z), axis=0),
+        phi_value=lambda z: np.sum(0.5 * z**2 + np.abs(z), axis=0),
         phi_star_value=lambda u: np.sum(0.5 * np.maximum(np.abs(u) - 1, 0) ** 2, axis=0),
         prox_phi=prox or (lambda w, t: _soft(w, t) / (1 + t)),
         kinks=(-1.0, 1.0),
-        lipschitz=1.0,   # of forward: declared (never a default), checked by the fast path and verify
+        lipschitz=1.0,  # of forward: declared (never a default), checked by the fast path and verify
     )
 
 
@@ -58,7 +60,7 @@ def _assert_pass(rep):
     assert rep.passed and bool(rep), str(rep)
     assert "PASSED" in str(rep)
     assert rep.row("objective gap").tol == OBJ_RTOL
-    assert rep.row("residual").passed, str(rep)       # every block here has a residual
+    assert rep.row("residual").passed, str(rep)  # every block here has a residual
     assert rep.row("residual").value <= RESIDUAL_TOL
 
 
@@ -84,7 +86,7 @@ def test_w_step_reference(relu_net, l):
     W, b, info = fast.w_step(inputs[l], S[l], net.activations_[l], net.forms_[l], net.lam_[l], net.rho_[l])
     rep = ref.check((W, b, info))
     _assert_pass(rep)
-    assert rep.row("distance W").passed and rep.row("distance b").passed   # ridge: W and b unique
+    assert rep.row("distance W").passed and rep.row("distance b").passed  # ridge: W and b unique
     assert abs(rep.objective - info.objective) <= 1e-12 * abs(info.objective)
     wrong = _perturb((W, b), 0, (1, 2), 1e-3)
     _assert_fail(ref.check(wrong), "distance W", "W[1, 2]")
@@ -129,19 +131,25 @@ def _joint_by_lbfgs(net, X, Y):
     cut = np.cumsum([0] + [a * b for a, b in shapes])
 
     def split(x):
-        return [x[cut[i]:cut[i + 1]].reshape(shapes[i]) for i in range(3)]
+        return [x[cut[i] : cut[i + 1]].reshape(shapes[i]) for i in range(3)]
 
     def fg(x):
         X1, X2, X3 = split(x)
         r1, r2, r3, r4 = X1 - U0, X2 - W1 @ X1 - b1[:, None], X3 - W2 @ X2 - b2[:, None], X3 - Y
-        f = l1 * np.sum(r1 ** 2) + l2 * np.sum(r2 ** 2) + l3 * np.sum(r3 ** 2) + np.sum(r4 ** 2)
+        f = l1 * np.sum(r1**2) + l2 * np.sum(r2**2) + l3 * np.sum(r3**2) + np.sum(r4**2)
         g = [2 * l1 * r1 - 2 * l2 * W1.T @ r2, 2 * l2 * r2 - 2 * l3 * W2.T @ r3, 2 * l3 * r3 + 2 * r4]
         return f, np.concatenate([a.ravel() for a in g])
 
     x0 = np.concatenate([s.ravel() for s in net.forward(X)])
     bounds = [(0, None)] * int(cut[2]) + [(None, None)] * int(cut[3] - cut[2])
-    res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options=dict(maxiter=20000, maxcor=30, ftol=1e-16, gtol=1e-13))
+    res = minimize(
+        fg,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options=dict(maxiter=20000, maxcor=30, ftol=1e-16, gtol=1e-13),
+    )
     return split(res.x)
 
 
@@ -171,8 +179,15 @@ def test_predict_reference(relu_net):
 @pytest.fixture(scope="module")
 def soft_net():
     rng = np.random.default_rng(1)
-    net = cvxlift.LiftedNetwork([4, 5, 3], activations=[soft_threshold(), "identity"], loss="squared",
-                                lam=[1.0, 2.0], rho=0.1, form=["fenchel", "joint"], random_state=1).init_weights()
+    net = cvxlift.LiftedNetwork(
+        [4, 5, 3],
+        activations=[soft_threshold(), "identity"],
+        loss="squared",
+        lam=[1.0, 2.0],
+        rho=0.1,
+        form=["fenchel", "joint"],
+        random_state=1,
+    ).init_weights()
     net.weights_[0] *= 3.0  # pre-activations on both sides of the kinks at +-1
     X, Y = rng.normal(size=(4, 15)), rng.normal(size=(3, 15))
     # states off the forward pass (on it, a Fenchel-Young X-step is solved by the forward state)
@@ -187,7 +202,7 @@ def test_user_atom_w_step_reference(soft_net):
     assert info.solver == "w_step/pncg"
     rep = ref.check((W, b))
     _assert_pass(rep)
-    assert rep.row("distance b").passed is None        # b is not unique: D is not strongly convex in u
+    assert rep.row("distance b").passed is None  # b is not unique: D is not strongly convex in u
     assert "not unique" in rep.row("distance b").detail
     _assert_fail(ref.check(_perturb((W, b), 0, (3, 0), 1e-3)), "distance W", "W[3, 0]")
 
@@ -197,17 +212,19 @@ def test_user_atom_x_step_and_output_reference(soft_net):
     d = net.activations_[0]
     U0 = net.weights_[0] @ X + net.biases_[0][:, None]
     ref = cvxlift.reference(net, X, Y, block="X1", states=S)
-    Z, info = fast.x_step(U0, net.weights_[1], net.biases_[1], S[1], d, "fenchel", net.activations_[1], "joint",
-                          net.lam_[0], net.lam_[1])
-    assert ref.objective > 0.1 and np.abs(Z - d.forward(U0)).max() > 0.1   # not the forward state
+    Z, info = fast.x_step(
+        U0, net.weights_[1], net.biases_[1], S[1], d, "fenchel", net.activations_[1], "joint", net.lam_[0], net.lam_[1]
+    )
+    assert ref.objective > 0.1 and np.abs(Z - d.forward(U0)).max() > 0.1  # not the forward state
     _assert_pass(ref.check(Z))
     rep = ref.check(_perturb(Z, None, (0, 9), 0.02))
     _assert_fail(rep, "distance Z", "Z[0, 9]")
     assert rep.row("residual").where == "column 9"
 
     out = cvxlift.reference(net, X, Y, block="output", states=S)
-    Zo, _ = fast.output_step(net.weights_[1] @ S[0] + net.biases_[1][:, None], Y, net.activations_[1], "joint",
-                             net.lam_[1], "squared")
+    Zo, _ = fast.output_step(
+        net.weights_[1] @ S[0] + net.biases_[1][:, None], Y, net.activations_[1], "joint", net.lam_[1], "squared"
+    )
     _assert_pass(out.check(Zo))
 
 
@@ -219,8 +236,9 @@ def test_user_atom_with_a_wrong_prox_fails_the_residual(soft_net):
     # an uncertified numpy prox is not used (the prox derived from forward is); record it as
     # certified to see what a wrong prox in use does to the residual
     fast.registry.mark_certified(wrong, "fenchel", "prox")
-    bad = cvxlift.LiftedNetwork([4, 5, 3], activations=[wrong, "identity"], loss="squared", lam=[1.0, 2.0], rho=0.1,
-                                form=["fenchel", "joint"])
+    bad = cvxlift.LiftedNetwork(
+        [4, 5, 3], activations=[wrong, "identity"], loss="squared", lam=[1.0, 2.0], rho=0.1, form=["fenchel", "joint"]
+    )
     bad.set_weights(net.weights_, net.biases_)
     ref = cvxlift.reference(bad, X, Y, block="X1", states=S)
     good = cvxlift.reference(net, X, Y, block="X1", states=S)
@@ -234,14 +252,18 @@ def test_atom_without_cvxpy_declaration_raises_a_clear_error():
     # a Fenchel-Young declaration without Phi* is refused at once; a numeric one (no CVXPY at all)
     # is an atom whose CVXPY blocks are unavailable
     with pytest.raises(ValidationError, match="phi_star"):
-        cvxlift.declare_divergence("soft_nostar", phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
-                                   forward=lambda u: _soft(u, 1.0))
+        cvxlift.declare_divergence(
+            "soft_nostar", phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z), forward=lambda u: _soft(u, 1.0)
+        )
     numeric = cvxlift.declare_divergence(
-        "soft_numeric", forward=lambda u: _soft(u, 1.0),
-        phi_value=lambda z: np.sum(0.5 * z ** 2 + np.abs(z), axis=0),
-        phi_star_value=lambda u: np.sum(0.5 * np.maximum(np.abs(u) - 1, 0) ** 2, axis=0))
-    net = cvxlift.LiftedNetwork([3, 4, 2], activations=[numeric, "identity"], form=["fenchel", "joint"],
-                                random_state=0).init_weights()
+        "soft_numeric",
+        forward=lambda u: _soft(u, 1.0),
+        phi_value=lambda z: np.sum(0.5 * z**2 + np.abs(z), axis=0),
+        phi_star_value=lambda u: np.sum(0.5 * np.maximum(np.abs(u) - 1, 0) ** 2, axis=0),
+    )
+    net = cvxlift.LiftedNetwork(
+        [3, 4, 2], activations=[numeric, "identity"], form=["fenchel", "joint"], random_state=0
+    ).init_weights()
     X = np.random.default_rng(0).normal(size=(3, 5))
     with pytest.raises(ValidationError, match=r"W0: the block cannot be assembled in CVXPY.*without phi"):  # noqa
         cvxlift.reference(net, X, block="W0")

@@ -17,6 +17,7 @@ magnitude at a time (both paths, a ReLU network) and tries a Fenchel-Young sigmo
 the largest ``rho / lam``; ``@pytest.mark.slow`` sweeps the corners of the accepted box and a
 random hypothesis search over all four magnitudes at once, for both networks.
 """
+
 import contextlib
 import io
 import time
@@ -36,7 +37,7 @@ EXPONENTS = (-300, -200, -100, -20, -6, 0, 6, 7, 20, 100, 200, 300)
 
 RNG = np.random.default_rng(12)
 X0 = RNG.normal(size=(4, 10))
-X0 /= np.max(np.abs(X0))          # max |X0| = 1: the scale factor is the largest magnitude
+X0 /= np.max(np.abs(X0))  # max |X0| = 1: the scale factor is the largest magnitude
 Y0 = np.tanh(X0[:3] - X0[1:])
 Y0 /= np.max(np.abs(Y0))
 
@@ -65,7 +66,7 @@ def _network_case(x=1.0, y=1.0, lam=1.0, rho=1e-3, solver="fast", net="relu"):
     refused = _accepted(x, y, lam, rho)
     t0 = time.perf_counter()
     with warnings.catch_warnings(), time_limit(LIMIT_S):
-        warnings.simplefilter("ignore", UserWarning)   # inaccurate-solver notices are allowed
+        warnings.simplefilter("ignore", UserWarning)  # inaccurate-solver notices are allowed
         try:
             net = LiftedNetwork([4, 5, 3], NETS[net], lam=lam, rho=rho, random_state=0)
             net.fit(X0 * x, Y0 * y, solver=solver, max_iter=2)
@@ -92,7 +93,7 @@ ONE_AT_A_TIME = [(name, e) for name in ("x", "y", "lam", "rho") for e in EXPONEN
 @pytest.mark.parametrize("solver", ["fast", "cvxpy"])
 @pytest.mark.parametrize("name,exponent", ONE_AT_A_TIME, ids=[f"{n}=1e{e}" for n, e in ONE_AT_A_TIME])
 def test_network_scale_one_magnitude(name, exponent, solver):
-    _network_case(**{name: 10.0 ** exponent}, solver=solver)
+    _network_case(**{name: 10.0**exponent}, solver=solver)
 
 
 @pytest.mark.parametrize("solver", ["fast", "cvxpy"])
@@ -174,7 +175,7 @@ def _reference(kind, solver):
 def test_regressor_follows_the_units(exponent, solver):
     """``R.fit(s X, t y)`` predicts ``t`` times what ``R.fit(X, y)`` predicts, at ``s X``,
     for scales over the float range (the issue's ``1e9 * y`` and ``1e20 * X`` hung)."""
-    s = t = 10.0 ** exponent
+    s = t = 10.0**exponent
     ref = _reference("regressor", solver)
     est = _fit_estimator("regressor", XS * s, YS * t, solver=solver)
     P = est.predict(XS * s)
@@ -189,7 +190,7 @@ def test_regressor_follows_the_units(exponent, solver):
 def test_classifier_follows_the_units(exponent, solver):
     """``C.fit(s X, y)`` predicts the labels of ``C.fit(X, y)`` (the issue's ``1e10 * X`` returned
     ``loss_curve_ = [inf, inf, inf]`` and ``1e200 * X`` hung)."""
-    s = 10.0 ** exponent
+    s = 10.0**exponent
     ref = _reference("classifier", solver)
     est = _fit_estimator("classifier", XS * s, LABELS, solver=solver)
     assert np.all(np.isfinite(est.loss_curve_))
@@ -212,7 +213,7 @@ def test_cli_train_scaled_data(tmp_path, exponent):
     """``cvxlift train`` on data scaled by 1e-300..1e300: exit 0, a finite objective on every
     printed sweep, the model written, and it predicts what the model trained on unscaled data
     predicts (the command printed "lifted objective inf", exit 0, before)."""
-    s = 10.0 ** exponent
+    s = 10.0**exponent
     status, text, model = _cli_train(tmp_path, s)
     assert status == 0, text
     assert "inf" not in text.replace("info", "") and "nan" not in text.lower(), text
@@ -224,8 +225,13 @@ def test_cli_train_scaled_data(tmp_path, exponent):
 
 
 # ---------------------------------------------------------------------- wider sweeps (slow)
-CORNERS = [(x, y, lam, rho) for x in (1e-300, DATA_MAX) for y in (1e-300, DATA_MAX)
-           for lam in LAM_RANGE for rho in (0.0, 1e-300, RHO_MAX)]
+CORNERS = [
+    (x, y, lam, rho)
+    for x in (1e-300, DATA_MAX)
+    for y in (1e-300, DATA_MAX)
+    for lam in LAM_RANGE
+    for rho in (0.0, 1e-300, RHO_MAX)
+]
 
 
 @pytest.mark.slow
@@ -249,6 +255,6 @@ def test_network_scale_random_search(solver, net):
     @hypothesis.settings(max_examples=60, deadline=None, database=None)
     @hypothesis.given(e, e, e, e)
     def check(ex, ey, el, er):
-        _network_case(10.0 ** ex, 10.0 ** ey, 10.0 ** el, 10.0 ** er, solver=solver, net=net)
+        _network_case(10.0**ex, 10.0**ey, 10.0**el, 10.0**er, solver=solver, net=net)
 
     check()

@@ -23,6 +23,7 @@ Environment: ``CVXLIFT_SITE_DIR`` (the built site), ``CVXLIFT_CHROMIUM`` and
 ``CVXLIFT_CHROMEDRIVER`` (default: ``chromium`` and ``chromedriver`` on ``PATH``),
 ``CVXLIFT_SITE_TIMEOUT`` (seconds for the whole check, default 600).
 """
+
 import functools
 import http.server
 import os
@@ -108,17 +109,26 @@ def _driver():
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        pytest.fail("CVXLIFT_SITE_DIR is set but selenium is not installed (pip install \".[docs]\")")
+        pytest.fail('CVXLIFT_SITE_DIR is set but selenium is not installed (pip install ".[docs]")')
 
     browser = os.environ.get("CVXLIFT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = os.environ.get("CVXLIFT_CHROMEDRIVER") or shutil.which("chromedriver")
     if not browser or not driver_path:
-        pytest.fail("CVXLIFT_SITE_DIR is set but chromium/chromedriver were not found "
-                    "(Debian: apt-get install chromium chromium-driver)")
+        pytest.fail(
+            "CVXLIFT_SITE_DIR is set but chromium/chromedriver were not found "
+            "(Debian: apt-get install chromium chromium-driver)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-extensions", "--no-first-run", "--window-size=1280,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-extensions",
+        "--no-first-run",
+        "--window-size=1280,1000",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
@@ -158,10 +168,13 @@ def test_every_page_renders_in_a_browser():
             problems += [f"{where}: MathJax error: {t!r}" for t in report["errors"]]
             problems += [f"{where}: TeX left in the text: {t!r}" for t in report["raw"]]
             problems += [f"{where}: image does not load: {src}" for src in report["images"]]
-            problems += [f"{where}: inline SVG drawn oversized (an icon without its style?): {t}"
-                         for t in report["oversized"]]
-            problems += [f"{where}: gallery figure without a caption ('Figure ...' with a command): {src}"
-                         for src in report["uncaptioned"]]
+            problems += [
+                f"{where}: inline SVG drawn oversized (an icon without its style?): {t}" for t in report["oversized"]
+            ]
+            problems += [
+                f"{where}: gallery figure without a caption ('Figure ...' with a command): {src}"
+                for src in report["uncaptioned"]
+            ]
             n_math += report["n_math"]
             n_img += report["n_img"]
             n_caption += "generated/gallery/" in page and report["n_img"] > 0

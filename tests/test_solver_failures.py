@@ -9,6 +9,7 @@ chosen solvers (and, optionally, only for problems of one block), raises
 trip real solvers (pre-activations of size 1e3, all-zero and duplicated data) are run
 unpatched.
 """
+
 import warnings
 
 import cvxpy as cp
@@ -47,7 +48,7 @@ def inject(monkeypatch, behaviour, only=None):
         if what == "raise":
             raise cp.error.SolverError(f"{solver} failed (injected)")
         if what in (cp.OPTIMAL_INACCURATE, "optimal_without_values"):
-            ORIGINAL_SOLVE(self, *args, solver=solver, **kwargs)   # a real (usable) solution
+            ORIGINAL_SOLVE(self, *args, solver=solver, **kwargs)  # a real (usable) solution
             if what == cp.OPTIMAL_INACCURATE:
                 self._status = cp.OPTIMAL_INACCURATE
                 return self.value
@@ -69,13 +70,13 @@ def _qp():
     return cp.Problem(cp.Minimize(cp.sum_squares(x - 1) + cp.norm1(x))), x
 
 
-FAILURES = ["raise", cp.INFEASIBLE, cp.UNBOUNDED, cp.SOLVER_ERROR, cp.OPTIMAL_INACCURATE,
-            "optimal_without_values"]
+FAILURES = ["raise", cp.INFEASIBLE, cp.UNBOUNDED, cp.SOLVER_ERROR, cp.OPTIMAL_INACCURATE, "optimal_without_values"]
 
 
 def _shows(status_text, failure):
-    return {"raise": "error: SolverError", "optimal_without_values": "no finite value"}.get(failure, failure) \
-        in status_text
+    return {"raise": "error: SolverError", "optimal_without_values": "no finite value"}.get(
+        failure, failure
+    ) in status_text
 
 
 # ---------------------------------------------------------------------------- cvxsolve.solve
@@ -90,8 +91,7 @@ def test_first_solver_failure_falls_back_to_the_next(monkeypatch, failure):
     assert x.value == pytest.approx([0.5, 0.5, 0.5], abs=1e-5)
 
 
-@pytest.mark.parametrize("failure", ["raise", cp.INFEASIBLE, cp.UNBOUNDED, cp.SOLVER_ERROR,
-                                     "optimal_without_values"])
+@pytest.mark.parametrize("failure", ["raise", cp.INFEASIBLE, cp.UNBOUNDED, cp.SOLVER_ERROR, "optimal_without_values"])
 def test_every_solver_failing_raises_solver_error_naming_block_solvers_statuses(monkeypatch, failure):
     calls = inject(monkeypatch, {s: failure for s in QP})
     prob, _ = _qp()
@@ -101,8 +101,9 @@ def test_every_solver_failing_raises_solver_error_naming_block_solvers_statuses(
     assert msg.startswith("layer 2, W-step: no solver reached an optimal solution")
     for s in QP:
         assert s in msg
-    assert msg.count({"raise": "error: SolverError", "optimal_without_values": "no finite value"}
-                     .get(failure, failure)) == len(QP), msg
+    assert msg.count(
+        {"raise": "error: SolverError", "optimal_without_values": "no finite value"}.get(failure, failure)
+    ) == len(QP), msg
     assert [c[0] for c in calls] == QP  # each solver tried once, in the documented order
 
 
@@ -162,8 +163,7 @@ def test_pinned_solver_has_no_fallback(monkeypatch):
 
 
 # ---------------------------------------------------------------------------- through fit()
-BLOCKS = [("W0", "layer 0, W-step"), ("W1", "layer 1, W-step"), ("X1", "layer 1, X-step"),
-          ("X2", "output step")]
+BLOCKS = [("W0", "layer 0, W-step"), ("W1", "layer 1, W-step"), ("X1", "layer 1, X-step"), ("X2", "output step")]
 
 
 @pytest.mark.parametrize("var,block", BLOCKS)
@@ -212,8 +212,12 @@ def test_fast_path_fallback_block_failure_is_named(monkeypatch):
     from cvxlift.numeric import project_simplex
 
     vec = cvxlift.declare_divergence(
-        "simplex_no_uprox_sf", forward=project_simplex, elementwise=False, verify_dim=3,
-        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]))
+        "simplex_no_uprox_sf",
+        forward=project_simplex,
+        elementwise=False,
+        verify_dim=3,
+        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]),
+    )
     inject(monkeypatch, {s: "raise" for s in QP}, only="W0")
     net = LiftedNetwork([4, 3, 3], [vec, "identity"], random_state=0)
     with pytest.raises(cvxlift.SolverError, match=r"^layer 0, W-step: .*error: SolverError"):
@@ -230,8 +234,7 @@ def test_pinned_solver_that_cannot_handle_the_cones_is_named():
 
 def test_pinned_solver_is_used_for_every_block(monkeypatch):
     calls = inject(monkeypatch, {})
-    LiftedNetwork([4, 5, 3], "relu", random_state=0).fit(X, Y, cvxpy_solver="clarabel", xstep="cyclic",
-                                                         max_iter=1)
+    LiftedNetwork([4, 5, 3], "relu", random_state=0).fit(X, Y, cvxpy_solver="clarabel", xstep="cyclic", max_iter=1)
     assert calls and {c[0] for c in calls} == {"CLARABEL"}
 
 

@@ -1,4 +1,5 @@
 """Export to PyTorch: cvxlift.torch_export.to_torch and the estimators' to_torch()."""
+
 import io
 import os
 import subprocess
@@ -39,8 +40,9 @@ def test_missing_torch_gives_install_hint():
         "    raise SystemExit('no ImportError')\n"
         "print('ok')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), env=_env(), capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=str(ROOT), env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -96,9 +98,19 @@ def test_torch_forward_matches_numpy_forward(activation, loss):
 
 
 def test_activation_table_entries():
-    mods = {name: to_torch(_random_network(act), check=True)[1] for name, act in [
-        ("relu", "relu"), ("leaky", LeakyReLU(0.3)), ("clip", Clipped(0.0, 1.0)), ("sig", "sigmoid"),
-        ("tanh", "tanh"), ("id", "identity"), ("pool", MaxPool(2)), ("sin", "sin")]}
+    mods = {
+        name: to_torch(_random_network(act), check=True)[1]
+        for name, act in [
+            ("relu", "relu"),
+            ("leaky", LeakyReLU(0.3)),
+            ("clip", Clipped(0.0, 1.0)),
+            ("sig", "sigmoid"),
+            ("tanh", "tanh"),
+            ("id", "identity"),
+            ("pool", MaxPool(2)),
+            ("sin", "sin"),
+        ]
+    }
     assert isinstance(mods["relu"], torch.nn.ReLU)
     assert isinstance(mods["leaky"], torch.nn.LeakyReLU) and mods["leaky"].negative_slope == 0.3
     assert isinstance(mods["clip"], torch.nn.Hardtanh) and (mods["clip"].min_val, mods["clip"].max_val) == (0.0, 1.0)
@@ -117,14 +129,21 @@ def test_float32_and_logits():
     logits = to_torch(net, output="logits")
     assert isinstance(logits[-1], torch.nn.Identity)
     states = net.forward(X)
-    np.testing.assert_allclose(_torch_forward(logits, X), net.preactivation(net.n_layers - 1, states[-2]),
-                               atol=1e-10)
+    np.testing.assert_allclose(_torch_forward(logits, X), net.preactivation(net.n_layers - 1, states[-2]), atol=1e-10)
 
 
 def test_simplex_projection_module_matches_numpy():
     rng = np.random.default_rng(3)
-    V = np.concatenate([rng.normal(scale=5.0, size=(7, 40)), np.zeros((7, 1)), np.full((7, 1), 1e6),
-                        np.r_[1.0, 1.0, np.zeros(5)][:, None], -np.arange(7.0)[:, None]], axis=1)
+    V = np.concatenate(
+        [
+            rng.normal(scale=5.0, size=(7, 40)),
+            np.zeros((7, 1)),
+            np.full((7, 1), 1e6),
+            np.r_[1.0, 1.0, np.zeros(5)][:, None],
+            -np.arange(7.0)[:, None],
+        ],
+        axis=1,
+    )
     proj = torch_export.SimplexProjection()
     got = proj(torch.from_numpy(V.T.copy())).numpy().T
     np.testing.assert_allclose(got, project_simplex(V), atol=1e-12)
@@ -150,7 +169,9 @@ def _soft(name, **kw):
         name,
         phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
         phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(cp.abs(u) - 1)),
-        forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0), **kw)
+        forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0),
+        **kw,
+    )
 
 
 def test_atom_carries_its_torch_module():

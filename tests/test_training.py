@@ -1,5 +1,6 @@
 """The training engine (cvxlift.training): schedule, guard, interrupts, warm start, fallbacks,
 penalty continuation without recompilation, and the same engine under every door."""
+
 import warnings
 
 import numpy as np
@@ -127,7 +128,7 @@ def test_estimator_interrupt_keeps_the_last_complete_sweep(monkeypatch):
 
     def flaky(self, net, U0, Yc, Z0=None):
         calls["n"] += 1
-        if calls["n"] == 3:   # initialisation, sweep 1, then sweep 2: interrupted
+        if calls["n"] == 3:  # initialisation, sweep 1, then sweep 2: interrupted
             raise KeyboardInterrupt
         return original(self, net, U0, Yc, Z0)
 
@@ -168,8 +169,12 @@ def _maxpool_net():
     from cvxlift.numeric import project_simplex
 
     vec = cvxlift.declare_divergence(
-        "simplex_no_uprox", forward=project_simplex, elementwise=False, verify_dim=3,
-        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]))
+        "simplex_no_uprox",
+        forward=project_simplex,
+        elementwise=False,
+        verify_dim=3,
+        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]),
+    )
     return LiftedNetwork([4, 3, 2], [vec, "identity"], random_state=0)
 
 
@@ -178,9 +183,9 @@ def test_fast_fallback_warns_once_per_block_and_is_recorded():
         warnings.simplefilter("always")
         net = _maxpool_net().fit(X, Y, solver="fast", max_iter=3, tol=0)
     msgs = [str(w.message) for w in caught if issubclass(w.category, FastPathFallbackWarning)]
-    assert len(msgs) == len(set(m.split(":")[0] for m in msgs))   # once per block
+    assert len(msgs) == len(set(m.split(":")[0] for m in msgs))  # once per block
     assert any(m.startswith("layer 0, W-step: solved with CVXPY") for m in msgs)
-    assert "needs" in msgs[0]   # the missing property is named
+    assert "needs" in msgs[0]  # the missing property is named
     assert net.block_info_["W0"].fallback and net.block_info_["W0"].solver
 
 
@@ -203,13 +208,19 @@ def test_cvxpy_memory_error_names_block_and_columns(monkeypatch):
 
 
 # ---------------------------------------------------------------------------- options and callbacks
-@pytest.mark.parametrize("kw,word", [
-    (dict(fast_options={"w_step": {"max_itr": 3}}), "unknown option"),
-    (dict(fast_options={"w_step": {"max_iter": -5}}), "positive integer"),
-    (dict(fast_options={"w_step": {"tol": float("nan")}}), "tol"),
-    (dict(max_iter=-5), "max_iter"), (dict(tol=float("nan")), "tol"), (dict(warm_start=1), "warm_start"),
-    (dict(callbacks=[print]), "Callback"), (dict(bogus=1), "unknown keyword"),
-])
+@pytest.mark.parametrize(
+    "kw,word",
+    [
+        (dict(fast_options={"w_step": {"max_itr": 3}}), "unknown option"),
+        (dict(fast_options={"w_step": {"max_iter": -5}}), "positive integer"),
+        (dict(fast_options={"w_step": {"tol": float("nan")}}), "tol"),
+        (dict(max_iter=-5), "max_iter"),
+        (dict(tol=float("nan")), "tol"),
+        (dict(warm_start=1), "warm_start"),
+        (dict(callbacks=[print]), "Callback"),
+        (dict(bogus=1), "unknown keyword"),
+    ],
+)
 def test_fit_options_are_checked_at_the_door(kw, word):
     with pytest.raises(cvxlift.ValidationError, match=word):
         fit_options(**kw)
@@ -223,8 +234,7 @@ def test_print_and_progress_callbacks_read_the_runs_scores(capsys):
             updates.append(post)
 
     net = _net(form="fenchel_hidden")
-    net.fit(X, Y, solver="fast", max_iter=2, tol=0,
-            callbacks=[PrintSweeps(write=lines.append), ProgressBar(Bar())])
+    net.fit(X, Y, solver="fast", max_iter=2, tol=0, callbacks=[PrintSweeps(write=lines.append), ProgressBar(Bar())])
     assert len(lines) == 2 and lines[0].startswith("sweep 1: lifted objective")
     assert f"train score {net.train_scores_[0]:.4f}" in lines[0]
     assert [u["objective"] for u in updates] == net.loss_curve_
@@ -290,8 +300,8 @@ def test_inertia_moves_are_recorded_and_every_block_step_is_still_guarded():
     net = _net(form="fenchel_hidden")
     net.fit(X, Y, solver="fast", max_iter=4, tol=0, inertia=0.8)
     names, h = net.history_blocks_, np.asarray(net.history_)
-    assert names.count("inertia") == 3                       # every sweep but the first
-    assert names[names.index("inertia") - 1] == "W1"         # right after the W-steps
+    assert names.count("inertia") == 3  # every sweep but the first
+    assert names[names.index("inertia") - 1] == "W1"  # right after the W-steps
     for i in range(1, len(h)):
         if names[i] != "inertia":
             assert h[i] <= h[i - 1] + 1e-12 * max(1.0, abs(h[i - 1])), (i, names[i])
@@ -318,11 +328,11 @@ def test_inertia_is_the_documented_extrapolation():
 
     net = _net(form="fenchel_hidden").init_weights()
     run = BCD(Spy(), max_iter=2, tol=0, xstep="cyclic", inertia=beta).fit(net, X, Y)
-    assert "rejected" not in run.block_info   # every W-step was accepted, so W_l is its result
+    assert "rejected" not in run.block_info  # every W-step was accepted, so W_l is its result
     (_, W0a, _), (_, W1a, _), (_, W0b, _), (_, W1b, _) = w_results
     np.testing.assert_allclose(x_seen[1][0], W0b + beta * (W0b - W0a), rtol=1e-15)
     np.testing.assert_allclose(x_seen[1][1], W1b + beta * (W1b - W1a), rtol=1e-15)
-    np.testing.assert_array_equal(x_seen[0][0], W0a)   # no move in the first sweep
+    np.testing.assert_array_equal(x_seen[0][0], W0a)  # no move in the first sweep
 
 
 def test_first_layer_gram_is_computed_once_per_fit():

@@ -1,4 +1,5 @@
 """``cvxlift.verify``: the report, its checks, its arguments."""
+
 import math
 
 import numpy as np
@@ -8,10 +9,33 @@ import cvxlift
 from cvxlift import FormError, Identity, ReLU, Sigmoid, VerifyReport
 
 FAST = dict(n_grid=401, n_random=100)
-CHECKS_FENCHEL = ["dcp", "argmin", "unique", "fenchel-young", "values", "prox", "prox-u", "lipschitz", "domain",
-                  "elementwise", "u-quadratic"]
-CHECKS_JOINT = ["dcp", "argmin", "unique", "zero", "values", "prox", "prox-u", "u-gradient", "domain", "elementwise",
-                "u-quadratic", "coupling"]
+CHECKS_FENCHEL = [
+    "dcp",
+    "argmin",
+    "unique",
+    "fenchel-young",
+    "values",
+    "prox",
+    "prox-u",
+    "lipschitz",
+    "domain",
+    "elementwise",
+    "u-quadratic",
+]
+CHECKS_JOINT = [
+    "dcp",
+    "argmin",
+    "unique",
+    "zero",
+    "values",
+    "prox",
+    "prox-u",
+    "u-gradient",
+    "domain",
+    "elementwise",
+    "u-quadratic",
+    "coupling",
+]
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +115,10 @@ def test_failed_report_lists_the_failing_inputs():
     wrong = cvxlift.declare_divergence(
         "identity_claimed_relu",
         forward=lambda U: np.maximum(U, 0),
-        phi=Identity().phi, phi_star=Identity().phi_star,
-        phi_value=Identity().phi_value, phi_star_value=Identity().phi_star_value,
+        phi=Identity().phi,
+        phi_star=Identity().phi_star,
+        phi_value=Identity().phi_value,
+        phi_star_value=Identity().phi_star_value,
         prox_phi=Identity().prox_phi,
     )
     r = cvxlift.verify(wrong, n_grid=101, n_random=20)
@@ -123,17 +149,28 @@ def _row(report, name, form=None):
 
 def _relu_like(name, **kw):
     return cvxlift.declare_divergence(
-        name, forward=lambda U: np.maximum(U, 0), phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]),
-        phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)), phi_value=lambda Z: np.sum(0.5 * Z**2, axis=0),
-        phi_star_value=lambda U: np.sum(0.5 * np.maximum(U, 0) ** 2, axis=0), domain="nonneg", lipschitz=1.0,
-        homogeneous=True, **kw)
+        name,
+        forward=lambda U: np.maximum(U, 0),
+        phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]),
+        phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)),
+        phi_value=lambda Z: np.sum(0.5 * Z**2, axis=0),
+        phi_star_value=lambda U: np.sum(0.5 * np.maximum(U, 0) ** 2, axis=0),
+        domain="nonneg",
+        lipschitz=1.0,
+        homogeneous=True,
+        **kw,
+    )
 
 
 def test_joint_softplus_not_zero_at_its_argmin_fails():
     """Before: verify passed exp(-z) + exp(u - z) + z, whose minimum over z is 1 + softplus(u)."""
-    bad = cvxlift.declare_divergence("softplus_joint_bad", forward=lambda U: np.logaddexp(0, U),
-                                     joint=lambda u, z: cp.sum(cp.exp(-z) + cp.exp(u - z) + z),
-                                     problem_class="EXP", kinks=())
+    bad = cvxlift.declare_divergence(
+        "softplus_joint_bad",
+        forward=lambda U: np.logaddexp(0, U),
+        joint=lambda u, z: cp.sum(cp.exp(-z) + cp.exp(u - z) + z),
+        problem_class="EXP",
+        kinks=(),
+    )
     report = cvxlift.verify(bad, n_grid=51, n_random=10, large=())
     zero = _row(report, "zero")
     assert not report.passed and not zero.passed
@@ -144,9 +181,10 @@ def test_joint_softplus_not_zero_at_its_argmin_fails():
 
 def test_concave_phi_is_a_fail_row_in_the_users_terms():
     """Before: a raw DCPError traceback naming verify's internal variables."""
-    conc = cvxlift.declare_divergence("concave_phi", forward=lambda U: U, phi=lambda z: -cp.sum_squares(z),
-                                      phi_star=lambda u: 0.5 * cp.sum_squares(u))
-    report = cvxlift.verify(conc, **SMALL)   # no exception
+    conc = cvxlift.declare_divergence(
+        "concave_phi", forward=lambda U: U, phi=lambda z: -cp.sum_squares(z), phi_star=lambda u: 0.5 * cp.sum_squares(u)
+    )
+    report = cvxlift.verify(conc, **SMALL)  # no exception
     dcp = _row(report, "dcp")
     assert not dcp.passed and dcp.failures == ["phi (Phi(z)) is concave by CVXPY's DCP rules; it must be convex"]
     for name in ("argmin", "unique", "values", "prox", "prox-u"):
@@ -158,8 +196,9 @@ def test_a_callable_that_raises_is_a_fail_row():
     def boom(z):
         raise TypeError("my bug")
 
-    report = cvxlift.verify(cvxlift.declare_divergence("boom", forward=lambda U: U, phi=boom,
-                                                       phi_star=lambda u: cp.sum_squares(u)), **SMALL)
+    report = cvxlift.verify(
+        cvxlift.declare_divergence("boom", forward=lambda U: U, phi=boom, phi_star=lambda u: cp.sum_squares(u)), **SMALL
+    )
     dcp = _row(report, "dcp")
     assert not dcp.passed and "phi could not be built" in dcp.failures[0] and "my bug" in dcp.failures[0]
 
@@ -179,11 +218,15 @@ def test_prox_is_checked_from_1e_minus_6_to_1e9():
 
 def test_failing_inputs_are_printed_to_full_precision():
     wrong = cvxlift.declare_divergence(
-        "identity_claim_fp", forward=lambda U: U, phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]),
-        phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)), homogeneous=True)
+        "identity_claim_fp",
+        forward=lambda U: U,
+        phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]),
+        phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)),
+        homogeneous=True,
+    )
     report = cvxlift.verify(wrong, **SMALL)
     fails = _row(report, "argmin").failures
-    assert any(re.search(r"u=\[-\d+\.\d{12,}", f) for f in fails), fails   # repr of the float, not 6 digits
+    assert any(re.search(r"u=\[-\d+\.\d{12,}", f) for f in fails), fails  # repr of the float, not 6 digits
 
 
 def test_a_solver_that_cannot_take_the_problem_is_not_a_failed_atom(capsys):
@@ -194,7 +237,7 @@ def test_a_solver_that_cannot_take_the_problem_is_not_a_failed_atom(capsys):
     assert "cannot solve EXP" in err and "Traceback" not in err
 
 
-ATOM_FILE = '''
+ATOM_FILE = """
 import numpy as np, cvxpy as cp, cvxlift
 from cvxpy.transforms import indicator
 good = cvxlift.declare_divergence("file_relu", forward=lambda U: np.maximum(U, 0),
@@ -204,7 +247,7 @@ bad = cvxlift.declare_divergence("file_identity_claim", forward=lambda U: U,
     phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]), phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)),
     homogeneous=True)
 not_an_atom = 3
-'''
+"""
 
 
 def test_load_atom_from_a_file_a_module_or_a_name(tmp_path, monkeypatch):
@@ -214,12 +257,14 @@ def test_load_atom_from_a_file_a_module_or_a_name(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert repr(load_atom("my_atoms:bad")) == "declare_divergence('file_identity_claim')"
     assert load_atom("relu") == cvxlift.ReLU()
-    assert isinstance(load_atom("cvxlift:ReLU"), cvxlift.ReLU)   # a class is instantiated
-    for spec, words in [(f"{path}:nope", "no attribute 'nope'.*atoms there: bad, good"),
-                        (f"{path}:not_an_atom", "not a divergence atom"),
-                        (f"{tmp_path / 'missing.py'}:x", "no such file"),
-                        ("no_such_module_xyz:x", "importing module 'no_such_module_xyz' failed"),
-                        (str(path), "PATH.py:NAME")]:
+    assert isinstance(load_atom("cvxlift:ReLU"), cvxlift.ReLU)  # a class is instantiated
+    for spec, words in [
+        (f"{path}:nope", "no attribute 'nope'.*atoms there: bad, good"),
+        (f"{path}:not_an_atom", "not a divergence atom"),
+        (f"{tmp_path / 'missing.py'}:x", "no such file"),
+        ("no_such_module_xyz:x", "importing module 'no_such_module_xyz' failed"),
+        (str(path), "PATH.py:NAME"),
+    ]:
         with pytest.raises(cvxlift.ValidationError, match=words):
             load_atom(spec)
     with pytest.raises(cvxlift.UnknownAtomError):

@@ -17,6 +17,7 @@ training engine (:class:`cvxlift.training.BCD`) on Dask arrays chunked along col
 scikit-learn estimators pick this path when they are given Dask arrays. ``import cvxlift``
 never imports Dask; this package imports it on first use of these names.
 """
+
 from .detect import is_dask
 
 __all__ = ["DaskBackend", "DaskState", "connect", "is_dask", "PREACTIVATIONS"]

@@ -21,6 +21,7 @@ A block without a fast solver has no distributed fallback (the CVXPY blocks need
 at once): :meth:`DaskBackend.begin` raises :class:`~cvxlift.exceptions.NoFastSolver` naming it
 before any work.
 """
+
 import inspect
 import time
 from dataclasses import dataclass, fields
@@ -69,9 +70,15 @@ def combine_reports(reports, seconds):
     DaskBlockResult
     """
     reports = list(reports)
-    kw = dict(iterations=max(r.iterations for r in reports), certificate=max(float(r.certificate) for r in reports),
-              converged=all(bool(r.converged) for r in reports), seconds=float(seconds), objective=float("nan"),
-              solver="+".join(sorted({r.solver for r in reports})), chunks=len(reports))
+    kw = dict(
+        iterations=max(r.iterations for r in reports),
+        certificate=max(float(r.certificate) for r in reports),
+        converged=all(bool(r.converged) for r in reports),
+        seconds=float(seconds),
+        objective=float("nan"),
+        solver="+".join(sorted({r.solver for r in reports})),
+        chunks=len(reports),
+    )
     names = {f.name for f in fields(DaskBlockResult)}
     if "n_fallback" in names:
         kw["n_fallback"] = int(sum(getattr(r, "n_fallback", 0) for r in reports))
@@ -119,9 +126,11 @@ class DaskBackend(Backend):
     def begin(self, net):
         """Check, before any work, that every block of ``net`` has a distributed solver."""
         for l, (d, f) in enumerate(zip(net.activations_, net.forms_)):
-            if net.rho_[l] == 0:   # as in memory: the fast W-steps solve the strongly convex step only
-                raise NoFastSolver(f"layer {l}, W-step: rho[{l}] = 0: the fast W-steps need rho > 0 (a strongly "
-                                   "convex step), and a Dask fit has no CVXPY fallback")
+            if net.rho_[l] == 0:  # as in memory: the fast W-steps solve the strongly convex step only
+                raise NoFastSolver(
+                    f"layer {l}, W-step: rho[{l}] = 0: the fast W-steps need rho > 0 (a strongly "
+                    "convex step), and a Dask fit has no CVXPY fallback"
+                )
             try:
                 wstep.select(d, f, self._opts("w_step").get("method"))
             except NoFastSolver as exc:
@@ -153,13 +162,32 @@ class DaskBackend(Backend):
     # ------------------------------------------------------------------ blocks
     def w_step(self, net, l, A, Z):
         opts = {**_defaults(fast.w_step, ("tol", "max_iter", "method")), **self._opts("w_step")}
-        return wstep.w_step(self._input(l, A), Z, net.activations_[l], net.forms_[l], net.lam_[l], net.rho_[l],
-                            W0=net.weights_[l], b0=net.biases_[l], tol=opts["tol"], max_iter=opts["max_iter"],
-                            method=opts["method"])
+        return wstep.w_step(
+            self._input(l, A),
+            Z,
+            net.activations_[l],
+            net.forms_[l],
+            net.lam_[l],
+            net.rho_[l],
+            W0=net.weights_[l],
+            b0=net.biases_[l],
+            tol=opts["tol"],
+            max_iter=opts["max_iter"],
+            method=opts["method"],
+        )
 
     def x_step(self, net, l, U0, Zn, Z0=None):
-        params = (net.weights_[l], net.biases_[l], net.activations_[l - 1], net.forms_[l - 1], net.activations_[l],
-                  net.forms_[l], net.lam_[l - 1], net.lam_[l], self._opts("x_step"))
+        params = (
+            net.weights_[l],
+            net.biases_[l],
+            net.activations_[l - 1],
+            net.forms_[l - 1],
+            net.activations_[l],
+            net.forms_[l],
+            net.lam_[l - 1],
+            net.lam_[l],
+            self._opts("x_step"),
+        )
         (Z,), info = self._solve(kernels.x_step, [U0, Zn, Z0], params, (net.sizes[l],), f"x-step-{l}")
         return Z, info
 
@@ -186,13 +214,29 @@ class DaskBackend(Backend):
     def joint_x_step(self, net, U0, Y, states0):
         if getattr(fast, "joint_x_step", None) is None:
             raise NoFastSolver("the joint X-step has no fast solver yet: use xstep='cyclic'")
-        params = (net.weights_, net.biases_, net.activations_, net.forms_, net.lam_, net.loss_.name,
-                  self._opts("joint_x_step"))
-        states, info = self._solve(kernels.joint_x_step, [U0, Y, *states0], params, tuple(net.sizes[1:]),
-                                   "joint-x-step")
+        params = (
+            net.weights_,
+            net.biases_,
+            net.activations_,
+            net.forms_,
+            net.lam_,
+            net.loss_.name,
+            self._opts("joint_x_step"),
+        )
+        states, info = self._solve(
+            kernels.joint_x_step, [U0, Y, *states0], params, tuple(net.sizes[1:]), "joint-x-step"
+        )
         return states, info
 
     def predict(self, net, X, max_iter=100, tol=1e-9):
-        params = (net.weights_, net.biases_, net.activations_, net.forms_, net.lam_, tol, max_iter,
-                  self._opts("predict"))
+        params = (
+            net.weights_,
+            net.biases_,
+            net.activations_,
+            net.forms_,
+            net.lam_,
+            tol,
+            max_iter,
+            self._opts("predict"),
+        )
         return self._solve(kernels.lifted_predict, [X], params, tuple(net.sizes[1:]), "lifted-predict")

@@ -6,13 +6,25 @@ columns :math:`j \in J_k` of chunk :math:`k` of ``X``, ``Y`` and every state bel
 become new column-chunked arrays); :func:`reduce_columns` sums per-chunk partial results in a
 tree (fan-in :data:`FAN_IN`), so the client receives only the small total.
 """
+
 import numpy as np
 
 from ..exceptions import ValidationError
 from .detect import is_dask, require_dask
 
-__all__ = ["FAN_IN", "blocks", "compute", "persist", "placement", "share", "map_columns", "reduce_columns",
-           "add_partials", "as_columns", "column_chunks"]
+__all__ = [
+    "FAN_IN",
+    "blocks",
+    "compute",
+    "persist",
+    "placement",
+    "share",
+    "map_columns",
+    "reduce_columns",
+    "add_partials",
+    "as_columns",
+    "column_chunks",
+]
 
 #: Partial results summed per task of a reduction tree.
 FAN_IN = 8
@@ -95,15 +107,17 @@ def _blocks(a, n):
         return [None] * n
     if isinstance(a, list):
         if len(a) != n:
-            raise ValidationError(f"arrays of one computation must share their column chunks; got {len(a)} "
-                                  f"chunks and {n}")
+            raise ValidationError(
+                f"arrays of one computation must share their column chunks; got {len(a)} chunks and {n}"
+            )
         return a
     if a.numblocks[0] != 1:
         a = a.rechunk({0: -1})
     blocks = a.to_delayed(optimize_graph=False).ravel()
     if len(blocks) != n:
-        raise ValidationError(f"arrays of one computation must share their column chunks; got {a.numblocks[1]} "
-                              f"chunks and {n}")
+        raise ValidationError(
+            f"arrays of one computation must share their column chunks; got {a.numblocks[1]} chunks and {n}"
+        )
     return list(blocks)
 
 
@@ -127,6 +141,7 @@ def placement(cols):
     dask = require_dask()
     try:
         from distributed import default_client, futures_of, wait
+
         client = default_client()
     except (ImportError, ValueError):
         return None
@@ -134,8 +149,8 @@ def placement(cols):
         return None
     n = len(cols[0])
     chunks = [d for c in cols if c[0] is not None for d in c]
-    wait(futures_of(chunks))   # an array persisted just before: its chunks' places once computed
-    held = client.who_has(chunks)   # the holders of the futures these chunks are
+    wait(futures_of(chunks))  # an array persisted just before: its chunks' places once computed
+    held = client.who_has(chunks)  # the holders of the futures these chunks are
     out = []
     for k in range(n):
         addr = next((held[c[k].key][0] for c in cols if c[k] is not None and held.get(c[k].key)), None)
@@ -192,8 +207,9 @@ def map_columns(fn, arrays, params, rows, info=False, name=None):
     where = placement(cols)
     for k, n_k in enumerate(chunks):
         args = [c[k] for c in cols]
-        res = _task(task, k, where, fn, shared, *args,
-                    dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}")
+        res = _task(
+            task, k, where, fn, shared, *args, dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}"
+        )
         for i, r in enumerate(rows):
             outs[i].append(da.from_delayed(res[i], shape=(int(r), int(n_k)), dtype=np.float64))
         if info:
@@ -256,11 +272,14 @@ def reduce_columns(fn, arrays, params=(), name=None):
     order = range(n) if where is None else sorted(range(n), key=lambda k: (where[k] or "", k))
     for k in order:
         args = [c[k] for c in cols]
-        parts.append(_task(task, k, where, fn, shared, *args,
-                           dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}"))
+        parts.append(
+            _task(task, k, where, fn, shared, *args, dask_key_name=f"{prefix}-{dask.base.tokenize(fn, shared, *args)}")
+        )
     while len(parts) > 1:
-        parts = [add(*parts[i:i + FAN_IN]) if len(parts[i:i + FAN_IN]) > 1 else parts[i]
-                 for i in range(0, len(parts), FAN_IN)]
+        parts = [
+            add(*parts[i : i + FAN_IN]) if len(parts[i : i + FAN_IN]) > 1 else parts[i]
+            for i in range(0, len(parts), FAN_IN)
+        ]
     return parts[0]
 
 
@@ -279,8 +298,10 @@ def column_chunks(a, name):
     """
     chunks = a.chunks[1]
     if any(np.isnan(c) for c in chunks) or any(np.isnan(c) for c in a.chunks[0]):
-        raise ValidationError(f"{name} has unknown chunk sizes (e.g. from a dataframe): call "
-                              f"{name}.compute_chunk_sizes() first, or to_dask_array(lengths=True)")
+        raise ValidationError(
+            f"{name} has unknown chunk sizes (e.g. from a dataframe): call "
+            f"{name}.compute_chunk_sizes() first, or to_dask_array(lengths=True)"
+        )
     return chunks
 
 
@@ -318,8 +339,10 @@ def as_columns(a, name, rows=None, like=None):
             raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {arr.shape}")
         a = da.from_array(arr, chunks=(arr.shape[0], like.chunks[1] if like is not None else arr.shape[1]))
     if not isinstance(a, da.Array):
-        raise ValidationError(f"{name} must be a dask.array.Array (or a numpy array); got {type(a).__name__}: "
-                              f"convert a dataframe with .to_dask_array(lengths=True)")
+        raise ValidationError(
+            f"{name} must be a dask.array.Array (or a numpy array); got {type(a).__name__}: "
+            f"convert a dataframe with .to_dask_array(lengths=True)"
+        )
     if a.ndim != 2:
         raise ValidationError(f"{name} must be a 2-D array (one column per data point); got shape {a.shape}")
     if a.dtype.kind not in "biuf":
@@ -333,8 +356,7 @@ def as_columns(a, name, rows=None, like=None):
         a = a.rechunk({0: -1})
     if like is not None:
         if a.shape[1] != like.shape[1]:
-            raise ValidationError(f"{name} must have {like.shape[1]} columns (one per data point); got shape "
-                                  f"{a.shape}")
+            raise ValidationError(f"{name} must have {like.shape[1]} columns (one per data point); got shape {a.shape}")
         if a.chunks[1] != like.chunks[1]:
             a = a.rechunk({1: like.chunks[1]})
     return a

@@ -12,6 +12,7 @@ On other machines, start a scheduler and workers with Dask's own commands::
 
 and join it with ``connect(scheduler="tcp://HOST:8786")`` (or ``cvxlift train --scheduler``).
 """
+
 import contextlib
 
 from ..exceptions import ValidationError
@@ -37,7 +38,7 @@ def dashboard_address(client):
     """
     try:
         return client.dashboard_link
-    except Exception:   # the scheduler serves no dashboard
+    except Exception:  # the scheduler serves no dashboard
         return None
 
 
@@ -63,8 +64,9 @@ def worker_count(client):
         try:
             client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
         except TimeoutError:
-            raise ValidationError(f"the scheduler has no worker after {WAIT_FOR_WORKERS} s: start some with "
-                                  "`dask worker ADDRESS`") from None
+            raise ValidationError(
+                f"the scheduler has no worker after {WAIT_FOR_WORKERS} s: start some with `dask worker ADDRESS`"
+            ) from None
         n = len(client.scheduler_info().get("workers", {}))
     return n
 
@@ -92,13 +94,16 @@ def connect(workers=None, scheduler=None, threads_per_worker=1, memory_limit="au
     distributed.Client
     """
     if (workers is None) == (scheduler is None):
-        raise ValidationError("connect() needs exactly one of workers=N (a new local cluster) and "
-                              "scheduler='tcp://host:port' (a running one)")
+        raise ValidationError(
+            "connect() needs exactly one of workers=N (a new local cluster) and "
+            "scheduler='tcp://host:port' (a running one)"
+        )
     try:
         from distributed import Client, LocalCluster
-    except ImportError as exc:   # pragma: no cover - the tests skip without distributed
-        raise ImportError(f"a Dask cluster needs dask.distributed ({exc}); install it with "
-                          "`pip install \"cvxlift[dask]\"`") from exc
+    except ImportError as exc:  # pragma: no cover - the tests skip without distributed
+        raise ImportError(
+            f'a Dask cluster needs dask.distributed ({exc}); install it with `pip install "cvxlift[dask]"`'
+        ) from exc
     if scheduler is not None:
         if not isinstance(scheduler, str) or not scheduler.strip():
             raise ValidationError(f"scheduler must be an address such as 'tcp://host:8786', got {scheduler!r}")
@@ -107,13 +112,21 @@ def connect(workers=None, scheduler=None, threads_per_worker=1, memory_limit="au
         except (OSError, TimeoutError) as exc:
             raise ValidationError(f"scheduler={scheduler!r}: cannot connect ({exc})") from None
         try:
-            with client.as_current():   # this block's computations go through this client, even where
-                yield client            # another client of this process is current
+            with client.as_current():  # this block's computations go through this client, even where
+                yield client  # another client of this process is current
         finally:
             client.close()
         return
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValidationError(f"workers must be a positive integer, got {workers!r}")
-    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                      memory_limit=memory_limit, dashboard_address=dashboard) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            memory_limit=memory_limit,
+            dashboard_address=dashboard,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client

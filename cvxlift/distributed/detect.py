@@ -1,4 +1,5 @@
 """Is an argument a Dask collection? Answered without importing Dask (``import cvxlift`` must not)."""
+
 import sys
 
 __all__ = ["is_dask", "require_dask"]
@@ -37,6 +38,7 @@ def require_dask():
         import dask
         import dask.array  # noqa: F401
     except ImportError as exc:  # tests/test_distributed_missing.py
-        raise ImportError(f"cvxlift.distributed needs Dask ({exc}); install it with "
-                          "`pip install \"cvxlift[dask]\"`") from exc
+        raise ImportError(
+            f'cvxlift.distributed needs Dask ({exc}); install it with `pip install "cvxlift[dask]"`'
+        ) from exc
     return dask

@@ -7,6 +7,7 @@ dtype, rows, columns; rows put in one chunk, ``Y`` rechunked like ``X``), their 
 pass over the chunks before training (:func:`check_values`), and every computation runs per
 chunk or as a reduction over chunks, so nothing of the size of the data comes to the client.
 """
+
 import numpy as np
 
 from ..exceptions import ValidationError
@@ -15,8 +16,16 @@ from . import kernels
 from .chunks import as_columns, compute, map_columns, reduce_columns
 from .detect import require_dask
 
-__all__ = ["check_X", "check_XY", "check_values", "forward", "objective", "make_backend", "predict_backend",
-           "score_output"]
+__all__ = [
+    "check_X",
+    "check_XY",
+    "check_values",
+    "forward",
+    "objective",
+    "make_backend",
+    "predict_backend",
+    "score_output",
+]
 
 
 def check_X(net, X, name="X"):
@@ -53,7 +62,7 @@ def check_XY(net, X, Y, names=("X", "Y")):
     require_dask()
     from .detect import is_dask
 
-    if not is_dask(X):   # chunk the numpy side like the Dask one
+    if not is_dask(X):  # chunk the numpy side like the Dask one
         Y = as_columns(Y, names[1], rows=net.sizes[-1])
         X = as_columns(X, names[0], rows=net.sizes[0], like=Y)
     else:
@@ -78,13 +87,14 @@ def check_values(net, X, Y, names=("X", "Y")):
         Naming the argument and the number of columns at fault (or the loss's complaint about
         the targets).
     """
-    (bad_x, bad_y, messages, tops_x, tops_y), = compute(reduce_columns(_check_chunk, [X, Y], (net.loss_,),
-                                                                       name="check-data"))
+    ((bad_x, bad_y, messages, tops_x, tops_y),) = compute(
+        reduce_columns(_check_chunk, [X, Y], (net.loss_,), name="check-data")
+    )
     if bad_x:
         raise ValidationError(f"{names[0]} contains NaN or inf (in {bad_x} columns)")
     if bad_y:
         raise ValidationError(f"{names[1]} contains NaN or inf (in {bad_y} columns)")
-    check_scale(np.asarray(tops_x), names[0])   # the chunks' largest magnitudes
+    check_scale(np.asarray(tops_x), names[0])  # the chunks' largest magnitudes
     check_scale(np.asarray(tops_y), names[1])
     if messages:
         raise ValidationError(f"{messages[0]} (column numbers within a column chunk of {names[1]})")
@@ -111,8 +121,9 @@ def forward(net, X):
     list of dask arrays
     """
     X = check_X(net, X)
-    states, _ = map_columns(kernels.forward, [X], (net.weights_, net.biases_, net.activations_),
-                            tuple(net.sizes[1:]), name="forward")
+    states, _ = map_columns(
+        kernels.forward, [X], (net.weights_, net.biases_, net.activations_), tuple(net.sizes[1:]), name="forward"
+    )
     return states
 
 
@@ -135,9 +146,14 @@ def objective(net, X, Y, states, parts=False):
     for l, S in enumerate(states):
         if S.shape[0] != net.sizes[l + 1]:
             raise ValidationError(f"states[{l}] must have shape {(net.sizes[l + 1], X.shape[1])}; got {S.shape}")
-    (values,) = compute(reduce_columns(kernels.objective_terms, [X, Y, *states],
-                                            (net.weights_, net.biases_, net.activations_, net.forms_, net.loss_),
-                                            name="objective"))
+    (values,) = compute(
+        reduce_columns(
+            kernels.objective_terms,
+            [X, Y, *states],
+            (net.weights_, net.biases_, net.activations_, net.forms_, net.loss_),
+            name="objective",
+        )
+    )
     terms = {"loss": float(values[0])}
     for l in range(net.n_layers):
         terms[f"D{l}"] = net.lam_[l] * float(values[1 + l])
@@ -166,8 +182,10 @@ def make_backend(opts):
     from .backend import DaskBackend
 
     if opts["solver"] != "fast":
-        raise ValidationError(f"solver={opts['solver']!r} cannot train on Dask arrays (the CVXPY blocks need every "
-                              "column at once): pass solver='fast' (the fast solvers run per column chunk)")
+        raise ValidationError(
+            f"solver={opts['solver']!r} cannot train on Dask arrays (the CVXPY blocks need every "
+            "column at once): pass solver='fast' (the fast solvers run per column chunk)"
+        )
     return DaskBackend(options=opts["fast_options"])
 
 
@@ -185,8 +203,10 @@ def predict_backend(solver):
     from .backend import DaskBackend
 
     if solver != "fast":
-        raise ValidationError(f"solver={solver!r} cannot run the lifted rule on Dask arrays: pass solver='fast' "
-                              "(the fast solvers run per column chunk)")
+        raise ValidationError(
+            f"solver={solver!r} cannot run the lifted rule on Dask arrays: pass solver='fast' "
+            "(the fast solvers run per column chunk)"
+        )
     return DaskBackend()
 
 

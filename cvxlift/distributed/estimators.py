@@ -13,6 +13,7 @@ out your own validation rows and score them). The network's states stay with
 ``network_`` only in memory fits: after a Dask fit ``network_.states_`` is ``None`` (use
 :meth:`cvxlift.LiftedNetwork.fit` to keep the states on the workers).
 """
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -38,11 +39,15 @@ def _rows(a, name, dtypes=("float32", "float64")):
         a = np.asarray(a)
         a = da.from_array(a, chunks=(max(1, a.shape[0]),) + a.shape[1:]) if a.ndim else a
     if not isinstance(a, da.Array):
-        raise ValidationError(f"{name} must be a dask.array.Array or an array; got {type(a).__name__} (convert a "
-                              "dataframe with .to_dask_array(lengths=True))")
+        raise ValidationError(
+            f"{name} must be a dask.array.Array or an array; got {type(a).__name__} (convert a "
+            "dataframe with .to_dask_array(lengths=True))"
+        )
     if any(np.isnan(c) for c in a.chunks[0]):
-        raise ValidationError(f"{name} has unknown chunk sizes (e.g. from a dataframe): call "
-                              f"{name}.compute_chunk_sizes() first, or to_dask_array(lengths=True)")
+        raise ValidationError(
+            f"{name} has unknown chunk sizes (e.g. from a dataframe): call "
+            f"{name}.compute_chunk_sizes() first, or to_dask_array(lengths=True)"
+        )
     if a.ndim == 2 and a.numblocks[1] != 1:
         a = a.rechunk({1: -1})
     return a
@@ -105,16 +110,22 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
 
     p = params
     if est.early_stopping:
-        raise ValidationError("early_stopping=True is not available on Dask arrays (it needs a random split of the "
-                              "samples): pass early_stopping=False and score your own held-out rows")
+        raise ValidationError(
+            "early_stopping=True is not available on Dask arrays (it needs a random split of the "
+            "samples): pass early_stopping=False and score your own held-out rows"
+        )
     if est.solver != "fast":
-        raise ValidationError(f"solver={est.solver!r} cannot train on Dask arrays (the CVXPY blocks need every sample "
-                              "at once): pass solver='fast'")
+        raise ValidationError(
+            f"solver={est.solver!r} cannot train on Dask arrays (the CVXPY blocks need every sample "
+            "at once): pass solver='fast'"
+        )
     try:
         rng = check_random_state(est.random_state)
     except (ValueError, TypeError):
-        raise ValidationError(f"random_state must be None, an integer in [0, 2**32 - 1] or a "
-                              f"numpy.random.RandomState, got {est.random_state!r}") from None
+        raise ValidationError(
+            f"random_state must be None, an integer in [0, 2**32 - 1] or a "
+            f"numpy.random.RandomState, got {est.random_state!r}"
+        ) from None
     X = _rows(X, "X")
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise ValidationError(f"X must be a non-empty 2-D array (rows are samples); got shape {X.shape}")
@@ -154,8 +165,15 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
     Xc, Yc = (X / x_scale).T, Y.T
     net_seed = int(rng.randint(_SEED_MAX))
     sizes = [X.shape[1], *p["hidden_layer_sizes"], Yc.shape[0]]
-    net = LiftedNetwork(sizes, activations=p["activation"], loss=p["loss"], lam=p["lam"], rho=p["rho"] * m,
-                        form=est.form, random_state=net_seed)
+    net = LiftedNetwork(
+        sizes,
+        activations=p["activation"],
+        loss=p["loss"],
+        lam=p["lam"],
+        rho=p["rho"] * m,
+        form=est.form,
+        random_state=net_seed,
+    )
     Xc, Yc = doors.check_XY(net, Xc, Yc)
     doors.check_values(net, Xc, Yc)
     if labels is not None:
@@ -168,9 +186,10 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
             out = run.net.predict(Xc, rule="lifted", solver="fast")
         if labels is None:
             return score_output("squared", out, Yc)
-        output_layer = SimpleNamespace(activations_=[run.net.activations_[-1]])   # what probabilities() reads
-        (correct, total), = compute(reduce_columns(_accuracy_chunk, [out, labels], (output_layer, probabilities),
-                                                        name="accuracy"))
+        output_layer = SimpleNamespace(activations_=[run.net.activations_[-1]])  # what probabilities() reads
+        ((correct, total),) = compute(
+            reduce_columns(_accuracy_chunk, [out, labels], (output_layer, probabilities), name="accuracy")
+        )
         return correct / total
 
     scores = Scores(train=train_score)
@@ -181,7 +200,7 @@ def fit_rows(est, X, y, params, callbacks, encode_targets, probabilities, fold_u
     net.history_, net.history_blocks_, net.block_info_ = run.history, run.history_blocks, run.block_info
     net.n_iter_, net.interrupted_, net.fit_seconds_ = run.n_iter, run.interrupted, run.seconds
     fold_units(net, x_scale, y_scale)
-    net.states_ = None   # they live on the workers of this fit; the estimator keeps the weights
+    net.states_ = None  # they live on the workers of this fit; the estimator keeps the weights
 
     set_fitted(net, run, scores, len(sizes), in_dtype, p, stacklevel=5)
     return est
@@ -221,7 +240,7 @@ def probabilities_rows(net, out, probabilities):
     -------
     dask array
     """
-    output_layer = SimpleNamespace(activations_=[net.activations_[-1]])   # what probabilities() reads
+    output_layer = SimpleNamespace(activations_=[net.activations_[-1]])  # what probabilities() reads
     return out.map_blocks(lambda o: probabilities(output_layer, o), dtype=np.float64)
 
 

@@ -7,15 +7,30 @@ column-separable blocks call the public solvers of :mod:`cvxlift.fast` on the ch
 W-step partials are the chunk's terms of the sums over columns that
 :mod:`cvxlift.distributed.wstep` needs.
 """
+
 import numpy as np
 
 from .. import fast
 from ..exceptions import ValidationError
 
 __all__ = [
-    "as_float", "affine", "forward", "forward_from", "column_sums", "centred_products", "majorize_partials",
-    "divergence_sum", "loss_sum", "x_step", "output_step", "joint_x_step", "lifted_predict", "check_chunk",
-    "objective_terms", "accuracy_counts", "r2_partials",
+    "as_float",
+    "affine",
+    "forward",
+    "forward_from",
+    "column_sums",
+    "centred_products",
+    "majorize_partials",
+    "divergence_sum",
+    "loss_sum",
+    "x_step",
+    "output_step",
+    "joint_x_step",
+    "lifted_predict",
+    "check_chunk",
+    "objective_terms",
+    "accuracy_counts",
+    "r2_partials",
 ]
 
 
@@ -210,8 +225,9 @@ def x_step(U0, Zn, Z0, W, b, d_prev, f_prev, d_next, f_next, lam_prev, lam_next,
     -------
     (ndarray, BlockResult)
     """
-    return fast.x_step(U0, W, b, Zn, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, Z0=Z0, evaluate=False,
-                       **options)
+    return fast.x_step(
+        U0, W, b, Zn, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, Z0=Z0, evaluate=False, **options
+    )
 
 
 def output_step(U0, Y, d, form, lam, loss):
@@ -245,8 +261,19 @@ def joint_x_step(U0, Y, *rest):
         :math:`X_1, \\dots, X_{L+1}` and the BlockResult.
     """
     *states0, weights, biases, divs, forms, lams, loss, options = rest
-    states, info = fast.joint_x_step(U0, np.asarray(Y, dtype=np.float64), weights, biases, divs, forms, lams, loss,
-                                     Z0=list(states0), evaluate=False, **options)
+    states, info = fast.joint_x_step(
+        U0,
+        np.asarray(Y, dtype=np.float64),
+        weights,
+        biases,
+        divs,
+        forms,
+        lams,
+        loss,
+        Z0=list(states0),
+        evaluate=False,
+        **options,
+    )
     return (*states, info)
 
 
@@ -265,8 +292,9 @@ def lifted_predict(X, weights, biases, divs, forms, lams, tol, max_iter, options
     tuple
         :math:`X_1, \\dots, X_{L+1}` and the BlockResult.
     """
-    states, info = fast.lifted_predict(as_float(X), weights, biases, divs, forms, lams, tol=tol, max_iter=max_iter,
-                                       evaluate=False, **options)
+    states, info = fast.lifted_predict(
+        as_float(X), weights, biases, divs, forms, lams, tol=tol, max_iter=max_iter, evaluate=False, **options
+    )
     return (*states, info)
 
 

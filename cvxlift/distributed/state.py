@@ -10,6 +10,7 @@ and recomputed inside each task that reads them (``"recompute"``: the least memo
 objective (10) is a sum over columns: each term is a reduction over chunks, cached per change
 of its arrays, and only the terms a block changed are recomputed.
 """
+
 import numpy as np
 
 from ..training.state import LiftedState
@@ -48,8 +49,11 @@ class DaskState(LiftedState):
         super().__init__(net, X, Y)
         self.preactivations = preactivations
         states = getattr(net, "states_", None)
-        if states is not None and len(states) == net.n_layers and all(
-                S.shape == (net.sizes[l + 1], X.shape[1]) for l, S in enumerate(states)):
+        if (
+            states is not None
+            and len(states) == net.n_layers
+            and all(S.shape == (net.sizes[l + 1], X.shape[1]) for l, S in enumerate(states))
+        ):
             # states of an earlier fit (in memory, or chunked otherwise): chunk them like X
             aligned = [as_columns(S, f"states_[{l}]", like=X) for l, S in enumerate(states)]
             if any(a is not s for a, s in zip(aligned, states)):
@@ -71,25 +75,35 @@ class DaskState(LiftedState):
         dask array (n_{l+1}, m)
         """
         net = self.net
-        (U,), _ = map_columns(kernels.affine, [Xl], (net.weights_[l], net.biases_[l]), (net.u_dims_[l],),
-                              name=f"preactivation-{l}")
+        (U,), _ = map_columns(
+            kernels.affine, [Xl], (net.weights_[l], net.biases_[l]), (net.u_dims_[l],), name=f"preactivation-{l}"
+        )
         if self.preactivations == "persist":
-            U, = persist(U)
+            (U,) = persist(U)
         return U
 
     def forward(self):
         """Every state of the forward pass on ``X``, persisted."""
         net = self.net
-        states, _ = map_columns(kernels.forward, [self.X], (net.weights_, net.biases_, net.activations_),
-                                tuple(net.sizes[1:]), name="forward")
+        states, _ = map_columns(
+            kernels.forward,
+            [self.X],
+            (net.weights_, net.biases_, net.activations_),
+            tuple(net.sizes[1:]),
+            name="forward",
+        )
         return list(persist(*states))
 
     def forward_output(self):
         """The network output of the forward pass on ``X`` (lazy; from the first product of the cache)."""
         net = self.net
-        (out,), _ = map_columns(kernels.forward_from, [self.pre(0, self.X)],
-                                (net.activations_[0], net.weights_[1:], net.biases_[1:], net.activations_[1:]),
-                                (net.sizes[-1],), name="forward-output")
+        (out,), _ = map_columns(
+            kernels.forward_from,
+            [self.pre(0, self.X)],
+            (net.activations_[0], net.weights_[1:], net.biases_[1:], net.activations_[1:]),
+            (net.sizes[-1],),
+            name="forward-output",
+        )
         return out
 
     def objective(self, parts=False):
@@ -97,12 +111,20 @@ class DaskState(LiftedState):
         from the cache, the others from one computation of reductions over chunks."""
         net, Y = self.net, self.Y
         states = net.states_
-        wanted = {"loss": ((Y, states[-1]), lambda: reduce_columns(kernels.loss_sum, [Y, states[-1]], (net.loss_,),
-                                                                   name="loss"))}
+        wanted = {
+            "loss": (
+                (Y, states[-1]),
+                lambda: reduce_columns(kernels.loss_sum, [Y, states[-1]], (net.loss_,), name="loss"),
+            )
+        }
         for l, d in enumerate(net.activations_):
             U, S, form = self.pre(l), states[l], net.forms_[l]
-            wanted[f"D{l}"] = ((U, S), lambda U=U, S=S, d=d, form=form: reduce_columns(
-                kernels.divergence_sum, [U, S], (d, form), name=f"divergence-{l}"))
+            wanted[f"D{l}"] = (
+                (U, S),
+                lambda U=U, S=S, d=d, form=form: reduce_columns(
+                    kernels.divergence_sum, [U, S], (d, form), name=f"divergence-{l}"
+                ),
+            )
         todo = {}
         for name, (key, build) in wanted.items():
             hit = self._terms.get(name)

@@ -21,6 +21,7 @@ gradient-based restart; both return :math:`b = c - W\bar a` and the same relativ
 certificate. Only sums of rounding order differ from the in-memory solvers (tested to
 :math:`10^{-10}`).
 """
+
 import time
 
 import numpy as np
@@ -76,7 +77,7 @@ class LayerInput:
     def means(self):
         """Compute :math:`m` and :math:`\\bar a` (one reduction) if not known yet."""
         if self.abar is None:
-            (m, s), = compute(reduce_columns(kernels.column_sums, [self.A], name="column-sums"))
+            ((m, s),) = compute(reduce_columns(kernels.column_sums, [self.A], name="column-sums"))
             self.m, self.abar = int(m), np.asarray(s, dtype=np.float64) / int(m)
         return self
 
@@ -85,8 +86,9 @@ def _products(inp, Z):
     """``(G, ZA_c^T, Z 1)`` in one reduction (``G`` from ``inp`` when known)."""
     inp.means()
     need_gram = inp.G is None
-    (G, ZAc, zsum), = compute(reduce_columns(kernels.centred_products, [inp.A, Z], (inp.abar, need_gram),
-                                                  name="w-step-products"))
+    ((G, ZAc, zsum),) = compute(
+        reduce_columns(kernels.centred_products, [inp.A, Z], (inp.abar, need_gram), name="w-step-products")
+    )
     if need_gram:
         inp.G = np.asarray(G, dtype=np.float64)
     return inp.G, np.asarray(ZAc, dtype=np.float64), np.asarray(zsum, dtype=np.float64)
@@ -117,15 +119,16 @@ def _majorize(inp, Z, d, form, lam, rho, props, W0, b0, tol, max_iter):
     solve = _spd_solver(HW)
     hc = lam * Lu * m
     scale = 1.0 + lam * _scale(zsum, ZAc, abar)
-    cols = [blocks(inp.A), blocks(Z)]   # the chunks, reduced once per iteration
+    cols = [blocks(inp.A), blocks(Z)]  # the chunks, reduced once per iteration
     W = np.zeros((q, p)) if W0 is None else np.array(W0, dtype=np.float64)
     b = np.zeros(q) if b0 is None else np.array(b0, dtype=np.float64)
     c = b + W @ abar
     Wy, cy = W, c
     theta, cert, it = 1.0, np.inf, 0
     while True:
-        (GuA, gsum), = compute(reduce_columns(kernels.majorize_partials, cols, (abar, Wy, cy, d, form),
-                                                   name="w-step-gradient"))
+        ((GuA, gsum),) = compute(
+            reduce_columns(kernels.majorize_partials, cols, (abar, Wy, cy, d, form), name="w-step-gradient")
+        )
         gW = lam * np.asarray(GuA, dtype=np.float64)
         gW += 2.0 * rho * Wy
         gc = lam * np.asarray(gsum, dtype=np.float64)
@@ -170,17 +173,20 @@ def select(d, form, method=None):
     """
     props = fast.atom_props(d, form)
     if method is not None:
-        cand = fast.select("w_step", method=method, atom=props)   # a registered candidate that applies
+        cand = fast.select("w_step", method=method, atom=props)  # a registered candidate that applies
         if cand.name not in SOLVERS:
-            raise NoFastSolver(f"method {method!r} has no distributed counterpart (distributed W-steps: "
-                               f"{sorted(SOLVERS)})")
+            raise NoFastSolver(
+                f"method {method!r} has no distributed counterpart (distributed W-steps: {sorted(SOLVERS)})"
+            )
         return props, cand, SOLVERS[cand.name]
     for cand in fast.candidates("w_step"):
         if cand.name in SOLVERS and cand.predicate(atom=props):
             return props, cand, SOLVERS[cand.name]
-    cand = fast.select("w_step", atom=props)   # raises NoFastSolver when none applies at all
-    raise NoFastSolver(f"the W-step of {d!r} (form={form!r}) runs {cand.label} in memory, which has no "
-                       f"distributed counterpart (distributed W-steps: {sorted(SOLVERS)})")
+    cand = fast.select("w_step", atom=props)  # raises NoFastSolver when none applies at all
+    raise NoFastSolver(
+        f"the W-step of {d!r} (form={form!r}) runs {cand.label} in memory, which has no "
+        f"distributed counterpart (distributed W-steps: {sorted(SOLVERS)})"
+    )
 
 
 def w_step(inp, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, method=None):

@@ -3,6 +3,7 @@
 Every module of this package is imported here, so each atom class (a subclass of
 :class:`Divergence` with a ``name``) registers itself and is exported.
 """
+
 import importlib
 import pkgutil
 

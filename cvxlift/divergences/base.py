@@ -41,8 +41,9 @@ constant of ``forward``: ``None`` when unknown, never a silent default),
 :meth:`~Divergence.coupling_scale` (the tilt structure), ``elementwise``, and
 :meth:`~Divergence.prox_kind` / :meth:`~Divergence.u_prox_kind`.
 """
-import numpy as np
+
 import cvxpy as cp
+import numpy as np
 from cvxpy.transforms import indicator
 
 from .. import arrays as ax
@@ -69,6 +70,7 @@ def _real_columns(a, name):
         return as_columns(a, name)
     return as_columns(as_real_array(a, name), name)
 
+
 def _float(a):
     """``a`` as a float64 array of its own library."""
     return ax.as_float64(a) if ax.is_foreign(a) else np.asarray(a, dtype=float)
@@ -79,15 +81,23 @@ FORMS = ("fenchel", "joint")
 #: The pieces each form needs: CVXPY expressions, numpy methods, and the numpy proximal map
 #: (required only of atoms that are not elementwise).
 CONTRACT = {
-    "fenchel": {"cvxpy": ("phi", "phi_star"), "numpy": ("_forward", "phi_value", "phi_star_value"),
-                "prox": ("prox_phi",)},
+    "fenchel": {
+        "cvxpy": ("phi", "phi_star"),
+        "numpy": ("_forward", "phi_value", "phi_star_value"),
+        "prox": ("prox_phi",),
+    },
     "joint": {"cvxpy": ("joint",), "numpy": ("_forward", "joint_value"), "prox": ("prox_joint",)},
 }
 _WHAT = {
-    "phi": "the CVXPY expression of Phi", "phi_star": "the CVXPY expression of Phi*",
-    "joint": "the CVXPY expression of the joint divergence", "_forward": "the activation (numpy)",
-    "phi_value": "Phi in numpy", "phi_star_value": "Phi* in numpy", "joint_value": "the joint divergence in numpy",
-    "prox_phi": "the proximal map of Phi (numpy)", "prox_joint": "the z-proximal map of the joint form (numpy)",
+    "phi": "the CVXPY expression of Phi",
+    "phi_star": "the CVXPY expression of Phi*",
+    "joint": "the CVXPY expression of the joint divergence",
+    "_forward": "the activation (numpy)",
+    "phi_value": "Phi in numpy",
+    "phi_star_value": "Phi* in numpy",
+    "joint_value": "the joint divergence in numpy",
+    "prox_phi": "the proximal map of Phi (numpy)",
+    "prox_joint": "the z-proximal map of the joint form (numpy)",
 }
 
 
@@ -284,8 +294,7 @@ class Divergence:
             raise FormError(f"form must be one of {FORMS}, got {form!r}")
         if form not in self.forms:
             raise FormError(
-                f"{self!r} has no {form!r} form (it has {list(self.forms)}); "
-                + self._missing_form_reason(form)
+                f"{self!r} has no {form!r} form (it has {list(self.forms)}); " + self._missing_form_reason(form)
             )
         return form
 

@@ -14,6 +14,7 @@ joint          :math:`\|z - u\|_2^2` on :math:`l \le z \le h`
 The paper writes the piecewise sigmoid as :math:`\arg\min_{|z|\le1} z^2 - 2xz`, twice the
 Fenchel-Young form above; both have the same argmin.
 """
+
 import math
 
 import cvxpy as cp

@@ -41,6 +41,7 @@ vector atom a CVXPY solve over the whole array.
 ``joint_value``) and no ``phi`` (``joint``): the atom trains on ``solver="fast"``;
 ``verify`` checks it by numeric 1-D minimisation and marks its CVXPY rows unavailable.
 """
+
 import itertools
 import math
 import types
@@ -57,9 +58,28 @@ _COUNTER = itertools.count(1)
 
 #: Options of :func:`declare_divergence` (besides name, forward, phi, phi_star, joint).
 OPTIONS = (
-    "phi_value", "phi_star_value", "joint_value", "prox_phi", "prox_joint", "prox_u", "u_gradient",
-    "problem_class", "elementwise", "homogeneous", "out_dim", "input_scale", "kinks", "argmin_tol", "verify_dim",
-    "approximation_error", "domain", "lipschitz", "u_lipschitz", "u_quadratic", "coupling", "torch_module",
+    "phi_value",
+    "phi_star_value",
+    "joint_value",
+    "prox_phi",
+    "prox_joint",
+    "prox_u",
+    "u_gradient",
+    "problem_class",
+    "elementwise",
+    "homogeneous",
+    "out_dim",
+    "input_scale",
+    "kinks",
+    "argmin_tol",
+    "verify_dim",
+    "approximation_error",
+    "domain",
+    "lipschitz",
+    "u_lipschitz",
+    "u_quadratic",
+    "coupling",
+    "torch_module",
 )
 #: ``argmin_tol`` of a declared atom unless given (the built-ins use the same).
 DEFAULT_ARGMIN_TOL = 1e-5
@@ -132,8 +152,11 @@ class CustomDivergence(Divergence, abstract=True):
         """
         form = self.check_form(form)
         sp = self._spec
-        facts = {"elementwise": sp["elementwise"], "domain": sp["domain"] if sp["domain_declared"] else None,
-                 "lipschitz": sp["lipschitz"]}
+        facts = {
+            "elementwise": sp["elementwise"],
+            "domain": sp["domain"] if sp["domain_declared"] else None,
+            "lipschitz": sp["lipschitz"],
+        }
         if form == "joint":
             facts.update(u_lipschitz=sp["u_lipschitz"], u_quadratic=sp["u_quadratic"], coupling=sp["coupling"])
         return facts
@@ -255,8 +278,10 @@ class CustomDivergence(Divergence, abstract=True):
 
     # CVXPY declaration ---------------------------------------------------------------
     def _no_dsl(self, piece):
-        return FormError(f"{self!r} was declared without {piece} (CVXPY): the CVXPY formulation of this block "
-                         "is unavailable; train it with solver='fast'")
+        return FormError(
+            f"{self!r} was declared without {piece} (CVXPY): the CVXPY formulation of this block "
+            "is unavailable; train it with solver='fast'"
+        )
 
     def phi(self, z):
         if self._spec["phi"] is None:
@@ -382,8 +407,9 @@ class CustomDivergence(Divergence, abstract=True):
 def _spec_from(name, forward, phi, phi_star, joint, options):
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise ValidationError(f"declare_divergence got unknown option(s) {', '.join(map(repr, unknown))}; "
-                              f"options: {', '.join(OPTIONS)}")
+        raise ValidationError(
+            f"declare_divergence got unknown option(s) {', '.join(map(repr, unknown))}; options: {', '.join(OPTIONS)}"
+        )
     if not isinstance(name, str) or not name:
         raise ValidationError("name must be a non-empty string")
     _callable(forward, "forward", "mapping a numpy array to a numpy array")
@@ -392,22 +418,35 @@ def _spec_from(name, forward, phi, phi_star, joint, options):
     for label in ("phi", "phi_star"):
         _callable(locals()[label], label, "returning a CVXPY expression")
     _callable(joint, "joint", "returning a CVXPY expression")
-    for label in ("phi_value", "phi_star_value", "joint_value", "prox_phi", "prox_joint", "prox_u", "u_gradient",
-                  "out_dim", "torch_module"):
+    for label in (
+        "phi_value",
+        "phi_star_value",
+        "joint_value",
+        "prox_phi",
+        "prox_joint",
+        "prox_u",
+        "u_gradient",
+        "out_dim",
+        "torch_module",
+    ):
         _callable(options.get(label), label, "(numpy)")
     has_f = phi is not None or options.get("phi_value") is not None
     has_j = joint is not None or options.get("joint_value") is not None
     if not (has_f or has_j):
-        raise ValidationError("give phi (Fenchel-Young form) or joint (jointly convex form), or both; a numeric "
-                              "declaration gives phi_value and phi_star_value (or joint_value) instead")
+        raise ValidationError(
+            "give phi (Fenchel-Young form) or joint (jointly convex form), or both; a numeric "
+            "declaration gives phi_value and phi_star_value (or joint_value) instead"
+        )
     if has_f and phi_star is None and options.get("phi_star_value") is None:
         raise ValidationError(
             "the Fenchel-Young form needs Phi* as well as Phi: give phi_star (CVXPY) or phi_star_value (numpy). "
             "Without it the u-block (the W-step) and the divergence's values cannot be formed"
         )
     if phi is None and phi_star is not None:
-        raise ValidationError("phi_star was given without phi: give phi (CVXPY) too, or phi_value and "
-                              "phi_star_value for a numeric declaration")
+        raise ValidationError(
+            "phi_star was given without phi: give phi (CVXPY) too, or phi_value and "
+            "phi_star_value for a numeric declaration"
+        )
     if has_f and phi is None and options.get("phi_star_value") is None:
         raise ValidationError("a numeric Fenchel-Young declaration (phi_value without phi) needs phi_star_value")
     forms = tuple(f for f, g in zip(FORMS, (has_f, has_j)) if g)
@@ -426,22 +465,37 @@ def _spec_from(name, forward, phi, phi_star, joint, options):
     u_quad = _positive(options.get("u_quadratic"), "u_quadratic")
     u_lip = _positive(options.get("u_lipschitz"), "u_lipschitz")
     if u_lip is not None and options.get("u_gradient") is None and u_quad is None:
-        raise ValidationError("u_lipschitz needs u_gradient (the numpy gradient of the joint form in u) "
-                              "or u_quadratic")
+        raise ValidationError("u_lipschitz needs u_gradient (the numpy gradient of the joint form in u) or u_quadratic")
     elementwise = bool(options.get("elementwise", True))
     spec = dict(
-        forward=forward, phi=phi, phi_star=phi_star, joint=joint,
-        phi_value=options.get("phi_value"), phi_star_value=options.get("phi_star_value"),
-        joint_value=options.get("joint_value"), prox_phi=options.get("prox_phi"),
-        prox_joint=options.get("prox_joint"), prox_u=options.get("prox_u"), u_gradient=options.get("u_gradient"),
-        out_dim=options.get("out_dim"), verify_dim=options.get("verify_dim"),
+        forward=forward,
+        phi=phi,
+        phi_star=phi_star,
+        joint=joint,
+        phi_value=options.get("phi_value"),
+        phi_star_value=options.get("phi_star_value"),
+        joint_value=options.get("joint_value"),
+        prox_phi=options.get("prox_phi"),
+        prox_joint=options.get("prox_joint"),
+        prox_u=options.get("prox_u"),
+        u_gradient=options.get("u_gradient"),
+        out_dim=options.get("out_dim"),
+        verify_dim=options.get("verify_dim"),
         torch_module=options.get("torch_module"),
-        domain=as_domain(options.get("domain")), domain_declared=options.get("domain") is not None,
-        lipschitz=_positive(options.get("lipschitz"), "lipschitz"), u_lipschitz=u_lip, u_quadratic=u_quad,
-        coupling=_positive(options.get("coupling"), "coupling"), elementwise=elementwise,
+        domain=as_domain(options.get("domain")),
+        domain_declared=options.get("domain") is not None,
+        lipschitz=_positive(options.get("lipschitz"), "lipschitz"),
+        u_lipschitz=u_lip,
+        u_quadratic=u_quad,
+        coupling=_positive(options.get("coupling"), "coupling"),
+        elementwise=elementwise,
     )
     attrs = dict(
-        name=name, forms=forms, dsl_forms=dsl, cones=cones, elementwise=elementwise,
+        name=name,
+        forms=forms,
+        dsl_forms=dsl,
+        cones=cones,
+        elementwise=elementwise,
         homogeneous=bool(options.get("homogeneous", False)),
         input_scale=_positive(options.get("input_scale", 10.0), "input_scale", allow_none=False),
         kinks=tuple(float(k) for k in options.get("kinks", (0.0,))),
@@ -452,8 +506,7 @@ def _spec_from(name, forward, phi, phi_star, joint, options):
     return spec, attrs
 
 
-def declare_divergence(name, forward, phi=None, phi_star=None, joint=None, *, register=False, replace=False,
-                       **options):
+def declare_divergence(name, forward, phi=None, phi_star=None, joint=None, *, register=False, replace=False, **options):
     r"""Declare a divergence from a convex :math:`\Phi` (CVXPY) and a claimed forward map.
 
     The atom is a new :class:`CustomDivergence` subclass (one per call), instantiated once;
@@ -520,4 +573,3 @@ def declare_divergence(name, forward, phi=None, phi_star=None, joint=None, *, re
 
 
 __all__ = ["CustomDivergence", "declare_divergence"]
-

@@ -18,6 +18,7 @@ domain             :math:`C`                                                 ele
 ``Projection(P)``  the set a user projection ``P`` projects onto             declared
 =================  ========================================================  ============
 """
+
 import math
 
 import numpy as np
@@ -177,11 +178,13 @@ class Interval(Domain):
         try:
             lo, hi = float(lower), float(upper)
         except (TypeError, ValueError):
-            raise ValidationError(f"an interval domain needs two numbers lower < upper; got {lower!r}, {upper!r}") \
-                from None
+            raise ValidationError(
+                f"an interval domain needs two numbers lower < upper; got {lower!r}, {upper!r}"
+            ) from None
         if math.isnan(lo) or math.isnan(hi) or not lo < hi or lo == math.inf or hi == -math.inf:
-            raise ValidationError(f"an interval domain needs lower < upper (infinite ends allowed); "
-                                  f"got lower={lower!r}, upper={upper!r}")
+            raise ValidationError(
+                f"an interval domain needs lower < upper (infinite ends allowed); got lower={lower!r}, upper={upper!r}"
+            )
         self.lower, self.upper = lo, hi
 
     @property
@@ -202,7 +205,7 @@ class Interval(Domain):
             P = rng.uniform(lo, hi, size=shape)
             flat = P.reshape(-1)
             flat[: max(1, flat.size // 10)] = lo
-            flat[max(1, flat.size // 10): max(2, flat.size // 5)] = hi
+            flat[max(1, flat.size // 10) : max(2, flat.size // 5)] = hi
             return P
         if math.isfinite(lo):
             return lo + np.abs(rng.normal(scale=scale, size=shape))
@@ -291,7 +294,7 @@ class Projection(Domain):
         return P
 
     def outside(self, rng, shape, scale=1.0):
-        return None   # unknown: verify checks the projection itself
+        return None  # unknown: verify checks the projection itself
 
     def describe(self):
         return self.label
@@ -333,11 +336,14 @@ def as_domain(spec):
             return Interval(0.0, math.inf)
         if key == "simplex":
             return SimplexDomain()
-        raise ValidationError(f"domain must be 'real', 'nonneg', 'simplex', an interval (lower, upper) or a "
-                              f"projection callable; got {spec!r}")
+        raise ValidationError(
+            f"domain must be 'real', 'nonneg', 'simplex', an interval (lower, upper) or a "
+            f"projection callable; got {spec!r}"
+        )
     if isinstance(spec, (tuple, list)) and len(spec) == 2:
         return Interval(*spec)
     if callable(spec):
         return Projection(spec)
-    raise ValidationError(f"domain must be 'real', 'nonneg', 'simplex', an interval (lower, upper) or a "
-                          f"projection callable; got {spec!r}")
+    raise ValidationError(
+        f"domain must be 'real', 'nonneg', 'simplex', an interval (lower, upper) or a projection callable; got {spec!r}"
+    )

@@ -20,6 +20,7 @@ Neither has a jointly convex form in cvxlift. Erratum: the paper introduces this
 as ":math:`\phi(x) = \mathrm{arctanh}(x)`" with inverse :math:`\tfrac12\log\frac{1+z}{1-z}`;
 the activation is :math:`\tanh` (whose inverse that is), not :math:`\mathrm{arctanh}`.
 """
+
 import math
 
 import cvxpy as cp

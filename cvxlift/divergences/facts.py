@@ -26,6 +26,7 @@ fact               what is checked
                    ``z`` is :math:`1 + \mathrm{softplus}(u)`, fails
 =================  ===========================================================================
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +92,7 @@ def check_lipschitz(d, U, L, rng=None):
         x = x[np.abs(x) <= 1e4]
         f = np.asarray(d.forward(x[None, :]), dtype=float)[0]
         dx = np.diff(x)
-        keep = dx > 1e-9 * (1.0 + np.abs(x[1:]))   # difference quotients above rounding
+        keep = dx > 1e-9 * (1.0 + np.abs(x[1:]))  # difference quotients above rounding
         with np.errstate(invalid="ignore", divide="ignore"):
             slope = np.abs(np.diff(f))[keep] / dx[keep]
         lo, hi = x[:-1][keep], x[1:][keep]
@@ -104,12 +105,14 @@ def check_lipschitz(d, U, L, rng=None):
         where = [(s, U[:, j], U[:, j] + D[:, j]) for j, s in enumerate(slope)]
     worst = float(np.max(slope, initial=0.0))
     if L is None:
-        return FactCheck(True, worst, float("nan"),
-                         f"not declared (measured slope {worst:.4g}): no solver that needs it is used")
+        return FactCheck(
+            True, worst, float("nan"), f"not declared (measured slope {worst:.4g}): no solver that needs it is used"
+        )
     tol = L * (1.0 + LIPSCHITZ_SLACK) + 1e-12
     bad = sorted((w for w in where if w[0] > tol), key=lambda w: -w[0])[:5]
-    fails = [f"forward has slope {float(s)!r} between u={full(a)} and u={full(b)} > declared {float(L)!r}"
-             for s, a, b in bad]
+    fails = [
+        f"forward has slope {float(s)!r} between u={full(a)} and u={full(b)} > declared {float(L)!r}" for s, a, b in bad
+    ]
     return FactCheck(not bad, worst, float(L), f"slopes of forward <= {L:g}", fails)
 
 
@@ -146,17 +149,25 @@ def check_u_gradient(d, form, U, Z, L):
         worst = float(err.max(initial=0.0))
         for j in np.argsort(-err)[:3]:
             if err[j] > 1e-4:
-                fails.append(f"u_gradient {g[j]!r} vs difference quotient {fd[j]!r} at u={full(u[0, j])}, "
-                             f"z={full(z[0, j])}")
+                fails.append(
+                    f"u_gradient {g[j]!r} vs difference quotient {fd[j]!r} at u={full(u[0, j])}, z={full(z[0, j])}"
+                )
         if L is not None:
             Gp = d.u_gradient(u + 1e-3, z, form).reshape(-1)
             slope = np.abs(Gp - g) / 1e-3
             if slope.max(initial=0.0) > L * (1.0 + LIPSCHITZ_SLACK) + 1e-9:
                 j = int(np.argmax(slope))
-                fails.append(f"u_gradient has slope {slope[j]!r} along u at u={full(u[0, j])}, z={full(z[0, j])} "
-                             f"> declared u_lipschitz {L!r}")
-    return FactCheck(not fails, worst, 1e-4, "u_gradient == central differences of D"
-                     + ("" if L is None else f"; slope <= {L:g}"), fails)
+                fails.append(
+                    f"u_gradient has slope {slope[j]!r} along u at u={full(u[0, j])}, z={full(z[0, j])} "
+                    f"> declared u_lipschitz {L!r}"
+                )
+    return FactCheck(
+        not fails,
+        worst,
+        1e-4,
+        "u_gradient == central differences of D" + ("" if L is None else f"; slope <= {L:g}"),
+        fails,
+    )
 
 
 def check_domain(d, form, U, rng):
@@ -190,15 +201,19 @@ def check_domain(d, form, U, rng):
     for j in np.flatnonzero(idem > 1e-12)[:2]:
         fails.append(f"the projection is not idempotent at z={full(X[:, j])}")
     for j in np.flatnonzero(angle > 1e-9)[:2]:
-        fails.append(f"the projection of z={full(X[:, j])} is not the nearest point of the domain "
-                     f"(obtuse-angle condition fails against {full(S[:, j])})")
+        fails.append(
+            f"the projection of z={full(X[:, j])} is not the nearest point of the domain "
+            f"(obtuse-angle condition fails against {full(S[:, j])})"
+        )
     worst = max(worst, float(idem.max(initial=0.0)), float(np.maximum(angle, 0).max(initial=0.0)))
     if form == "fenchel":
         inside = np.concatenate([S, F], axis=1)
         val = d.phi_value(inside)
         for j in np.flatnonzero(~np.isfinite(val))[:3]:
-            fails.append(f"Phi is infinite at z={full(inside[:, j])}, inside the declared domain {C.describe()}: "
-                         "declare the domain of Phi (domain=...)")
+            fails.append(
+                f"Phi is infinite at z={full(inside[:, j])}, inside the declared domain {C.describe()}: "
+                "declare the domain of Phi (domain=...)"
+            )
         out = C.outside(rng, F.shape)
         if out is not None and d.has_dsl(form):
             import cvxpy as cp
@@ -206,11 +221,13 @@ def check_domain(d, form, U, rng):
             for j in range(min(out.shape[1], 20)):
                 try:
                     got = d.phi(cp.Constant(out[:, j])).value
-                except Exception:   # noqa: BLE001 - an expression that cannot be evaluated there
+                except Exception:  # noqa: BLE001 - an expression that cannot be evaluated there
                     got = None
                 if got is not None and np.isfinite(got):
-                    fails.append(f"Phi is finite ({float(got)!r}) at z={full(out[:, j])}, outside the declared domain "
-                                 f"{C.describe()}: the domain is smaller than dom Phi")
+                    fails.append(
+                        f"Phi is finite ({float(got)!r}) at z={full(out[:, j])}, outside the declared domain "
+                        f"{C.describe()}: the domain is smaller than dom Phi"
+                    )
                     break
     return FactCheck(not fails, worst, 1e-9, f"forward maps into {C.describe()}; projection checked", fails)
 
@@ -243,10 +260,14 @@ def check_u_quadratic(d, form, U, rng, mu):
     lhs = d.divergence_value(U, Z, form) - d.divergence_value(U2, Z, form)
     rhs = mu * (np.sum((U - Z) ** 2, axis=0) - np.sum((U2 - Z) ** 2, axis=0))
     ok = np.isfinite(lhs)
-    scale = 1.0 + np.abs(rhs) + np.sum(U ** 2 + U2 ** 2, axis=0)
+    scale = 1.0 + np.abs(rhs) + np.sum(U**2 + U2**2, axis=0)
     err = np.where(ok, np.abs(lhs - rhs) / scale, np.inf)
-    fails = [f"D(u1, z) - D(u2, z) = {lhs[j]!r}, mu (|u1 - z|^2 - |u2 - z|^2) = {rhs[j]!r} at u1={full(U[:, j])}, "
-             f"u2={full(U2[:, j])}, z={full(Z[:, j])}" for j in np.argsort(-err)[:3] if err[j] > IDENTITY_TOL]
+    fails = [
+        f"D(u1, z) - D(u2, z) = {lhs[j]!r}, mu (|u1 - z|^2 - |u2 - z|^2) = {rhs[j]!r} at u1={full(U[:, j])}, "
+        f"u2={full(U2[:, j])}, z={full(Z[:, j])}"
+        for j in np.argsort(-err)[:3]
+        if err[j] > IDENTITY_TOL
+    ]
     return FactCheck(not fails, float(err.max(initial=0.0)), IDENTITY_TOL, f"D = {mu:g} |u - z|^2 + g(z) in u", fails)
 
 
@@ -272,13 +293,17 @@ def check_coupling(d, form, U, rng, kappa):
     with np.errstate(invalid="ignore"):
         mixed = dv(U, Z1, form) + dv(U2, Z2, form) - dv(U, Z2, form) - dv(U2, Z1, form)
     rhs = -kappa * np.einsum("ij,ij->j", U - U2, Z1 - Z2)
-    scale = 1.0 + np.abs(rhs) + np.sum(U ** 2 + U2 ** 2 + Z1 ** 2 + Z2 ** 2, axis=0)
+    scale = 1.0 + np.abs(rhs) + np.sum(U**2 + U2**2 + Z1**2 + Z2**2, axis=0)
     err = np.where(np.isfinite(mixed), np.abs(mixed - rhs) / scale, np.inf)
-    fails = [f"mixed difference {mixed[j]!r} != -kappa (u1 - u2)(z1 - z2) = {rhs[j]!r} at u1={full(U[:, j])}, "
-             f"u2={full(U2[:, j])}, z1={full(Z1[:, j])}, z2={full(Z2[:, j])}"
-             for j in np.argsort(-err)[:3] if err[j] > IDENTITY_TOL]
-    return FactCheck(not fails, float(np.max(err, initial=0.0)), IDENTITY_TOL,
-                     f"D = A(z) - {kappa:g} u.z + B(u)", fails)
+    fails = [
+        f"mixed difference {mixed[j]!r} != -kappa (u1 - u2)(z1 - z2) = {rhs[j]!r} at u1={full(U[:, j])}, "
+        f"u2={full(U2[:, j])}, z1={full(Z1[:, j])}, z2={full(Z2[:, j])}"
+        for j in np.argsort(-err)[:3]
+        if err[j] > IDENTITY_TOL
+    ]
+    return FactCheck(
+        not fails, float(np.max(err, initial=0.0)), IDENTITY_TOL, f"D = A(z) - {kappa:g} u.z + B(u)", fails
+    )
 
 
 def check_elementwise(d, form, U, rng):
@@ -298,17 +323,24 @@ def check_elementwise(d, form, U, rng):
     F = d.forward(U)
     Fe = np.asarray(d.forward(U.reshape(1, -1)), dtype=float).reshape(U.shape)
     err_f = np.abs(F - Fe).max(axis=0) / (1.0 + np.abs(F).max(axis=0))
-    fails = [f"forward of the column u={full(U[:, j])} is {full(F[:, j])}, of its entries alone {full(Fe[:, j])}"
-             for j in np.flatnonzero(err_f > 1e-12)[:3]]
+    fails = [
+        f"forward of the column u={full(U[:, j])} is {full(F[:, j])}, of its entries alone {full(Fe[:, j])}"
+        for j in np.flatnonzero(err_f > 1e-12)[:3]
+    ]
     Z = _domain_states(d, rng, U)
     Dc = d.divergence_value(U, Z, form)
     De = np.asarray(d.divergence_value(U.reshape(1, -1), Z.reshape(1, -1), form)).reshape(U.shape).sum(axis=0)
     with np.errstate(invalid="ignore"):
-        err_d = np.where(np.isfinite(Dc) & np.isfinite(De), np.abs(Dc - De) / (1.0 + np.abs(Dc)),
-                         np.where(np.isinf(Dc) == np.isinf(De), 0.0, np.inf))
-    fails += [f"D of the column is {float(Dc[j])!r}, the sum over its entries {float(De[j])!r} at u={full(U[:, j])}, "
-              f"z={full(Z[:, j])}"
-              for j in np.flatnonzero(err_d > IDENTITY_TOL)[:3]]
+        err_d = np.where(
+            np.isfinite(Dc) & np.isfinite(De),
+            np.abs(Dc - De) / (1.0 + np.abs(Dc)),
+            np.where(np.isinf(Dc) == np.isinf(De), 0.0, np.inf),
+        )
+    fails += [
+        f"D of the column is {float(Dc[j])!r}, the sum over its entries {float(De[j])!r} at u={full(U[:, j])}, "
+        f"z={full(Z[:, j])}"
+        for j in np.flatnonzero(err_d > IDENTITY_TOL)[:3]
+    ]
     worst = max(float(err_f.max(initial=0.0)), float(err_d.max(initial=0.0)))
     return FactCheck(not fails, worst, IDENTITY_TOL, "forward and D act entry by entry", fails)
 
@@ -357,8 +389,9 @@ def check_zero(d, form, groups, rng, zero_preimage=None):
         neg = np.maximum(neg, np.where(np.isfinite(rel), np.maximum(-rel, 0.0), 0.0))
         worst = max(worst, float(neg.max(initial=0.0)))
         for j in np.flatnonzero(neg > ZERO_TOL)[:2]:
-            fails.append(f"D < 0: D(u, z) = {float(val[j] * scale[j])!r} at u={full(U[:, j])}, z={full(Zr[:, j])} "
-                         f"({gname})")
+            fails.append(
+                f"D < 0: D(u, z) = {float(val[j] * scale[j])!r} at u={full(U[:, j])}, z={full(Zr[:, j])} ({gname})"
+            )
         if form == "fenchel":
             off = np.where(np.isfinite(rel), np.abs(rel), np.inf)
             worst = max(worst, float(off.max(initial=0.0)))
@@ -390,9 +423,11 @@ def check_zero(d, form, groups, rng, zero_preimage=None):
             worst = max(worst, 1.0)
             for gname, u, z, v in positive[:3]:
                 how = "is not attained (D decreases without end)" if not np.isfinite(v) else f"= {float(v)!r} > 0"
-                fails.append(f"min over u of D(u, z) {how} for z = forward(u) = {full(z)} (u={full(u)}, {gname}): "
-                             "no state the activation produces costs 0 at a pre-activation that produces it, so the "
-                             "lifted objective pulls every pre-activation off the activation")
+                fails.append(
+                    f"min over u of D(u, z) {how} for z = forward(u) = {full(z)} (u={full(u)}, {gname}): "
+                    "no state the activation produces costs 0 at a pre-activation that produces it, so the "
+                    "lifted objective pulls every pre-activation off the activation"
+                )
     fails = list(dict.fromkeys(fails))
     what = "D >= 0, D(u, forward(u)) = 0" if form == "fenchel" else "D >= 0"
     if notes:
@@ -418,6 +453,7 @@ def _zero_preimage_numeric(d, form, U, F):
     Us, Vs = x0.copy(), v0.copy()
     todo = np.flatnonzero(~(np.abs(v0) <= ZERO_TOL * (1.0 + z**2)))
     if todo.size:
+
         def hs(x, idx):
             return h(x, todo[idx])
 
@@ -470,8 +506,9 @@ def probe(d, form):
     rng = np.random.default_rng(12345)
     n = d.verify_dim()
     s = float(getattr(d, "input_scale", 10.0))
-    U = np.concatenate([rng.uniform(-s, s, size=(n, 200)), np.linspace(-1.2 * s, 1.2 * s, 801)[None, :].repeat(n, 0)],
-                       axis=1)
+    U = np.concatenate(
+        [rng.uniform(-s, s, size=(n, 200)), np.linspace(-1.2 * s, 1.2 * s, 801)[None, :].repeat(n, 0)], axis=1
+    )
     checks = []
     if facts.get("elementwise"):
         checks.append(("elementwise=True", check_elementwise(d, form, U[:, :60], rng)))
@@ -481,17 +518,28 @@ def probe(d, form):
         checks.append((f"domain={facts['domain']!r}", check_domain(d, "joint", U, rng)))
     if form == "joint":
         if facts.get("u_quadratic") is not None:
-            checks.append((f"u_quadratic={facts['u_quadratic']!r}",
-                           check_u_quadratic(d, form, U[:, :100], rng, facts["u_quadratic"])))
+            checks.append(
+                (
+                    f"u_quadratic={facts['u_quadratic']!r}",
+                    check_u_quadratic(d, form, U[:, :100], rng, facts["u_quadratic"]),
+                )
+            )
         if facts.get("coupling") is not None:
-            checks.append((f"coupling={facts['coupling']!r}", check_coupling(d, form, U[:, :100], rng,
-                                                                             facts["coupling"])))
+            checks.append(
+                (f"coupling={facts['coupling']!r}", check_coupling(d, form, U[:, :100], rng, facts["coupling"]))
+            )
         if facts.get("u_lipschitz") is not None:
             Z = _domain_states(d, rng, U[:, :100])
-            checks.append((f"u_lipschitz={facts['u_lipschitz']!r}",
-                           check_u_gradient(d, form, U[:, :100], Z, facts["u_lipschitz"])))
+            checks.append(
+                (
+                    f"u_lipschitz={facts['u_lipschitz']!r}",
+                    check_u_gradient(d, form, U[:, :100], Z, facts["u_lipschitz"]),
+                )
+            )
     for label, c in checks:
         if not c.ok:
-            raise ValidationError(f"{d!r} (form={form!r}) declares {label}, which is false: {c.failures[0]}. "
-                                  "Fix the declaration (cvxlift.verify reports every check)")
+            raise ValidationError(
+                f"{d!r} (form={form!r}) declares {label}, which is false: {c.failures[0]}. "
+                "Fix the declaration (cvxlift.verify reports every check)"
+            )
     _PROBED[key] = True

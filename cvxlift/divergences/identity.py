@@ -7,6 +7,7 @@ fenchel        :math:`\tfrac12 \|z - u\|_2^2`
 joint          :math:`\|z - u\|_2^2`
 =============  ====================================================
 """
+
 import cvxpy as cp
 
 from .. import arrays as ax

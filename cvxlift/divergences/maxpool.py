@@ -26,6 +26,7 @@ one to add) does not move the argmin but makes :math:`D \ge \max_{B_j} u - \math
 Max-pooling changes the dimension, so it is not a gradient map and has no
 Fenchel-Young form.
 """
+
 import math
 
 import cvxpy as cp
@@ -51,8 +52,10 @@ class MaxPool(Divergence):
             raise ValidationError(f"pool_size must be an integer >= 1, got {pool_size!r}")
         w = _to_float(weight)
         if not (math.isfinite(w) and w >= 1.0):
-            raise ValidationError(f"weight must be a finite number >= 1 (> 1 for a unique argmin; 1 is the paper's "
-                                  f"degenerate form), got {weight!r}")
+            raise ValidationError(
+                f"weight must be a finite number >= 1 (> 1 for a unique argmin; 1 is the paper's "
+                f"degenerate form), got {weight!r}"
+            )
         self.pool_size = int(pool_size)
         self.weight = w
 
@@ -134,7 +137,7 @@ class MaxPool(Divergence):
         k = self.pool_size
         base = np.arange(n_in, dtype=float)
         cols = [
-            np.zeros(n_in),                                   # ties everywhere
+            np.zeros(n_in),  # ties everywhere
             np.tile(np.r_[3.0, 3.0, np.zeros(k - 2)] if k >= 2 else [3.0], n_in // k),  # tied maxima
             np.tile(np.r_[1.0, 3.0, np.zeros(k - 2)] if k >= 2 else [1.0], n_in // k),  # the paper's flat case
             -base,

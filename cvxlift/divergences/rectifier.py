@@ -23,6 +23,7 @@ constraint :math:`z \ge x/\alpha`; for :math:`\alpha \in (0,1)` that is a map wi
 :math:`1/\alpha > 1` on :math:`x > 0`, not the leaky ReLU. The constraint must be
 :math:`z \ge \alpha u`; ``verify(LeakyReLU())`` checks the corrected form.
 """
+
 import math
 
 import cvxpy as cp

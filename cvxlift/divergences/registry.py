@@ -12,6 +12,7 @@ The registry holds classes only. Names are normalised the same way on :func:`reg
 :class:`~cvxlift.exceptions.ValidationError` (``replace=True`` replaces it); redefining
 the same class (same module and qualified name, e.g. a module reload) replaces it.
 """
+
 import inspect
 
 from ..exceptions import UnknownAtomError, ValidationError
@@ -157,9 +158,7 @@ def get_divergence(spec, **params):
     if isinstance(spec, str):
         key = normalize(spec)
         if key not in _REGISTRY:
-            raise UnknownAtomError(
-                f"unknown activation/divergence {spec!r}; known: {', '.join(available())}"
-            )
+            raise UnknownAtomError(f"unknown activation/divergence {spec!r}; known: {', '.join(available())}")
         return _construct(_REGISTRY[key], spec, params)
     raise ValidationError(
         f"activation must be a Divergence, a Divergence subclass or a name among "
@@ -172,8 +171,11 @@ def _construct(cls, label, params):
     naming it and the parameters the class does take (not a bare ``TypeError``)."""
     if params:
         try:
-            accepted = [p for p in inspect.signature(cls).parameters.values()
-                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            accepted = [
+                p
+                for p in inspect.signature(cls).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            ]
             var_kw = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
         except (TypeError, ValueError):
             accepted, var_kw = None, True

@@ -13,6 +13,7 @@ The CVXPY expression of ``Phi*`` carries one auxiliary variable :math:`\tau` per
 (the dual variable of :math:`\mathbf 1^T z = 1`): it is exact wherever the divergence is
 minimised, which is how every lifted problem uses it.
 """
+
 import cvxpy as cp
 import numpy as np
 
@@ -36,7 +37,7 @@ class Simplex(Divergence):
     array_api = True
     elementwise = False
     kinks = ()
-    lipschitz = 1.0   # a Euclidean projection is non-expansive
+    lipschitz = 1.0  # a Euclidean projection is non-expansive
 
     def z_domain(self):
         return SimplexDomain()
@@ -111,12 +112,12 @@ class Simplex(Divergence):
 
     def edge_inputs(self, n_in):
         cols = [
-            np.zeros(n_in),                      # all tied
-            np.full(n_in, 5.0),                  # all tied, shifted
-            np.eye(n_in)[0],                     # one vertex
-            np.eye(n_in)[0] * 10,                # far from the simplex
+            np.zeros(n_in),  # all tied
+            np.full(n_in, 5.0),  # all tied, shifted
+            np.eye(n_in)[0],  # one vertex
+            np.eye(n_in)[0] * 10,  # far from the simplex
             np.r_[1.0, 1.0, np.zeros(n_in - 2)] if n_in > 2 else np.ones(n_in),  # tied maxima
-            -np.arange(n_in, dtype=float),       # distinct, negative
+            -np.arange(n_in, dtype=float),  # distinct, negative
             np.r_[0.5, 0.5 - 1e-9, np.zeros(n_in - 2)] if n_in > 2 else np.zeros(n_in),
         ]
         return np.stack(cols, axis=1)

@@ -26,6 +26,7 @@ exact one (``argmin_error_bound``). :math:`\Phi^*` is approximated by its tangen
 ``phi_star_error`` :math:`\le h^2/8`. ``n_pieces = N`` tunes both. The exact map and the
 exact proximal operator are computed in numpy (vectorised safeguarded Newton).
 """
+
 import math
 
 import cvxpy as cp
@@ -70,8 +71,8 @@ class Sin(Divergence):
         zk = np.sin(theta)
         zk[0], zk[-1] = -1.0, 1.0
         self._zk = zk
-        self._rk = _phi(zk) - 0.5 * zk**2          # R(z_k)
-        self._sk = np.arcsin(zk) - zk              # R'(z_k)
+        self._rk = _phi(zk) - 0.5 * zk**2  # R(z_k)
+        self._sk = np.arcsin(zk) - zk  # R'(z_k)
         # exact sup of Phi - Phi~ : attained where consecutive tangents meet
         zc = (self._rk[1:] - self._sk[1:] * zk[1:] - self._rk[:-1] + self._sk[:-1] * zk[:-1]) / (
             self._sk[:-1] - self._sk[1:]
@@ -138,6 +139,7 @@ class Sin(Divergence):
             ti = tf[idx]
             return theta + (np.sin(theta) - wf[idx]) / ti, 1.0 + np.cos(theta) / ti
 
-        theta = newton_increasing(g, np.full(w.shape, -HALF_PI), np.full(w.shape, HALF_PI),
-                                  np.arcsin(np.clip(w, -1.0, 1.0)), xtol=_XTOL)
+        theta = newton_increasing(
+            g, np.full(w.shape, -HALF_PI), np.full(w.shape, HALF_PI), np.arcsin(np.clip(w, -1.0, 1.0)), xtol=_XTOL
+        )
         return np.sin(theta)

@@ -19,6 +19,7 @@ Gram matrix across columns, and stop on a certificate (see each module):
 Each raises :class:`NoFastSolver` where no fast solver applies; :func:`select` says which
 solver a block gets.
 """
+
 from .registry import AtomProps, Candidate, NoFastSolver, atom_props, candidates, select  # noqa: I001
 from .result import BlockResult
 from .wstep import WStepCache, w_objective, w_step

@@ -3,6 +3,7 @@
 Everything here takes numpy arrays or the arrays of another array-API library (torch, cupy) and
 returns arrays of the input's library on the input's device (see :mod:`cvxlift.arrays`).
 """
+
 from contextlib import contextmanager
 
 import numpy as np
@@ -285,7 +286,7 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols, stall=False):
         Lv = xp.reshape(ax.asarray(L, like=Zout, dtype=xp.float64), (-1, 1))
         t = 1.0 / Lv
         Lmax = float(xp.max(Lv))
-        w2 = (Lv * Lv)[:, 0]          # ||D / t||^2 = sum_i L_i^2 D_i^2
+        w2 = (Lv * Lv)[:, 0]  # ||D / t||^2 = sum_i L_i^2 D_i^2
     idx = xp.arange(m, device=dev)
     cols.set_active(None)
     Z = ax.copy(Zout)
@@ -294,7 +295,7 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols, stall=False):
     it = 0
     Zn = Z
     res = xp.full(m, xp.inf, dtype=xp.float64, device=dev)
-    best = xp.full(m, xp.inf, dtype=xp.float64, device=dev)          # stall detection (STALL_ITERS)
+    best = xp.full(m, xp.inf, dtype=xp.float64, device=dev)  # stall detection (STALL_ITERS)
     since = xp.zeros(m, dtype=xp.int64, device=dev)
     while idx.shape[0] and it < max_iter:
         it += 1
@@ -302,7 +303,7 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols, stall=False):
         V = G * (-t)
         V += Y
         Zn = prox(V, t)
-        if ax.may_share_memory(Zn, V):   # a prox may return its argument
+        if ax.may_share_memory(Zn, V):  # a prox may return its argument
             Zn = ax.copy(Zn)
         D = ax.subtract(Y, Zn, out=V)
         nD = colnorm(D)
@@ -325,7 +326,7 @@ def fista(grad, prox, Z0, L, tol, max_iter, cols, stall=False):
             Z, Zn, D, theta, res = Z[:, keep], Zn[:, keep], D[:, keep], theta[keep], res[keep]
             best, since = best[keep], since[keep]
             cols.set_active(idx)
-        step = ax.subtract(Zn, Z, out=Z)   # Z is not needed any more
+        step = ax.subtract(Zn, Z, out=Z)  # Z is not needed any more
         restart = ax.coldot(D, step) > 0
         theta_n = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * theta * theta))
         beta = xp.where(restart, 0.0, (theta - 1.0) / theta_n)

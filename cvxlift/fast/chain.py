@@ -39,6 +39,7 @@ other smooth-in-``u`` last layers                      ``forward`` / the output 
 :class:`ChainProblem` holds the data; the solvers are in :mod:`cvxlift.fast.chain_newton`
 and :mod:`cvxlift.fast.chain_first_order`.
 """
+
 import math
 
 from .. import arrays as ax
@@ -184,7 +185,7 @@ def loss_columns(Y, Z, loss):
     pos = Y > 0
     bad = xp.any(pos & (Z <= 0), axis=0)
     with ax.errstate(xp, divide="ignore", invalid="ignore"):
-        val = -xp.sum(Y * xp.log(xp.where(pos, Z, 1.0)), axis=0)   # y log z, 0 where y = 0
+        val = -xp.sum(Y * xp.log(xp.where(pos, Z, 1.0)), axis=0)  # y log z, 0 where y = 0
     return xp.where(bad, xp.inf, val)
 
 
@@ -247,9 +248,11 @@ class ChainProblem:
     def __init__(self, U0, weights, biases, divs, forms, lams, loss=None, Y=None):
         n = len(divs)
         if n == 0 or not (len(weights) == len(biases) == len(forms) == len(lams) == n):
-            raise ValidationError("weights, biases, divs, forms and lams must have the same positive length "
-                                  f"(one entry per layer); got {len(weights)}, {len(biases)}, {len(divs)}, "
-                                  f"{len(forms)} and {len(lams)}")
+            raise ValidationError(
+                "weights, biases, divs, forms and lams must have the same positive length "
+                f"(one entry per layer); got {len(weights)}, {len(biases)}, {len(divs)}, "
+                f"{len(forms)} and {len(lams)}"
+            )
         self.n = n
         raw = list(divs)
         self.forms = [d.check_form(f) for d, f in zip(raw, forms)]
@@ -264,13 +267,14 @@ class ChainProblem:
         self.m = self.U0.shape[1]
         self.divs[0].check_input_dim(self.U0.shape[0])
         rows = self.divs[0].out_dim(self.U0.shape[0])
-        self.sizes = [rows]                       # sizes[l] = rows of x_{l+1}
+        self.sizes = [rows]  # sizes[l] = rows of x_{l+1}
         self.weights, self.biases = [None], [None]
         for l in range(1, n):
             W = ax.asarray(as_matrix(weights[l], f"weights[{l}]"), like=like)
             if W.shape[1] != rows:
-                raise ValidationError(f"weights[{l}] must have {rows} columns (the output of layer {l - 1}); "
-                                      f"got shape {W.shape}")
+                raise ValidationError(
+                    f"weights[{l}] must have {rows} columns (the output of layer {l - 1}); got shape {W.shape}"
+                )
             self.divs[l].check_input_dim(W.shape[0])
             self.weights.append(W)
             self.biases.append(ax.asarray(as_vector(biases[l], f"biases[{l}]", W.shape[0]), like=like))
@@ -346,8 +350,10 @@ class ChainProblem:
         """``Z0`` as a list of float arrays of the right shapes (one per layer)."""
         if len(Z0) != self.n:
             raise ValidationError(f"{name} must hold {self.n} states (one per layer); got {len(Z0)}")
-        return [ax.asarray(as_matrix(S, f"{name}[{l}]", rows=self.sizes[l], cols=self.m), like=self.U0)
-                for l, S in enumerate(Z0)]
+        return [
+            ax.asarray(as_matrix(S, f"{name}[{l}]", rows=self.sizes[l], cols=self.m), like=self.U0)
+            for l, S in enumerate(Z0)
+        ]
 
 
 def bounds(d, Z):
@@ -383,7 +389,7 @@ def choose(kind, method, props, fits):
         check = fits.get(c.name)
         if c.predicate(**props) and (check is None or check()):
             return c
-    cand = select(kind, **props)        # raises NoFastSolver, naming what each candidate needs
+    cand = select(kind, **props)  # raises NoFastSolver, naming what each candidate needs
     raise NoFastSolver(f"no fast solver for the {kind} block suits its sizes ({cand.name} is too large)")
 
 
@@ -403,6 +409,20 @@ def relative(res, G):
     return colnorm(res) / (1.0 + colnorm(G))
 
 
-__all__ = ["BOX", "at_bound", "bounds", "choose", "envelope_structure", "ChainProblem", "DistEnvelope", "Envelope",
-           "GenericEnvelope", "OutputEnvelope", "ZeroEnvelope",
-           "colsq", "loss_columns", "relative", "worse_columns"]
+__all__ = [
+    "BOX",
+    "at_bound",
+    "bounds",
+    "choose",
+    "envelope_structure",
+    "ChainProblem",
+    "DistEnvelope",
+    "Envelope",
+    "GenericEnvelope",
+    "OutputEnvelope",
+    "ZeroEnvelope",
+    "colsq",
+    "loss_columns",
+    "relative",
+    "worse_columns",
+]

@@ -25,6 +25,7 @@ bounds the distance to the minimiser; with one, it is biconvex and the certifica
 stationarity (every block is then optimal given the others, each block problem being
 convex). The caller keeps the forward pass wherever the result would be worse.
 """
+
 import math
 
 import numpy as np
@@ -79,10 +80,10 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
     a = [lams[l] * pb.props[l].u_quadratic if l in quad else 0.0 for l in range(L)]
     nW = [None] + [spectral_norm_sq(W[l]) for l in range(1, n)]
     Lb = []
-    for l in range(1, n):                               # block x_l
-        if l >= 2 and (l - 1) in quad:                  # x_l is the z-end of a quadratic term
+    for l in range(1, n):  # block x_l
+        if l >= 2 and (l - 1) in quad:  # x_l is the z-end of a quadratic term
             from_prev = 4.0 * a[l - 1]
-        elif l >= 2:                                    # ... of a Fenchel-Young term: -lam u^T z
+        elif l >= 2:  # ... of a Fenchel-Young term: -lam u^T z
             from_prev = lams[l - 1] * math.sqrt(nW[l - 1])
         else:
             from_prev = 0.0
@@ -90,15 +91,15 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
             from_next = env.lipschitz * nW[l]
         elif l in quad:
             from_next = 4.0 * a[l] * nW[l]
-        else:                                           # lam (Phi*(W x + b) - (W x + b)^T z)
+        else:  # lam (Phi*(W x + b) - (W x + b)^T z)
             from_next = lams[l] * (pb.props[l].u_lipschitz * nW[l] + math.sqrt(nW[l]))
         Lb.append(max(from_prev + from_next, TINY) * (1.0 + 1e-12))
-    Lrow = np.repeat(Lb, sizes)                         # per-row step sizes (fista moves them to the device)
+    Lrow = np.repeat(Lb, sizes)  # per-row step sizes (fista moves them to the device)
     store = Columns(U0=U0)
     d0, f0, lam0 = divs[0], pb.forms[0], lams[0]
 
     def blocks(Z):
-        return [Z[off[i]:off[i + 1]] for i in range(L)]
+        return [Z[off[i] : off[i + 1]] for i in range(L)]
 
     def current_env():
         return env if env.Y is None or store.idx is None else env.sub(store.idx)
@@ -109,12 +110,12 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
         Gs = blocks(G)
         for l in range(1, L):
             U = W[l] @ Xs[l - 1] + b[l][:, None]
-            if l in quad:                               # a_l ||x_{l+1} - u_l||^2
+            if l in quad:  # a_l ||x_{l+1} - u_l||^2
                 R = Xs[l] - U
                 R *= 2.0 * a[l]
                 Gs[l] += R
                 Gs[l - 1] -= W[l].T @ R
-            else:                                       # lam_l (Phi*(u_l) - u_l^T x_{l+1})
+            else:  # lam_l (Phi*(u_l) - u_l^T x_{l+1})
                 Gs[l] -= lams[l] * U
                 Gs[l - 1] += W[l].T @ (lams[l] * (divs[l].forward(U) - Xs[l]))
         e = current_env()
@@ -125,15 +126,15 @@ def solve(pb, hidden0, tol, max_iter, cols=None, stall=False):
     def prox(V, t):
         out = xp.empty_like(V)
         scalar = getattr(t, "ndim", 0) == 0
-        tt = t if scalar else t[off[0]:off[1]]
-        out[off[0]:off[1]] = zprox(d0, f0, store["U0"], V[off[0]:off[1]], tt * lam0)
+        tt = t if scalar else t[off[0] : off[1]]
+        out[off[0] : off[1]] = zprox(d0, f0, store["U0"], V[off[0] : off[1]], tt * lam0)
         for l in range(1, L):
-            V_l = V[off[l]:off[l + 1]]
+            V_l = V[off[l] : off[l + 1]]
             if l in quad:
-                out[off[l]:off[l + 1]] = divs[l].project_domain(V_l)
-            else:                                       # prox of t lam_l Phi_l
-                tl = t if scalar else t[off[l]:off[l + 1]]
-                out[off[l]:off[l + 1]] = divs[l].prox_phi(V_l, tl * lams[l])
+                out[off[l] : off[l + 1]] = divs[l].project_domain(V_l)
+            else:  # prox of t lam_l Phi_l
+                tl = t if scalar else t[off[l] : off[l + 1]]
+                out[off[l] : off[l + 1]] = divs[l].prox_phi(V_l, tl * lams[l])
         return out
 
     start = [ax.asarray(h, like=U0, dtype=xp.float64) for h in hidden0]

@@ -36,6 +36,7 @@ entry's residual is :math:`\max(-g_i, 0)`; at an upper bound :math:`\max(g_i, 0)
 :math:`\|x - x^\star\| \le r/\mu` and :math:`F(x) - F^\star \le r^2/(2\mu)`
 (:func:`solve` returns the distance bound per column).
 """
+
 import numpy as np
 
 from .. import arrays as ax
@@ -97,11 +98,12 @@ class _Operator:
 
         def zeros(shape):
             return xp.zeros(shape, dtype=xp.float64, device=dev)
+
         a = [pb.lams[0] * pb.props[0].mu] + [pb.lams[l] * pb.props[l].u_quadratic for l in range(1, n - 1)]
         self.a = a
         env = pb.envelope
         H0 = zeros((nh, nh))
-        for l in range(1, n):                      # block of x_l
+        for l in range(1, n):  # block of x_l
             i = self.block(l)
             H0[i, i] += 2.0 * a[l - 1] * ax.eye(xp, p[l - 1], like)
             if l < n - 1:
@@ -112,7 +114,7 @@ class _Operator:
                 H0[j, i] = -2.0 * a[l] * W
         WL = pb.weights[-1]
         self.woodbury = env.constant_theta is None
-        if not self.woodbury:                      # K = c (1 - theta) I for every column
+        if not self.woodbury:  # K = c (1 - theta) I for every column
             kc = env.c * (1.0 - env.constant_theta)
             if kc:
                 iL = self.block(n - 1)
@@ -127,8 +129,8 @@ class _Operator:
         self.Hi = self.Hp[:nh, :nh]
         self.Hflat = xp.reshape(self.Hp, (-1,))
         if self.woodbury:
-            self.B = Hi[:, self.block(n - 1)] @ WL.T                    # nh x q
-            self.Q = WL @ self.B[self.block(n - 1)]                      # q x q
+            self.B = Hi[:, self.block(n - 1)] @ WL.T  # nh x q
+            self.Q = WL @ self.B[self.block(n - 1)]  # q x q
             self.Bp = xp.concat([self.B, zeros((1, self.B.shape[1]))], axis=0)
 
     def block(self, l):
@@ -140,7 +142,7 @@ class _Operator:
         if not self.woodbury:
             return None
         xp = self.xp
-        delta = env.hessian(UL, P).T                                   # (k, q)
+        delta = env.hessian(UL, P).T  # (k, q)
         k, q = delta.shape
         eye = ax.eye(xp, q, delta)
         Dz = delta[:, :, None] * eye[None]
@@ -148,7 +150,7 @@ class _Operator:
             s = xp.sum(delta, axis=1)
             Dz = Dz - delta[:, :, None] * delta[:, None, :] / xp.where(s > 0, s, 1.0)[:, None, None]
         K = env.c * (eye[None] - Dz)
-        C = xp.linalg.solve(eye[None] + K @ self.Q[None], K)           # (I + KQ)^{-1} K = K (I + QK)^{-1}
+        C = xp.linalg.solve(eye[None] + K @ self.Q[None], K)  # (I + KQ)^{-1} K = K (I + QK)^{-1}
         return 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))
 
     def apply_inverse(self, C, G):
@@ -167,10 +169,10 @@ class _Operator:
             return -V
         nh, k = G.shape
         dev = ax.device_of(G)
-        cols_nz, rows_nz = xp.nonzero(A.T)               # binding entries, column by column
+        cols_nz, rows_nz = xp.nonzero(A.T)  # binding entries, column by column
         first = xp.cumulative_sum(na) - na
         M = xp.zeros((nh + 1, k), dtype=xp.float64, device=dev)
-        Mflat = xp.reshape(M, (-1,))                     # a view: writes land in M
+        Mflat = xp.reshape(M, (-1,))  # a view: writes land in M
         Vflat = xp.reshape(xp.concat([V, xp.zeros((1, k), dtype=xp.float64, device=dev)], axis=0), (-1,))
         order = xp.argsort(na, stable=True)
         # the chunking is bookkeeping on k integers: on the host
@@ -182,21 +184,21 @@ class _Operator:
             # the widest chunk of columns (sorted by |A|) whose padded systems fit the budget
             cost = np.arange(1, k - start + 1) * sizes[start:].astype(np.float64) ** 2
             width = max(1, int(np.searchsorted(cost, SCHUR_BUDGET, side="right")))
-            cols = order[start:start + width]
-            amax = int(sizes[start:start + width].max())
+            cols = order[start : start + width]
+            amax = int(sizes[start : start + width].max())
             J = xp.arange(amax, device=dev)
             valid = J[None, :] < na[cols][:, None]
             pos = xp.clip(first[cols][:, None] + J[None, :], None, n_nz - 1)
-            idx = xp.where(valid, rows_nz[pos], nh)                         # (c, amax), padded with nh
+            idx = xp.where(valid, rows_nz[pos], nh)  # (c, amax), padded with nh
             S = self.Hflat[idx[:, :, None] * n1 + idx[:, None, :]]
             if C is not None:
                 BA = self.Bp[idx]
                 S -= BA @ C[cols] @ xp.permute_dims(BA, (0, 2, 1))
-            diag = xp.reshape(S, (cols.shape[0], -1))                       # a view of S
-            diag[:, ::amax + 1] += xp.astype(~valid, xp.float64)            # identity on the padding
+            diag = xp.reshape(S, (cols.shape[0], -1))  # a view of S
+            diag[:, :: amax + 1] += xp.astype(~valid, xp.float64)  # identity on the padding
             rhs = Vflat[idx * k + cols[:, None]]
             nu = xp.linalg.solve(S, rhs[:, :, None])[:, :, 0]
-            Mflat[idx * k + cols[:, None]] = nu                             # padding lands in row nh
+            Mflat[idx * k + cols[:, None]] = nu  # padding lands in row nh
             start += cols.shape[0]
         return -(V - self.apply_inverse(C, M[:nh]))
 
@@ -213,8 +215,9 @@ class _State:
         return self.U[-1]
 
     def take(self, keep):
-        return _State(self.Z[:, keep], [r[:, keep] for r in self.R], [u[:, keep] for u in self.U],
-                      self.P[:, keep], self.F[keep])
+        return _State(
+            self.Z[:, keep], [r[:, keep] for r in self.R], [u[:, keep] for u in self.U], self.P[:, keep], self.F[keep]
+        )
 
     def put(self, mask, other):
         self.Z[:, mask] = other.Z
@@ -267,14 +270,18 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
     def full(shape, v, dtype=None):
         return xp.full(shape, v, dtype=xp.float64 if dtype is None else dtype, device=dev)
 
-    LO = xp.concat([divs[l - 1].project_domain(full((b.stop - b.start, 1), -xp.inf)) for l, b in
-                    zip(range(1, L + 1), blocks)], axis=0)
-    HI = xp.concat([divs[l - 1].project_domain(full((b.stop - b.start, 1), xp.inf)) for l, b in
-                    zip(range(1, L + 1), blocks)], axis=0)
+    LO = xp.concat(
+        [divs[l - 1].project_domain(full((b.stop - b.start, 1), -xp.inf)) for l, b in zip(range(1, L + 1), blocks)],
+        axis=0,
+    )
+    HI = xp.concat(
+        [divs[l - 1].project_domain(full((b.stop - b.start, 1), xp.inf)) for l, b in zip(range(1, L + 1), blocks)],
+        axis=0,
+    )
 
     def kkt(Z, G):
         """Certificate, residual norm and binding set (module docstring)."""
-        lo, hi = Z <= LO, Z >= HI                         # Z is in its box: at a bound exactly
+        lo, hi = Z <= LO, Z >= HI  # Z is in its box: at a bound exactly
         pos = G > 0
         Rz = xp.abs(G)
         Rz[lo & pos] = 0.0
@@ -291,14 +298,13 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
     U0 = pb.U0
     st = evaluate(Zall, U0, env)
     it = work = 0
-    stuck = xp.zeros(m, dtype=xp.bool, device=dev)   # columns whose last line search failed: a fixed point
+    stuck = xp.zeros(m, dtype=xp.bool, device=dev)  # columns whose last line search failed: a fixed point
     while True:
         G = gradient(st, env)
         c, r, A = kkt(st.Z, G)
         done = c <= tol
         n_done = int(xp.sum(xp.astype(done, xp.int64)))
-        if (n_done == idx.shape[0] or n_done >= max(1, idx.shape[0] // 10) or bool(xp.any(stuck))
-                or it >= max_iter):
+        if n_done == idx.shape[0] or n_done >= max(1, idx.shape[0] // 10) or bool(xp.any(stuck)) or it >= max_iter:
             # the same point gives the same direction: a stuck column leaves with its certificate
             fin = (done | stuck) if it < max_iter else xp.ones_like(done)
             out[:, idx[fin]] = st.Z[:, fin]
@@ -314,8 +320,8 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
         work += idx.shape[0]
         Cc = op.column_part(env, st.UL, st.P)
         D = op.direction(Cc, G, A)
-        D[A] = 0.0                                        # exactly: the binding entries stay at their bound
-        D[:, done] = 0.0                                  # converged columns waiting to retire
+        D[A] = 0.0  # exactly: the binding entries stay at their bound
+        D[:, done] = 0.0  # converged columns waiting to retire
         step = full(idx.shape[0], 1.0)
         todo = xp.arange(idx.shape[0], device=dev)
         for _ in range(MAX_HALVINGS + 1):
@@ -325,7 +331,7 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
             F0 = st.F[todo]
             ok = trial.F <= F0 + ARMIJO * slope + 16.0 * np.finfo(float).eps * xp.abs(F0)
             ok = ok | done[todo]
-            if bool(xp.all(ok)) and todo.shape[0] == idx.shape[0]:   # every column takes the full step: no copies
+            if bool(xp.all(ok)) and todo.shape[0] == idx.shape[0]:  # every column takes the full step: no copies
                 st = trial
                 break
             if bool(xp.any(ok)):
@@ -336,7 +342,7 @@ def solve(pb, hidden0, tol, max_iter, stats=None):
             if not todo.shape[0]:
                 break
             step[todo] *= 0.5
-        else:   # every halving failed for the columns left in todo: they keep their point and stop
+        else:  # every halving failed for the columns left in todo: they keep their point and stop
             stuck = xp.zeros(idx.shape[0], dtype=xp.bool, device=dev)
             stuck[todo] = True
             continue

@@ -38,6 +38,7 @@ quadratic in ``u``, a next layer of at most ``DUAL_MAX_Q`` rows)
     ``tol`` (certificate: the larger of the two); returns the best point seen by the exact
     objective (never worse than the warm start).
 """
+
 import numpy as np
 
 from ._common import colnorm, fista, mm
@@ -60,14 +61,22 @@ RELAX = 1.6
 
 # ---------------------------------------------------------------------------- X-step: tilt Newton
 def _tilt_ok(prev, next, q=None):
-    return (prev.coupling is not None and prev.elementwise and next.u_quadratic is not None
-            and (q is None or q <= DUAL_MAX_Q))
+    return (
+        prev.coupling is not None
+        and prev.elementwise
+        and next.u_quadratic is not None
+        and (q is None or q <= DUAL_MAX_Q)
+    )
 
 
-@register("x_step", "tilt_newton", _tilt_ok,
-          "D_prev elementwise with the tilt structure (coupling not None), D_next quadratic in u "
-          f"(u_quadratic not None), and a next layer of at most DUAL_MAX_Q = {DUAL_MAX_Q} rows",
-          before="fista")
+@register(
+    "x_step",
+    "tilt_newton",
+    _tilt_ok,
+    "D_prev elementwise with the tilt structure (coupling not None), D_next quadratic in u "
+    f"(u_quadratic not None), and a next layer of at most DUAL_MAX_Q = {DUAL_MAX_Q} rows",
+    before="fista",
+)
 @numpy_only
 def _tilt_newton(pb, Z0, tol, max_iter):
     # the dual Newton iteration of x_step/dual_newton with z(y) = forward(u - W^T y / (kappa lam_prev)),
@@ -82,15 +91,27 @@ def _tilt_newton(pb, Z0, tol, max_iter):
     def curvature(V, Z, out=None):
         return fd_derivative(d.forward, V, lip)
 
-    Z, it, c, _ = dual_newton_core(pb, Z0, max(tol * TIGHTEN, 64.0 * np.finfo(float).eps), max_iter,
-                                   1.0 / (pb.prev.coupling * lam_p), d.forward, value, curvature, stall_tol=tol)
+    Z, it, c, _ = dual_newton_core(
+        pb,
+        Z0,
+        max(tol * TIGHTEN, 64.0 * np.finfo(float).eps),
+        max_iter,
+        1.0 / (pb.prev.coupling * lam_p),
+        d.forward,
+        value,
+        curvature,
+        stall_tol=tol,
+    )
     return Z, it, c, bool(c <= tol)
 
 
 # ---------------------------------------------------------------------------- X-step: FISTA, numeric prox
-@register("x_step", "fista_numeric",
-          lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "numeric",
-          "D_next smooth in u (u_lipschitz not None) and D_prev with a values-only z-prox (prox='numeric')")
+@register(
+    "x_step",
+    "fista_numeric",
+    lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "numeric",
+    "D_next smooth in u (u_lipschitz not None) and D_prev with a values-only z-prox (prox='numeric')",
+)
 @first_order
 @numpy_only
 def _fista_numeric(pb, Z0, tol, max_iter):
@@ -110,10 +131,14 @@ def _fista_numeric(pb, Z0, tol, max_iter):
 PDHG_TOL = 1e-8
 
 
-@register("x_step", "pdhg",
-          lambda prev, next, q=None: (next.u_lipschitz is None and next.u_prox in ("exact", "numeric")
-                                      and prev.prox in ("exact", "numeric")),
-          "D_next nonsmooth in u with a u-prox (u_prox 'exact' or 'numeric') and D_prev with a z-prox")
+@register(
+    "x_step",
+    "pdhg",
+    lambda prev, next, q=None: (
+        next.u_lipschitz is None and next.u_prox in ("exact", "numeric") and prev.prox in ("exact", "numeric")
+    ),
+    "D_next nonsmooth in u with a u-prox (u_prox 'exact' or 'numeric') and D_prev with a z-prox",
+)
 @first_order
 @numpy_only
 def _pdhg(pb, Z0, tol, max_iter):
@@ -174,8 +199,9 @@ def _pdhg(pb, Z0, tol, max_iter):
 def _column_objectives(pb, Z):
     with np.errstate(invalid="ignore", over="ignore"):
         Un = mm(pb.W, Z) + pb.b[:, None]
-        return (pb.lam_prev * np.asarray(pb.d_prev.divergence_value(pb.U0, Z, pb.f_prev), dtype=float)
-                + pb.lam_next * np.asarray(pb.d_next.divergence_value(Un, pb.Znext, pb.f_next), dtype=float))
+        return pb.lam_prev * np.asarray(
+            pb.d_prev.divergence_value(pb.U0, Z, pb.f_prev), dtype=float
+        ) + pb.lam_next * np.asarray(pb.d_next.divergence_value(Un, pb.Znext, pb.f_next), dtype=float)
 
 
 # ---------------------------------------------------------------------------- W-step: ADMM
@@ -185,9 +211,12 @@ def _w_objective(A, Z, W, b, d, form, lam, rho):
         return float(lam * np.sum(d.divergence_value(U, Z, form)) + rho * np.sum(W * W))
 
 
-@register("w_step", "admm", lambda atom: atom.u_prox in ("exact", "numeric"),
-          "a u-prox (u_prox 'exact' or 'numeric': an elementwise atom, or a certified numpy prox_u); "
-          "D may be nonsmooth in u")
+@register(
+    "w_step",
+    "admm",
+    lambda atom: atom.u_prox in ("exact", "numeric"),
+    "a u-prox (u_prox 'exact' or 'numeric': an elementwise atom, or a certified numpy prox_u); D may be nonsmooth in u",
+)
 @uses_cache
 @first_order
 @numpy_only
@@ -206,7 +235,7 @@ def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer):
     best = (_w_objective(A, Z, W, b, d, form, lam, rho), W.copy(), b.copy())
     c = b + W @ abar
     U = mm(W, Ac) + c[:, None]
-    T = mm(U, Ac.T)                        # U Ac^T
+    T = mm(U, Ac.T)  # U Ac^T
 
     def factor(sig):
         # (sig G + 2 rho I)^{-1} X = (G + (2 rho / sig) I)^{-1} X / sig: the layer's cached factor
@@ -219,14 +248,14 @@ def _admm(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer):
         S = mm(Y, Ac.T)
         solve = factor(sigma)
     else:
-        S = np.zeros((q, p))                   # Y Ac^T (Y = 0)
+        S = np.zeros((q, p))  # Y Ac^T (Y = 0)
         Y = np.zeros((q, m))
         # penalty: lam times the curvature of D in u (1 when unknown), times m / (mean diagonal of
         # the Gram matrix): a start above the best value, which residual balancing then halves
         # (measured: far fewer iterations than starting low)
         sigma = lam * (2.0 * props.u_quadratic if props.u_quadratic else 1.0)
         spread = float(np.trace(G)) / p if p else 0.0
-        if spread > 1e-12 * m:   # centred data that vary (else only the bias is fitted)
+        if spread > 1e-12 * m:  # centred data that vary (else only the bias is fitted)
             sigma *= min(max(m / spread, 1e-4), 1e4)
         solve = factor(sigma)
     tol_r = max(float(tol), 1e-12)

@@ -24,6 +24,7 @@ Columns that ``newton`` leaves above ``tol`` are finished by ``fista`` on those 
 (``info.n_fallback``); no column is ever returned with a larger objective than its warm
 start ``Z0``.
 """
+
 import time
 
 import numpy as np
@@ -43,8 +44,22 @@ FINISH_MAX_ITER = 20000
 NEWTON_MAX_ITER = 100
 
 
-def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1e-9, max_iter=None, method=None,
-                 evaluate=True, finish=True):
+def joint_x_step(
+    U0,
+    Y,
+    weights,
+    biases,
+    divs,
+    forms,
+    lams,
+    loss,
+    Z0=None,
+    tol=1e-9,
+    max_iter=None,
+    method=None,
+    evaluate=True,
+    finish=True,
+):
     r"""Solve the joint X-step for all columns at once (module docstring).
 
     Parameters
@@ -92,15 +107,20 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
         cross-entropy loss without a simplex output).
     """
     t0 = time.perf_counter()
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
-                                 or max_iter < 0):
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0
+    ):
         raise ValidationError(f"max_iter must be None or a non-negative integer, got {max_iter!r}")
     name = getattr(loss, "name", loss)
     if name not in LOSSES:
         raise ValidationError(f"loss must be one of {LOSSES}, got {loss!r}")
     pb = ChainProblem(U0, weights, biases, divs, forms, lams, loss=name, Y=Y)
-    cand = choose("joint_x_step", method, {"layers": pb.props, "loss": name},
-                  {"newton": lambda: chain_newton.fits(pb.props, pb.sizes, name)})
+    cand = choose(
+        "joint_x_step",
+        method,
+        {"layers": pb.props, "loss": name},
+        {"newton": lambda: chain_newton.fits(pb.props, pb.sizes, name)},
+    )
     if Z0 is not None:
         Z0 = pb.check_states(Z0)
     n_unknowns = sum(pb.sizes[:-1]) or 1
@@ -112,8 +132,9 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
     bad = xp.nonzero(certs > tol)[0]
     if finish and bad.shape[0] and cand.name != "fista" and chain_first_order.applies(pb.props, name, fenchel=False):
         budget = min(FINISH_MAX_ITER, iteration_budget("first_order", n_unknowns, bad.shape[0]))
-        hidden, c2, it2 = chain_first_order.solve(pb, [S[:, bad] for S in states[:-1]], tol, budget, cols=bad,
-                                                  stall=True)
+        hidden, c2, it2 = chain_first_order.solve(
+            pb, [S[:, bad] for S in states[:-1]], tol, budget, cols=bad, stall=True
+        )
         last = pb.envelope.sub(bad).state(pb.pre(pb.n - 1, hidden[-1]))
         states = [ax.copy(S) for S in states]
         for S, T in zip(states, hidden + [last]):
@@ -133,17 +154,25 @@ def joint_x_step(U0, Y, weights, biases, divs, forms, lams, loss, Z0=None, tol=1
     cert = ax.amax(certs)
     obj = pb.objective(states) if evaluate else float("nan")
     # the per-column certificates are reported as numpy (metadata, on the host)
-    return states, BlockResult(it, cert, bool(cert <= tol), time.perf_counter() - t0, obj, cand.label,
-                               certificates=ax.to_numpy(certs), n_fallback=n_fallback, fallback=fallback,
-                               tol=float(tol))
+    return states, BlockResult(
+        it,
+        cert,
+        bool(cert <= tol),
+        time.perf_counter() - t0,
+        obj,
+        cand.label,
+        certificates=ax.to_numpy(certs),
+        n_fallback=n_fallback,
+        fallback=fallback,
+        tol=float(tol),
+    )
 
 
 def _start(pb, Z0):
     return pb.forward()[:-1] if Z0 is None else Z0[:-1]
 
 
-@register("joint_x_step", "output", lambda layers, loss=None: len(layers) == 1,
-          "no hidden layer (the output step)")
+@register("joint_x_step", "output", lambda layers, loss=None: len(layers) == 1, "no hidden layer (the output step)")
 def _output(pb, Z0, tol, max_iter):
     Z = pb.envelope.state(pb.U0)
     return [Z], 0, pb.xp.zeros(pb.m, dtype=pb.xp.float64, device=ax.device_of(Z))
@@ -153,19 +182,26 @@ def _newton_ok(layers, loss=None):
     return chain_newton.applies(layers, loss)
 
 
-@register("joint_x_step", "newton", _newton_ok,
-          "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others jointly "
-          "convex) and a jointly convex last layer mu||z - u||^2 + I_C(z) (squared loss: C a box or the simplex; "
-          "cross-entropy: the simplex)")
+@register(
+    "joint_x_step",
+    "newton",
+    _newton_ok,
+    "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others jointly "
+    "convex) and a jointly convex last layer mu||z - u||^2 + I_C(z) (squared loss: C a box or the simplex; "
+    "cross-entropy: the simplex)",
+)
 def _newton(pb, Z0, tol, max_iter):
     hidden, cert, it, _ = chain_newton.solve(pb, _start(pb, Z0), tol, max_iter)
     return pb.complete(hidden), it, cert
 
 
-@register("joint_x_step", "fista",
-          lambda layers, loss=None: chain_first_order.applies(layers, loss, fenchel=False),
-          "hidden layers after the first quadratic in u (u_quadratic) and a jointly convex last layer smooth in u "
-          "with a fast output step")
+@register(
+    "joint_x_step",
+    "fista",
+    lambda layers, loss=None: chain_first_order.applies(layers, loss, fenchel=False),
+    "hidden layers after the first quadratic in u (u_quadratic) and a jointly convex last layer smooth in u "
+    "with a fast output step",
+)
 def _fista(pb, Z0, tol, max_iter):
     hidden, cert, it = chain_first_order.solve(pb, _start(pb, Z0), tol, max_iter)
     return pb.complete(hidden), it, cert

@@ -30,6 +30,7 @@ CVXPY solve):
     \approx 1.5\cdot 10^{-8}|x|` where the minimum is smooth (no method that sees values only
     does better: the objective is flat to rounding there), to rounding at a kink.
 """
+
 import numpy as np
 
 EPS = np.finfo(float).eps
@@ -93,11 +94,11 @@ def tilt_prox(forward, V, t, kappa=1.0, lipschitz=None, max_iter=200):
         return z.reshape(shape)
     z0, H0 = z0[active], H0[active]
     pos = H0 > 0
-    far = z0 - H0                                  # H(far) <= 0 <= H(z0) (or the mirror)
+    far = z0 - H0  # H(far) <= 0 <= H(z0) (or the mirror)
     if known:
-        near = z0 - H0 / (1.0 + L / s[active])     # slope <= 1 + L/s: the root is beyond it
+        near = z0 - H0 / (1.0 + L / s[active])  # slope <= 1 + L/s: the root is beyond it
         Hn = H(near, active)
-        use = np.where(pos, Hn >= 0, Hn <= 0)      # near still on z0's side: a tighter bracket
+        use = np.where(pos, Hn >= 0, Hn <= 0)  # near still on z0's side: a tighter bracket
         z0 = np.where(use, near, z0)
         H0 = np.where(use, Hn, H0)
     Hf = H(far, active)
@@ -111,7 +112,7 @@ def tilt_prox(forward, V, t, kappa=1.0, lipschitz=None, max_iter=200):
     stall = np.zeros(active.size, dtype=np.int8)
     idx = active
     out = np.empty(active.size)
-    pos_in = np.arange(active.size)           # where each live entry goes in ``out``
+    pos_in = np.arange(active.size)  # where each live entry goes in ``out``
     for _ in range(max_iter):
         if done.any() and (done.all() or done.sum() >= max(1, idx.size // 8)):
             out[pos_in[done]] = best[done]
@@ -120,8 +121,16 @@ def tilt_prox(forward, V, t, kappa=1.0, lipschitz=None, max_iter=200):
                 idx = idx[:0]
                 break
             idx, pos_in = idx[keep], pos_in[keep]
-            a, b, Ga, Gb, best, side, stall, done = (a[keep], b[keep], Ga[keep], Gb[keep], best[keep],
-                                                     side[keep], stall[keep], done[keep])
+            a, b, Ga, Gb, best, side, stall, done = (
+                a[keep],
+                b[keep],
+                Ga[keep],
+                Gb[keep],
+                best[keep],
+                side[keep],
+                stall[keep],
+                done[keep],
+            )
         with np.errstate(invalid="ignore", divide="ignore"):
             x = (a * Gb - b * Ga) / (Gb - Ga)
         bis = ~((x > a) & (x < b)) | (stall >= 2)
@@ -132,7 +141,7 @@ def tilt_prox(forward, V, t, kappa=1.0, lipschitz=None, max_iter=200):
         root = np.abs(Gx) <= 4.0 * EPS * (np.abs(x) + np.abs(fx))
         left = (Gx < 0) & ~root & ~done
         right = (Gx > 0) & ~root & ~done
-        Gb = np.where(left & (side < 0), 0.5 * Gb, Gb)     # Illinois: halve the end kept twice
+        Gb = np.where(left & (side < 0), 0.5 * Gb, Gb)  # Illinois: halve the end kept twice
         Ga = np.where(right & (side > 0), 0.5 * Ga, Ga)
         width = b - a
         a = np.where(left, x, a)
@@ -334,7 +343,7 @@ def bracket_minimum(h, x0, step, max_expand=200):
                 lo[live[up]] = nxt[up]
             keep = ~up
             live, prev, cur, fcur, st = live[keep], cur[keep], nxt[keep], fn[keep], st[keep]
-        if live.size:   # never went up: unbounded below within the expansion range
+        if live.size:  # never went up: unbounded below within the expansion range
             lo[live] = np.nan
             hi[live] = np.nan
     return lo, hi
@@ -372,10 +381,10 @@ def joint_prox_values(d, U, V, t):
         with np.errstate(invalid="ignore", over="ignore"):
             return _entry_values(d, u[idx], x) + (x - v[idx]) ** 2 / (2.0 * tt[idx])
 
-    Pv = np.asarray(d.project_domain(v[None, :]), dtype=float)[0]   # on C the minimiser is between F and P(v)
+    Pv = np.asarray(d.project_domain(v[None, :]), dtype=float)[0]  # on C the minimiser is between F and P(v)
     Z = minimize_scalar(h, np.minimum(F, Pv), np.maximum(F, Pv))
     bad = ~np.isfinite(h(Z, np.arange(Z.size)))
-    if bad.any():   # a feasible set thinner than the search could see: the atom's own argmin is feasible
+    if bad.any():  # a feasible set thinner than the search could see: the atom's own argmin is feasible
         Z[bad] = F[bad]
     return Z.reshape(shape)
 
@@ -418,8 +427,10 @@ def u_prox_values(d, Z, W, t):
         still = bad.copy()
         still[bad] = ~np.isfinite(h(x0[bad], everything[bad]))
         if still.any():
-            raise ValueError(f"{d!r}: D(u, z) is infinite at u = w and at u = z for {int(still.sum())} entries; "
-                             "the u-prox needs a finite starting point (declare prox_u)")
+            raise ValueError(
+                f"{d!r}: D(u, z) is infinite at u = w and at u = z for {int(still.sum())} entries; "
+                "the u-prox needs a finite starting point (declare prox_u)"
+            )
     step = np.maximum(np.sqrt(tt), 1e-3) * (1.0 + np.abs(x0)) * 1e-2
     lo, hi = bracket_minimum(h, x0, step)
     if np.isnan(lo).any():

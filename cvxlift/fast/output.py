@@ -38,6 +38,7 @@ Proof: then every :math:`a_i \le -\delta` with :math:`\delta = \mathbf 1^Ty/(2\L
 :math:`c_i = y_i/(2\Lambda)`, so :math:`\mathbf 1^Tz \le 1`. The bracket has width
 :math:`\le 1 + \mathbf 1^Ty/(2\Lambda)`, so bisection needs about 60 halvings.
 """
+
 import time
 
 import numpy as np
@@ -68,7 +69,7 @@ def loss_value(Y, Z, loss):
     pos = Y > 0
     if bool(xp.any(pos & (Z <= 0))):
         return float("inf")
-    return float(-xp.sum(Y * xp.log(xp.where(pos, Z, 1.0))))   # y log z, 0 where y = 0
+    return float(-xp.sum(Y * xp.log(xp.where(pos, Z, 1.0))))  # y log z, 0 where y = 0
 
 
 def output_step(U0, Y, d, form, lam, loss):
@@ -107,8 +108,7 @@ def output_step(U0, Y, d, form, lam, loss):
     return Z, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
 
-@register("output_step", "squared_prox", lambda atom, loss: loss == "squared",
-          "loss='squared' (any atom: its z-prox)")
+@register("output_step", "squared_prox", lambda atom, loss: loss == "squared", "loss='squared' (any atom: its z-prox)")
 def _squared(U0, Y, d, form, lam, props):
     return d.prox_z(U0, Y, lam / 2.0, form), 0, 0.0, True
 
@@ -146,9 +146,12 @@ def safe_bracket(X0, Y, Lam):
     return lo, hi
 
 
-@register("output_step", "ce_simplex_bisection",
-          lambda atom, loss: loss == "cross_entropy" and atom.domain == "simplex",
-          "loss='cross_entropy' and z_quadratic = (mu, 'simplex')")
+@register(
+    "output_step",
+    "ce_simplex_bisection",
+    lambda atom, loss: loss == "cross_entropy" and atom.domain == "simplex",
+    "loss='cross_entropy' and z_quadratic = (mu, 'simplex')",
+)
 def _ce_simplex(U0, Y, d, form, lam, props):
     xp = ax.namespace(U0)
     if bool(xp.any(Y < 0)):

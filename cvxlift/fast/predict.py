@@ -40,6 +40,7 @@ monotone descent from the forward pass: every hidden block is solved exactly in 
 objective never exceeds the forward pass's. It is a stationary point of (12), not
 certified globally optimal (no convex certificate exists for the whole problem).
 """
+
 import time
 
 import numpy as np
@@ -113,9 +114,11 @@ class _Net:
             W = ax.asarray(as_matrix(W, f"weights[{l}]"), like=like)
             if W.shape[1] != rows:
                 what = "X" if l == 0 else f"the output of layer {l - 1}"
-                raise ValidationError(f"{what} has {rows} rows but weights[{l}] has shape {W.shape}: "
-                                      f"X must have {W.shape[1]} rows" if l == 0 else
-                                      f"weights[{l}] must have {rows} columns ({what}); got shape {W.shape}")
+                raise ValidationError(
+                    f"{what} has {rows} rows but weights[{l}] has shape {W.shape}: X must have {W.shape[1]} rows"
+                    if l == 0
+                    else f"weights[{l}] must have {rows} columns ({what}); got shape {W.shape}"
+                )
             self.weights.append(W)
             self.biases.append(ax.asarray(as_vector(b, f"biases[{l}]", W.shape[0]), like=like))
             rows = d.out_dim(W.shape[0])
@@ -151,8 +154,21 @@ class _Net:
         return self.divs[-1].forward(self.weights[-1] @ XL + self.biases[-1][:, None])
 
 
-def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max_iter=100, inner_tol=None,
-                   inner_max_iter=20000, method=None, evaluate=True):
+def lifted_predict(
+    X,
+    weights,
+    biases,
+    divs,
+    forms,
+    lams,
+    Z0=None,
+    tol=1e-9,
+    max_iter=100,
+    inner_tol=None,
+    inner_max_iter=20000,
+    method=None,
+    evaluate=True,
+):
     r"""States :math:`[X_1, \dots, X_{L+1}]` of the lifted prediction rule for the columns of ``X``.
 
     Minimises :math:`\sum_{l=0}^{L}\lambda_l D_l(W_lX_l + b_l\mathbf 1^T, X_{l+1})` with
@@ -198,8 +214,10 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
     if Z0 is not None:
         if len(Z0) != net.n:
             raise ValidationError(f"Z0 must hold {net.n} states")
-        Z0 = [ax.asarray(as_matrix(S, f"Z0[{l}]", rows=net.widths[l], cols=net.X.shape[1]), like=net.X)
-              for l, S in enumerate(Z0)]
+        Z0 = [
+            ax.asarray(as_matrix(S, f"Z0[{l}]", rows=net.widths[l], cols=net.X.shape[1]), like=net.X)
+            for l, S in enumerate(Z0)
+        ]
     inner_tol = tol if inner_tol is None else inner_tol
     args = (tol, int(max_iter), inner_tol, int(inner_max_iter))
     states, it, cert, conv = cand.solver(net, Z0, *args)
@@ -211,16 +229,25 @@ def lifted_predict(X, weights, biases, divs, forms, lams, Z0=None, tol=1e-9, max
         it += it2
     if Z0 is not None:
         states, certs = _no_worse(net, states, Z0, certs)
-    elif not _convex(net.props):   # a stationary point of a biconvex problem: keep the forward pass if better
+    elif not _convex(net.props):  # a stationary point of a biconvex problem: keep the forward pass if better
         states, certs = _no_worse(net, states, _forward(net.X, net.weights, net.biases, net.divs), certs)
     if certs is not None:
         cert = ax.amax(certs)
         conv = bool(cert <= tol)
     obj = net.objective(states) if evaluate else float("nan")
     # the per-column certificates are reported as numpy (metadata, on the host)
-    return states, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label,
-                               certificates=ax.to_numpy(certs), n_fallback=n_fallback, fallback=fallback,
-                               tol=float(tol))
+    return states, BlockResult(
+        it,
+        float(cert),
+        bool(conv),
+        time.perf_counter() - t0,
+        obj,
+        cand.label,
+        certificates=ax.to_numpy(certs),
+        n_fallback=n_fallback,
+        fallback=fallback,
+        tol=float(tol),
+    )
 
 
 #: Slower exact methods that finish the columns a solver leaves above ``tol``, in order.
@@ -244,8 +271,9 @@ def _finish(net, states, certs, name, tol, max_iter, inner_tol, inner_max_iter):
             cand = choose("lifted_predict", fin, {"layers": net.props}, _fits(net))
         except NoFastSolver:
             continue
-        new, it2, c2, _ = cand.solver(net.sub(bad), [S[:, bad] for S in states], tol, max_iter, inner_tol,
-                                      inner_max_iter)
+        new, it2, c2, _ = cand.solver(
+            net.sub(bad), [S[:, bad] for S in states], tol, max_iter, inner_tol, inner_max_iter
+        )
         it += it2
         for S, T in zip(states, new):
             S[:, bad] = T
@@ -263,8 +291,10 @@ def _convex(layers):
 
 def _fits(net):
     """Size checks of the candidates whose work per column grows fast with the widths."""
-    return {"newton": lambda: chain_newton.fits(net.props, net.widths),
-            "dual_newton": lambda: net.widths[-1] <= PREDICT_DUAL_MAX_Q}
+    return {
+        "newton": lambda: chain_newton.fits(net.props, net.widths),
+        "dual_newton": lambda: net.widths[-1] <= PREDICT_DUAL_MAX_Q,
+    }
 
 
 def _no_worse(net, states, Z0, certs):
@@ -281,8 +311,12 @@ def _no_worse(net, states, Z0, certs):
 
 
 # ---------------------------------------------------------------------------------------- forward
-@register("lifted_predict", "forward", lambda layers: all(a.form == "fenchel" for a in layers),
-          "every form Fenchel-Young (the forward pass is optimal)")
+@register(
+    "lifted_predict",
+    "forward",
+    lambda layers: all(a.form == "fenchel" for a in layers),
+    "every form Fenchel-Young (the forward pass is optimal)",
+)
 def _forward_solver(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     return _forward(net.X, net.weights, net.biases, net.divs), 0, 0.0, True
 
@@ -295,13 +329,21 @@ _BOX = ("real", "nonneg", "box")
 
 def _dual_newton_ok(layers):
     # the first layer's input is fixed: only its z-side matters (either form)
-    return (len(layers) == 2 and layers[0].domain in _BOX
-            and layers[1].form == "joint" and layers[1].domain in _BOX + ("simplex",))
+    return (
+        len(layers) == 2
+        and layers[0].domain in _BOX
+        and layers[1].form == "joint"
+        and layers[1].domain in _BOX + ("simplex",)
+    )
 
 
-@register("lifted_predict", "dual_newton", _dual_newton_ok,
-          "one hidden layer mu||z - u||^2 + I_C(z) + h(u) with C a box (either form), and a jointly convex "
-          "last layer mu||x - v||^2 + I_C'(x) with C' a box or the simplex, of at most PREDICT_DUAL_MAX_Q = 40 rows")
+@register(
+    "lifted_predict",
+    "dual_newton",
+    _dual_newton_ok,
+    "one hidden layer mu||z - u||^2 + I_C(z) + h(u) with C a box (either form), and a jointly convex "
+    "last layer mu||x - v||^2 + I_C'(x) with C' a box or the simplex, of at most PREDICT_DUAL_MAX_Q = 40 rows",
+)
 def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     r"""Semismooth Newton on the optimality system of a one-hidden-layer prediction.
 
@@ -371,9 +413,9 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
             done = done[keep]
         it += 1
         delta = xp.astype(Z == Vz, xp.float64)
-        H0 = xp.reshape((WW @ delta).T, (-1, q, q))      # W diag(delta) W^T, one per column
+        H0 = xp.reshape((WW @ delta).T, (-1, q, q))  # W diag(delta) W^T, one per column
         if simplex:
-            S = xp.astype(P1 > 0, xp.float64).T          # (k, q) support of the projection
+            S = xp.astype(P1 > 0, xp.float64).T  # (k, q) support of the projection
             SH = ax.einsum("ki,kij->kj", S, H0) / xp.maximum(xp.sum(S, axis=1), 1.0)[:, None]
             Q = (1.0 - S)[:, :, None] * H0 + S[:, :, None] * SH[:, None, :]
         else:
@@ -383,7 +425,7 @@ def _dual_newton_predict(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
         step = -xp.linalg.solve(J, F.T[:, :, None])[:, :, 0].T
         theta = nF * nF
         # the full step on every column first (no gathers): usually all are accepted
-        step[:, done] = 0.0                              # converged columns waiting to retire
+        step[:, done] = 0.0  # converged columns waiting to retire
         Yt = Y + step
         Vt, Zt, Pt, Ft = evaluate(Uc, Yt)
         ok = (ax.coldot(Ft, Ft) <= (1.0 - 2e-4) * theta) | done
@@ -427,10 +469,14 @@ def _kkt_residual(net, Z, a, B, proj1):
 
 
 # ---------------------------------------------------------------------------------------- newton
-@register("lifted_predict", "newton", lambda layers: chain_newton.applies(layers),
-          "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others jointly convex) "
-          "and a last layer whose envelope Hessian is known (Fenchel-Young, or mu||z - u||^2 + I_C(z) with C a box "
-          "or the simplex); sizes checked apart (chain_newton.fits)")
+@register(
+    "lifted_predict",
+    "newton",
+    lambda layers: chain_newton.applies(layers),
+    "hidden layers mu||z - u||^2 + I_C(z) with C a box (the first in either form, the others jointly convex) "
+    "and a last layer whose envelope Hessian is known (Fenchel-Young, or mu||z - u||^2 + I_C(z) with C a box "
+    "or the simplex); sizes checked apart (chain_newton.fits)",
+)
 def _newton(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     """Projected Newton with exact active-set solves (:mod:`cvxlift.fast.chain_newton`)."""
     pb = net.chain
@@ -440,9 +486,12 @@ def _newton(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
 
 
 # ---------------------------------------------------------------------------------------- joint
-@register("lifted_predict", "joint", lambda layers: chain_first_order.applies(layers),
-          "hidden layers after the first quadratic in u (u_quadratic), the last layer smooth in u "
-          "(or Fenchel-Young)")
+@register(
+    "lifted_predict",
+    "joint",
+    lambda layers: chain_first_order.applies(layers),
+    "hidden layers after the first quadratic in u (u_quadratic), the last layer smooth in u (or Fenchel-Young)",
+)
 def _joint(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
     """Accelerated proximal gradient on every hidden state (:mod:`cvxlift.fast.chain_first_order`)."""
     pb = net.chain
@@ -487,8 +536,9 @@ def _bcd(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
         sweeps += 1
         for l in range(1, n):
             # FISTA X-steps: their certificate is a fixed-point residual, the one bcd stops on
-            states[l - 1], _ = x_step(*block(l), Z0=states[l - 1], tol=inner_tol, max_iter=inner_max_iter,
-                                      method="fista")
+            states[l - 1], _ = x_step(
+                *block(l), Z0=states[l - 1], tol=inner_tol, max_iter=inner_max_iter, method="fista"
+            )
         states[-1] = net.last(states[-2])
         Jn = net.objective(states)
         cert = max(ax.amax(XStepProblem(*block(l)).residual(states[l - 1])) for l in range(1, n))
@@ -500,7 +550,7 @@ def _bcd(net, Z0, tol, max_iter, inner_tol, inner_max_iter):
         else:
             since += 1
         if not converged and decrease <= STALL * max(abs(Jn), TINY) and since >= STALL_SWEEPS:
-            break                     # neither the objective nor the certificate moves: stalled
+            break  # neither the objective nor the certificate moves: stalled
     return states, sweeps, cert, converged
 
 

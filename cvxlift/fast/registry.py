@@ -38,6 +38,7 @@ raises a :class:`~cvxlift.exceptions.ValidationError` naming it, once per atom a
 :class:`NoFastSolver` naming the block, the atoms and their forms, what each candidate
 needed and the value each property has. No solver looks at an atom's name.
 """
+
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -77,12 +78,16 @@ class AtomProps:
     def describe(self):
         """The properties the fast solvers read, e.g. for error messages."""
         zq = "None" if self.z_quadratic is None else f"{self.z_quadratic}"
-        text = (f"{self}: u_quadratic={self.u_quadratic}, u_lipschitz={self.u_lipschitz}, z_quadratic={zq}, "
-                f"coupling={self.coupling}, elementwise={self.elementwise}, z_domain={self.z_domain!r}, "
-                f"prox={self.prox!r}, u_prox={self.u_prox!r}")
+        text = (
+            f"{self}: u_quadratic={self.u_quadratic}, u_lipschitz={self.u_lipschitz}, z_quadratic={zq}, "
+            f"coupling={self.coupling}, elementwise={self.elementwise}, z_domain={self.z_domain!r}, "
+            f"prox={self.prox!r}, u_prox={self.u_prox!r}"
+        )
         if not self.elementwise and (self.prox in (None, "dsl") or self.u_prox is None):
-            text += (" [a vector atom: the generic solvers need elementwise atoms; give it numpy prox_phi/"
-                     "prox_joint/prox_u and certify them with cvxlift.verify]")
+            text += (
+                " [a vector atom: the generic solvers need elementwise atoms; give it numpy prox_phi/"
+                "prox_joint/prox_u and certify them with cvxlift.verify]"
+            )
         return text
 
 
@@ -120,11 +125,19 @@ def atom_props(d, form=None):
     uq = _maybe(d.u_quadratic, form)
     kappa = _maybe(d.coupling_scale, form)
     dom = _maybe(d.z_domain)
-    return AtomProps(repr(d), form, None if zq is None else (float(zq[0]), zq[1]),
-                     None if lu is None else float(lu), None if uq is None else float(uq),
-                     None if kappa is None else float(kappa), bool(d.elementwise),
-                     "real" if dom is None else dom.name, _maybe(d.prox_kind, form), _maybe(d.u_prox_kind, form),
-                     bool(_maybe(d.has_dsl, form)))
+    return AtomProps(
+        repr(d),
+        form,
+        None if zq is None else (float(zq[0]), zq[1]),
+        None if lu is None else float(lu),
+        None if uq is None else float(uq),
+        None if kappa is None else float(kappa),
+        bool(d.elementwise),
+        "real" if dom is None else dom.name,
+        _maybe(d.prox_kind, form),
+        _maybe(d.u_prox_kind, form),
+        bool(_maybe(d.has_dsl, form)),
+    )
 
 
 @dataclass(frozen=True)
@@ -247,11 +260,14 @@ def select(kind, method=None, block=None, **props):
     if method is not None:
         named = [c for c in cands if c.name == method]
         if not named:
-            raise ValidationError(f"method must be one of {[c.name for c in cands]} for the {kind} block, "
-                                  f"got {method!r}")
+            raise ValidationError(
+                f"method must be one of {[c.name for c in cands]} for the {kind} block, got {method!r}"
+            )
         if not named[0].predicate(**props):
-            raise NoFastSolver(f"method {method!r} does not apply to the {kind} block "
-                               f"(it needs {named[0].needs}; {_props_text(props)})")
+            raise NoFastSolver(
+                f"method {method!r} does not apply to the {kind} block "
+                f"(it needs {named[0].needs}; {_props_text(props)})"
+            )
         cands = named
     for c in cands:
         if c.predicate(**props):

@@ -1,4 +1,5 @@
 """What a fast block solve reports: :class:`BlockResult`."""
+
 from dataclasses import dataclass, field
 from typing import Optional
 

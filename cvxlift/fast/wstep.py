@@ -52,6 +52,7 @@ What depends only on the layer input :math:`A` (its mean, the Gram matrix
 :math:`A_cA_c^T`, its eigendecomposition and Cholesky factors) can be kept across calls in a
 :class:`WStepCache`: for the first layer, whose input is the data, it is computed once per fit.
 """
+
 import math
 import time
 
@@ -253,8 +254,7 @@ def w_objective(A, Z, W, b, d, form, lam, rho, U=None):
 W_STEP_MAX_ITER = 5000
 
 
-def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, evaluate=True, method=None,
-           cache=None):
+def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, evaluate=True, method=None, cache=None):
     r"""Solve the (W, b)-block :math:`\min_{W,b} \lambda D(WA + b1^T, Z) + \rho\|W\|_F^2`.
 
     Parameters
@@ -304,13 +304,14 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, 
     cand = select("w_step", method=method, atom=props)
     lam = positive(lam, "lam")
     rho = positive(rho, "rho")
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
-                                 or max_iter < 0):
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0
+    ):
         raise ValidationError(f"max_iter must be None or a non-negative integer, got {max_iter!r}")
     if cache is not None and not isinstance(cache, WStepCache):
         raise ValidationError(f"cache must be None or a cvxlift.fast.WStepCache, got {type(cache).__name__}")
     A_in = A
-    A = cache.checked(A_in) if cache is not None else None    # the bound input, already checked
+    A = cache.checked(A_in) if cache is not None else None  # the bound input, already checked
     if A is None:
         A = as_matrix(A_in, "A")
     p, m = A.shape
@@ -328,8 +329,20 @@ def w_step(A, Z, d, form, lam, rho, W0=None, b0=None, tol=1e-10, max_iter=None, 
     if getattr(cand.solver, "numpy_only", False) and ax.is_foreign(A):
         # a numpy-only solver (cvxlift.fast.generic): the block through numpy, (W, b) back
         An = ax.to_numpy(A)
-        W, b, it, cert, conv = cand.solver(An, ax.to_numpy(Z), d, form, lam, rho, props, ax.to_numpy(W0),
-                                           ax.to_numpy(b0), tol, int(max_iter), layer=WStepCache().bind(An, An))
+        W, b, it, cert, conv = cand.solver(
+            An,
+            ax.to_numpy(Z),
+            d,
+            form,
+            lam,
+            rho,
+            props,
+            ax.to_numpy(W0),
+            ax.to_numpy(b0),
+            tol,
+            int(max_iter),
+            layer=WStepCache().bind(An, An),
+        )
         W, b = ax.asarray(W, like=A), ax.asarray(b, like=A)
         obj = w_objective(A, Z, W, b, ax.native(d, A), form, lam, rho) if evaluate else float("nan")
         return W, b, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
@@ -372,8 +385,12 @@ def _centred_product(G, A, abar):
     return out, gsum
 
 
-@register("w_step", "ridge", lambda atom: atom.u_quadratic is not None,
-          "D = mu ||u - z||^2 + g(z) in u (z_quadratic with the joint form, or the 'real' domain)")
+@register(
+    "w_step",
+    "ridge",
+    lambda atom: atom.u_quadratic is not None,
+    "D = mu ||u - z||^2 + g(z) in u (z_quadratic with the joint form, or the 'real' domain)",
+)
 @uses_cache
 def _ridge(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     mu = props.u_quadratic
@@ -382,7 +399,7 @@ def _ridge(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     shift = rho / (lam * mu)
     ZAc, zsum = _centred_product(Z, A, abar)
     W = layer.factor(shift)(ZAc.T).T
-    add_flops(2.0 * W.shape[0] * p * p)   # the two triangular solves
+    add_flops(2.0 * W.shape[0] * p * p)  # the two triangular solves
     b = zsum / m - W @ abar
     # gradient / (2 lam mu): W (G + shift I) - Z Ac^T for W (the bias gradient is zero by construction)
     k = 2.0 * lam * mu
@@ -391,8 +408,9 @@ def _ridge(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     gW -= ZAc
     gW *= k
     ZA = ZAc + zsum[:, None] * abar[None, :]
-    cert = _grad_norm(gW, ax.namespace(W).zeros(W.shape[0], dtype=W.dtype, device=ax.device_of(W)), abar) \
-        / (1.0 + k * _scale(ZA, zsum))
+    cert = _grad_norm(gW, ax.namespace(W).zeros(W.shape[0], dtype=W.dtype, device=ax.device_of(W)), abar) / (
+        1.0 + k * _scale(ZA, zsum)
+    )
     return W, b, 0, cert, bool(cert <= max(tol, 1e3 * np.finfo(float).eps))
 
 
@@ -447,7 +465,7 @@ def _line_search(phi, g0, t1, c2=LS_C2, max_trials=LS_MAX):
     g = ax.copy(g0)
     lo, glo = full(0.0), ax.copy(g0)
     hi, ghi = full(xp.inf), full(xp.inf)
-    side = full(0.0)                           # Illinois: the end kept last (-1 lo, +1 hi)
+    side = full(0.0)  # Illinois: the end kept last (-1 lo, +1 hi)
     # entries whose slope is at rounding level next to the others' are left where they are
     idx = xp.nonzero(g0 < -LS_FLOOR * ax.amax(xp.abs(g0)))[0]
     tt = t1[idx]
@@ -486,15 +504,19 @@ def _line_search(phi, g0, t1, c2=LS_C2, max_trials=LS_MAX):
         side[idx] = xp.where(below, -1.0, xp.where(above, 1.0, side[idx]))
         keep = ~ok
         idx, tt = idx[keep], step[keep]
-    if idx.shape[0]:   # out of trials: the largest trial left of the minimiser
+    if idx.shape[0]:  # out of trials: the largest trial left of the minimiser
         over = g[idx] > 0
         t[idx] = xp.where(over, lo[idx], t[idx])
         g[idx] = xp.where(over, glo[idx], g[idx])
     return t, g, trials
 
 
-@register("w_step", "pncg", lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
-          "D smooth in u (u_lipschitz not None)")
+@register(
+    "w_step",
+    "pncg",
+    lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
+    "D smooth in u (u_lipschitz not None)",
+)
 @uses_cache
 def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     Lu = props.u_lipschitz
@@ -502,7 +524,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     q = Z.shape[0] if W0 is None else W0.shape[0]
     abar = layer.abar
     ev, V = layer.eig()
-    rows = bool(getattr(d, "elementwise", False))   # the problem separates over the rows of W
+    rows = bool(getattr(d, "elementwise", False))  # the problem separates over the rows of W
     xp = ax.namespace(A)
     dev = ax.device_of(A)
 
@@ -520,8 +542,8 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     U = mm(W, A)
     U += b[:, None]
 
-    fenchel = form == "fenchel"        # u-gradient forward(u) - z
-    box = fenchel and props.domain in BOX_DOMAINS   # forward a projection: its Jacobian is F == U
+    fenchel = form == "fenchel"  # u-gradient forward(u) - z
+    box = fenchel and props.domain in BOX_DOMAINS  # forward a projection: its Jacobian is F == U
 
     def grad_u(Uc):
         """``(grad_u D(U, Z), mask)``: ``mask`` (box atoms) where the projection is the identity."""
@@ -538,7 +560,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
 
     it = 0
     dW = dc = None
-    SW_prev = Sc_prev = rs_prev = None   # the previous preconditioned residual (conjugate directions)
+    SW_prev = Sc_prev = rs_prev = None  # the previous preconditioned residual (conjugate directions)
     cert = math.inf
     while True:
         Gu = P
@@ -550,14 +572,14 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
             break
         it += 1
         SW, Sc = precondition(-gW, -gc)
-        rs = -(ax.rowdot(gW, SW) + gc * Sc)        # r . M^-1 r per row, r = -g
+        rs = -(ax.rowdot(gW, SW) + gc * Sc)  # r . M^-1 r per row, r = -g
         if dW is None:
             dW, dc = SW, Sc
         else:
             num = -(ax.rowdot(gW, SW - SW_prev) + gc * (Sc - Sc_prev))
             if rows:
                 beta = xp.maximum(num / xp.maximum(rs_prev, TINY), 0.0)
-            else:   # one vector: one conjugate direction
+            else:  # one vector: one conjugate direction
                 beta = full(q, max(float(xp.sum(num)) / max(float(xp.sum(rs_prev)), TINY), 0.0))
             dW = SW + beta[:, None] * dW
             dc = Sc + beta * dc
@@ -571,9 +593,9 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
         dU += (dc - dW @ abar)[:, None]
         du2 = ax.rowdot(dU, dU)
         wd, dd = ax.rowdot(W, dW), ax.rowdot(dW, dW)
-        if box:   # the exact (generalised) curvature at t = 0: the first trial is a Newton step
+        if box:  # the exact (generalised) curvature at t = 0: the first trial is a Newton step
             curv0 = lam * ax.rowdot(dU, dU, mask) + 2.0 * rho * dd
-        else:     # the preconditioner's curvature d^T M d
+        else:  # the preconditioner's curvature d^T M d
             curv0 = (lam * Lu) * f * du2 + 2.0 * rho * dd
 
         if rows:
@@ -583,7 +605,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
             def phi(t, idx):
                 if idx.shape[0] == q:
                     Ui, dUi, Zi = U, dU, Z
-                else:   # the rows still searching
+                else:  # the rows still searching
                     Ui, dUi, Zi = U[idx], dU[idx], Z[idx]
                 V = Ui + t[:, None] * dUi
                 if fenchel:
@@ -603,12 +625,14 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
 
             t, gt, _ = _line_search(phi, slope, -slope / xp.maximum(curv0, TINY))
         else:
+
             def phi(t, idx):
                 G = grad_u(U + t[0] * dU)[0]
                 return full(1, float(lam * xp.sum(dU * G) + 2.0 * rho * (xp.sum(wd) + t[0] * xp.sum(dd)))), None
 
-            tt, gtt, _ = _line_search(phi, full(1, float(xp.sum(slope))),
-                                      full(1, -float(xp.sum(slope)) / max(float(xp.sum(curv0)), TINY)))
+            tt, gtt, _ = _line_search(
+                phi, full(1, float(xp.sum(slope))), full(1, -float(xp.sum(slope)) / max(float(xp.sum(curv0)), TINY))
+            )
             t = full(q, float(tt[0]))
             # one vector: its sums stand for every row in the curvature update below
             gt, slope, dd, du2 = (full(q, float(v)) for v in (gtt[0], xp.sum(slope), xp.sum(dd), xp.sum(du2)))
@@ -620,7 +644,7 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
         W = W + t[:, None] * dW
         c = c + t * dc
         U += t[:, None] * dU
-        if rows:   # P (and mask) hold the gradient at the last trial of each row: redo the others
+        if rows:  # P (and mask) hold the gradient at the last trial of each row: redo the others
             stale = xp.nonzero(~(t_seen == t))[0]
             if stale.shape[0] == q:
                 P, mask = grad_u(U)
@@ -636,8 +660,12 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     return W, b, it, cert, bool(cert <= tol)
 
 
-@register("w_step", "majorize", lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
-          "D smooth in u (u_lipschitz not None)")
+@register(
+    "w_step",
+    "majorize",
+    lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
+    "D smooth in u (u_lipschitz not None)",
+)
 @uses_cache
 def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
     Lu = props.u_lipschitz

@@ -19,6 +19,7 @@ Separable over columns. Solvers (tried in this order by the registry):
     distance of 0 to the subdifferential, relative to :math:`1 + \|\nabla f\|`) is below
     ``tol`` and is then dropped from the products (see :func:`~cvxlift.fast._common.fista`).
 """
+
 import time
 
 import numpy as np
@@ -68,8 +69,10 @@ class XStepProblem:
     def objective(self, Z):
         Un = mm(self.W, Z) + self.b[:, None]
         xp = self.xp
-        return float(self.lam_prev * float(xp.sum(self.d_prev.divergence_value(self.U0, Z, self.f_prev)))
-                     + self.lam_next * float(xp.sum(self.d_next.divergence_value(Un, self.Znext, self.f_next))))
+        return float(
+            self.lam_prev * float(xp.sum(self.d_prev.divergence_value(self.U0, Z, self.f_prev)))
+            + self.lam_next * float(xp.sum(self.d_next.divergence_value(Un, self.Znext, self.f_next)))
+        )
 
     def setup_gradient(self):
         """Precompute what the gradient needs; return a Lipschitz constant ``L`` of it."""
@@ -82,7 +85,7 @@ class XStepProblem:
             # f(Z) = lam mu ||W Z + b - Znext||^2: gradient k W^T W Z - R, R precomputed
             k = 2.0 * self.lam_next * mu_n
             R = k * mm(W.T, self.Znext - self.b[:, None])
-            if 2 * q < p:   # low rank: W^T (W Z) costs 2qpm < p^2 m
+            if 2 * q < p:  # low rank: W^T (W Z) costs 2qpm < p^2 m
                 self.k = k
                 L = k * spectral_norm_sq(W)
             else:
@@ -118,15 +121,30 @@ class XStepProblem:
             raise ValueError("residual needs D_next smooth in u")
         L = self.setup_gradient()
         if L <= 0:
-            return colnorm(Z - self.d_prev.forward(self.U0))   # f constant: the argmin of g
+            return colnorm(Z - self.d_prev.forward(self.U0))  # f constant: the argmin of g
         t = 1.0 / L
         G = self.grad(Z)
         P = self.prox(Z - t * G, t)
         return colnorm(Z - P) / (t * (1.0 + colnorm(G)))
 
 
-def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, Z0=None, tol=1e-9,
-           max_iter=None, method=None, evaluate=True):
+def x_step(
+    U0,
+    W,
+    b,
+    Znext,
+    d_prev,
+    f_prev,
+    d_next,
+    f_next,
+    lam_prev,
+    lam_next,
+    Z0=None,
+    tol=1e-9,
+    max_iter=None,
+    method=None,
+    evaluate=True,
+):
     """Solve the hidden-layer X-step (paper eq. 13) for all columns at once.
 
     Parameters
@@ -164,8 +182,9 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
         When ``D_next`` is nonsmooth in ``u``.
     """
     t0 = time.perf_counter()
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
-                                 or max_iter < 0):
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0
+    ):
         raise ValidationError(f"max_iter must be None or a non-negative integer, got {max_iter!r}")
     pb = XStepProblem(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next)
     cand = select("x_step", method=method, prev=pb.prev, next=pb.next, q=pb.W.shape[0])
@@ -175,8 +194,9 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
         max_iter = iteration_budget(getattr(cand.solver, "budget", "newton"), pb.p + pb.W.shape[0], pb.m)
     if getattr(cand.solver, "numpy_only", False) and ax.is_foreign(pb.U0):
         # a numpy-only solver (cvxlift.fast.generic): the block through numpy, the states back
-        pbn = XStepProblem(*(ax.to_numpy(a) for a in (pb.U0, pb.W, pb.b, pb.Znext)), d_prev, f_prev, d_next,
-                           f_next, lam_prev, lam_next)
+        pbn = XStepProblem(
+            *(ax.to_numpy(a) for a in (pb.U0, pb.W, pb.b, pb.Znext)), d_prev, f_prev, d_next, f_next, lam_prev, lam_next
+        )
         Z, it, cert, conv = cand.solver(pbn, ax.to_numpy(Z0), tol, int(max_iter))
         Z = ax.asarray(Z, like=pb.U0)
     else:
@@ -185,9 +205,12 @@ def x_step(U0, W, b, Znext, d_prev, f_prev, d_next, f_next, lam_prev, lam_next, 
     return Z, BlockResult(it, float(cert), bool(conv), time.perf_counter() - t0, obj, cand.label)
 
 
-@register("x_step", "linear",
-          lambda prev, next, q=None: prev.domain == "real" and next.u_quadratic is not None,
-          "D_prev quadratic in z on the whole space and D_next quadratic in u")
+@register(
+    "x_step",
+    "linear",
+    lambda prev, next, q=None: prev.domain == "real" and next.u_quadratic is not None,
+    "D_prev quadratic in z on the whole space and D_next quadratic in u",
+)
 def _linear(pb, Z0, tol, max_iter):
     a = pb.lam_prev * pb.prev.mu
     B = pb.lam_next * pb.next.u_quadratic
@@ -206,11 +229,15 @@ ARMIJO, MAX_HALVINGS = 1e-4, 40
 ELEMENTWISE_DOMAINS = ("real", "nonneg", "box")
 
 
-@register("x_step", "dual_newton",
-          lambda prev, next, q=None: (prev.domain in ELEMENTWISE_DOMAINS and next.u_quadratic is not None
-                                      and (q is None or q <= DUAL_MAX_Q)),
-          "D_prev = mu ||z - u||^2 + I_C(z) with C a box (elementwise projection), D_next quadratic in u, "
-          "and a next layer of at most DUAL_MAX_Q = 40 rows")
+@register(
+    "x_step",
+    "dual_newton",
+    lambda prev, next, q=None: (
+        prev.domain in ELEMENTWISE_DOMAINS and next.u_quadratic is not None and (q is None or q <= DUAL_MAX_Q)
+    ),
+    "D_prev = mu ||z - u||^2 + I_C(z) with C a box (elementwise projection), D_next quadratic in u, "
+    "and a next layer of at most DUAL_MAX_Q = 40 rows",
+)
 def _dual_newton(pb, Z0, tol, max_iter):
     r"""Semismooth Newton on the dual, one :math:`q`-vector per column.
 
@@ -246,23 +273,32 @@ def _dual_newton(pb, Z0, tol, max_iter):
             out = np.empty(Z.shape)
         return np.equal(Z, V, out=out, casting="unsafe")
 
-    return dual_newton_core(pb, Z0, tol, max_iter, 1.0 / (2.0 * a), proj, value,
-                             None if pb.prev.domain == "real" else curvature)
+    return dual_newton_core(
+        pb, Z0, tol, max_iter, 1.0 / (2.0 * a), proj, value, None if pb.prev.domain == "real" else curvature
+    )
 
 
 #: Relative step of the one-sided difference quotient that ``dual_newton_fenchel`` takes for
 #: the derivative of ``forward`` (about the square root of the machine epsilon).
-FD_STEP = 2.0 ** -26
+FD_STEP = 2.0**-26
 #: ``dual_newton_fenchel`` stops at a duality gap this factor below ``tol``.
 FENCHEL_GAP_FACTOR = 1e-3
 
 
-@register("x_step", "dual_newton_fenchel",
-          lambda prev, next, q=None: (prev.form == "fenchel" and prev.u_lipschitz is not None
-                                      and prev.u_lipschitz > 0 and prev.domain != "simplex"
-                                      and next.u_quadratic is not None and (q is None or q <= DUAL_MAX_Q)),
-          "D_prev in the Fenchel-Young form with a Lipschitz forward map (u_lipschitz not None) that is not "
-          "the simplex projection, D_next quadratic in u, and a next layer of at most DUAL_MAX_Q = 40 rows")
+@register(
+    "x_step",
+    "dual_newton_fenchel",
+    lambda prev, next, q=None: (
+        prev.form == "fenchel"
+        and prev.u_lipschitz is not None
+        and prev.u_lipschitz > 0
+        and prev.domain != "simplex"
+        and next.u_quadratic is not None
+        and (q is None or q <= DUAL_MAX_Q)
+    ),
+    "D_prev in the Fenchel-Young form with a Lipschitz forward map (u_lipschitz not None) that is not "
+    "the simplex projection, D_next quadratic in u, and a next layer of at most DUAL_MAX_Q = 40 rows",
+)
 def _dual_newton_fenchel(pb, Z0, tol, max_iter):
     r"""Newton on the dual of each column for a Fenchel-Young previous layer (sigmoid, tanh, sine, ...).
 
@@ -291,7 +327,7 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
     lam_p = pb.lam_prev
     L = pb.prev.u_lipschitz
     forward = d.forward
-    phi_star_u = d.phi_star_value(pb.U0)        # constant per column, for |P| in the relative gap
+    phi_star_u = d.phi_star_value(pb.U0)  # constant per column, for |P| in the relative gap
 
     def value(U, Z, cols):
         # lam_p D(u, z) = lam_p (Phi(z) + Phi*(u) - u.z), Phi*(u) precomputed; U holds the columns `cols`
@@ -301,7 +337,7 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
 
     def curvature(V, Z, out=None):
         Vh = V + FD_STEP * (1.0 + xp.abs(V))
-        h = Vh - V                               # the step actually taken (exact in floating point)
+        h = Vh - V  # the step actually taken (exact in floating point)
         return xp.clip((forward(Vh) - Z) / h, 0.0, L)
 
     elementwise = bool(getattr(d, "elementwise", False))
@@ -310,8 +346,18 @@ def _dual_newton_fenchel(pb, Z0, tol, max_iter):
     # iterate error of sqrt(tol); one more iteration or two put it at rounding level
     # (a column whose line search stalls -- the dual optimum to rounding -- stops at tol: with
     # lam_prev = 1e6 the gap's rounding floor can sit above tol * FENCHEL_GAP_FACTOR)
-    Z, it, c, _ = dual_newton_core(pb, Z0, tol * FENCHEL_GAP_FACTOR, max_iter, 1.0 / lam_p, forward, value,
-                                    curvature if elementwise else None, const_curvature=L, stall_tol=tol)
+    Z, it, c, _ = dual_newton_core(
+        pb,
+        Z0,
+        tol * FENCHEL_GAP_FACTOR,
+        max_iter,
+        1.0 / lam_p,
+        forward,
+        value,
+        curvature if elementwise else None,
+        const_curvature=L,
+        stall_tol=tol,
+    )
     return Z, it, c, bool(c <= tol)
 
 
@@ -361,8 +407,8 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
     idx = xp.arange(m, device=dev)
     Uc, Cc = U, C
     V, Z, R, dz, h = evaluate(Uc, Cc, Y, None)
-    spare = xp.empty_like(V)      # the trial's V buffer
-    dbuf = None                   # the curvature buffer
+    spare = xp.empty_like(V)  # the trial's V buffer
+    dbuf = None  # the curvature buffer
     stalled = xp.zeros(m, dtype=xp.bool, device=dev)
     it = 0
     while True:
@@ -376,7 +422,7 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
         all_done = n_done == idx.shape[0]
         # converged columns leave the active set (a gather of every array): when all, or at
         # least a tenth of them, are done; until then they ride along, frozen in Zout
-        if all_done and idx.shape[0] == m:    # every column at once: no gathers
+        if all_done and idx.shape[0] == m:  # every column at once: no gathers
             Zout, cert = Z, gap
             break
         if all_done or n_done >= max(1, idx.shape[0] // 10):
@@ -386,8 +432,16 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
             idx = idx[keep]
             if not idx.shape[0]:
                 break
-            Uc, Cc, Y, V, Z, R, dz, h = (Uc[:, keep], Cc[:, keep], Y[:, keep], V[:, keep], Z[:, keep],
-                                         R[:, keep], dz[keep], h[keep])
+            Uc, Cc, Y, V, Z, R, dz, h = (
+                Uc[:, keep],
+                Cc[:, keep],
+                Y[:, keep],
+                V[:, keep],
+                Z[:, keep],
+                R[:, keep],
+                dz[keep],
+                h[keep],
+            )
             gap, done, stalled = gap[keep], done[keep], stalled[keep]
             all_done = False
             spare, dbuf = xp.empty_like(V), None
@@ -398,8 +452,10 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
         it += 1
         F = R - Y / (2.0 * B)
         if curvature is None:
-            H = xp.broadcast_to(xp.reshape(xp.sum(WW, axis=1) * (s * const_curvature), (q, q)),
-                                (idx.shape[0], q, q)) + eye
+            H = (
+                xp.broadcast_to(xp.reshape(xp.sum(WW, axis=1) * (s * const_curvature), (q, q)), (idx.shape[0], q, q))
+                + eye
+            )
         else:
             dbuf = curvature(V, Z, out=dbuf)
             H = xp.reshape(mm(WW, dbuf).T, (-1, q, q))
@@ -408,7 +464,7 @@ def dual_newton_core(pb, Z0, tol, max_iter, s, zmap, value, curvature, const_cur
         step = xp.linalg.solve(H, F.T[:, :, None])[:, :, 0].T
         slope = ax.coldot(F, step)
         # full Newton step on every column first (no gathers): usually all are accepted
-        step[:, done] = 0.0                              # converged columns waiting to retire
+        step[:, done] = 0.0  # converged columns waiting to retire
         Yt = Y + step
         cols = None if idx.shape[0] == m else idx
         Vt, Zt, Rt, dzt, ht = evaluate(Uc, Cc, Yt, cols, out=spare)
@@ -463,10 +519,12 @@ def mark(**attributes):
     callable
         The decorator (it returns the solver itself).
     """
+
     def decorate(solver):
         for name, value in attributes.items():
             setattr(solver, name, value)
         return solver
+
     return decorate
 
 
@@ -475,8 +533,12 @@ first_order = mark(budget="first_order")
 numpy_only = mark(numpy_only=True)
 
 
-@register("x_step", "fista", lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "exact",
-          "D_next smooth in u (u_lipschitz not None); D_prev through its exact z-prox (prox='exact')")
+@register(
+    "x_step",
+    "fista",
+    lambda prev, next, q=None: next.u_lipschitz is not None and prev.prox == "exact",
+    "D_next smooth in u (u_lipschitz not None); D_prev through its exact z-prox (prox='exact')",
+)
 @first_order
 def _fista(pb, Z0, tol, max_iter):
     if Z0 is None:
@@ -490,4 +552,3 @@ def _fista(pb, Z0, tol, max_iter):
 
 
 __all__ = ["x_step", "XStepProblem"]
-

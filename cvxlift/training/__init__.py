@@ -12,6 +12,7 @@
 :meth:`cvxlift.LiftedNetwork.fit`, the scikit-learn estimators and the ``cvxlift`` command
 all train through :class:`BCD`.
 """
+
 from .backend import Backend, CvxpyInfo
 from .callbacks import Callback, EarlyStopping, FunctionCallback, PenaltyContinuation, PrintSweeps, ProgressBar, Scores
 from .cvxpy_backend import CvxpyBackend, compiled_blocks
@@ -20,9 +21,24 @@ from .fast_backend import FALLBACKS, FastBackend
 from .options import FIT_OPTIONS, fit_options
 
 __all__ = [
-    "BCD", "SCHEDULES", "Backend", "CvxpyInfo", "CvxpyBackend", "FastBackend", "FALLBACKS", "compiled_blocks",
-    "Callback", "Scores", "EarlyStopping", "PenaltyContinuation", "PrintSweeps", "ProgressBar", "FunctionCallback",
-    "FIT_OPTIONS", "fit_options", "make_backend",
+    "BCD",
+    "SCHEDULES",
+    "Backend",
+    "CvxpyInfo",
+    "CvxpyBackend",
+    "FastBackend",
+    "FALLBACKS",
+    "compiled_blocks",
+    "Callback",
+    "Scores",
+    "EarlyStopping",
+    "PenaltyContinuation",
+    "PrintSweeps",
+    "ProgressBar",
+    "FunctionCallback",
+    "FIT_OPTIONS",
+    "fit_options",
+    "make_backend",
 ]
 
 

@@ -17,6 +17,7 @@ Each method returns the new iterate and an ``info`` object that the engine recor
 :class:`CvxpyInfo` for CVXPY). Backends keep no training state between fits except
 compiled problems and factorisations keyed by the data they were built from.
 """
+
 from dataclasses import dataclass, field
 
 __all__ = ["Backend", "CvxpyInfo"]

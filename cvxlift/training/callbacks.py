@@ -7,12 +7,20 @@ returning ``True`` stops training) and :meth:`Callback.on_fit_end`. The run expo
 :meth:`~cvxlift.training.BCD.set_lam`. The same callbacks serve
 :meth:`cvxlift.LiftedNetwork.fit`, the scikit-learn estimators and the ``cvxlift`` command.
 """
+
 import time
 
 import numpy as np
 
-__all__ = ["Callback", "Scores", "EarlyStopping", "PenaltyContinuation", "PrintSweeps", "ProgressBar",
-           "FunctionCallback"]
+__all__ = [
+    "Callback",
+    "Scores",
+    "EarlyStopping",
+    "PenaltyContinuation",
+    "PrintSweeps",
+    "ProgressBar",
+    "FunctionCallback",
+]
 
 
 class Callback:

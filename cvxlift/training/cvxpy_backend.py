@@ -8,6 +8,7 @@ entries; the last chunk is padded with copies of a real column. A solved state i
 onto its atom's domain where the atom has a projection (a solver's 1e-12 excursion must not
 make the exact objective infinite).
 """
+
 import time
 import weakref
 
@@ -132,7 +133,8 @@ class CvxpyBackend(Backend):
             raise BlockMemoryError(
                 f"{blk.name}: CVXPY ran out of memory on {m} columns ({exc}); use solver='fast' where the "
                 f"block has a fast solver, or a smaller chunk budget (CvxpyBackend(chunk_budget=...), now "
-                f"{self.chunk_budget})") from None
+                f"{self.chunk_budget})"
+            ) from None
 
     def _by_chunks(self, net, kind, l, m, setter):
         """Solve a column-separable block chunk by chunk; ``setter(block, cols)`` sets the data."""
@@ -141,8 +143,10 @@ class CvxpyBackend(Backend):
         try:
             blk = block(net, kind, l, c)
         except MemoryError as exc:
-            raise BlockMemoryError(f"{kind} (layer {l}): building the CVXPY problem for {c} columns ran out of "
-                                   f"memory ({exc}); use solver='fast' or a smaller chunk budget") from None
+            raise BlockMemoryError(
+                f"{kind} (layer {l}): building the CVXPY problem for {c} columns ran out of "
+                f"memory ({exc}); use solver='fast' or a smaller chunk budget"
+            ) from None
         outs, infos = [], []
         for start in range(0, m, c):
             cols = np.arange(start, min(start + c, m))
@@ -171,7 +175,8 @@ class CvxpyBackend(Backend):
             raise BlockMemoryError(
                 f"layer {l}, W-step: the CVXPY problem for {m} columns ({p} inputs, {n_u} units) needs a parameter "
                 f"tensor of about {nbytes / 2**30:.3g} GiB, more than half of this machine's {have / 2**30:.3g} GiB; "
-                f"use solver='fast' (its W-steps are certified against this block on small sizes) or fewer columns")
+                f"use solver='fast' (its W-steps are certified against this block on small sizes) or fewer columns"
+            )
 
     @staticmethod
     def project_state(net, l, Z):
@@ -187,8 +192,10 @@ class CvxpyBackend(Backend):
         try:
             blk = block(net, "w_step", l, m)
         except MemoryError as exc:
-            raise BlockMemoryError(f"layer {l}, W-step: building the CVXPY problem for {m} columns ran out of "
-                                   f"memory ({exc}); use solver='fast' or fewer columns") from None
+            raise BlockMemoryError(
+                f"layer {l}, W-step: building the CVXPY problem for {m} columns ran out of "
+                f"memory ({exc}); use solver='fast' or fewer columns"
+            ) from None
         blk.set(A, Z)
         solved = self._solve(blk, m)
         W, b = blk.result()
@@ -273,5 +280,11 @@ def _merge(infos, seconds):
     if not infos:
         return CvxpyInfo("lifted prediction (12)", "none", "optimal", seconds, 0, [])
     worst = next((i for i in infos if i.status != "optimal"), infos[-1])
-    return CvxpyInfo("lifted prediction (12)", worst.solver, worst.status, seconds,
-                     sum(i.chunks for i in infos), [a for i in infos for a in i.attempts])
+    return CvxpyInfo(
+        "lifted prediction (12)",
+        worst.solver,
+        worst.status,
+        seconds,
+        sum(i.chunks for i in infos),
+        [a for i in infos for a in i.attempts],
+    )

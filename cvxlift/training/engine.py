@@ -22,6 +22,7 @@ accepted (every comparison with ``inf`` or NaN fails), so :meth:`BCD.fit` raises
 **Interrupts.** ``KeyboardInterrupt`` during a sweep restores the iterate (and the history)
 of the last complete sweep, sets ``interrupted``, warns, and ends the fit normally.
 """
+
 import time
 import warnings
 
@@ -177,8 +178,11 @@ class BCD:
             if not complete:
                 self.restore(mark, history=True)
             self.interrupted = True
-            warnings.warn(f"training interrupted: the network keeps the iterate of the last complete sweep "
-                          f"({self.n_iter} of {self.max_iter})", stacklevel=2)
+            warnings.warn(
+                f"training interrupted: the network keeps the iterate of the last complete sweep "
+                f"({self.n_iter} of {self.max_iter})",
+                stacklevel=2,
+            )
         finally:
             for cb in self.callbacks:
                 cb.on_fit_end(self)
@@ -189,16 +193,21 @@ class BCD:
         net, X, Y = self.net, self.state.X, self.state.Y
         if not warm_start or net.weights_ is None:
             lam0 = check_penalty(net.lam, "lam", net.n_layers, *LAM_RANGE)
-            if not np.array_equal(lam0, net.lam_):   # undo an earlier fit's continuation
+            if not np.array_equal(lam0, net.lam_):  # undo an earlier fit's continuation
                 net.lam_ = lam0
             net.init_weights()
-        if not ax.is_numpy(X):   # torch/cupy data: the weights live in its library, on its device
+        if not ax.is_numpy(X):  # torch/cupy data: the weights live in its library, on its device
             net.weights_ = [ax.asarray(W, like=X) for W in net.weights_]
             net.biases_ = [ax.asarray(b, like=X) for b in net.biases_]
         states = getattr(net, "states_", None)
-        fits = (warm_start and states is not None and len(states) == net.n_layers
-                and all(tuple(S.shape) == (net.sizes[l + 1], X.shape[1]) and ax.same_place(S, X)
-                        for l, S in enumerate(states)))
+        fits = (
+            warm_start
+            and states is not None
+            and len(states) == net.n_layers
+            and all(
+                tuple(S.shape) == (net.sizes[l + 1], X.shape[1]) and ax.same_place(S, X) for l, S in enumerate(states)
+            )
+        )
         if not fits:
             states = self.state.forward()
             last_in = states[-2] if net.n_layers > 1 else X
@@ -209,11 +218,14 @@ class BCD:
         """The message when the initial objective is not finite: what overflowed, and why."""
         st, net = self.state, self.net
         tops = {"X": st.X, "Y": st.Y, "lam": net.lam_, "rho": net.rho_}
-        sizes = ", ".join(f"max |{k}| = {float(np.max(np.abs(ax.to_numpy(v)), initial=0.0)):.3g}"
-                          for k, v in tops.items())
-        return (f"the lifted objective at the initial iterate is {value}: the data or the penalties are too large "
-                f"for float64 arithmetic ({sizes}); rescale X and Y (or lower lam / rho) so that every term of "
-                f"the objective is finite")
+        sizes = ", ".join(
+            f"max |{k}| = {float(np.max(np.abs(ax.to_numpy(v)), initial=0.0)):.3g}" for k, v in tops.items()
+        )
+        return (
+            f"the lifted objective at the initial iterate is {value}: the data or the penalties are too large "
+            f"for float64 arithmetic ({sizes}); rescale X and Y (or lower lam / rho) so that every term of "
+            f"the objective is finite"
+        )
 
     # ------------------------------------------------------------------ the iterate
     def objective(self):
@@ -241,8 +253,13 @@ class BCD:
         """
         net = self.net
         grab = ax.copy if copy else (lambda a: a)
-        return ([grab(w) for w in net.weights_], [grab(b) for b in net.biases_],
-                [grab(s) for s in net.states_], np.array(net.lam_, dtype=float), len(self.history))
+        return (
+            [grab(w) for w in net.weights_],
+            [grab(b) for b in net.biases_],
+            [grab(s) for s in net.states_],
+            np.array(net.lam_, dtype=float),
+            len(self.history),
+        )
 
     def restore(self, snap, history=False):
         """Go back to a :meth:`snapshot`.
@@ -283,8 +300,11 @@ class BCD:
         if status not in ("optimal", None) and hasattr(info, "attempts"):
             log = self.block_info.setdefault("inaccurate", [])
             if not log:
-                warnings.warn(f"{info.block}: every solver stopped at {status} ({info.attempts}); using the "
-                              "inaccurate solution, guarded by the objective check", stacklevel=4)
+                warnings.warn(
+                    f"{info.block}: every solver stopped at {status} ({info.attempts}); using the "
+                    "inaccurate solution, guarded by the objective check",
+                    stacklevel=4,
+                )
             log.append((info.block, info.solver, status))
 
     def _accept(self, name, apply, undo):
@@ -330,23 +350,28 @@ class BCD:
             W, b, info = be.w_step(net, l, st.layer_input(l), net.states_[l])
             self._record(f"W{l}", info)
             old = (net.weights_[l], net.biases_[l])
-            self._accept(f"W{l}", lambda l=l, W=W, b=b: (self._set("weights_", l, W), self._set("biases_", l, b)),
-                         lambda l=l, old=old: (self._set("weights_", l, old[0]), self._set("biases_", l, old[1])))
+            self._accept(
+                f"W{l}",
+                lambda l=l, W=W, b=b: (self._set("weights_", l, W), self._set("biases_", l, b)),
+                lambda l=l, old=old: (self._set("weights_", l, old[0]), self._set("biases_", l, old[1])),
+            )
         if self.inertia > 0.0:
             self._extrapolate()
         if joint:
             new, info = be.joint_x_step(net, st.pre(0), st.Y, list(net.states_))
             self._record("X (joint)", info)
             old = list(net.states_)
-            self._accept("X (joint)", lambda: setattr(net, "states_", list(new)),
-                         lambda: setattr(net, "states_", old))
+            self._accept("X (joint)", lambda: setattr(net, "states_", list(new)), lambda: setattr(net, "states_", old))
             return
         for l in range(1, net.n_layers):
             Z, info = be.x_step(net, l, st.pre(l - 1), net.states_[l], net.states_[l - 1])
             self._record(f"X{l}", info)
             old = net.states_[l - 1]
-            self._accept(f"X{l}", lambda l=l, Z=Z: self._set("states_", l - 1, Z),
-                         lambda l=l, old=old: self._set("states_", l - 1, old))
+            self._accept(
+                f"X{l}",
+                lambda l=l, Z=Z: self._set("states_", l - 1, Z),
+                lambda l=l, old=old: self._set("states_", l - 1, old),
+            )
         L1 = net.n_layers - 1
         Z, info = be.output_step(net, st.pre(L1), st.Y, net.states_[-1])
         self._record("output", info)

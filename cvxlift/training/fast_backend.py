@@ -6,6 +6,7 @@ backend instead, never silently: with ``fallback="warn"`` (default) a
 :class:`~cvxlift.exceptions.FastPathFallbackWarning` is issued once per block and fit and the
 block's ``info.fallback`` says why; with ``fallback="error"`` the ``NoFastSolver`` is raised.
 """
+
 import warnings
 
 from .. import arrays as ax
@@ -68,15 +69,19 @@ class FastBackend(Backend):
         """Solve on CVXPY (``run()``), after a warning; or raise under ``fallback="error"``."""
         reason = str(exc)
         if any(ax.is_foreign(W) for W in (net.weights_ or [])):
-            raise NoFastSolver(f"{block_name}: no fast solver, and the CVXPY fallback takes numpy data only "
-                               f"(train on numpy arrays, or use atoms with fast solvers): {reason}") from None
+            raise NoFastSolver(
+                f"{block_name}: no fast solver, and the CVXPY fallback takes numpy data only "
+                f"(train on numpy arrays, or use atoms with fast solvers): {reason}"
+            ) from None
         if self.fallback == "error":
-            raise NoFastSolver(f"{block_name}: no fast solver under solver='fast' with fallback='error': "
-                               f"{reason}") from None
+            raise NoFastSolver(
+                f"{block_name}: no fast solver under solver='fast' with fallback='error': {reason}"
+            ) from None
         if block_name not in self._warned:
             self._warned.add(block_name)
-            warnings.warn(f"{block_name}: solved with CVXPY under solver='fast': {reason}",
-                          FastPathFallbackWarning, stacklevel=4)
+            warnings.warn(
+                f"{block_name}: solved with CVXPY under solver='fast': {reason}", FastPathFallbackWarning, stacklevel=4
+            )
         *out, info = run()
         info.fallback = reason
         return (*out, info)
@@ -84,19 +89,41 @@ class FastBackend(Backend):
     # ------------------------------------------------------------------ blocks
     def w_step(self, net, l, A, Z):
         try:
-            if net.rho_[l] == 0:   # fast.w_step solves the strongly convex W-step (rho > 0) only
+            if net.rho_[l] == 0:  # fast.w_step solves the strongly convex W-step (rho > 0) only
                 raise NoFastSolver(f"rho[{l}] = 0: the fast W-steps need rho > 0 (a strongly convex step)")
-            return fast.w_step(A, Z, net.activations_[l], net.forms_[l], net.lam_[l], net.rho_[l],
-                               W0=net.weights_[l], b0=net.biases_[l], evaluate=False, cache=self.w_step_caches.get(l),
-                               **self._opts("w_step"))
+            return fast.w_step(
+                A,
+                Z,
+                net.activations_[l],
+                net.forms_[l],
+                net.lam_[l],
+                net.rho_[l],
+                W0=net.weights_[l],
+                b0=net.biases_[l],
+                evaluate=False,
+                cache=self.w_step_caches.get(l),
+                **self._opts("w_step"),
+            )
         except NoFastSolver as exc:
             return self._fall_back(net, f"layer {l}, W-step", exc, lambda: self.cvxpy.w_step(net, l, A, Z))
 
     def x_step(self, net, l, U0, Zn, Z0=None):
         try:
-            return fast.x_step(U0, net.weights_[l], net.biases_[l], Zn, net.activations_[l - 1], net.forms_[l - 1],
-                               net.activations_[l], net.forms_[l], net.lam_[l - 1], net.lam_[l], Z0=Z0,
-                               evaluate=False, **self._opts("x_step"))
+            return fast.x_step(
+                U0,
+                net.weights_[l],
+                net.biases_[l],
+                Zn,
+                net.activations_[l - 1],
+                net.forms_[l - 1],
+                net.activations_[l],
+                net.forms_[l],
+                net.lam_[l - 1],
+                net.lam_[l],
+                Z0=Z0,
+                evaluate=False,
+                **self._opts("x_step"),
+            )
         except NoFastSolver as exc:
             return self._fall_back(net, f"layer {l}, X-step", exc, lambda: self.cvxpy.x_step(net, l, U0, Zn, Z0))
 
@@ -115,9 +142,11 @@ class FastBackend(Backend):
         if solver is None or not net.jointly_convex:
             return False
         try:
-            fast.select("joint_x_step", layers=tuple(fast.atom_props(d, f)
-                                                      for d, f in zip(net.activations_, net.forms_)),
-                        loss=net.loss_.name)
+            fast.select(
+                "joint_x_step",
+                layers=tuple(fast.atom_props(d, f) for d, f in zip(net.activations_, net.forms_)),
+                loss=net.loss_.name,
+            )
         except (NoFastSolver, TypeError):
             return False
         return True
@@ -127,15 +156,37 @@ class FastBackend(Backend):
         try:
             if solver is None:
                 raise NoFastSolver("the joint X-step has no fast solver yet")
-            return solver(U0, Y, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_, net.loss_.name,
-                          Z0=states0, evaluate=False, **self._opts("joint_x_step"))
+            return solver(
+                U0,
+                Y,
+                net.weights_,
+                net.biases_,
+                net.activations_,
+                net.forms_,
+                net.lam_,
+                net.loss_.name,
+                Z0=states0,
+                evaluate=False,
+                **self._opts("joint_x_step"),
+            )
         except NoFastSolver as exc:
             return self._fall_back(net, "joint X-step", exc, lambda: self.cvxpy.joint_x_step(net, U0, Y, states0))
 
     def predict(self, net, X, max_iter=100, tol=1e-9):
         try:
-            return fast.lifted_predict(X, net.weights_, net.biases_, net.activations_, net.forms_, net.lam_,
-                                       tol=tol, max_iter=max_iter, evaluate=False, **self._opts("predict"))
+            return fast.lifted_predict(
+                X,
+                net.weights_,
+                net.biases_,
+                net.activations_,
+                net.forms_,
+                net.lam_,
+                tol=tol,
+                max_iter=max_iter,
+                evaluate=False,
+                **self._opts("predict"),
+            )
         except NoFastSolver as exc:
-            return self._fall_back(net, "lifted prediction (12)", exc,
-                                   lambda: self.cvxpy.predict(net, X, max_iter, tol))
+            return self._fall_back(
+                net, "lifted prediction (12)", exc, lambda: self.cvxpy.predict(net, X, max_iter, tol)
+            )

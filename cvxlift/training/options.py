@@ -4,6 +4,7 @@ Each entry names its default and its check; :func:`fit_options` validates every 
 before any work and returns them resolved, so that a bad value is reported by name at the
 door (never mid-fit).
 """
+
 import inspect
 
 import numpy as np
@@ -71,13 +72,18 @@ def _cvxpy_solver(value, name):
 
 def _accepted(kind):
     """Option names of a fast block function, read from its signature where it exists."""
-    fn = {"w_step": getattr(fast, "w_step", None), "x_step": getattr(fast, "x_step", None),
-          "joint_x_step": getattr(fast, "joint_x_step", None), "predict": getattr(fast, "lifted_predict", None)}[kind]
+    fn = {
+        "w_step": getattr(fast, "w_step", None),
+        "x_step": getattr(fast, "x_step", None),
+        "joint_x_step": getattr(fast, "joint_x_step", None),
+        "predict": getattr(fast, "lifted_predict", None),
+    }[kind]
     if fn is None:
         return set(FAST_OPTION_KEYS[kind])
     params = inspect.signature(fn).parameters
     return {k for k in FAST_OPTION_KEYS[kind] if k in params} | {
-        k for k, p in params.items() if p.kind == p.KEYWORD_ONLY}
+        k for k, p in params.items() if p.kind == p.KEYWORD_ONLY
+    }
 
 
 def _fast_options(value, name):
@@ -121,7 +127,7 @@ FIT_OPTIONS = {
     "verbose": (False, _verbose),
     "lam_growth": (1.0, lambda v, n: check_number(v, n, 1.0)),
     "lam_max": (1e6, lambda v, n: check_number(v, n, 0.0, high=LAM_RANGE[1], low_open=True)),
-    "validation_data": (None, lambda v, n: v),   # checked against the network by the caller
+    "validation_data": (None, lambda v, n: v),  # checked against the network by the caller
     "early_stopping": (False, check_bool),
     "n_iter_no_change": (3, lambda v, n: check_int(v, n, 1)),
     "fast_options": (None, _fast_options),

@@ -5,6 +5,7 @@ cached value is valid while the arrays it was computed from are the same objects
 product :math:`W_lX_l + b_l\mathbf 1^T` is then formed once per change of its factors, and
 after a block update only the objective terms that the block changed are re-evaluated.
 """
+
 from .. import arrays as ax
 
 __all__ = ["LiftedState"]
@@ -52,7 +53,7 @@ class LiftedState:
         hit = self._pre.get(l)
         if hit is not None and _same(key, hit[0]):
             return hit[1]
-        self._pre.pop(l, None)   # release the old product before making the new one
+        self._pre.pop(l, None)  # release the old product before making the new one
         U = self.product(l, Xl)
         self._pre[l] = (key, U)
         return U
@@ -93,12 +94,13 @@ class LiftedState:
         net, Y = self.net, self.Y
         states = net.states_
         terms = {"loss": self._term("loss", (Y, states[-1]), lambda: net.loss_.value(Y, states[-1]))}
-        xp = ax.namespace(self.X)   # numpy, or the library of torch/cupy training data
+        xp = ax.namespace(self.X)  # numpy, or the library of torch/cupy training data
         for l, d in enumerate(net.activations_):
             U, S, form = self.pre(l), states[l], net.forms_[l]
             d = ax.native(d, U)
             terms[f"D{l}"] = net.lam_[l] * self._term(
-                f"D{l}", (U, S), lambda U=U, S=S, d=d, form=form: float(xp.sum(d.divergence_value(U, S, form))))
+                f"D{l}", (U, S), lambda U=U, S=S, d=d, form=form: float(xp.sum(d.divergence_value(U, S, form)))
+            )
             W = net.weights_[l]
             terms[f"W{l}"] = net.rho_[l] * self._term(f"W{l}", (W,), lambda W=W: float(xp.sum(W * W)))
         total = float(sum(terms.values()))

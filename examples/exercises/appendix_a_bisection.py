@@ -9,6 +9,7 @@ Stationarity with a multiplier nu of 1^T z = 1 gives z_i(nu) = a_i/2 + sqrt(a_i^
 a_i = x0_i + nu, and 1^T z(nu) is increasing in nu: find the root of 1^T z(nu) = 1 by bisection.
 Run ``python examples/exercises/appendix_a_bisection.py`` to grade it.
 """
+
 import numpy as np
 
 
@@ -60,8 +61,9 @@ def problem(seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(6, 50))
     Y = np.eye(4)[:, rng.integers(0, 4, size=50)]
-    net = cvxlift.LiftedNetwork([6, 10, 4], "relu", loss="cross_entropy", form="joint", lam=0.5, rho=0.1,
-                                random_state=seed)
+    net = cvxlift.LiftedNetwork(
+        [6, 10, 4], "relu", loss="cross_entropy", form="joint", lam=0.5, rho=0.1, random_state=seed
+    )
     net.init_weights()
     return net, X, Y, net.forward(X)
 
@@ -72,7 +74,7 @@ if __name__ == "__main__":
     net, X, Y, states = problem()
     ref = cvxlift.reference(net, X, Y, block="output", states=states)
     X0 = net.weights_[1] @ states[0] + net.biases_[1][:, None]
-    mu = net.activations_[1].z_quadratic(net.forms_[1])[0]     # the simplex's joint form: mu = 1
+    mu = net.activations_[1].z_quadratic(net.forms_[1])[0]  # the simplex's joint form: mu = 1
     report = ref.check(output_step(X0, Y, net.lam_[1] * mu))
     print(report)
     raise SystemExit(0 if report.passed else 1)

@@ -7,6 +7,7 @@ For a network whose hidden layer is a jointly convex ReLU and whose next layer i
 
 with U0 = W0 X + b0 1^T. Run ``python examples/exercises/relu_x_step.py`` to grade it.
 """
+
 import numpy as np
 
 
@@ -34,10 +35,10 @@ def x_step(U0, W1, b1, X2, lam0, lam1, tol=1e-12, max_iter=100_000):
     # Lipschitz with L = 2 lam0 + 2 lam1 ||W1||_2^2
     L = 2.0 * lam0 + 2.0 * lam1 * np.linalg.norm(W1, 2) ** 2
     R = X2 - b1[:, None]
-    Z = np.maximum(U0, 0.0)                        # start at the forward pass
+    Z = np.maximum(U0, 0.0)  # start at the forward pass
     for _ in range(max_iter):
         grad = 2.0 * lam0 * (Z - U0) + 2.0 * lam1 * (W1.T @ (W1 @ Z - R))
-        Z_new = np.maximum(Z - grad / L, 0.0)      # projection onto Z >= 0
+        Z_new = np.maximum(Z - grad / L, 0.0)  # projection onto Z >= 0
         step = np.linalg.norm(Z_new - Z)
         Z = Z_new
         if step <= tol * (1.0 + np.linalg.norm(Z)):
@@ -54,7 +55,7 @@ def problem(seed=0):
     net = cvxlift.LiftedNetwork([4, 6, 3], "relu", form="joint", lam=[1.0, 3.0], rho=0.1, random_state=seed)
     net.init_weights()
     states = net.forward(X)
-    states[-1] = states[-1] + 0.5 * rng.normal(size=states[-1].shape)   # a state off the forward pass
+    states[-1] = states[-1] + 0.5 * rng.normal(size=states[-1].shape)  # a state off the forward pass
     return net, X, Y, states
 
 

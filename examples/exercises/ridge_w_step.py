@@ -5,6 +5,7 @@
 Run ``python examples/exercises/ridge_w_step.py`` to grade this solution with
 ``cvxlift.reference`` (the block's CVXPY problem, solved tightly).
 """
+
 import numpy as np
 
 
@@ -25,12 +26,12 @@ def w_step(A, Z, lam, rho):
     W : (q, p) array, b : (q,) array
     """
     p, m = A.shape
-    a_bar = A.mean(axis=1, keepdims=True)          # centre the inputs: the bias decouples
+    a_bar = A.mean(axis=1, keepdims=True)  # centre the inputs: the bias decouples
     Ac = A - a_bar
     # stationarity in W: 2 lam (W Ac - Zc) Ac^T + 2 rho W = 0  <=>  W (Ac Ac^T + rho/lam I) = Z Ac^T
     G = Ac @ Ac.T + (rho / lam) * np.eye(p)
-    W = np.linalg.solve(G, Ac @ Z.T).T              # G is symmetric: solve G W^T = Ac Z^T
-    b = Z.mean(axis=1) - W @ a_bar[:, 0]            # stationarity in b: the residual has zero mean
+    W = np.linalg.solve(G, Ac @ Z.T).T  # G is symmetric: solve G W^T = Ac Z^T
+    b = Z.mean(axis=1) - W @ a_bar[:, 0]  # stationarity in b: the residual has zero mean
     return W, b
 
 

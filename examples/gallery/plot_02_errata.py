@@ -32,18 +32,22 @@ def draw(printed, corrected):
     each argument is ``(atom, keyword arguments)``. Returns the two rows' curves."""
     fig = plt.figure(figsize=(10, 7.8), layout="constrained")
     rows = fig.subfigures(2, 1)
-    return [plot_divergence(atom, figure=row, **kw).cvxlift_curves
-            for row, (atom, kw) in zip(rows, (printed, corrected))]
+    return [
+        plot_divergence(atom, figure=row, **kw).cvxlift_curves for row, (atom, kw) in zip(rows, (printed, corrected))
+    ]
 
 
 paper_pool, fixed_pool = draw(
     (cvxlift.MaxPool(weight=1.0), dict(u=[-2.0, 3.0], title="as printed: MaxPool(weight=1.0), u = (s, 1)")),
-    (cvxlift.MaxPool(), dict(u=[-2.0, 3.0], title="cvxlift: MaxPool() (weight c = 2), u = (s, 1)")))
+    (cvxlift.MaxPool(), dict(u=[-2.0, 3.0], title="cvxlift: MaxPool() (weight c = 2), u = (s, 1)")),
+)
 for label, curves in (("printed", paper_pool), ("cvxlift", fixed_pool)):
     sample = curves.samples[1]
     flat, step = sample["flat"], np.diff(sample["t"]).max()
-    print(f"{label:8s} u = (3, 1): minimisers on the grid (step {step:.3f}) fill [{flat[0]:.3f}, {flat[1]:.3f}]; "
-          f"largest scaled gap argmin - max over the line: {curves.max_error:.2f}")
+    print(
+        f"{label:8s} u = (3, 1): minimisers on the grid (step {step:.3f}) fill [{flat[0]:.3f}, {flat[1]:.3f}]; "
+        f"largest scaled gap argmin - max over the line: {curves.max_error:.2f}"
+    )
 
 # %%
 # **Figure 1.** Max-pooling on one block $u = (s, 1)$, as printed (top) and with hinge weight
@@ -63,15 +67,26 @@ for label, curves in (("printed", paper_pool), ("cvxlift", fixed_pool)):
 # $\sin u$ (printed) and $\sin(\mathrm{clip}(u, -\pi/2, \pi/2))$ (cvxlift's `Sin`).
 sin = cvxlift.Sin()
 textbook = cvxlift.declare_divergence(
-    "sin_as_printed", forward=np.sin, phi=sin.phi, phi_star=sin.phi_star,
-    phi_value=sin.phi_value, phi_star_value=sin.phi_star_value, prox_phi=sin.prox_phi,
-    problem_class="SOC", kinks=sin.kinks, argmin_tol=sin.argmin_tol)
+    "sin_as_printed",
+    forward=np.sin,
+    phi=sin.phi,
+    phi_star=sin.phi_star,
+    phi_value=sin.phi_value,
+    phi_star_value=sin.phi_star_value,
+    prox_phi=sin.prox_phi,
+    problem_class="SOC",
+    kinks=sin.kinks,
+    argmin_tol=sin.argmin_tol,
+)
 line = 2 * np.pi
 paper_sin, fixed_sin = draw(
     (textbook, dict(u_range=line, title="as printed: the sine divergence claiming sin(u)")),
-    (sin, dict(u_range=line, title="cvxlift: Sin(), the clipped sine sin(clip(u, -pi/2, pi/2))")))
-print(f"claim sin(u): largest scaled gap {paper_sin.max_error:.3f}; "
-      f"clipped sine: {fixed_sin.max_error:.4f} (the 64-piece approximation of Phi)")
+    (sin, dict(u_range=line, title="cvxlift: Sin(), the clipped sine sin(clip(u, -pi/2, pi/2))")),
+)
+print(
+    f"claim sin(u): largest scaled gap {paper_sin.max_error:.3f}; "
+    f"clipped sine: {fixed_sin.max_error:.4f} (the 64-piece approximation of Phi)"
+)
 
 # %%
 # **Figure 2.** The sine divergence over $u \in [-2\pi, 2\pi]$, claiming $\sin u$ (top) and the
@@ -89,18 +104,24 @@ print(f"claim sin(u): largest scaled gap {paper_sin.max_error:.3f}; "
 # both slopes show on one scale):
 a = 0.25
 as_printed = cvxlift.declare_divergence(
-    "leaky_relu_joint_as_printed", forward=lambda U: np.where(U >= 0, U, a * U),
+    "leaky_relu_joint_as_printed",
+    forward=lambda U: np.where(U >= 0, U, a * U),
     joint=lambda u, z: cp.sum_squares(z - u) + indicator([z >= u / a]),
-    joint_value=lambda U, Z: np.where((Z >= U / a - 1e-9 * (1 + np.abs(U / a))).all(axis=0),
-                                      ((Z - U) ** 2).sum(axis=0), np.inf),
-    homogeneous=True)
+    joint_value=lambda U, Z: np.where(
+        (Z >= U / a - 1e-9 * (1 + np.abs(U / a))).all(axis=0), ((Z - U) ** 2).sum(axis=0), np.inf
+    ),
+    homogeneous=True,
+)
 paper_leaky, fixed_leaky = draw(
     (as_printed, dict(title=f"as printed: |z - u|^2 with z >= u/alpha, alpha = {a}")),
-    (cvxlift.LeakyReLU(a), dict(form="joint", title=f"cvxlift: |z - u|^2 with z >= alpha u, alpha = {a}")))
+    (cvxlift.LeakyReLU(a), dict(form="joint", title=f"cvxlift: |z - u|^2 with z >= alpha u, alpha = {a}")),
+)
 s = paper_leaky.s
-print("printed form: argmin = max(u, u/alpha) to",
-      f"{np.max(np.abs(paper_leaky.argmin - np.maximum(s, s / a))):.1e}; "
-      f"cvxlift: argmin = max(u, alpha u) to {fixed_leaky.max_error:.1e}")
+print(
+    "printed form: argmin = max(u, u/alpha) to",
+    f"{np.max(np.abs(paper_leaky.argmin - np.maximum(s, s / a))):.1e}; "
+    f"cvxlift: argmin = max(u, alpha u) to {fixed_leaky.max_error:.1e}",
+)
 
 # %%
 # **Figure 3.** Leaky ReLU's joint form with $\alpha = 0.25$: as printed (top; its argmin is

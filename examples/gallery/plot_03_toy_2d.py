@@ -33,13 +33,16 @@ X = np.where(labels == 0, [np.cos(angle), np.sin(angle)], [1.0 - np.cos(angle), 
 X = X + 0.15 * rng.normal(size=(2, m))
 Y = np.eye(2)[labels].T
 
-net = cvxlift.LiftedNetwork([2, 16, 16, 2], "relu", loss="cross_entropy", lam=1.0, rho=1e-3, form="joint",
-                            random_state=0)
+net = cvxlift.LiftedNetwork(
+    [2, 16, 16, 2], "relu", loss="cross_entropy", lam=1.0, rho=1e-3, form="joint", random_state=0
+)
 net.fit(X, Y, solver="fast", max_iter=6, tol=0.0)
 print("blocks of one sweep:", net.history_blocks_[1:7])
-print(f"lifted objective: {net.history_[0]:.4g} at initialisation -> {net.history_[-1]:.4g} after "
-      f"{net.n_iter_} sweeps; fast solvers used: " + ", ".join(f"{k}: {v.solver}" for k, v in net.block_info_.items()
-                                                              if hasattr(v, "solver")))
+print(
+    f"lifted objective: {net.history_[0]:.4g} at initialisation -> {net.history_[-1]:.4g} after "
+    f"{net.n_iter_} sweeps; fast solvers used: "
+    + ", ".join(f"{k}: {v.solver}" for k, v in net.block_info_.items() if hasattr(v, "solver"))
+)
 
 # %%
 # ## Decision regions
@@ -52,22 +55,37 @@ P_forward = net.predict(G, rule="forward")
 P_lifted = net.predict(G, rule="lifted", solver="fast")
 check = slice(0, G.shape[1], 18)
 P_cvxpy = net.predict(G[:, check], rule="lifted", solver="cvxpy")
-print(f"lifted rule, fast vs CVXPY on {P_cvxpy.shape[1]} grid points: max |difference| "
-      f"{np.abs(P_lifted[:, check] - P_cvxpy).max():.1e}")
+print(
+    f"lifted rule, fast vs CVXPY on {P_cvxpy.shape[1]} grid points: max |difference| "
+    f"{np.abs(P_lifted[:, check] - P_cvxpy).max():.1e}"
+)
 assert np.abs(P_lifted[:, check] - P_cvxpy).max() < 1e-4
 disagree = P_forward.argmax(0) != P_lifted.argmax(0)
-train = {rule: float(np.mean(net.predict(X, rule=rule, solver="fast").argmax(0) == labels))
-         for rule in ("forward", "lifted")}
-print(f"the rules disagree on {disagree.mean():.1%} of the grid; training accuracy: forward "
-      f"{train['forward']:.3f}, lifted {train['lifted']:.3f}")
+train = {
+    rule: float(np.mean(net.predict(X, rule=rule, solver="fast").argmax(0) == labels)) for rule in ("forward", "lifted")
+}
+print(
+    f"the rules disagree on {disagree.mean():.1%} of the grid; training accuracy: forward "
+    f"{train['forward']:.3f}, lifted {train['lifted']:.3f}"
+)
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), layout="constrained", sharey=True)
-panels = [("forward rule (eq. 2)", P_forward[1]), ("lifted rule (eq. 12)", P_lifted[1]),
-          ("lifted - forward, probability of class 1", P_lifted[1] - P_forward[1])]
+panels = [
+    ("forward rule (eq. 2)", P_forward[1]),
+    ("lifted rule (eq. 12)", P_lifted[1]),
+    ("lifted - forward, probability of class 1", P_lifted[1] - P_forward[1]),
+]
 for ax, (title, values) in zip(axes, panels):
     diff = title.startswith("lifted -")
-    image = ax.contourf(xs, ys, values.reshape(ys.size, xs.size), levels=21,
-                        cmap="RdBu_r" if diff else "PuOr", vmin=-0.5 if diff else 0, vmax=0.5 if diff else 1)
+    image = ax.contourf(
+        xs,
+        ys,
+        values.reshape(ys.size, xs.size),
+        levels=21,
+        cmap="RdBu_r" if diff else "PuOr",
+        vmin=-0.5 if diff else 0,
+        vmax=0.5 if diff else 1,
+    )
     if not diff:
         ax.contour(xs, ys, values.reshape(ys.size, xs.size), levels=[0.5], colors="black", linewidths=1.5)
     ax.scatter(*X, c=labels, cmap="coolwarm", s=9, edgecolors="white", linewidths=0.3)
@@ -110,8 +128,9 @@ ax.set_title(f"{net.n_iter_} sweeps of block-coordinate descent, solver='fast'",
 ax.legend(fontsize=8)
 ax.grid(True, alpha=0.3, which="both")
 drops = {kind: float(sum(h[i - 1] - h[i] for i, n in enumerate(names) if n[0] == kind)) for kind in kinds}
-print("objective decrease by block kind over all sweeps: "
-      + ", ".join(f"{kinds[k][1]} {v:.4g}" for k, v in drops.items()))
+print(
+    "objective decrease by block kind over all sweeps: " + ", ".join(f"{kinds[k][1]} {v:.4g}" for k, v in drops.items())
+)
 
 # %%
 # **Figure 2.** The lifted objective (log scale) after each block update of six sweeps on

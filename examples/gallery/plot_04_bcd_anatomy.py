@@ -40,8 +40,9 @@ from cvxlift.datasets import load_mnist_sample
 m, hidden = 200, 32
 X, Y = load_mnist_sample("train", as_columns=True)
 X, Y = X[:, :m], Y[:, :m]
-net = cvxlift.LiftedNetwork([784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1.0,
-                            form="joint", random_state=0)
+net = cvxlift.LiftedNetwork(
+    [784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1.0, form="joint", random_state=0
+)
 net.fit(X, Y, solver="fast", max_iter=1, xstep="cyclic")
 print(f"{X.shape[1]} digits, forms {net.forms_}; objective after one sweep {net.history_[-1]:.6g}")
 
@@ -84,16 +85,19 @@ def timed(fn, repeat=1):
 
 def cvxpy_block(kind, l, setter):
     """Build, fill and solve the network's CVXPY block; the time includes the compilation."""
+
     def run():
         blk = net.block(kind, l, m)
         setter(blk)
         blk.solve()
         return blk.result()
+
     return run
 
 
 def cvxpy_w_step(l, A, Z):
     """The W-step of layer ``l`` as a CVXPY problem with the layer input ``A`` as a constant."""
+
     def run():
         d, form = net.activations_[l], net.forms_[l]
         W, b = cp.Variable((net.u_dims_[l], A.shape[0])), cp.Variable(net.u_dims_[l])
@@ -103,6 +107,7 @@ def cvxpy_w_step(l, A, Z):
         problem = cp.Problem(cp.Minimize(net.lam_[l] * D + net.rho_[l] * cp.sum_squares(W)))
         solve(problem, d.problem_class(form), block=f"W{l}")
         return W.value, b.value
+
     return run
 
 
@@ -111,11 +116,12 @@ start = net.objective(X, Y)
 act, forms, lam, rho = net.activations_, net.forms_, net.lam_, net.rho_
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    for l in range(2):                                   # W-steps
+    for l in range(2):  # W-steps
         A, Z = (X if l == 0 else net.states_[0]), net.states_[l]
         before = net.objective(X, Y)
-        (Wf, bf, info), t_fast = timed(lambda: fast.w_step(A, Z, act[l], forms[l], lam[l], rho[l],
-                                                           W0=net.weights_[l], b0=net.biases_[l]), repeat=3)
+        (Wf, bf, info), t_fast = timed(
+            lambda: fast.w_step(A, Z, act[l], forms[l], lam[l], rho[l], W0=net.weights_[l], b0=net.biases_[l]), repeat=3
+        )
         (Wc, bc), t_cvx = timed(cvxpy_w_step(l, A, Z))
         f_fast, f_cvx = objective_with((l, Wf, bf)), objective_with((l, Wc, bc))
         rows.append((f"W{l}", info.solver, before, f_fast, f_cvx, t_fast, t_cvx))
@@ -123,11 +129,25 @@ with warnings.catch_warnings():
     # X-step of the hidden layer
     before = net.objective(X, Y)
     U0 = net.preactivation(0, X)
-    (Zf, info), t_fast = timed(lambda: fast.x_step(U0, net.weights_[1], net.biases_[1], net.states_[1], act[0],
-                                                   forms[0], act[1], forms[1], lam[0], lam[1], Z0=net.states_[0]),
-                               repeat=3)
-    Zc, t_cvx = timed(cvxpy_block("x_step", 1, lambda blk: blk.set(U0, net.weights_[1], net.biases_[1],
-                                                                    net.states_[1])))
+    (Zf, info), t_fast = timed(
+        lambda: fast.x_step(
+            U0,
+            net.weights_[1],
+            net.biases_[1],
+            net.states_[1],
+            act[0],
+            forms[0],
+            act[1],
+            forms[1],
+            lam[0],
+            lam[1],
+            Z0=net.states_[0],
+        ),
+        repeat=3,
+    )
+    Zc, t_cvx = timed(
+        cvxpy_block("x_step", 1, lambda blk: blk.set(U0, net.weights_[1], net.biases_[1], net.states_[1]))
+    )
     f_fast = objective_with(states=[Zf, net.states_[1]])
     f_cvx = objective_with(states=[Zc, net.states_[1]])
     rows.append(("X1", info.solver, before, f_fast, f_cvx, t_fast, t_cvx))
@@ -142,11 +162,15 @@ with warnings.catch_warnings():
     rows.append(("output", info.solver, before, f_fast, f_cvx, t_fast, t_cvx))
     net.states_[1] = Zf
 
-print(f"{'block':7s} {'fast solver':28s} {'decrease':>10s} {'fast (s)':>9s} {'CVXPY (s)':>9s} "
-      f"{'speed-up':>8s} {'obj. fast - CVXPY':>18s}")
+print(
+    f"{'block':7s} {'fast solver':28s} {'decrease':>10s} {'fast (s)':>9s} {'CVXPY (s)':>9s} "
+    f"{'speed-up':>8s} {'obj. fast - CVXPY':>18s}"
+)
 for name, solver, before, f_fast, f_cvx, t_fast, t_cvx in rows:
-    print(f"{name:7s} {solver:28s} {before - f_fast:10.4g} {t_fast:9.4f} {t_cvx:9.3f} "
-          f"{t_cvx / t_fast:7.0f}x {(f_fast - f_cvx) / abs(f_cvx):+18.1e}")
+    print(
+        f"{name:7s} {solver:28s} {before - f_fast:10.4g} {t_fast:9.4f} {t_cvx:9.3f} "
+        f"{t_cvx / t_fast:7.0f}x {(f_fast - f_cvx) / abs(f_cvx):+18.1e}"
+    )
 print(f"sweep: objective {start:.6g} -> {rows[-1][3]:.6g}")
 
 # %%
@@ -160,9 +184,10 @@ print(f"sweep: objective {start:.6g} -> {rows[-1][3]:.6g}")
 # `fit` keeps the lifted objective after every block in `history_`; a second fast sweep
 # from the same starting point records the same sequence of blocks (with `xstep="cyclic"`,
 # this page's schedule: a jointly convex network's default is one joint X-step per sweep).
-check = cvxlift.LiftedNetwork([784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1.0,
-                              form="joint", random_state=0)
-check.fit(X, Y, solver="fast", max_iter=2, tol=0.0, xstep="cyclic")   # this page's block schedule
+check = cvxlift.LiftedNetwork(
+    [784, hidden, 10], "relu", loss="cross_entropy", lam=1.0, rho=1.0, form="joint", random_state=0
+)
+check.fit(X, Y, solver="fast", max_iter=2, tol=0.0, xstep="cyclic")  # this page's block schedule
 recorded = dict(zip(check.history_blocks_[5:], check.history_[5:]))
 print("fit(max_iter=2), second sweep:", ", ".join(f"{k} {v:.6g}" for k, v in recorded.items()))
 print("this page's sweep:            ", ", ".join(f"{r[0]} {r[3]:.6g}" for r in rows))

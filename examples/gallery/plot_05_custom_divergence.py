@@ -73,8 +73,7 @@ plot_divergence(shrink, figure=fig, u=[-2.5, -0.5, 1.5, 3.0])
 #
 # Keep the same $\Phi$ but claim the *hard* threshold $u\,\mathbf 1[|u| > 1]$: right on
 # $|u| \le 1$, wrong beyond. `verify` fails it, and the picture shows where.
-hard = cvxlift.declare_divergence("hard_threshold_claim", forward=lambda U: np.where(np.abs(U) > 1.0, U, 0.0),
-                                  **pieces)
+hard = cvxlift.declare_divergence("hard_threshold_claim", forward=lambda U: np.where(np.abs(U) > 1.0, U, 0.0), **pieces)
 wrong = cvxlift.verify(hard)
 print("\n".join(wrong.table().splitlines()[:9]))
 assert not wrong.passed
@@ -95,10 +94,12 @@ plot_divergence(hard, figure=fig, u=[-2.5, -0.5, 1.5, 3.0])
 # $\Phi(z) = \tfrac12 z^2 + |z|$, setting the subgradient to zero gives
 # $(1 + t) z + t\,\mathrm{sign}(z) = w$, i.e. $\mathrm{soft}(w, t)/(1 + t)$. A first attempt
 # often forgets that the threshold scales with $t$:
-fast_shrink = cvxlift.declare_divergence("shrink_with_prox", forward=lambda U: soft(U, 1.0),
-                                         prox_phi=lambda w, t: soft(w, t) / (1 + t), **pieces)
-typo = cvxlift.declare_divergence("shrink_prox_typo", forward=lambda U: soft(U, 1.0),
-                                  prox_phi=lambda w, t: soft(w, 1.0) / (1 + t), **pieces)
+fast_shrink = cvxlift.declare_divergence(
+    "shrink_with_prox", forward=lambda U: soft(U, 1.0), prox_phi=lambda w, t: soft(w, t) / (1 + t), **pieces
+)
+typo = cvxlift.declare_divergence(
+    "shrink_prox_typo", forward=lambda U: soft(U, 1.0), prox_phi=lambda w, t: soft(w, 1.0) / (1 + t), **pieces
+)
 
 rng = np.random.default_rng(0)
 U, V = rng.normal(scale=3, size=(1, 2000)), rng.normal(scale=3, size=(1, 2000))
@@ -108,8 +109,10 @@ for atom in (shrink, fast_shrink):
     P = atom.prox_z(U, V, 0.5)
     seconds[atom.name] = time.perf_counter() - t0
     print(f"{atom!r}: prox_z of 2000 columns at t = 0.5 in {seconds[atom.name]:.4f} s")
-print(f"numpy prox / CVXPY fallback: {seconds['shrink'] / seconds['shrink_with_prox']:.0f}x faster; "
-      f"largest difference {np.abs(shrink.prox_z(U, V, 0.5) - fast_shrink.prox_z(U, V, 0.5)).max():.1e}")
+print(
+    f"numpy prox / CVXPY fallback: {seconds['shrink'] / seconds['shrink_with_prox']:.0f}x faster; "
+    f"largest difference {np.abs(shrink.prox_z(U, V, 0.5) - fast_shrink.prox_z(U, V, 0.5)).max():.1e}"
+)
 
 # %%
 # Without `prox_phi`, each call of `prox_z` solves a CVXPY problem over the columns; the numpy

@@ -33,12 +33,16 @@ with open(find("table1.json"), encoding="utf-8") as fh:
     run = json.load(fh)
 info, results = run["info"], run["results"]
 print(f"command: {info['command']}")
-print(f"date: {info['date']}; machine: {info['cpus']} CPUs, Python {info['python']}, numpy {info['numpy']}, "
-      f"torch {info['torch']}; load average {info['load_start'][0]:.1f} at the start, "
-      f"{info['load_end'][0]:.1f} at the end")
-print(f"data: {info['n_train']} training and {info['n_test']} test digits; lambda = {info['lam']:g}, "
-      f"rho = {info['args']['rho']:g}, {info['args']['sweeps']} BCD sweep(s); SGD: lr = {info['lr']:g}, "
-      f"batch {info['args']['batch_size']}, {info['args']['epochs']} epochs, {info['args']['seeds']} seeds")
+print(
+    f"date: {info['date']}; machine: {info['cpus']} CPUs, Python {info['python']}, numpy {info['numpy']}, "
+    f"torch {info['torch']}; load average {info['load_start'][0]:.1f} at the start, "
+    f"{info['load_end'][0]:.1f} at the end"
+)
+print(
+    f"data: {info['n_train']} training and {info['n_test']} test digits; lambda = {info['lam']:g}, "
+    f"rho = {info['args']['rho']:g}, {info['args']['sweeps']} BCD sweep(s); SGD: lr = {info['lr']:g}, "
+    f"batch {info['args']['batch_size']}, {info['args']['epochs']} epochs, {info['args']['seeds']} seeds"
+)
 
 # %%
 # ## Table 1
@@ -62,8 +66,11 @@ def mean_std(values):
     return v.mean(), v.std(ddof=1)
 
 
-print(f"{'architecture':22s} {'lifted alone':>14s} " + " ".join(f"{n:>16s}" for n in INITS.values())
-      + "   paper (lifted, Normal, Xavier, Lifted)")
+print(
+    f"{'architecture':22s} {'lifted alone':>14s} "
+    + " ".join(f"{n:>16s}" for n in INITS.values())
+    + "   paper (lifted, Normal, Xavier, Lifted)"
+)
 table = {}
 for arch, r in results.items():
     cells = [mean_std(r["lifted_acc"])]
@@ -113,8 +120,9 @@ for ax, (arch, r) in zip(axes.flat, results.items()):
 last = axes.flat[len(results)]
 finals = np.array([[table[a][1 + j][0] for j in range(3)] for a in results])
 last.plot(range(len(results)), finals[:, 2] - finals[:, 1], "o-", color="tab:green", label="NN[Lifted] - NN[Xavier]")
-last.plot(range(len(results)), [PAPER[a][3] - PAPER[a][2] for a in results], "s--", color="0.4",
-          label="the same in the paper")
+last.plot(
+    range(len(results)), [PAPER[a][3] - PAPER[a][2] for a in results], "s--", color="0.4", label="the same in the paper"
+)
 last.axhline(0, color="black", lw=0.8)
 last.set_xticks(range(len(results)), ["-".join(a.split("-")[1:-1]) for a in results], fontsize=8)
 last.set_xlabel("hidden layers")

@@ -1,4 +1,5 @@
 """Fixtures of the divergence tests: the example user atoms (``examples/user_atoms.py``)."""
+
 import runpy
 from pathlib import Path
 

@@ -3,6 +3,7 @@
 Reference values are textbook formulas or brute-force minimisations written here,
 independent of the atoms' own numpy code and of CVXPY.
 """
+
 import math
 import re
 
@@ -54,16 +55,32 @@ ELEMENTWISE = {
     "identity": (Identity(), lambda u: u),
 }
 
-FENCHEL_ATOMS = [ReLU(), LeakyReLU(), LeakyReLU(0.3), Clipped(), Clipped(0, 1), Sigmoid(), Tanh(),
-                 Simplex(), Sin(), Identity()]
+FENCHEL_ATOMS = [
+    ReLU(),
+    LeakyReLU(),
+    LeakyReLU(0.3),
+    Clipped(),
+    Clipped(0, 1),
+    Sigmoid(),
+    Tanh(),
+    Simplex(),
+    Sin(),
+    Identity(),
+]
 JOINT_ATOMS = [ReLU(), LeakyReLU(), Clipped(), Simplex(), Identity(), MaxPool(2), MaxPool(3)]
 
 
 def _line_inputs(atom):
     """The real line as the tests see it: a grid, zero, kinks +- tiny, 1e3 and 1e6."""
     kinks = np.asarray(getattr(atom, "kinks", ()) or (), dtype=float)
-    pts = [np.linspace(-20, 20, 4001), [0.0], kinks, kinks - 1e-12, kinks + 1e-12,
-           [-1e6, -1e3, -1.0, 1.0, 1e3, 1e6, -HALF_PI, HALF_PI]]
+    pts = [
+        np.linspace(-20, 20, 4001),
+        [0.0],
+        kinks,
+        kinks - 1e-12,
+        kinks + 1e-12,
+        [-1e6, -1e3, -1.0, 1.0, 1e3, 1e6, -HALF_PI, HALF_PI],
+    ]
     return np.unique(np.concatenate([np.ravel(p) for p in pts]))
 
 
@@ -165,7 +182,7 @@ def test_maxpool_forward(k):
     Z = MaxPool(k).forward(U)
     assert Z.shape == (4, 6)
     for j in range(4):
-        np.testing.assert_array_equal(Z[j], U[j * k:(j + 1) * k].max(axis=0))
+        np.testing.assert_array_equal(Z[j], U[j * k : (j + 1) * k].max(axis=0))
     assert MaxPool(2).forward(np.array([1.0, 3.0, -1e6, 1e6])).tolist() == [3.0, 1e6]
     assert MaxPool(2).forward(np.array([2.0, 2.0])).tolist() == [2.0]
 
@@ -245,6 +262,7 @@ def test_prox_matches_brute_force_grid(key, form):
         f_u = float(atom.forward(np.array([u]))[0])
         for v in (-2.0, 0.0, 0.5, 3.0):
             for t in (0.1, 1.0, 10.0):
+
                 def objective(z):
                     uu = np.full((1, z.size), u)
                     return atom.divergence_value(uu, z[None, :], form) + (z - v) ** 2 / (2 * t)
@@ -285,19 +303,22 @@ def test_divergence_is_dcp_in_each_block(atom):
 
 
 # ---------------------------------------------------------------------- errors
-@pytest.mark.parametrize("make,words", [
-    (lambda: Clipped(1, 0), ("lower", "upper")),
-    (lambda: Clipped(0, math.inf), ("lower", "upper")),
-    (lambda: LeakyReLU(0), ("negative_slope",)),
-    (lambda: LeakyReLU(1.5), ("negative_slope",)),
-    (lambda: LeakyReLU(-0.1), ("negative_slope",)),
-    (lambda: MaxPool(0), ("pool_size",)),
-    (lambda: MaxPool(2.5), ("pool_size",)),
-    (lambda: MaxPool(2, weight=0.5), ("weight",)),
-    (lambda: Sin(1), ("n_pieces",)),
-    (lambda: MaxPool(2).forward(np.ones((3, 2))), ("pool_size=2", "length 3")),
-    (lambda: ReLU().forward(np.ones((2, 2, 2))), ("u", "3 dimensions")),
-])
+@pytest.mark.parametrize(
+    "make,words",
+    [
+        (lambda: Clipped(1, 0), ("lower", "upper")),
+        (lambda: Clipped(0, math.inf), ("lower", "upper")),
+        (lambda: LeakyReLU(0), ("negative_slope",)),
+        (lambda: LeakyReLU(1.5), ("negative_slope",)),
+        (lambda: LeakyReLU(-0.1), ("negative_slope",)),
+        (lambda: MaxPool(0), ("pool_size",)),
+        (lambda: MaxPool(2.5), ("pool_size",)),
+        (lambda: MaxPool(2, weight=0.5), ("weight",)),
+        (lambda: Sin(1), ("n_pieces",)),
+        (lambda: MaxPool(2).forward(np.ones((3, 2))), ("pool_size=2", "length 3")),
+        (lambda: ReLU().forward(np.ones((2, 2, 2))), ("u", "3 dimensions")),
+    ],
+)
 def test_invalid_arguments_name_the_argument(make, words):
     with pytest.raises(ValidationError) as info:
         make()
@@ -346,11 +367,14 @@ def test_get_divergence_accepts_names_classes_instances_and_params():
         cvxlift.get_divergence(3)
 
 
-@pytest.mark.parametrize("u_shape,z_shape,words", [
-    ((3, 2), (3, 3), ("columns", "u.shape=(3, 2)", "z.shape=(3, 3)")),
-    ((3,), (3, 1), ("u.shape=(3,)", "z.shape=(3, 1)")),
-    ((3, 2), (4, 2), ("4 rows",)),
-])
+@pytest.mark.parametrize(
+    "u_shape,z_shape,words",
+    [
+        ((3, 2), (3, 3), ("columns", "u.shape=(3, 2)", "z.shape=(3, 3)")),
+        ((3,), (3, 1), ("u.shape=(3,)", "z.shape=(3, 1)")),
+        ((3, 2), (4, 2), ("4 rows",)),
+    ],
+)
 def test_divergence_shape_mismatch(u_shape, z_shape, words):
     with pytest.raises(ValidationError) as info:
         ReLU().divergence(np.ones(u_shape), cp.Variable(z_shape))

@@ -1,4 +1,5 @@
 """The atom contract (checked at class creation) and the registry (classes only, names, duplicates)."""
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ def _fenchel_pieces(skip=()):
 def test_class_creation_names_the_missing_method(missing, clean_registry):
     with pytest.raises(FormError, match=rf"declares the 'fenchel' form but does not implement {missing}\b"):
         type("Partial", (Divergence,), dict(_fenchel_pieces(skip=(missing,)), forms=("fenchel",), name="partial"))
-    assert "partial" not in cvxlift.available()   # nothing registered on failure
+    assert "partial" not in cvxlift.available()  # nothing registered on failure
 
 
 def test_complete_class_registers_and_vector_atoms_need_a_prox(clean_registry):
@@ -43,8 +44,11 @@ def test_complete_class_registers_and_vector_atoms_need_a_prox(clean_registry):
     with pytest.raises(FormError, match="does not implement prox_phi"):
         type("VecAtom", (Divergence,), dict(_fenchel_pieces(), forms=("fenchel",), elementwise=False))
     with pytest.raises(FormError, match="does not implement joint_value"):
-        type("J", (Divergence,), dict(joint=lambda self, u, z: cp.sum_squares(z - u), _forward=lambda self, U: U,
-                                      forms=("joint",)))
+        type(
+            "J",
+            (Divergence,),
+            dict(joint=lambda self, u, z: cp.sum_squares(z - u), _forward=lambda self, U: U, forms=("joint",)),
+        )
     with pytest.raises(FormError, match="forms must be"):
         type("Bad", (Divergence,), dict(_fenchel_pieces(), forms=("bogus",)))
     assert set(CONTRACT) == {"fenchel", "joint"}
@@ -78,9 +82,13 @@ def test_registry_rejects_duplicates_and_holds_classes(clean_registry):
 
 def test_declared_atoms_are_classes_and_duplicates_raise(clean_registry):
     def make(**kw):
-        return cvxlift.declare_divergence("my-soft", forward=lambda U: np.maximum(U, 0),
-                                          phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]),
-                                          phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)), **kw)
+        return cvxlift.declare_divergence(
+            "my-soft",
+            forward=lambda U: np.maximum(U, 0),
+            phi=lambda z: 0.5 * cp.sum_squares(z) + indicator([z >= 0]),
+            phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(u)),
+            **kw,
+        )
 
     d = make(register=True)
     assert isinstance(d, cvxlift.divergences.custom.CustomDivergence)
@@ -98,4 +106,4 @@ def test_declared_atoms_are_classes_and_duplicates_raise(clean_registry):
 
 def test_dead_names_are_gone():
     assert not hasattr(Divergence, "grad_phi_star")
-    assert Divergence.lipschitz is None   # no silent default for the fast path
+    assert Divergence.lipschitz is None  # no silent default for the fast path

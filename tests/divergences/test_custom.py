@@ -1,4 +1,5 @@
 """User-declared divergences: ``declare_divergence`` and ``verify`` catching wrong claims."""
+
 import re
 import runpy
 import subprocess
@@ -73,8 +74,7 @@ def test_registered_custom_atom_is_found_by_name(example, clean_registry):
 
 
 def test_example_script_runs():
-    proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=120,
-                          cwd=str(ROOT))
+    proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "declare_divergence('soft_threshold'): PASSED" in proc.stdout
     assert "declare_divergence('hard_threshold_claim'): FAILED" in proc.stdout
@@ -139,13 +139,16 @@ def test_rejects_the_papers_maxpool_weight_one():
 
 
 # ---------------------------------------------------------------------- declaration errors
-@pytest.mark.parametrize("kwargs,word", [
-    (dict(name="", forward=np.sign, phi=lambda z: cp.sum_squares(z)), "name"),
-    (dict(name="x", forward=3, phi=lambda z: cp.sum_squares(z)), "forward"),
-    (dict(name="x", forward=np.sign), "phi"),
-    (dict(name="x", forward=np.sign, phi=3), "phi"),
-    (dict(name="x", forward=np.sign, phi=lambda z: z, joint="nope"), "joint"),
-])
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        (dict(name="", forward=np.sign, phi=lambda z: cp.sum_squares(z)), "name"),
+        (dict(name="x", forward=3, phi=lambda z: cp.sum_squares(z)), "forward"),
+        (dict(name="x", forward=np.sign), "phi"),
+        (dict(name="x", forward=np.sign, phi=3), "phi"),
+        (dict(name="x", forward=np.sign, phi=lambda z: z, joint="nope"), "joint"),
+    ],
+)
 def test_declaration_errors_name_the_argument(kwargs, word):
     with pytest.raises(ValidationError, match=word):
         cvxlift.declare_divergence(**kwargs)

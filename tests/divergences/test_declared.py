@@ -3,6 +3,7 @@
 Each test reproduces one failure a new user met with ``declare_divergence`` and fails on the
 code before the fix (noted per test).
 """
+
 import re
 import time
 from pathlib import Path
@@ -23,12 +24,15 @@ SMALL = dict(n_grid=201, n_random=40)
 def _steep(**kw):
     """clip(2u, 0, 1): Phi = z^2/4 on [0, 1], Phi* = huber(pos(u), 1/2); Lipschitz constant 2."""
     return cvxlift.declare_divergence(
-        "steep_test", forward=lambda U: np.clip(2 * U, 0, 1),
+        "steep_test",
+        forward=lambda U: np.clip(2 * U, 0, 1),
         phi=lambda z: 0.25 * cp.sum_squares(z) + indicator([z >= 0, z <= 1]),
         phi_star=lambda u: cp.sum(cp.huber(cp.pos(u), 0.5)),
         phi_value=lambda Z: np.sum(0.25 * Z**2, axis=0),
         phi_star_value=lambda U: np.sum(np.where(U <= 0, 0.0, np.where(U <= 0.5, U**2, U - 0.25)), axis=0),
-        kinks=(0.0, 0.5), **kw)
+        kinks=(0.0, 0.5),
+        **kw,
+    )
 
 
 def _row(report, name, form=None):
@@ -61,17 +65,22 @@ def test_a_declared_constant_that_is_too_small_fails_verify_and_stops_the_fast_p
 # ---------------------------------------------------------------------- the domain
 def _half_sigmoid(**kw):
     """clip(u/2 + 1/2, 0, 1) with phi_value returning inf outside [0, 1] (the documented contract)."""
+
     def phi_value(Z):
         ok = ((Z >= 0) & (Z <= 1)).all(axis=0)
         return np.where(ok, np.sum(Z**2 - Z, axis=0), np.inf)
 
     return cvxlift.declare_divergence(
-        "half_sigmoid_test", forward=lambda U: np.clip(U / 2 + 0.5, 0, 1),
+        "half_sigmoid_test",
+        forward=lambda U: np.clip(U / 2 + 0.5, 0, 1),
         phi=lambda z: cp.sum_squares(z) - cp.sum(z) + indicator([z >= 0, z <= 1]),
         phi_star=lambda u: cp.sum(0.25 * cp.huber(u, 1) + 0.5 * u + 0.25),
         phi_value=phi_value,
         phi_star_value=lambda U: np.sum(np.where(U < -1, 0.0, np.where(U > 1, U, (U + 1) ** 2 / 4)), axis=0),
-        lipschitz=0.5, kinks=(-1.0, 1.0), **kw)
+        lipschitz=0.5,
+        kinks=(-1.0, 1.0),
+        **kw,
+    )
 
 
 def test_declared_domain_absorbs_solver_excursions():
@@ -79,17 +88,18 @@ def test_declared_domain_absorbs_solver_excursions():
     Z = np.array([[-1e-22, 1 + 1e-12, 0.5, -1e-3]])
     val = d.phi_value(Z)
     np.testing.assert_allclose(val[:3], [0.0, 0.0, -0.25], atol=1e-12)
-    assert val[3] == np.inf                       # beyond the tolerance: outside
+    assert val[3] == np.inf  # beyond the tolerance: outside
     np.testing.assert_array_equal(d.project_domain(Z), [[0.0, 1.0, 0.5, 0.0]])
-    assert _half_sigmoid().phi_value(Z)[0] == np.inf   # without the declaration: the user's inf
+    assert _half_sigmoid().phi_value(Z)[0] == np.inf  # without the declaration: the user's inf
 
 
 def test_declared_domain_keeps_every_cvxpy_update():
     """Before: CVXPY states 1e-22 outside [0, 1] made the objective inf and 3 of 4 X-steps were rejected."""
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(8, 60)), np.eye(3)[:, rng.integers(0, 3, 60)]
-    net = cvxlift.LiftedNetwork([8, 6, 3], [_half_sigmoid(domain=(0, 1)), "identity"], form=["fenchel", "joint"],
-                                random_state=0)
+    net = cvxlift.LiftedNetwork(
+        [8, 6, 3], [_half_sigmoid(domain=(0, 1)), "identity"], form=["fenchel", "joint"], random_state=0
+    )
     net.fit(X, Y, solver="cvxpy", max_iter=3, tol=0)
     assert "rejected" not in net.block_info_
     assert np.all(np.diff(net.history_) <= 1e-12 * np.abs(net.history_[:-1]))
@@ -111,12 +121,15 @@ def test_phi_without_phi_star_fails_at_once_naming_it():
     assert time.perf_counter() - t0 < 1.0
 
 
-@pytest.mark.parametrize("kwargs,word", [
-    (dict(u_quadratic=1.0), "joint form"),
-    (dict(lipschitz=-1.0), "lipschitz"),
-    (dict(domain="cube"), "domain"),
-    (dict(nonsense=1), "unknown option"),
-])
+@pytest.mark.parametrize(
+    "kwargs,word",
+    [
+        (dict(u_quadratic=1.0), "joint form"),
+        (dict(lipschitz=-1.0), "lipschitz"),
+        (dict(domain="cube"), "domain"),
+        (dict(nonsense=1), "unknown option"),
+    ],
+)
 def test_bad_options_name_the_option(kwargs, word):
     with pytest.raises(ValidationError, match=word):
         _steep(**kwargs)

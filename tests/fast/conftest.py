@@ -5,6 +5,7 @@ cleanly where torch or array-api-compat is not installed. :func:`to_lib` convert
 inputs to that library; :func:`from_lib` checks that a result came back in it (torch tensors on
 the input's device) and converts it to numpy for the CVXPY reference check.
 """
+
 import pytest
 
 LIBS = ["numpy", "torch"]

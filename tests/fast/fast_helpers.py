@@ -10,6 +10,7 @@ Constant data enter hand-written CVXPY problems as ``cp.Parameter`` values: CVXP
 cannot canonicalise ``indicator([Z >= 0])`` on a *constant* ``Z`` in a QP objective (an
 ``AttributeError`` in ``coeff_extractor``), while a Parameter works.
 """
+
 import math
 
 import cvxpy as cp
@@ -98,6 +99,7 @@ def to_lib(args, lib):
         if isinstance(a, (list, tuple)) and any(isinstance(x, np.ndarray) for x in a):
             return type(a)(conv(x) for x in a)
         return a
+
     if isinstance(args, dict):
         return {k: conv(v) for k, v in args.items()}
     if isinstance(args, np.ndarray):
@@ -114,6 +116,7 @@ def from_lib(x, lib):
         assert isinstance(x, np.ndarray), type(x)
         return x
     import torch
+
     assert isinstance(x, torch.Tensor), type(x)
     assert x.device.type == "cpu" and x.dtype == torch.float64, (x.device, x.dtype)
     return x.numpy()

@@ -1,5 +1,6 @@
 """The array namespace module (``cvxlift.arrays``) and the library/device round trip of fit, predict
 and the estimators: numpy always, torch CPU where torch and array-api-compat are installed."""
+
 import subprocess
 import sys
 import warnings
@@ -13,10 +14,12 @@ from cvxlift.exceptions import NoFastSolver, ValidationError
 
 
 def test_import_cvxlift_loads_neither_torch_nor_array_api_compat():
-    code = ("import sys, numpy as np, cvxlift; from cvxlift import arrays, fast; "
-            "W, b, info = fast.w_step(np.ones((3, 5)), np.ones((2, 5)), cvxlift.ReLU(), 'joint', 1.0, 1.0); "
-            "assert arrays.namespace(W) is np; "
-            "print('torch' in sys.modules, 'array_api_compat' in sys.modules)")
+    code = (
+        "import sys, numpy as np, cvxlift; from cvxlift import arrays, fast; "
+        "W, b, info = fast.w_step(np.ones((3, 5)), np.ones((2, 5)), cvxlift.ReLU(), 'joint', 1.0, 1.0); "
+        "assert arrays.namespace(W) is np; "
+        "print('torch' in sys.modules, 'array_api_compat' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -82,7 +85,7 @@ def test_bridge_and_native_atoms(torch):
     from cvxlift.divergences import ReLU, Sigmoid
 
     U = torch.from_numpy(np.random.default_rng(2).normal(size=(3, 4)))
-    assert ax.native(ReLU(), U).__class__ is ReLU                 # array_api = True: called directly
+    assert ax.native(ReLU(), U).__class__ is ReLU  # array_api = True: called directly
     bridged = ax.native(Sigmoid(), U)
     assert isinstance(bridged, ax.NumpyBridge)
     out = bridged.forward(U)
@@ -91,8 +94,14 @@ def test_bridge_and_native_atoms(torch):
 
 def test_torch_input_errors_name_the_argument(torch):
     with pytest.raises(ValidationError, match="A must be finite"):
-        fast.w_step(torch.full((3, 4), float("nan"), dtype=torch.float64), torch.ones(2, 4), LiftedNetwork(
-            [3, 2]).activations_[0], "joint", 1.0, 1.0)
+        fast.w_step(
+            torch.full((3, 4), float("nan"), dtype=torch.float64),
+            torch.ones(2, 4),
+            LiftedNetwork([3, 2]).activations_[0],
+            "joint",
+            1.0,
+            1.0,
+        )
     with pytest.raises(ValidationError, match="Z must have 4 columns"):
         fast.w_step(torch.ones(3, 4), torch.ones(2, 5), LiftedNetwork([3, 2]).activations_[0], "joint", 1.0, 1.0)
 
@@ -109,7 +118,8 @@ def test_fit_and_predict_keep_the_library(torch, form):
     X, Y = _data()
     a = LiftedNetwork([6, 5, 2], loss="cross_entropy", form=form, random_state=0).fit(X, Y, solver="fast", max_iter=3)
     b = LiftedNetwork([6, 5, 2], loss="cross_entropy", form=form, random_state=0).fit(
-        torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=3)
+        torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=3
+    )
     assert all(isinstance(W, torch.Tensor) for W in b.weights_ + b.biases_ + b.states_)
     assert np.allclose(a.history_, b.history_, rtol=1e-6)
     assert np.allclose(a.weights_[0], b.weights_[0].numpy(), atol=1e-7)
@@ -117,13 +127,14 @@ def test_fit_and_predict_keep_the_library(torch, form):
         P = b.predict(torch.from_numpy(X), rule=rule, solver="fast")
         assert isinstance(P, torch.Tensor)
         assert np.allclose(P.numpy(), a.predict(X, rule=rule, solver="fast"), atol=1e-6)
-    assert isinstance(b.predict(X), np.ndarray)               # numpy in, numpy out
+    assert isinstance(b.predict(X), np.ndarray)  # numpy in, numpy out
 
 
 def test_objectives_and_cvxpy_prediction_of_a_torch_network(torch):
     X, Y = _data(m=30)
     net = LiftedNetwork([6, 5, 2], loss="cross_entropy", random_state=0).fit(
-        torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=2)
+        torch.from_numpy(X), torch.from_numpy(Y), solver="fast", max_iter=2
+    )
     host = [S.numpy() for S in net.states_]
     # the lifted objective (10) on tensors, on numpy, and as recorded by the engine
     assert net.objective(torch.from_numpy(X), torch.from_numpy(Y)) == pytest.approx(net.history_[-1], rel=1e-12)
@@ -133,8 +144,9 @@ def test_objectives_and_cvxpy_prediction_of_a_torch_network(torch):
     Pf, Sf = net.predict(torch.from_numpy(X), rule="lifted", solver="fast", return_states=True)
     assert isinstance(P, torch.Tensor) and isinstance(S[0], torch.Tensor)
     assert net.prediction_objective(torch.from_numpy(X), S) == pytest.approx(
-        net.prediction_objective(X, [T.numpy() for T in Sf]), rel=1e-5, abs=1e-8)
-    assert all(isinstance(W, torch.Tensor) for W in net.weights_)   # the network stays where it was
+        net.prediction_objective(X, [T.numpy() for T in Sf]), rel=1e-5, abs=1e-8
+    )
+    assert all(isinstance(W, torch.Tensor) for W in net.weights_)  # the network stays where it was
 
 
 def test_cvxpy_backend_converts_and_a_missing_fast_solver_is_an_error(torch):
@@ -142,7 +154,8 @@ def test_cvxpy_backend_converts_and_a_missing_fast_solver_is_an_error(torch):
 
     X, Y = _data(m=20)
     net = LiftedNetwork([6, 4, 2], loss="cross_entropy", random_state=0).fit(
-        torch.from_numpy(X), torch.from_numpy(Y), solver="cvxpy", max_iter=1)
+        torch.from_numpy(X), torch.from_numpy(Y), solver="cvxpy", max_iter=1
+    )
     assert isinstance(net.weights_[0], torch.Tensor)
     # max-pooling's W-step is ADMM through its u-prox (a numpy-only solver: run on numpy copies)
     pool = LiftedNetwork([6, 4, 2], activations=[MaxPool(2), "simplex"], loss="cross_entropy", random_state=0)
@@ -156,8 +169,12 @@ def test_cvxpy_backend_converts_and_a_missing_fast_solver_is_an_error(torch):
     from cvxlift.numeric import project_simplex
 
     vec = declare_divergence(
-        "simplex_no_uprox_torch", forward=project_simplex, elementwise=False, verify_dim=3,
-        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]))
+        "simplex_no_uprox_torch",
+        forward=project_simplex,
+        elementwise=False,
+        verify_dim=3,
+        joint=lambda u, z: cp.sum_squares(z - u) + domain_indicator([z >= 0, cp.sum(z, axis=0) == 1]),
+    )
     bad = LiftedNetwork([6, 4, 2], activations=[vec, "simplex"], loss="cross_entropy", random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -202,8 +219,11 @@ def test_numpy_before_2_1_through_the_compat_namespace(monkeypatch):
     args = (A[:4], Y, [None, W], [None, b], [ReLU(), Simplex()], ["joint", "joint"], [1.0, 1.0], "cross_entropy")
 
     def run():
-        return (fast.w_step(A, Z, ReLU(), "fenchel", 1.0, 0.1)[0], fast.joint_x_step(*args)[0][0],
-                fast.x_step(A[:4], W, b, Y, ReLU(), "joint", Simplex(), "joint", 1.0, 1.0)[0])
+        return (
+            fast.w_step(A, Z, ReLU(), "fenchel", 1.0, 0.1)[0],
+            fast.joint_x_step(*args)[0][0],
+            fast.x_step(A[:4], W, b, Y, ReLU(), "joint", Simplex(), "joint", 1.0, 1.0)[0],
+        )
 
     plain = run()
     shim = ax.numpy_compat(force=True)

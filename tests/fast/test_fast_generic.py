@@ -2,6 +2,7 @@
 against the CVXPY formulation of the same block, on user-declared and built-in atoms; and
 training with user atoms on ``solver="fast"`` without a CVXPY block (issue 11).
 """
+
 import runpy
 from pathlib import Path
 
@@ -16,21 +17,25 @@ from cvxlift import cvxsolve, fast
 from cvxlift.fast import registry
 
 _NS = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "user_atoms.py"), run_name="u")
-USER = dict(_NS["ATOMS"], **_NS["REJECTED"])   # omega fails verify's zero row, but its solvers are fine
+USER = dict(_NS["ATOMS"], **_NS["REJECTED"])  # omega fails verify's zero row, but its solvers are fine
 
 
 def _l1_hard_sigmoid():
     """|z - u| + I_[0,1](z): jointly convex, no tilt structure, no numpy prox (values-only prox)."""
     return cvxlift.declare_divergence(
-        "l1_hard_sigmoid", forward=lambda U: np.clip(U, 0, 1),
+        "l1_hard_sigmoid",
+        forward=lambda U: np.clip(U, 0, 1),
         joint=lambda u, z: cp.sum(cp.abs(z - u)) + indicator([z >= 0, z <= 1]),
-        joint_value=lambda U, Z: np.sum(np.abs(Z - U), axis=0), domain=(0, 1), kinks=(0.0, 1.0))
+        joint_value=lambda U, Z: np.sum(np.abs(Z - U), axis=0),
+        domain=(0, 1),
+        kinks=(0.0, 1.0),
+    )
 
 
 def _atom(name):
     if name in USER:
         d = USER[name]()
-        if name == "elastic_hard_sigmoid":   # its prox_u passes verify (test_user_atoms_pass_verify)
+        if name == "elastic_hard_sigmoid":  # its prox_u passes verify (test_user_atoms_pass_verify)
             registry.mark_certified(d, "joint", "prox_u")
         return d
     if name == "l1_hard_sigmoid":
@@ -71,8 +76,9 @@ def _xcases():
     return [(a, b, m, s) for a, b, m in XCASES for s in (("wide", "ill") if "newton" in m else ("wide",))]
 
 
-@pytest.mark.parametrize("prev,nxt,method,shape", _xcases(),
-                         ids=[f"{a[0]}-{b[0]}-{m.lstrip('!')}-{s}" for a, b, m, s in _xcases()])
+@pytest.mark.parametrize(
+    "prev,nxt,method,shape", _xcases(), ids=[f"{a[0]}-{b[0]}-{m.lstrip('!')}-{s}" for a, b, m, s in _xcases()]
+)
 def test_generic_x_step_matches_cvxpy(prev, nxt, method, shape):
     (pn, fp), (nn, fn) = prev, nxt
     dp, dn = _atom(pn), _atom(nn)
@@ -88,25 +94,31 @@ def test_generic_x_step_matches_cvxpy(prev, nxt, method, shape):
     assert info.converged and info.certificate <= tol, info
     Zv = cp.Variable((p, m))
     obj = lam_prev * dp.divergence(param(U0), Zv, fp) + lam_next * dn.divergence(W @ Zv + bias(b, m), param(Znext), fn)
-    cvx_solve(cp.Problem(cp.Minimize(obj)), cvxsolve.combine_classes(dp.problem_class(fp), dn.problem_class(fn)),
-              allow_inaccurate=True)
+    cvx_solve(
+        cp.Problem(cp.Minimize(obj)),
+        cvxsolve.combine_classes(dp.problem_class(fp), dn.problem_class(fn)),
+        allow_inaccurate=True,
+    )
     F_cvx = fast.XStepProblem(U0, W, b, Znext, dp, fp, dn, fn, lam_prev, lam_next).objective(Zv.value)
     assert_objectives(info.objective, F_cvx, what=f"{prev} -> {nxt}")
-    if method != "fista_numeric":   # strongly convex in z: the minimiser is unique
+    if method != "fista_numeric":  # strongly convex in z: the minimiser is unique
         assert_close(Z, Zv.value, tol=1e-4 * (1 + np.linalg.norm(Zv.value)), what="Z")
 
 
-WCASES = [("maxpool", "joint"), ("leaky_relu", "joint"), ("elastic_hard_sigmoid", "joint"),
-          ("steep_nolip", "fenchel")]
+WCASES = [("maxpool", "joint"), ("leaky_relu", "joint"), ("elastic_hard_sigmoid", "joint"), ("steep_nolip", "fenchel")]
 
 
 @pytest.mark.parametrize("name,form", WCASES)
 def test_admm_w_step_matches_cvxpy(name, form):
     """D nonsmooth in u (or without a known Lipschitz constant): ADMM through the u-prox."""
-    if name == "steep_nolip":   # the steep hard sigmoid without its declared constant
-        d = cvxlift.declare_divergence("steep_nolip", forward=lambda U: np.clip(2 * U, 0, 1),
-                                       phi=lambda z: 0.25 * cp.sum_squares(z) + indicator([z >= 0, z <= 1]),
-                                       phi_star=lambda u: cp.sum(cp.huber(cp.pos(u), 0.5)), domain=(0, 1))
+    if name == "steep_nolip":  # the steep hard sigmoid without its declared constant
+        d = cvxlift.declare_divergence(
+            "steep_nolip",
+            forward=lambda U: np.clip(2 * U, 0, 1),
+            phi=lambda z: 0.25 * cp.sum_squares(z) + indicator([z >= 0, z <= 1]),
+            phi_star=lambda u: cp.sum(cp.huber(cp.pos(u), 0.5)),
+            domain=(0, 1),
+        )
     else:
         d = _atom(name) if name != "maxpool" else cvxlift.MaxPool(2)
     rng = np.random.default_rng(seed_of(name, form))
@@ -151,12 +163,14 @@ def test_admm_keeps_its_dual_in_the_layer_cache():
     W2, b2, again = fast.w_step(A, Z, d, "joint", 1.0, 0.1, W0=W1, b0=b1, tol=1e-7, max_iter=5000, cache=cache)
     assert again.converged and again.iterations < first.iterations and cache.hits == 1
     assert abs(again.objective - first.objective) <= 1e-6 * abs(first.objective)
-    fast.w_step(A.copy(), Z, d, "joint", 1.0, 0.1, max_iter=1, cache=cache)    # another array: rebound
+    fast.w_step(A.copy(), Z, d, "joint", 1.0, 0.1, max_iter=1, cache=cache)  # another array: rebound
     assert cache.misses == 2 and cache.state["admm"]["Y"].shape == Z.shape
 
 
-@pytest.mark.parametrize("name,form", [("steep_hard_sigmoid", "fenchel"), ("omega", "joint"),
-                                       ("l1_hard_sigmoid", "joint"), ("sigmoid", "fenchel")])
+@pytest.mark.parametrize(
+    "name,form",
+    [("steep_hard_sigmoid", "fenchel"), ("omega", "joint"), ("l1_hard_sigmoid", "joint"), ("sigmoid", "fenchel")],
+)
 def test_derived_and_numeric_prox_match_cvxpy(name, form):
     d = _atom(name)
     rng = np.random.default_rng(seed_of(name))
@@ -176,8 +190,13 @@ def test_derived_and_numeric_prox_match_cvxpy(name, form):
 
 
 def test_no_fast_solver_names_the_block_and_the_missing_property():
-    vec = cvxlift.declare_divergence("vector_atom", forward=lambda U: U - U.mean(axis=0),
-                                     joint=lambda u, z: cp.sum_squares(z - u), elementwise=False, verify_dim=3)
+    vec = cvxlift.declare_divergence(
+        "vector_atom",
+        forward=lambda U: U - U.mean(axis=0),
+        joint=lambda u, z: cp.sum_squares(z - u),
+        elementwise=False,
+        verify_dim=3,
+    )
     props = fast.atom_props(vec, "joint")
     with pytest.raises(fast.NoFastSolver) as exc:
         fast.select("x_step", block="X2", prev=props, next=fast.atom_props(ATOMS["relu"], "joint"))
@@ -187,8 +206,15 @@ def test_no_fast_solver_names_the_block_and_the_missing_property():
 
 
 # ---------------------------------------------------------------------------- training
-@pytest.mark.parametrize("name,form", [("steep_hard_sigmoid", "fenchel"), ("hard_sigmoid_joint", "joint"),
-                                       ("elastic_hard_sigmoid", "joint"), ("softplus_exact", "fenchel")])
+@pytest.mark.parametrize(
+    "name,form",
+    [
+        ("steep_hard_sigmoid", "fenchel"),
+        ("hard_sigmoid_joint", "joint"),
+        ("elastic_hard_sigmoid", "joint"),
+        ("softplus_exact", "fenchel"),
+    ],
+)
 def test_user_atoms_train_on_the_fast_path_without_cvxpy(name, form, monkeypatch):
     """Before: a jointly convex user atom fell back to CVXPY under solver="fast" without a word, and
     a Fenchel-Young one ran with L = 1 (every first-layer update rejected)."""
@@ -201,8 +227,9 @@ def test_user_atoms_train_on_the_fast_path_without_cvxpy(name, form, monkeypatch
     rng = np.random.default_rng(0)
     X = rng.normal(size=(12, 150))
     Y = np.eye(4)[:, rng.integers(0, 4, 150)]
-    net = cvxlift.LiftedNetwork([12, 16, 4], [d, "simplex"], loss="cross_entropy", form=[form, "joint"],
-                                rho=0.1, random_state=0)
+    net = cvxlift.LiftedNetwork(
+        [12, 16, 4], [d, "simplex"], loss="cross_entropy", form=[form, "joint"], rho=0.1, random_state=0
+    )
     net.fit(X, Y, solver="fast", max_iter=3, tol=0, fast_options={"w_step": {"max_iter": 50}})
     blocks = set(net.block_info_)
     # every block ran on the fast path: per layer, or the joint X-step (all forms jointly convex)

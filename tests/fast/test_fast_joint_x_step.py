@@ -7,6 +7,7 @@ min over X_1..X_{L+1} of loss(Y, X_{L+1}) + sum_l lam_l D_l(W_l X_l + b_l, X_{l+
 Every network here is strongly convex in the states (the first layer's z-side anchors the
 chain) except with a max-pool first layer, so iterates are compared too.
 """
+
 import numpy as np
 import pytest
 from fast_helpers import assert_check, assert_close, assert_objectives, from_lib, seed_of, to_lib
@@ -23,19 +24,38 @@ INSTANCES = battery.instances("joint_x_step")
 NETS = {
     "relu-relu-identity/squared": (["relu", "relu", "identity"], [5, 6, 4, 3], [1.0, 1.0, 1.0], "squared"),
     "clipped-relu-simplex/squared": (["clipped", "relu", "simplex"], [5, 6, 4, 3], [0.5, 1.0, 2.0], "squared"),
-    "relu-relu-simplex/cross_entropy": (["relu", "relu", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 1.0],
-                                        "cross_entropy"),
-    "relu-clipped-simplex/cross_entropy-down": (["relu", "clipped", "simplex"], [5, 6, 4, 3], [10.0, 1.0, 0.1],
-                                                "cross_entropy"),
+    "relu-relu-simplex/cross_entropy": (["relu", "relu", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 1.0], "cross_entropy"),
+    "relu-clipped-simplex/cross_entropy-down": (
+        ["relu", "clipped", "simplex"],
+        [5, 6, 4, 3],
+        [10.0, 1.0, 0.1],
+        "cross_entropy",
+    ),
     "leaky-relu-identity/squared": (["leaky", "relu", "identity"], [5, 6, 4, 3], [1.0, 2.0, 1.0], "squared"),
-    "maxpool-relu-simplex/cross_entropy": (["maxpool", "relu", "simplex"], [5, 4, 5, 3], [1.0, 1.0, 1.0],
-                                           "cross_entropy"),
-    "sigmoid:fenchel-relu-identity/squared": (["sigmoid:fenchel", "relu", "identity"], [5, 6, 4, 3],
-                                              [1.0, 1.0, 1.0], "squared"),
-    "relu-relu-relu-simplex/cross_entropy": (["relu", "relu", "relu", "simplex"], [6, 7, 5, 4, 3],
-                                             [1.0, 1.0, 1.0, 1.0], "cross_entropy"),
-    "relu:fenchel-clipped-relu-identity/squared": (["relu:fenchel", "clipped", "relu", "identity"],
-                                                   [6, 7, 5, 4, 3], [2.0, 1.0, 0.5, 1.0], "squared"),
+    "maxpool-relu-simplex/cross_entropy": (
+        ["maxpool", "relu", "simplex"],
+        [5, 4, 5, 3],
+        [1.0, 1.0, 1.0],
+        "cross_entropy",
+    ),
+    "sigmoid:fenchel-relu-identity/squared": (
+        ["sigmoid:fenchel", "relu", "identity"],
+        [5, 6, 4, 3],
+        [1.0, 1.0, 1.0],
+        "squared",
+    ),
+    "relu-relu-relu-simplex/cross_entropy": (
+        ["relu", "relu", "relu", "simplex"],
+        [6, 7, 5, 4, 3],
+        [1.0, 1.0, 1.0, 1.0],
+        "cross_entropy",
+    ),
+    "relu:fenchel-clipped-relu-identity/squared": (
+        ["relu:fenchel", "clipped", "relu", "identity"],
+        [6, 7, 5, 4, 3],
+        [2.0, 1.0, 0.5, 1.0],
+        "squared",
+    ),
 }
 FIRST_ORDER_FIRST = ("leaky", "maxpool", "sigmoid")
 
@@ -76,8 +96,9 @@ def test_joint_x_step_matches_cvxpy_on_the_battery(inst, lib):
         states = from_lib(states, lib)
         assert info.converged and np.all(info.certificates <= TOL), info
         rep = ref.check(states)
-        assert_check(rep, ref, states, what=f"{inst.id} ({info.solver})",
-                     known_unique=[f"X{l + 1}" for l in range(len(states))])
+        assert_check(
+            rep, ref, states, what=f"{inst.id} ({info.solver})", known_unique=[f"X{l + 1}" for l in range(len(states))]
+        )
         assert np.isclose(rep.objective, info.objective)
 
 
@@ -142,5 +163,5 @@ def test_joint_x_step_rejects_bad_input():
         _fast(args, max_iter=-1)
     with pytest.raises(ValidationError, match="Z0"):
         _fast(args, Z0=[np.zeros((6, 12))])
-    with pytest.raises(fast.NoFastSolver, match="joint_x_step"):   # a biconvex layer after the first
+    with pytest.raises(fast.NoFastSolver, match="joint_x_step"):  # a biconvex layer after the first
         fast.joint_x_step(U0, Y, Ws, bs, divs, ["joint", "fenchel", "joint"], lams, loss)

@@ -8,6 +8,7 @@ so iterates are compared. CVXPY's exponential-cone solvers sometimes stop at
 'optimal_inaccurate' near the simplex boundary (one-hot labels, small lam): those solves are
 accepted, and then only the one-sided check (fast not worse) is asserted.
 """
+
 import numpy as np
 import pytest
 from fast_helpers import ATOMS, assert_check, from_lib, to_lib
@@ -16,8 +17,10 @@ from cvxlift import battery, fast
 from cvxlift.fast.output import paper_bracket, safe_bracket, simplex_ce_z
 
 # CVXPY's own warnings on the inaccurate exponential-cone solves (statuses are checked)
-pytestmark = [pytest.mark.filterwarnings("ignore:Solution may be inaccurate:UserWarning"),
-              pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Solution may be inaccurate:UserWarning"),
+    pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning"),
+]
 
 STATUS = {}
 INSTANCES = battery.instances("output_step")
@@ -71,8 +74,8 @@ def test_appendix_a_bracket_erratum():
     Z, info = fast.output_step(X0, Y, ATOMS["simplex"], "fenchel", 2 * Lam, "cross_entropy")  # mu = 1/2
     # recover nu from the solution: z_1 - x_1 - nu = y_1 / (2 Lam z_1)
     nu = Z[0, 0] - X0[0, 0] - Y[0, 0] / (2 * Lam * Z[0, 0])
-    assert nu < lo_paper[0] - 1.0          # the paper's "lower bound" is above the root
-    assert lo_paper[0] > hi_paper[0]       # its bracket is even empty here
+    assert nu < lo_paper[0] - 1.0  # the paper's "lower bound" is above the root
+    assert lo_paper[0] > hi_paper[0]  # its bracket is even empty here
     assert lo[0] <= nu <= hi[0]
     assert simplex_ce_z(lo, X0, C).sum() <= 1.0 <= simplex_ce_z(hi, X0, C).sum()
 

@@ -14,6 +14,7 @@ With a Fenchel-Young layer after the first the problem is biconvex, not one conv
 the fast solvers return a block-wise minimiser, checked block by block against the CVXPY
 X-steps, and no worse than the forward pass.
 """
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -46,23 +47,31 @@ NETS = {
     "relu-relu-simplex": (["relu", "relu", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 1.0]),
     "relu-relu-simplex-up": (["relu", "relu", "simplex"], [5, 6, 4, 3], [0.1, 1.0, 10.0]),
     "clipped-relu-identity-down": (["clipped", "relu", "identity"], [5, 6, 4, 3], [10.0, 1.0, 0.1]),
-    "relu:fenchel-clipped-relu:fenchel": (["relu:fenchel", "clipped", "relu:fenchel"], [5, 6, 4, 3],
-                                          [1.0, 2.0, 1.0]),
+    "relu:fenchel-clipped-relu:fenchel": (["relu:fenchel", "clipped", "relu:fenchel"], [5, 6, 4, 3], [1.0, 2.0, 1.0]),
     "leaky-relu-simplex": (["leaky", "relu", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 1.0]),
     "leaky:fenchel-relu-identity": (["leaky:fenchel", "relu", "identity"], [5, 6, 4, 3], [1.0, 3.0, 1.0]),
     "maxpool-relu-simplex": (["maxpool", "relu", "simplex"], [5, 4, 5, 3], [1.0, 1.0, 2.0]),
     "sigmoid:fenchel-relu-simplex": (["sigmoid:fenchel", "relu", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 1.0]),
     # three hidden layers
     "relu-relu-relu-simplex": (["relu", "relu", "relu", "simplex"], [6, 7, 5, 4, 3], [1.0, 1.0, 1.0, 1.0]),
-    "clipped-relu-clipped-identity": (["clipped", "relu", "clipped", "identity"], [6, 7, 5, 4, 3],
-                                      [0.5, 1.0, 2.0, 4.0]),
-    "relu:fenchel-relu-relu-simplex": (["relu:fenchel", "relu", "relu", "simplex"], [6, 7, 5, 4, 3],
-                                       [2.0, 1.0, 0.5, 1.0]),
+    "clipped-relu-clipped-identity": (
+        ["clipped", "relu", "clipped", "identity"],
+        [6, 7, 5, 4, 3],
+        [0.5, 1.0, 2.0, 4.0],
+    ),
+    "relu:fenchel-relu-relu-simplex": (
+        ["relu:fenchel", "relu", "relu", "simplex"],
+        [6, 7, 5, 4, 3],
+        [2.0, 1.0, 0.5, 1.0],
+    ),
 }
 BICONVEX = {
     "relu-relu:fenchel-simplex": (["relu", "relu:fenchel", "simplex"], [5, 6, 4, 3], [1.0, 1.0, 3.0]),
-    "relu-sigmoid:fenchel-relu-identity": (["relu", "sigmoid:fenchel", "relu", "identity"], [5, 6, 5, 4, 3],
-                                           [1.0, 2.0, 1.0, 1.0]),
+    "relu-sigmoid:fenchel-relu-identity": (
+        ["relu", "sigmoid:fenchel", "relu", "identity"],
+        [5, 6, 5, 4, 3],
+        [1.0, 2.0, 1.0, 1.0],
+    ),
 }
 #: first-layer atoms whose z-side is not mu||z - u||^2 + I_C: the first-order solver (their prox)
 FIRST_ORDER_FIRST = ("maxpool", "leaky", "sigmoid")
@@ -118,13 +127,14 @@ def test_lifted_predict_matches_cvxpy_on_the_battery(inst, lib):
     methods = [k for k in _applicable(inst.args) if k != "bcd"]
     assert methods[0] == expected, methods
     ref = inst.reference()
-    for k in methods:   # every applicable registered solver against the same reference
+    for k in methods:  # every applicable registered solver against the same reference
         states, info = fast.lifted_predict(*to_lib(inst.args, lib), method=k)
         states = from_lib(states, lib)
         assert info.converged and np.all(info.certificates <= TOL), info
         rep = ref.check(states)
-        assert_check(rep, ref, states, what=f"{inst.id} ({info.solver})",
-                     known_unique=[f"X{l + 1}" for l in range(len(states))])
+        assert_check(
+            rep, ref, states, what=f"{inst.id} ({info.solver})", known_unique=[f"X{l + 1}" for l in range(len(states))]
+        )
         assert np.isclose(rep.objective, info.objective)
     assert fast.lifted_predict(*inst.args)[1].solver == f"lifted_predict/{expected}"
 
@@ -158,13 +168,13 @@ def test_lifted_predict_matches_cvxpy(name):
     expected = "joint" if first in FIRST_ORDER_FIRST else "newton"
     methods = [k for k in _applicable(args) if k != "bcd"]
     assert methods and methods[0] == expected, methods
-    for k in methods:   # every applicable registered solver against the same reference
+    for k in methods:  # every applicable registered solver against the same reference
         states, info = _fast(args, method=k)
         assert info.converged and info.certificate <= TOL, info
         assert info.certificates.shape == (m,) and np.all(info.certificates <= TOL)
         assert info.n_uncertified == 0
         assert_objectives(info.objective, F_cvx, what=f"{name} ({info.solver})")
-        if first != "maxpool":      # strongly convex: the iterates are unique
+        if first != "maxpool":  # strongly convex: the iterates are unique
             for l, (S, R) in enumerate(zip(states, ref_states)):
                 assert_close(S, R, what=f"{name}: X_{l + 1} ({info.solver})")
         if ref is not None:
@@ -182,7 +192,7 @@ def test_newton_certificate_bounds_the_distance_to_cvxpy():
     args = network(specs, sizes, lams, 7, m=20)
     X, Ws, bs, divs, forms, _ = args
     pb = chain.ChainProblem(Ws[0] @ X + bs[0][:, None], Ws, bs, divs, forms, lams)
-    hidden, cert, it, dist = chain_newton.solve(pb, pb.forward()[:-1], 1e-4, 1)   # one Newton step only
+    hidden, cert, it, dist = chain_newton.solve(pb, pb.forward()[:-1], 1e-4, 1)  # one Newton step only
     ref = np.vstack(reference_states(args)[0][:-1])
     err = np.linalg.norm(np.vstack(hidden) - ref, axis=0)
     assert np.any(dist > 1e-3)
@@ -233,7 +243,7 @@ def test_warm_start_is_never_lost(monkeypatch):
     states, info = _fast(args, Z0=best, method="worse")
     for S, B in zip(states, best):
         np.testing.assert_array_equal(S, B)
-    assert not info.converged and np.all(np.isinf(info.certificates))   # not certified: said so
+    assert not info.converged and np.all(np.isinf(info.certificates))  # not certified: said so
 
 
 @pytest.mark.parametrize("name", list(BICONVEX))
@@ -253,11 +263,22 @@ def test_biconvex_prediction_is_blockwise_optimal(name):
         assert info.converged, info
         F = obj(X, states, Ws, bs, divs, forms, lams)
         assert F <= F_forward + 1e-12
-        for l in range(1, len(divs)):                 # block X_l, the others fixed
+        for l in range(1, len(divs)):  # block X_l, the others fixed
             prev = X if l == 1 else states[l - 2]
             U0 = Ws[l - 1] @ prev + bs[l - 1][:, None]
-            ref = block_reference("x_step", U0, Ws[l], bs[l], states[l], divs[l - 1], forms[l - 1], divs[l],
-                                  forms[l], lams[l - 1], lams[l])
+            ref = block_reference(
+                "x_step",
+                U0,
+                Ws[l],
+                bs[l],
+                states[l],
+                divs[l - 1],
+                forms[l - 1],
+                divs[l],
+                forms[l],
+                lams[l - 1],
+                lams[l],
+            )
             trial = list(states)
             trial[l - 1] = ref.solution
             assert_objectives(F, obj(X, trial, Ws, bs, divs, forms, lams), what=f"{name} ({k}): block X_{l}")
@@ -272,7 +293,7 @@ def test_lifted_predict_fenchel_is_forward_pass():
     assert info.solver == "lifted_predict/forward" and info.iterations == 0
     for S, F in zip(states, forward(X, Ws, bs, divs)):
         np.testing.assert_array_equal(S, F)
-    assert abs(info.objective) <= 1e-12   # the minimum: every Fenchel-Young divergence is >= 0
+    assert abs(info.objective) <= 1e-12  # the minimum: every Fenchel-Young divergence is >= 0
 
 
 # ------------------------------------------------------------------ registry refusals
@@ -292,16 +313,43 @@ def test_nonsmooth_u_after_the_first_layer(d, form):
     A = rng.normal(size=(p, m))
     Z = d.forward(rng.normal(size=(n_u, m)))
     assert fast.w_step(A, Z, d, form, 1.0, 1.0, W0=np.zeros((n_u, p)))[2].solver == "w_step/admm"
-    assert fast.x_step(rng.normal(size=(p, m)), rng.normal(size=(n_u, p)), np.zeros(n_u), rng.normal(size=(k, m)),
-                       ATOMS["relu"], "joint", d, form, 1.0, 1.0)[1].solver == "x_step/pdhg"
+    assert (
+        fast.x_step(
+            rng.normal(size=(p, m)),
+            rng.normal(size=(n_u, p)),
+            np.zeros(n_u),
+            rng.normal(size=(k, m)),
+            ATOMS["relu"],
+            "joint",
+            d,
+            form,
+            1.0,
+            1.0,
+        )[1].solver
+        == "x_step/pdhg"
+    )
     # (bcd runs FISTA X-steps: the refusal comes from selecting it; predict.py's _bcd_ok could
     # check method="fista" up front to name lifted_predict)
     with pytest.raises(fast.NoFastSolver, match="lifted_predict|method 'fista' does not apply"):
-        fast.lifted_predict(rng.normal(size=(3, m)), [rng.normal(size=(p, 3)), rng.normal(size=(n_u, p))],
-                            [np.zeros(p), np.zeros(n_u)], [ATOMS["relu"], d], ["joint", form], [1.0, 1.0])
+        fast.lifted_predict(
+            rng.normal(size=(3, m)),
+            [rng.normal(size=(p, 3)), rng.normal(size=(n_u, p))],
+            [np.zeros(p), np.zeros(n_u)],
+            [ATOMS["relu"], d],
+            ["joint", form],
+            [1.0, 1.0],
+        )
     with pytest.raises(fast.NoFastSolver, match="joint_x_step"):
-        fast.joint_x_step(rng.normal(size=(p, m)), rng.normal(size=(k, m)), [None, rng.normal(size=(n_u, p))],
-                          [None, np.zeros(n_u)], [ATOMS["relu"], d], ["joint", form], [1.0, 1.0], "squared")
+        fast.joint_x_step(
+            rng.normal(size=(p, m)),
+            rng.normal(size=(k, m)),
+            [None, rng.normal(size=(n_u, p))],
+            [None, np.zeros(n_u)],
+            [ATOMS["relu"], d],
+            ["joint", form],
+            [1.0, 1.0],
+            "squared",
+        )
     assert isinstance(fast.NoFastSolver("x"), NotImplementedError)
 
 
@@ -320,7 +368,7 @@ def test_selection_follows_atom_properties():
         phi=lambda z: 0.5 * cp.sum_squares(z) + cp.norm1(z),
         phi_star=lambda u: 0.5 * cp.sum_squares(cp.pos(cp.abs(u) - 1)),
         forward=lambda u: np.sign(u) * np.maximum(np.abs(u) - 1, 0),
-        lipschitz=1.0,   # declared (never a silent default), checked by the fast path's probe and verify
+        lipschitz=1.0,  # declared (never a silent default), checked by the fast path's probe and verify
     )
     props = fast.atom_props(soft, "fenchel")
     assert props.z_quadratic is None and props.u_lipschitz == 1.0
@@ -336,9 +384,8 @@ def test_selection_follows_atom_properties():
     simplex_j = fast.atom_props(ATOMS["simplex"], "joint")
     layers = (relu_j, relu_j, simplex_j)
     assert fast.select("lifted_predict", layers=layers).label == "lifted_predict/newton"
-    assert fast.select("lifted_predict", layers=(props,) + layers[1:]).label == \
-        "lifted_predict/joint"
-    assert fast.select("lifted_predict", layers=(relu_j, props, simplex_j)).label == \
-        "lifted_predict/joint"     # a Fenchel-Young layer after the first: biconvex
-    assert fast.select("joint_x_step", layers=layers, loss="cross_entropy").label == \
-        "joint_x_step/newton"
+    assert fast.select("lifted_predict", layers=(props,) + layers[1:]).label == "lifted_predict/joint"
+    assert (
+        fast.select("lifted_predict", layers=(relu_j, props, simplex_j)).label == "lifted_predict/joint"
+    )  # a Fenchel-Young layer after the first: biconvex
+    assert fast.select("joint_x_step", layers=layers, loss="cross_entropy").label == "joint_x_step/newton"

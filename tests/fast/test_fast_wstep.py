@@ -10,6 +10,7 @@ tangent under-estimate with error <= phi_star_error per entry, so the CVXPY mini
 suboptimal for the exact objective by at most lam * q * m * phi_star_error (the slack) and
 ||W_cvx - W*||_F <= sqrt(slack / rho); the reference's check allows exactly that.
 """
+
 import numpy as np
 import pytest
 from fast_helpers import ATOMS, assert_check, assert_close, from_lib, seed_of, to_lib
@@ -43,10 +44,10 @@ def test_w_step_matches_cvxpy(inst, lib):
     expected = ["ridge"] if (form == "joint" or name == "identity") else ["pncg", "majorize"]
     assert methods[: len(expected)] == expected
     W, b, info = fast.w_step(*args)
-    assert info.solver == f"w_step/{methods[0]}"   # the default is the first candidate that applies
+    assert info.solver == f"w_step/{methods[0]}"  # the default is the first candidate that applies
 
     ref = inst.reference()
-    for k in methods:   # every applicable registered solver against the same reference
+    for k in methods:  # every applicable registered solver against the same reference
         W, b, info = fast.w_step(*args, method=k)
         W, b = from_lib((W, b), lib)
         assert info.solver == f"w_step/{k}"
@@ -55,13 +56,14 @@ def test_w_step_matches_cvxpy(inst, lib):
         assert_check(rep, ref, (W, b), what=f"{k}: {d!r} {form}")
         assert np.isclose(info.objective, fast.w_objective(A, Z, W, b, d, form, lam, rho))
         assert np.isclose(rep.objective, info.objective)
-        assert rep.row("distance W").passed      # W is unique (rho > 0)
+        assert rep.row("distance W").passed  # W is unique (rho > 0)
         if k == "ridge":
             assert rep.row("distance b").passed  # and so is b where D is quadratic in u
 
 
-@pytest.mark.parametrize("name,form", [("relu", "fenchel"), ("sigmoid", "fenchel"), ("sin", "fenchel"),
-                                       ("relu", "joint")])
+@pytest.mark.parametrize(
+    "name,form", [("relu", "fenchel"), ("sigmoid", "fenchel"), ("sin", "fenchel"), ("relu", "joint")]
+)
 def test_w_step_solvers_agree_on_a_larger_block(name, form):
     """Larger than the CVXPY instances (p = 30, q = 12, m = 400, input rows on scales 0.1 to 10, some
     constant, small rho): every candidate reaches the same point (the block is strongly convex),
@@ -75,7 +77,7 @@ def test_w_step_solvers_agree_on_a_larger_block(name, form):
     ref = next(iter(out.values()))
     for k, (W, b, info) in out.items():
         assert info.converged, (k, info)
-        assert_close(W, ref[0], 1e-5 * (1 + np.linalg.norm(ref[0])), what=f"W ({k})")   # cert 1e-10, rho 0.05
+        assert_close(W, ref[0], 1e-5 * (1 + np.linalg.norm(ref[0])), what=f"W ({k})")  # cert 1e-10, rho 0.05
         assert abs(info.objective - ref[2].objective) <= 1e-9 * abs(ref[2].objective)
     if form == "fenchel":
         assert 2 * out["pncg"][2].iterations <= out["majorize"][2].iterations
@@ -123,7 +125,7 @@ def test_w_step_cache():
 def test_w_step_method_must_apply():
     A, Z = _instance("relu")
     with pytest.raises(fast.NoFastSolver, match="does not apply"):
-        fast.w_step(A, Z, ATOMS["relu"], "fenchel", 1.0, 1.0, method="ridge")   # not quadratic in u
+        fast.w_step(A, Z, ATOMS["relu"], "fenchel", 1.0, 1.0, method="ridge")  # not quadratic in u
     with pytest.raises(fast.NoFastSolver, match="does not apply"):
         fast.w_step(A, Z, ATOMS["leaky_relu"], "joint", 1.0, 1.0, method="pncg")  # nonsmooth in u
     with pytest.raises(ValidationError, match="method must be one of"):

@@ -10,6 +10,7 @@ most the slack lam_prev p m phi_error (as D_prev) + lam_next q m phi_star_error 
 hence ||Z_cvx - Z*||_F <= sqrt(2 slack / mu) (mu the block's modulus); the reference's check
 allows exactly that.
 """
+
 import numpy as np
 import pytest
 from fast_helpers import ATOMS, assert_check, from_lib, to_lib
@@ -38,7 +39,7 @@ def test_x_step_matches_cvxpy(inst, lib):
         assert info.converged and info.certificate <= 1e-9, info
 
     ref = inst.reference()
-    for Z, info in results:   # every applicable registered solver against the same reference
+    for Z, info in results:  # every applicable registered solver against the same reference
         rep = ref.check(Z)
         assert_check(rep, ref, Z, what=f"{info.solver}: {inst.id}", known_unique=("Z",))
         assert np.isclose(rep.objective, info.objective, rtol=1e-12, atol=1e-12)
