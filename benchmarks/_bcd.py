@@ -76,6 +76,24 @@ class LiftedBCD:
             U = W @ A + self.b[l][:, None]
         return U
 
+    def _w_step(self, l, A):
+        """The fast W-step of layer ``l`` with input ``A`` (the driver's tolerance, budget and cache)."""
+        net = self.net
+        return fast.w_step(
+            A,
+            self.states[l],
+            net.activations_[l],
+            net.forms_[l],
+            self.lam[l],
+            self.rho[l],
+            W0=self.W[l],
+            b0=self.b[l],
+            tol=self.w_tol,
+            max_iter=self.w_iter,
+            evaluate=False,
+            cache=self.caches[l],
+        )
+
     def start(self, X, Y):
         """States from the forward pass of the initial weights; the output state by the output step."""
         net = self.net
@@ -90,20 +108,7 @@ class LiftedBCD:
         net, S = self.net, self.states
         inputs = [X] + S[:-1]
         for l in range(self.L1):
-            W, b, info = fast.w_step(
-                inputs[l],
-                S[l],
-                net.activations_[l],
-                net.forms_[l],
-                self.lam[l],
-                self.rho[l],
-                W0=self.W[l],
-                b0=self.b[l],
-                tol=self.w_tol,
-                max_iter=self.w_iter,
-                evaluate=False,
-                cache=self.caches[l],
-            )
+            W, b, info = self._w_step(l, inputs[l])
             net.weights_[l], net.biases_[l] = W, b
             self.info[f"W{l}"] = info
         if self.extrapolate:
@@ -155,27 +160,15 @@ class LiftedBCD:
         A = X if self.L1 == 1 else S[-2]
         l = self.L1 - 1
         for _ in range(rounds):
-            W, b, _ = fast.w_step(
-                A,
-                S[l],
-                net.activations_[l],
-                net.forms_[l],
-                self.lam[l],
-                self.rho[l],
-                W0=self.W[l],
-                b0=self.b[l],
-                tol=self.w_tol,
-                max_iter=self.w_iter,
-                evaluate=False,
-                cache=self.caches[l],
-            )
+            W, b, _ = self._w_step(l, A)
             net.weights_[l], net.biases_[l] = W, b
             S[l], _ = fast.output_step(
                 self.pre(l, A), Y, net.activations_[l], net.forms_[l], self.lam[l], net.loss_.name
             )
 
     def objective(self, X, Y):
-        return self.net._objective(X, Y, self.states, cached=False) if hasattr(self.net, "_objective") else None
+        """The lifted objective (10) at the driver's weights and states (the network's public evaluation)."""
+        return self.net.objective(X, Y, states=self.states)
 
     def accuracy(self, X, y):
         return float(np.mean(self.net.predict(X).argmax(0) == y))

@@ -511,11 +511,19 @@ def _line_search(phi, g0, t1, c2=LS_C2, max_trials=LS_MAX):
     return t, g, trials
 
 
+def _smooth_in_u(atom):
+    """The predicate of the majorising W-steps: D has a Lipschitz gradient in u."""
+    return atom.u_lipschitz is not None and atom.u_lipschitz > 0
+
+
+SMOOTH_IN_U = "D smooth in u (u_lipschitz not None)"
+
+
 @register(
     "w_step",
     "pncg",
-    lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
-    "D smooth in u (u_lipschitz not None)",
+    _smooth_in_u,
+    SMOOTH_IN_U,
 )
 @uses_cache
 def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
@@ -663,8 +671,8 @@ def _pncg(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
 @register(
     "w_step",
     "majorize",
-    lambda atom: atom.u_lipschitz is not None and atom.u_lipschitz > 0,
-    "D smooth in u (u_lipschitz not None)",
+    _smooth_in_u,
+    SMOOTH_IN_U,
 )
 @uses_cache
 def _majorize(A, Z, d, form, lam, rho, props, W0, b0, tol, max_iter, layer=None):
